@@ -1,0 +1,411 @@
+package components
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// BackendSettings are everything about the Django containers that is known
+// before deployment. DefaultBackendSettings holds the guide's values; only
+// Image has no default.
+type BackendSettings struct {
+	// Image is the Django application image (no default: the user's own).
+	Image string `json:"image"`
+	// Command replaces the image's command when set (default: the image's).
+	Command []string `json:"command"`
+	// Replicas is the number of backend containers (default 2).
+	Replicas int `json:"replicas"`
+	// Workers is the number of worker processes per container, handed over as
+	// WEB_CONCURRENCY, which gunicorn reads (default 4). Each worker keeps
+	// one persistent database connection.
+	Workers int `json:"workers"`
+	// Port the application listens on inside the container (default 8000).
+	Port int `json:"port"`
+	// HealthPath is probed by Docker and Traefik (default /api/).
+	HealthPath string `json:"healthPath"`
+	// Database is how Django connects to Postgres.
+	Database DatabaseClient `json:"database"`
+	// CORS is django-cors-headers' configuration.
+	CORS CORS `json:"cors"`
+	// Redis is how Django uses Redis for its cache and channel layer.
+	Redis RedisClient `json:"redis"`
+	// DRF is Django REST framework's pagination and throttling.
+	DRF DRF `json:"drf"`
+	// Uploads are Django's request-size limits.
+	Uploads UploadLimits `json:"uploads"`
+	// Env are further plain environment variables; they cannot replace a
+	// variable of the contract.
+	Env map[string]string `json:"env"`
+	ContainerSettings
+}
+
+// DatabaseClient is the guide's DATABASES['default'] connection settings.
+type DatabaseClient struct {
+	// ConnMaxAge is CONN_MAX_AGE, whole seconds (default 600s).
+	ConnMaxAge Duration `json:"connMaxAge"`
+	// ConnectTimeout is libpq's connect_timeout, whole seconds (default 10s).
+	ConnectTimeout Duration `json:"connectTimeout"`
+	// StatementTimeout is Postgres's statement_timeout, milliseconds (default 30s).
+	StatementTimeout Duration `json:"statementTimeout"`
+	// KeepalivesIdle is libpq's keepalives_idle, whole seconds (default 30s).
+	KeepalivesIdle Duration `json:"keepalivesIdle"`
+	// KeepalivesInterval is libpq's keepalives_interval, whole seconds (default 10s).
+	KeepalivesInterval Duration `json:"keepalivesInterval"`
+	// KeepalivesCount is libpq's keepalives_count (default 5).
+	KeepalivesCount int `json:"keepalivesCount"`
+}
+
+// CORS is the guide's django-cors-headers configuration.
+type CORS struct {
+	// AllowedOrigins is CORS_ALLOWED_ORIGINS (default: the site's own origins).
+	AllowedOrigins []string `json:"allowedOrigins"`
+	// AllowAllOrigins is CORS_ALLOW_ALL_ORIGINS (default false).
+	AllowAllOrigins bool `json:"allowAllOrigins"`
+	// PreflightMaxAge is CORS_PREFLIGHT_MAX_AGE, whole seconds (default 86400s).
+	PreflightMaxAge Duration `json:"preflightMaxAge"`
+}
+
+// RedisClient is the guide's CHANNEL_LAYERS and CACHES configuration.
+type RedisClient struct {
+	// DB is the Redis database number (default 0).
+	DB int `json:"db"`
+	// ChannelCapacity is the channel layer's capacity, messages per channel (default 1000).
+	ChannelCapacity int `json:"channelCapacity"`
+	// ChannelExpiry is the channel layer's message expiry, whole seconds (default 60s).
+	ChannelExpiry Duration `json:"channelExpiry"`
+	// MaxConnections is the cache's connection-pool size (default 50).
+	MaxConnections int `json:"maxConnections"`
+	// UseCache turns on the Redis cache (default true).
+	UseCache bool `json:"useCache"`
+}
+
+// DRF is the guide's REST_FRAMEWORK pagination and throttling.
+type DRF struct {
+	// PageSize is PAGE_SIZE (default 20).
+	PageSize int `json:"pageSize"`
+	// AnonRate is the anonymous throttle rate (default 1000/hour).
+	AnonRate Rate `json:"anonRate"`
+	// UserRate is the authenticated throttle rate (default 5000/hour).
+	UserRate Rate `json:"userRate"`
+}
+
+// UploadLimits are the guide's request and upload memory limits.
+type UploadLimits struct {
+	// DataMaxMemorySize is DATA_UPLOAD_MAX_MEMORY_SIZE (default 10M).
+	DataMaxMemorySize Size `json:"dataMaxMemorySize"`
+	// DataMaxNumberFields is DATA_UPLOAD_MAX_NUMBER_FIELDS (default 1000).
+	DataMaxNumberFields int `json:"dataMaxNumberFields"`
+	// FileMaxMemorySize is FILE_UPLOAD_MAX_MEMORY_SIZE (default 10M).
+	FileMaxMemorySize Size `json:"fileMaxMemorySize"`
+}
+
+// DefaultBackendSettings returns the guide's backend: two replicas, its
+// environment contract's values, 2 CPUs / 2 GiB limits, a 1 CPU / 1 GiB
+// reservation, a probe of /api/ every 30s.
+func DefaultBackendSettings() BackendSettings {
+	return BackendSettings{
+		Replicas:   2,
+		Workers:    4,
+		Port:       8000,
+		HealthPath: "/api/",
+		Database: DatabaseClient{
+			ConnMaxAge:         Seconds(600),
+			ConnectTimeout:     Seconds(10),
+			StatementTimeout:   Seconds(30),
+			KeepalivesIdle:     Seconds(30),
+			KeepalivesInterval: Seconds(10),
+			KeepalivesCount:    5,
+		},
+		CORS:    CORS{PreflightMaxAge: Seconds(86400)},
+		Redis:   RedisClient{DB: 0, ChannelCapacity: 1000, ChannelExpiry: Seconds(60), MaxConnections: 50, UseCache: true},
+		DRF:     DRF{PageSize: 20, AnonRate: Rate{1000, "hour"}, UserRate: Rate{5000, "hour"}},
+		Uploads: UploadLimits{DataMaxMemorySize: Size(10 * MiB), DataMaxNumberFields: 1000, FileMaxMemorySize: Size(10 * MiB)},
+		ContainerSettings: ContainerSettings{
+			Resources: Resources{
+				Limits:       ResourceAmount{CPUs: 2, Memory: Size(2 * GiB)},
+				Reservations: ResourceAmount{CPUs: 1, Memory: Size(1 * GiB)},
+			},
+			Healthcheck: Healthcheck{Interval: Seconds(30), Timeout: Seconds(10), Retries: 3, StartPeriod: Seconds(60)},
+			Restart:     GuideRestartPolicy(),
+			Logs:        GuideLogRotation(),
+			// gunicorn's default graceful timeout is 30s.
+			StopTimeout: Seconds(30),
+		},
+	}
+}
+
+// Where the shared volumes are mounted, in the backend and in nginx alike.
+const (
+	StaticRoot = "/srv/static"
+	MediaRoot  = "/srv/media"
+)
+
+// BackendEndpoints are what the backend connects to, as plain values.
+type BackendEndpoints struct {
+	Site         Site
+	DatabaseHost string
+	DatabasePort int
+	DatabaseName string
+	DatabaseUser string
+	RedisHost    string
+	RedisPort    int
+}
+
+// Environment variables of the contract whose values are secrets. They are
+// set from generated passwords and never rendered by BackendEnv.
+const (
+	EnvDatabasePassword = "DB_PASSWORD"
+	EnvRedisPassword    = "REDIS_PASSWORD"
+	EnvSecretKey        = "SECRET_KEY"
+)
+
+// BackendEnv renders the plain part of the backend's environment contract:
+// the variables the guide's settings.py reads, with the profile's values.
+func BackendEnv(s BackendSettings, e BackendEndpoints) map[string]string {
+	d := s.Database
+	env := map[string]string{
+		"DB_HOST":                       e.DatabaseHost,
+		"DB_PORT":                       strconv.Itoa(e.DatabasePort),
+		"DB_NAME":                       e.DatabaseName,
+		"DB_USER":                       e.DatabaseUser,
+		"DB_CONN_MAX_AGE":               strconv.FormatInt(d.ConnMaxAge.Seconds(), 10),
+		"DB_CONNECT_TIMEOUT":            strconv.FormatInt(d.ConnectTimeout.Seconds(), 10),
+		"DB_STATEMENT_TIMEOUT":          strconv.FormatInt(d.StatementTimeout.Milliseconds(), 10),
+		"DB_KEEPALIVES_IDLE":            strconv.FormatInt(d.KeepalivesIdle.Seconds(), 10),
+		"DB_KEEPALIVES_INTERVAL":        strconv.FormatInt(d.KeepalivesInterval.Seconds(), 10),
+		"DB_KEEPALIVES_COUNT":           strconv.Itoa(d.KeepalivesCount),
+		"CORS_ALLOWED_ORIGINS":          strings.Join(s.CORS.AllowedOrigins, ","),
+		"CORS_ALLOW_ALL_ORIGINS":        pythonBool(s.CORS.AllowAllOrigins),
+		"CORS_PREFLIGHT_MAX_AGE":        strconv.FormatInt(s.CORS.PreflightMaxAge.Seconds(), 10),
+		"REDIS_HOST":                    e.RedisHost,
+		"REDIS_PORT":                    strconv.Itoa(e.RedisPort),
+		"REDIS_DB":                      strconv.Itoa(s.Redis.DB),
+		"REDIS_CHANNEL_CAPACITY":        strconv.Itoa(s.Redis.ChannelCapacity),
+		"REDIS_CHANNEL_EXPIRY":          strconv.FormatInt(s.Redis.ChannelExpiry.Seconds(), 10),
+		"REDIS_MAX_CONNECTIONS":         strconv.Itoa(s.Redis.MaxConnections),
+		"USE_REDIS_CACHE":               pythonBool(s.Redis.UseCache),
+		"DRF_PAGE_SIZE":                 strconv.Itoa(s.DRF.PageSize),
+		"DRF_ANON_RATE":                 s.DRF.AnonRate.String(),
+		"DRF_USER_RATE":                 s.DRF.UserRate.String(),
+		"DATA_UPLOAD_MAX_MEMORY_SIZE":   strconv.FormatInt(s.Uploads.DataMaxMemorySize.Bytes(), 10),
+		"DATA_UPLOAD_MAX_NUMBER_FIELDS": strconv.Itoa(s.Uploads.DataMaxNumberFields),
+		"FILE_UPLOAD_MAX_MEMORY_SIZE":   strconv.FormatInt(s.Uploads.FileMaxMemorySize.Bytes(), 10),
+		"USE_TLS":                       pythonBool(e.Site.TLS),
+		"ALLOWED_HOSTS":                 strings.Join(e.Site.Domains, ","),
+		"WEB_CONCURRENCY":               strconv.Itoa(s.Workers),
+		"STATIC_ROOT":                   StaticRoot,
+		"MEDIA_ROOT":                    MediaRoot,
+	}
+	for k, v := range s.Env {
+		if _, taken := env[k]; !taken {
+			env[k] = v
+		}
+	}
+	return env
+}
+
+// pythonBool spells a boolean the way the guide's env files do.
+func pythonBool(b bool) string {
+	if b {
+		return "True"
+	}
+	return "False"
+}
+
+// HealthTest probes HealthPath from inside the container with the Python the
+// image already has (a Django image often lacks curl), sending the site's
+// host name and scheme so that ALLOWED_HOSTS and SECURE_SSL_REDIRECT treat it
+// like a real request through Traefik.
+func (s BackendSettings) HealthTest(site Site) []string {
+	script := fmt.Sprintf(
+		`import sys, urllib.request as u; r = u.urlopen(u.Request("http://127.0.0.1:%d%s", headers={"Host": %q, "X-Forwarded-Proto": %q}), timeout=%d); sys.exit(0 if r.status == 200 else 1)`,
+		s.Port, s.HealthPath, site.Domains[0], site.Scheme(), max(1, s.Healthcheck.Timeout.Seconds()))
+	return []string{"CMD", "python3", "-c", script}
+}
+
+// Route is the backend's Traefik route: every request for the site that no
+// more specific router takes, to containers that pass the health probe.
+func (s BackendSettings) Route(name string, site Site) Route {
+	return Route{
+		Name:     name,
+		Rule:     site.HostRule(),
+		Priority: 1,
+		Port:     s.Port,
+		Health: &RouteHealth{
+			Path:     s.HealthPath,
+			Interval: s.Healthcheck.Interval,
+			Timeout:  s.Healthcheck.Timeout,
+			Hostname: site.Domains[0],
+			Headers:  map[string]string{"X-Forwarded-Proto": site.Scheme()},
+		},
+	}
+}
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Check reports settings the backend cannot run with. An empty Image is not
+// one of them: the caller may build the image itself (see BackendArgs.ImageID).
+func (s BackendSettings) Check() Problems {
+	var ps Problems
+	if s.Image != "" {
+		checkImage(&ps, "image", s.Image)
+	}
+	if s.Replicas < 1 {
+		ps.Add("replicas", "%d must be at least 1", s.Replicas)
+	}
+	if s.Workers < 1 {
+		ps.Add("workers", "%d must be at least 1", s.Workers)
+	}
+	if s.Port < 1 || s.Port > 65535 {
+		ps.Add("port", "%d is not a port (1-65535)", s.Port)
+	}
+	if !strings.HasPrefix(s.HealthPath, "/") || strings.ContainsAny(s.HealthPath, " \"'\\") {
+		ps.Add("healthPath", "%q is not a URL path (e.g. /api/)", s.HealthPath)
+	}
+	if s.Database.KeepalivesCount < 1 {
+		ps.Add("database.keepalivesCount", "%d must be at least 1", s.Database.KeepalivesCount)
+	}
+	if s.Redis.DB < 0 || s.Redis.DB > 15 {
+		ps.Add("redis.db", "%d is not a Redis database number (0-15)", s.Redis.DB)
+	}
+	for _, n := range []struct {
+		key   string
+		value int
+	}{
+		{"redis.channelCapacity", s.Redis.ChannelCapacity},
+		{"redis.maxConnections", s.Redis.MaxConnections},
+		{"drf.pageSize", s.DRF.PageSize},
+		{"uploads.dataMaxNumberFields", s.Uploads.DataMaxNumberFields},
+	} {
+		if n.value < 1 {
+			ps.Add(n.key, "%d must be at least 1", n.value)
+		}
+	}
+	for _, k := range sortedKeys(s.Env) {
+		if !envName.MatchString(k) {
+			ps.Add("env."+k, "%q is not an environment variable name", k)
+		}
+	}
+	ps = append(ps, s.ContainerSettings.Check()...)
+	return ps
+}
+
+// BackendArgs are the inputs of a Backend component.
+type BackendArgs struct {
+	// Settings of the backend; nil means DefaultBackendSettings(), which has
+	// no image: set one, or give ImageID.
+	Settings *BackendSettings
+	// ImageID is an image built by the program itself; when set, Settings.Image
+	// is not pulled.
+	ImageID pulumi.StringInput
+	// Naming of the deployment's Docker objects.
+	Naming Naming
+	// Site is what the backend serves.
+	Site Site
+	// Database is the Postgres component the backend uses.
+	Database *Postgres
+	// Redis is the Redis component the backend uses.
+	Redis *Redis
+	// DatabasePassword, RedisPassword and SecretKey are the generated secrets.
+	DatabasePassword pulumi.StringInput
+	RedisPassword    pulumi.StringInput
+	SecretKey        pulumi.StringInput
+	// EdgeNetwork (Traefik's) and DataNetwork (Postgres's and Redis's).
+	EdgeNetwork pulumi.StringInput
+	DataNetwork pulumi.StringInput
+	// StaticVolume receives collectstatic's output; MediaVolume holds uploads.
+	StaticVolume pulumi.StringInput
+	MediaVolume  pulumi.StringInput
+}
+
+// Backend is the set of Django containers behind Traefik.
+type Backend struct {
+	pulumi.ResourceState
+
+	Containers []*docker.Container
+	// Names are the containers' Docker names.
+	Names []string
+}
+
+// NewBackend registers Replicas identical Django containers. They start only
+// once Postgres and Redis are healthy, and Traefik sends them traffic only
+// while its health probe passes.
+func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pulumi.ResourceOption) (*Backend, error) {
+	if args == nil || args.Database == nil || args.Redis == nil || args.DatabasePassword == nil ||
+		args.RedisPassword == nil || args.SecretKey == nil || args.EdgeNetwork == nil || args.DataNetwork == nil ||
+		args.StaticVolume == nil || args.MediaVolume == nil {
+		return nil, errors.New("backend: args with database, redis, secrets, networks and volumes are required")
+	}
+	if len(args.Site.Domains) == 0 {
+		return nil, errors.New("backend: the site needs at least one domain")
+	}
+	s := DefaultBackendSettings()
+	if args.Settings != nil {
+		s = *args.Settings
+	}
+	problems := s.Check()
+	if args.ImageID == nil && s.Image == "" {
+		problems.Add("image", "must be set: the Django image to run, e.g. registry.example.com/app:1.4.2")
+	}
+	if err := problems.Err(); err != nil {
+		return nil, fmt.Errorf("backend: %w", err)
+	}
+
+	c := &Backend{}
+	if err := ctx.RegisterComponentResource(typePrefix+"Backend", name, c, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(c)
+	imageID := args.ImageID
+	if imageID == nil {
+		image, err := pullImage(ctx, name+"-image", s.Image, parent)
+		if err != nil {
+			return nil, err
+		}
+		imageID = image.ImageId
+	}
+	env := BackendEnv(s, BackendEndpoints{
+		Site:         args.Site,
+		DatabaseHost: args.Database.Host,
+		DatabasePort: args.Database.Port,
+		DatabaseName: args.Database.Database,
+		DatabaseUser: args.Database.User,
+		RedisHost:    args.Redis.Host,
+		RedisPort:    args.Redis.Port,
+	})
+	labels := mergeMaps(args.Naming.ComponentLabels("backend"), s.Route(args.Naming.Name("backend"), args.Site).Labels(args.Site))
+	for i := 1; i <= s.Replicas; i++ {
+		dockerName := args.Naming.Name(fmt.Sprintf("backend-%d", i))
+		container, err := newContainer(ctx, fmt.Sprintf("%s-%d", name, i), Workload{
+			Name:    dockerName,
+			Image:   imageID,
+			Command: s.Command,
+			Env:     env,
+			SecretEnv: map[string]pulumi.StringInput{
+				EnvDatabasePassword: args.DatabasePassword,
+				EnvRedisPassword:    args.RedisPassword,
+				EnvSecretKey:        args.SecretKey,
+			},
+			Volumes: []VolumeMount{
+				{Volume: args.StaticVolume, Target: StaticRoot},
+				{Volume: args.MediaVolume, Target: MediaRoot},
+			},
+			Networks:   []pulumi.StringInput{args.EdgeNetwork, args.DataNetwork},
+			Labels:     labels,
+			HealthTest: s.HealthTest(args.Site),
+			Settings:   s.ContainerSettings,
+		}, parent, pulumi.DependsOn([]pulumi.Resource{args.Database, args.Redis}))
+		if err != nil {
+			return nil, err
+		}
+		c.Containers = append(c.Containers, container)
+		c.Names = append(c.Names, dockerName)
+	}
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"names": pulumi.ToStringArray(c.Names)})
+}

@@ -1,0 +1,74 @@
+package components
+
+import (
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Label keys every Docker object of a deployment carries. They make
+// `docker ps --filter label=djangostack.stack=production` work, and they are how
+// Traefik is restricted to the containers of its own deployment.
+const (
+	LabelProject   = "djangostack.project"
+	LabelStack     = "djangostack.stack"
+	LabelComponent = "djangostack.component"
+)
+
+var unsafeDockerName = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
+
+// Naming derives Docker object names and labels for one deployment. Components
+// receive it and never learn which stack they are in: they only know that every
+// name they create starts with Prefix and that every object carries Labels.
+type Naming struct {
+	// Prefix starts every Docker name ("django-stack-production").
+	Prefix string
+	// Labels identify the deployment; every Docker object carries them.
+	Labels map[string]string
+}
+
+// NewNaming returns the naming of a Pulumi project's stack: Docker names start
+// with "<project>-<stack>", so two stacks of one project can share a host.
+func NewNaming(project, stack string) Naming {
+	prefix := unsafeDockerName.ReplaceAllString(project+"-"+stack, "-")
+	return Naming{
+		Prefix: strings.Trim(prefix, "-_."),
+		Labels: map[string]string{LabelProject: project, LabelStack: stack},
+	}
+}
+
+// Name is the Docker name of a part of the deployment ("…-postgres").
+func (n Naming) Name(part string) string { return n.Prefix + "-" + part }
+
+// ComponentLabels returns the deployment's labels plus the component's own.
+func (n Naming) ComponentLabels(component string) map[string]string {
+	labels := make(map[string]string, len(n.Labels)+1)
+	for k, v := range n.Labels {
+		labels[k] = v
+	}
+	labels[LabelComponent] = component
+	return labels
+}
+
+// sortedKeys returns the keys of m in order, so that everything rendered
+// from a map (flags, env, labels) is stable from one run to the next and a
+// preview never shows a reordering as a change.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// mergeMaps returns a new map with the entries of all maps, later ones winning.
+func mergeMaps(maps ...map[string]string) map[string]string {
+	out := map[string]string{}
+	for _, m := range maps {
+		for k, v := range m {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,399 @@
+package components
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"text/template"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// NginxSettings are the static- and media-file server's configuration.
+// DefaultNginxSettings holds the guide's nginx.conf values.
+type NginxSettings struct {
+	// Image is the server image (default nginx:1.27-alpine).
+	Image string `json:"image"`
+	// WorkerConnections is events.worker_connections (default 1024).
+	WorkerConnections int `json:"workerConnections"`
+	// Gzip is response compression.
+	Gzip Gzip `json:"gzip"`
+	// ClientBodyBufferSize is client_body_buffer_size (default 128k).
+	ClientBodyBufferSize Size `json:"clientBodyBufferSize"`
+	// ClientMaxBodySize is client_max_body_size (default 10m); larger
+	// request bodies get 413.
+	ClientMaxBodySize Size `json:"clientMaxBodySize"`
+	// ClientBodyTimeout is client_body_timeout (default 12s).
+	ClientBodyTimeout Duration `json:"clientBodyTimeout"`
+	// ClientHeaderTimeout is client_header_timeout (default 12s).
+	ClientHeaderTimeout Duration `json:"clientHeaderTimeout"`
+	// KeepaliveTimeout is keepalive_timeout (default 300s).
+	KeepaliveTimeout Duration `json:"keepaliveTimeout"`
+	// SendTimeout is send_timeout (default 10s).
+	SendTimeout Duration `json:"sendTimeout"`
+	// ResetTimedoutConnection is reset_timedout_connection (default true).
+	ResetTimedoutConnection bool `json:"resetTimedoutConnection"`
+	// OpenFileCache caches file descriptors and lookups.
+	OpenFileCache OpenFileCache `json:"openFileCache"`
+	// Static is /static/: collected assets with hashed names, cached for a year.
+	Static FileCaching `json:"static"`
+	// Media is /media/: user uploads, cached for 30 days.
+	Media FileCaching `json:"media"`
+	ContainerSettings
+}
+
+// Gzip is nginx's gzip configuration.
+type Gzip struct {
+	// Enabled is gzip (default true).
+	Enabled bool `json:"enabled"`
+	// Level is gzip_comp_level, 1-9 (default 6).
+	Level int `json:"level"`
+	// Types is gzip_types (default text/plain text/css application/json
+	// application/javascript); text/html is always compressed.
+	Types []string `json:"types"`
+}
+
+// OpenFileCache is nginx's open_file_cache family.
+type OpenFileCache struct {
+	// Max is open_file_cache max= (default 2000 entries).
+	Max int `json:"max"`
+	// Inactive is open_file_cache inactive= (default 20s).
+	Inactive Duration `json:"inactive"`
+	// Valid is open_file_cache_valid (default 60s).
+	Valid Duration `json:"valid"`
+	// MinUses is open_file_cache_min_uses (default 2).
+	MinUses int `json:"minUses"`
+	// Errors is open_file_cache_errors (default true).
+	Errors bool `json:"errors"`
+}
+
+// FileCaching is how a location of files is served and cached.
+type FileCaching struct {
+	// Expires is the expires directive (default 1y for static, 30d for media).
+	Expires Duration `json:"expires"`
+	// CacheControl is the Cache-Control header added to responses (default
+	// "public, immutable" for static, "public" for media).
+	CacheControl string `json:"cacheControl"`
+	// Directio is directio (default 4m for static, off for media): files
+	// this large bypass the page cache.
+	Directio Size `json:"directio"`
+}
+
+// DefaultNginxSettings returns the guide's nginx.conf as settings, with
+// 0.5 CPU / 256 MiB limits and a 0.25 CPU / 64 MiB reservation.
+func DefaultNginxSettings() NginxSettings {
+	return NginxSettings{
+		Image:                   "nginx:1.27-alpine",
+		WorkerConnections:       1024,
+		Gzip:                    Gzip{Enabled: true, Level: 6, Types: []string{"text/plain", "text/css", "application/json", "application/javascript"}},
+		ClientBodyBufferSize:    Size(128 * KiB),
+		ClientMaxBodySize:       Size(10 * MiB),
+		ClientBodyTimeout:       Seconds(12),
+		ClientHeaderTimeout:     Seconds(12),
+		KeepaliveTimeout:        Seconds(300),
+		SendTimeout:             Seconds(10),
+		ResetTimedoutConnection: true,
+		OpenFileCache:           OpenFileCache{Max: 2000, Inactive: Seconds(20), Valid: Seconds(60), MinUses: 2, Errors: true},
+		Static:                  FileCaching{Expires: Duration(year), CacheControl: "public, immutable", Directio: Size(4 * MiB)},
+		Media:                   FileCaching{Expires: Duration(30 * day), CacheControl: "public"},
+		ContainerSettings: ContainerSettings{
+			Resources: Resources{
+				Limits:       ResourceAmount{CPUs: 0.5, Memory: Size(256 * MiB)},
+				Reservations: ResourceAmount{CPUs: 0.25, Memory: Size(64 * MiB)},
+			},
+			Healthcheck: Healthcheck{Interval: Seconds(30), Timeout: Seconds(5), Retries: 3, StartPeriod: Seconds(10)},
+			Restart:     GuideRestartPolicy(),
+			Logs:        GuideLogRotation(),
+			StopTimeout: Seconds(15),
+		},
+	}
+}
+
+// NginxLayout is where the rendered configuration runs: the container by
+// default, or a temporary tree when a test runs the real nginx on it.
+type NginxLayout struct {
+	// Listen is the port of the server block.
+	Listen int
+	// StaticDir and MediaDir are the roots of /static/ and /media/.
+	StaticDir string
+	MediaDir  string
+	// MimeTypes is the path of nginx's mime.types.
+	MimeTypes string
+	// PidFile is where the master writes its pid.
+	PidFile string
+	// User runs the workers; empty leaves nginx's default.
+	User string
+	// ErrorLog and AccessLog are log destinations.
+	ErrorLog  string
+	AccessLog string
+	// TempDir, when set, holds nginx's temporary files instead of its
+	// compiled-in paths.
+	TempDir string
+}
+
+var mimeType = regexp.MustCompile(`^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$`)
+
+// NginxHealthPath answers 200 for the container's own healthcheck; Traefik
+// does not route it.
+const NginxHealthPath = "/nginx-health"
+
+// ContainerNginxLayout is the layout inside the official nginx image.
+func ContainerNginxLayout() NginxLayout {
+	return NginxLayout{
+		Listen:    80,
+		StaticDir: StaticRoot,
+		MediaDir:  MediaRoot,
+		MimeTypes: "/etc/nginx/mime.types",
+		PidFile:   "/var/run/nginx.pid",
+		User:      "nginx",
+		ErrorLog:  "/dev/stderr",
+		AccessLog: "/dev/stdout",
+	}
+}
+
+var nginxConf = template.Must(template.New("nginx.conf").Funcs(template.FuncMap{
+	"onoff": func(b bool) string {
+		if b {
+			return "on"
+		}
+		return "off"
+	},
+	"seconds": func(d Duration) string { return fmt.Sprintf("%ds", d.Seconds()) },
+	"join":    strings.Join,
+}).Parse(`# Rendered by the django-stack Pulumi program from its profile; edits here are overwritten.
+{{- with .Layout}}{{if .User}}
+user {{.User}};{{end}}
+worker_processes auto;
+pid {{.PidFile}};
+error_log {{.ErrorLog}} warn;
+{{- end}}
+
+events {
+    worker_connections {{.S.WorkerConnections}};
+}
+
+http {
+    include {{.Layout.MimeTypes}};
+    default_type application/octet-stream;
+    access_log {{.Layout.AccessLog}};
+    server_tokens off;
+{{- with .Layout.TempDir}}
+    client_body_temp_path {{.}}/client_body;
+    proxy_temp_path {{.}}/proxy;
+    fastcgi_temp_path {{.}}/fastcgi;
+    uwsgi_temp_path {{.}}/uwsgi;
+    scgi_temp_path {{.}}/scgi;
+{{- end}}
+
+    # Compression
+    gzip {{onoff .S.Gzip.Enabled}};
+    gzip_comp_level {{.S.Gzip.Level}};
+    gzip_types {{join .S.Gzip.Types " "}};
+
+    # Buffer settings
+    client_body_buffer_size {{.S.ClientBodyBufferSize.Compact}};
+    client_max_body_size {{.S.ClientMaxBodySize.Compact}};
+
+    # Timeout settings
+    client_body_timeout {{seconds .S.ClientBodyTimeout}};
+    client_header_timeout {{seconds .S.ClientHeaderTimeout}};
+    keepalive_timeout {{seconds .S.KeepaliveTimeout}};
+    send_timeout {{seconds .S.SendTimeout}};
+    reset_timedout_connection {{onoff .S.ResetTimedoutConnection}};
+
+    # File cache
+    open_file_cache max={{.S.OpenFileCache.Max}} inactive={{seconds .S.OpenFileCache.Inactive}};
+    open_file_cache_valid {{seconds .S.OpenFileCache.Valid}};
+    open_file_cache_min_uses {{.S.OpenFileCache.MinUses}};
+    open_file_cache_errors {{onoff .S.OpenFileCache.Errors}};
+
+    server {
+        listen {{.Layout.Listen}} default_server;
+        server_name _;
+
+        location = {{.HealthPath}} {
+            access_log off;
+            default_type text/plain;
+            return 200 "ok\n";
+        }
+
+        # Static files caching
+        location /static/ {
+            alias {{.Layout.StaticDir}}/;
+            expires {{.S.Static.Expires}};
+            add_header Cache-Control "{{.S.Static.CacheControl}}";
+            sendfile on;
+            tcp_nopush on;
+            tcp_nodelay on;
+{{- if .S.Static.Directio}}
+            directio {{.S.Static.Directio.Compact}};
+{{- end}}
+        }
+
+        # Media files caching
+        location /media/ {
+            alias {{.Layout.MediaDir}}/;
+            expires {{.S.Media.Expires}};
+            add_header Cache-Control "{{.S.Media.CacheControl}}";
+            sendfile on;
+            add_header Accept-Ranges bytes;
+{{- if .S.Media.Directio}}
+            directio {{.S.Media.Directio.Compact}};
+{{- end}}
+        }
+
+        location / {
+            return 404;
+        }
+    }
+}
+`))
+
+// RenderNginxConf renders the complete nginx.conf for the settings, laid out
+// for the container or for a test tree.
+func RenderNginxConf(s NginxSettings, layout NginxLayout) string {
+	var b strings.Builder
+	err := nginxConf.Execute(&b, struct {
+		S          NginxSettings
+		Layout     NginxLayout
+		HealthPath string
+	}{s, layout, NginxHealthPath})
+	if err != nil {
+		// The template is fixed and its data typed: an error is a bug here.
+		panic(err)
+	}
+	return b.String()
+}
+
+// HealthTest fetches the health location with the image's busybox wget.
+func (s NginxSettings) HealthTest() []string {
+	return []string{"CMD", "wget", "-q", "-O", "/dev/null", fmt.Sprintf("http://127.0.0.1:%d%s", ContainerNginxLayout().Listen, NginxHealthPath)}
+}
+
+// Route is nginx's Traefik route: /static/ and /media/ on the site's domains,
+// ahead of the backend's catch-all route.
+func (s NginxSettings) Route(name string, site Site) Route {
+	return Route{
+		Name:     name,
+		Rule:     fmt.Sprintf("(%s) && (PathPrefix(`/static/`) || PathPrefix(`/media/`))", site.HostRule()),
+		Priority: 100,
+		Port:     ContainerNginxLayout().Listen,
+	}
+}
+
+// Check reports settings nginx cannot start with.
+func (s NginxSettings) Check() Problems {
+	var ps Problems
+	checkImage(&ps, "image", s.Image)
+	if s.WorkerConnections < 16 {
+		ps.Add("workerConnections", "%d must be at least 16", s.WorkerConnections)
+	}
+	if s.Gzip.Level < 1 || s.Gzip.Level > 9 {
+		ps.Add("gzip.level", "%d is not a gzip level (1-9)", s.Gzip.Level)
+	}
+	for i, t := range s.Gzip.Types {
+		if !mimeType.MatchString(t) {
+			ps.Add(fmt.Sprintf("gzip.types[%d]", i), "%q is not a MIME type (e.g. text/css)", t)
+		}
+	}
+	for _, d := range []struct {
+		key string
+		v   Duration
+	}{
+		{"clientBodyTimeout", s.ClientBodyTimeout}, {"clientHeaderTimeout", s.ClientHeaderTimeout},
+		{"keepaliveTimeout", s.KeepaliveTimeout}, {"sendTimeout", s.SendTimeout},
+		{"openFileCache.inactive", s.OpenFileCache.Inactive}, {"openFileCache.valid", s.OpenFileCache.Valid},
+	} {
+		if d.v < Seconds(1) || d.v%Seconds(1) != 0 {
+			ps.Add(d.key, "%q must be a whole number of seconds, at least 1s", d.v.String())
+		}
+	}
+	if s.OpenFileCache.Max < 1 {
+		ps.Add("openFileCache.max", "%d must be at least 1", s.OpenFileCache.Max)
+	}
+	for _, loc := range []struct {
+		key string
+		v   FileCaching
+	}{{"static", s.Static}, {"media", s.Media}} {
+		if loc.v.CacheControl == "" || strings.ContainsAny(loc.v.CacheControl, "\"\\\n;{}") {
+			ps.Add(loc.key+".cacheControl", "%q must be a header value without quotes, backslashes, braces or semicolons", loc.v.CacheControl)
+		}
+		if loc.v.Expires < 0 {
+			ps.Add(loc.key+".expires", "%q must not be negative", loc.v.Expires.String())
+		}
+	}
+	ps = append(ps, s.ContainerSettings.Check()...)
+	return ps
+}
+
+// NginxArgs are the inputs of an Nginx component.
+type NginxArgs struct {
+	// Settings of the server; nil means DefaultNginxSettings().
+	Settings *NginxSettings
+	// Naming of the deployment's Docker objects.
+	Naming Naming
+	// Site whose /static/ and /media/ nginx serves.
+	Site Site
+	// Network is the edge network Traefik reaches nginx on.
+	Network pulumi.StringInput
+	// StaticVolume and MediaVolume are mounted read-only.
+	StaticVolume pulumi.StringInput
+	MediaVolume  pulumi.StringInput
+}
+
+// Nginx serves the collected static files and the uploaded media.
+type Nginx struct {
+	pulumi.ResourceState
+
+	Container *docker.Container
+	// Name is the container's Docker name.
+	Name string
+	// Conf is the rendered nginx.conf.
+	Conf string
+}
+
+// NewNginx registers nginx with its rendered configuration.
+func NewNginx(ctx *pulumi.Context, name string, args *NginxArgs, opts ...pulumi.ResourceOption) (*Nginx, error) {
+	if args == nil || args.Network == nil || args.StaticVolume == nil || args.MediaVolume == nil {
+		return nil, errors.New("nginx: args with a network and the static and media volumes are required")
+	}
+	if len(args.Site.Domains) == 0 {
+		return nil, errors.New("nginx: the site needs at least one domain")
+	}
+	s := DefaultNginxSettings()
+	if args.Settings != nil {
+		s = *args.Settings
+	}
+	if err := s.Check().Err(); err != nil {
+		return nil, fmt.Errorf("nginx: %w", err)
+	}
+
+	c := &Nginx{Name: args.Naming.Name("nginx"), Conf: RenderNginxConf(s, ContainerNginxLayout())}
+	if err := ctx.RegisterComponentResource(typePrefix+"Nginx", name, c, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(c)
+	image, err := pullImage(ctx, name+"-image", s.Image, parent)
+	if err != nil {
+		return nil, err
+	}
+	c.Container, err = newContainer(ctx, name, Workload{
+		Name:  c.Name,
+		Image: image.ImageId,
+		Files: []File{{Path: "/etc/nginx/nginx.conf", Content: pulumi.String(c.Conf), Mode: "0444"}},
+		Volumes: []VolumeMount{
+			{Volume: args.StaticVolume, Target: StaticRoot, ReadOnly: true},
+			{Volume: args.MediaVolume, Target: MediaRoot, ReadOnly: true},
+		},
+		Networks:   []pulumi.StringInput{args.Network},
+		Labels:     mergeMaps(args.Naming.ComponentLabels("nginx"), s.Route(args.Naming.Name("files"), args.Site).Labels(args.Site)),
+		HealthTest: s.HealthTest(),
+		Settings:   s.ContainerSettings,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"name": pulumi.String(c.Name)})
+}

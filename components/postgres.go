@@ -1,0 +1,271 @@
+package components
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// PostgresSettings are everything about the database server that is known
+// before deployment. DefaultPostgresSettings holds the guide's values.
+type PostgresSettings struct {
+	// Image is the server image (default postgres:16-alpine).
+	Image string `json:"image"`
+	// Database is the name of the application database (default app).
+	Database string `json:"database"`
+	// User owns the application database (default app).
+	User string `json:"user"`
+	// Tuning are the server settings passed as `-c name=value`.
+	Tuning PostgresTuning `json:"tuning"`
+	// ShmSize is the size of /dev/shm (default 256M). Docker's 64M is too
+	// small for parallel queries, which share memory through it.
+	ShmSize Size `json:"shmSize"`
+	ContainerSettings
+}
+
+// PostgresTuning are the guide's server settings. Each renders as one
+// `-c name=value` flag of the postgres command.
+type PostgresTuning struct {
+	// SharedBuffers is shared_buffers (default 256MB).
+	SharedBuffers PostgresSize `json:"sharedBuffers"`
+	// EffectiveCacheSize is effective_cache_size (default 1GB), the planner's
+	// estimate of the memory available for caching data.
+	EffectiveCacheSize PostgresSize `json:"effectiveCacheSize"`
+	// MaxConnections is max_connections (default 200).
+	MaxConnections int `json:"maxConnections"`
+	// WorkMem is work_mem (default 4MB), per sort or hash operation.
+	WorkMem PostgresSize `json:"workMem"`
+	// CheckpointCompletionTarget is checkpoint_completion_target (default 0.9).
+	CheckpointCompletionTarget float64 `json:"checkpointCompletionTarget"`
+	// MaxParallelWorkers is max_parallel_workers (default 4).
+	MaxParallelWorkers int `json:"maxParallelWorkers"`
+	// Extra are further settings, name to value, rendered after the others in
+	// name order ({"log_min_duration_statement": "500ms"}).
+	Extra map[string]string `json:"extra"`
+}
+
+// DefaultPostgresSettings returns the guide's Postgres: the tuning of its
+// docker-compose.production.yml, 2 CPUs / 1 GiB limits, a 1 CPU / 512 MiB
+// reservation, pg_isready every 10s.
+func DefaultPostgresSettings() PostgresSettings {
+	return PostgresSettings{
+		Image:    "postgres:16-alpine",
+		Database: "app",
+		User:     "app",
+		Tuning: PostgresTuning{
+			SharedBuffers:              PostgresSize(256 * MiB),
+			EffectiveCacheSize:         PostgresSize(1 * GiB),
+			MaxConnections:             200,
+			WorkMem:                    PostgresSize(4 * MiB),
+			CheckpointCompletionTarget: 0.9,
+			MaxParallelWorkers:         4,
+		},
+		ShmSize: Size(256 * MiB),
+		ContainerSettings: ContainerSettings{
+			Resources: Resources{
+				Limits:       ResourceAmount{CPUs: 2, Memory: Size(1 * GiB)},
+				Reservations: ResourceAmount{CPUs: 1, Memory: Size(512 * MiB)},
+			},
+			Healthcheck: Healthcheck{Interval: Seconds(10), Timeout: Seconds(5), Retries: 5, StartPeriod: Seconds(10)},
+			Restart:     GuideRestartPolicy(),
+			Logs:        GuideLogRotation(),
+			// Postgres finishes a fast shutdown (its image stops it with
+			// SIGINT) in seconds, but a checkpoint under load takes longer
+			// than Docker's default 10s; a kill means crash recovery.
+			StopTimeout: Seconds(60),
+		},
+	}
+}
+
+// Settings returns the tuning as ordered name/value pairs: the guide's
+// settings in the guide's order, then the extra ones by name.
+func (t PostgresTuning) Settings() [][2]string {
+	out := [][2]string{
+		{"shared_buffers", t.SharedBuffers.String()},
+		{"effective_cache_size", t.EffectiveCacheSize.String()},
+		{"max_connections", strconv.Itoa(t.MaxConnections)},
+		{"work_mem", t.WorkMem.String()},
+		{"checkpoint_completion_target", strconv.FormatFloat(t.CheckpointCompletionTarget, 'f', -1, 64)},
+		{"max_parallel_workers", strconv.Itoa(t.MaxParallelWorkers)},
+	}
+	for _, k := range sortedKeys(t.Extra) {
+		out = append(out, [2]string{k, t.Extra[k]})
+	}
+	return out
+}
+
+// Flags renders the tuning as arguments of the postgres command:
+// ["-c", "shared_buffers=256MB", "-c", ...].
+func (t PostgresTuning) Flags() []string {
+	var flags []string
+	for _, kv := range t.Settings() {
+		flags = append(flags, "-c", kv[0]+"="+kv[1])
+	}
+	return flags
+}
+
+// Command is the container command: the server with the tuning flags.
+func (s PostgresSettings) Command() []string {
+	return append([]string{"postgres"}, s.Tuning.Flags()...)
+}
+
+// HealthTest asks the server over TCP whether it accepts connections for the
+// application's user and database. Over TCP, not the socket: the image's
+// first-start initialisation runs a temporary server on the socket only, and
+// that one must not count as ready.
+func (s PostgresSettings) HealthTest() []string {
+	return []string{"CMD", "pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", s.User, "-d", s.Database}
+}
+
+var (
+	postgresIdentifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+	postgresSetting    = regexp.MustCompile(`^[a-z_][a-z0-9_.]*$`)
+)
+
+// Check reports settings Postgres cannot start with.
+func (s PostgresSettings) Check() Problems {
+	var ps Problems
+	checkImage(&ps, "image", s.Image)
+	for _, id := range [][2]string{{"database", s.Database}, {"user", s.User}} {
+		if !postgresIdentifier.MatchString(id[1]) {
+			ps.Add(id[0], "%q is not a plain Postgres identifier (lower-case letters, digits and _, at most 63)", id[1])
+		}
+	}
+	t := s.Tuning
+	for _, sz := range []struct {
+		key string
+		v   PostgresSize
+		min int64
+	}{
+		{"tuning.sharedBuffers", t.SharedBuffers, 128 * KiB},
+		{"tuning.effectiveCacheSize", t.EffectiveCacheSize, 8 * KiB},
+		{"tuning.workMem", t.WorkMem, 64 * KiB},
+	} {
+		if sz.v.Bytes() < sz.min {
+			ps.Add(sz.key, "%q is below Postgres's minimum of %s", sz.v.String(), PostgresSize(sz.min).String())
+		}
+	}
+	if t.MaxConnections < 1 || t.MaxConnections > 262143 {
+		ps.Add("tuning.maxConnections", "%d must be between 1 and 262143", t.MaxConnections)
+	}
+	if t.CheckpointCompletionTarget <= 0 || t.CheckpointCompletionTarget > 1 {
+		ps.Add("tuning.checkpointCompletionTarget", "%v must be more than 0 and at most 1", t.CheckpointCompletionTarget)
+	}
+	if t.MaxParallelWorkers < 0 || t.MaxParallelWorkers > 1024 {
+		ps.Add("tuning.maxParallelWorkers", "%d must be between 0 and 1024", t.MaxParallelWorkers)
+	}
+	for _, k := range sortedKeys(t.Extra) {
+		if !postgresSetting.MatchString(k) {
+			ps.Add("tuning.extra."+k, "%q is not a Postgres setting name (lower-case, e.g. log_min_duration_statement)", k)
+		}
+	}
+	if s.ShmSize < Size(MiB) {
+		ps.Add("shmSize", "%q must be at least 1M", s.ShmSize.String())
+	}
+	ps = append(ps, s.ContainerSettings.Check()...)
+	return ps
+}
+
+// PostgresArgs are the inputs of a Postgres component.
+type PostgresArgs struct {
+	// Settings of the server; nil means DefaultPostgresSettings().
+	Settings *PostgresSettings
+	// Naming of the deployment's Docker objects.
+	Naming Naming
+	// Password of the application user.
+	Password pulumi.StringInput
+	// Network is the name of the (internal) network the server joins.
+	Network pulumi.StringInput
+	// KeepData protects the data volume and keeps it when the stack is destroyed.
+	KeepData bool
+}
+
+// Postgres is the database server and its data volume.
+type Postgres struct {
+	pulumi.ResourceState
+
+	Container *docker.Container
+	Volume    *docker.Volume
+	// Host is the server's name on the data network.
+	Host string
+	// Port is the server's port on the data network.
+	Port int
+	// Database and User are the application's database and its owner.
+	Database string
+	User     string
+	// URL is the application's connection URL (secret).
+	URL pulumi.StringOutput
+}
+
+// Paths inside the Postgres container.
+const (
+	postgresDataDir      = "/var/lib/postgresql/data"
+	postgresPasswordFile = "/run/secrets/postgres-password"
+	PostgresPort         = 5432
+)
+
+// NewPostgres registers the database server: its image, a data volume and a
+// container that reads its password from a file, never from the environment.
+func NewPostgres(ctx *pulumi.Context, name string, args *PostgresArgs, opts ...pulumi.ResourceOption) (*Postgres, error) {
+	if args == nil || args.Password == nil || args.Network == nil {
+		return nil, errors.New("postgres: args with a password and a network are required")
+	}
+	s := DefaultPostgresSettings()
+	if args.Settings != nil {
+		s = *args.Settings
+	}
+	if err := s.Check().Err(); err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+
+	c := &Postgres{Host: args.Naming.Name("postgres"), Port: PostgresPort, Database: s.Database, User: s.User}
+	if err := ctx.RegisterComponentResource(typePrefix+"Postgres", name, c, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(c)
+	image, err := pullImage(ctx, name+"-image", s.Image, parent)
+	if err != nil {
+		return nil, err
+	}
+	c.Volume, err = NewVolume(ctx, name+"-data", VolumeArgs{
+		DockerName: args.Naming.Name("postgres-data"),
+		Labels:     args.Naming.ComponentLabels("postgres"),
+		Keep:       args.KeepData,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	c.Container, err = newContainer(ctx, name, Workload{
+		Name:    c.Host,
+		Image:   image.ImageId,
+		Command: s.Command(),
+		Env: map[string]string{
+			"POSTGRES_DB":            s.Database,
+			"POSTGRES_USER":          s.User,
+			"POSTGRES_PASSWORD_FILE": postgresPasswordFile,
+			"PGDATA":                 postgresDataDir,
+		},
+		// The image's entrypoint reads the file both as root and after
+		// dropping to the postgres user, hence world-readable inside the
+		// container; nothing else runs there.
+		Files:      []File{{Path: postgresPasswordFile, Content: pulumi.ToSecret(args.Password).(pulumi.StringOutput), Mode: "0444"}},
+		Volumes:    []VolumeMount{{Volume: c.Volume.Name, Target: postgresDataDir}},
+		Networks:   []pulumi.StringInput{args.Network},
+		Labels:     args.Naming.ComponentLabels("postgres"),
+		HealthTest: s.HealthTest(),
+		Settings:   s.ContainerSettings,
+		ShmSize:    s.ShmSize,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	c.URL = pulumi.ToSecret(pulumi.Sprintf("postgres://%s:%s@%s:%d/%s", s.User, args.Password, c.Host, PostgresPort, s.Database)).(pulumi.StringOutput)
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"host": pulumi.String(c.Host),
+		"url":  c.URL,
+	})
+}

@@ -1,0 +1,265 @@
+package components
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// RedisSettings are everything about the cache and channel-layer server that
+// is known before deployment. DefaultRedisSettings holds the guide's values.
+type RedisSettings struct {
+	// Image is the server image (default redis:7-alpine).
+	Image string `json:"image"`
+	// Tuning are the server settings passed as `--name value` arguments.
+	Tuning RedisTuning `json:"tuning"`
+	ContainerSettings
+}
+
+// RedisTuning are the guide's server settings.
+type RedisTuning struct {
+	// MaxMemory is maxmemory (default 512mb): the data set's cap, below the
+	// container's memory limit so that a fork for a snapshot or an AOF
+	// rewrite has room for its copy-on-write pages.
+	MaxMemory RedisSize `json:"maxMemory"`
+	// MaxMemoryPolicy is maxmemory-policy (default allkeys-lru).
+	MaxMemoryPolicy string `json:"maxMemoryPolicy"`
+	// Save is the RDB snapshot schedule, pairs of "<seconds> <changes>"
+	// (default "60 1000"); "" disables snapshots.
+	Save string `json:"save"`
+	// AppendOnly is appendonly (default true).
+	AppendOnly bool `json:"appendOnly"`
+	// TCPKeepalive is tcp-keepalive, whole seconds (default 300s).
+	TCPKeepalive Duration `json:"tcpKeepalive"`
+	// MaxClients is maxclients (default 10000).
+	MaxClients int `json:"maxClients"`
+	// Extra are further settings, name to value, rendered after the others in
+	// name order ({"lazyfree-lazy-eviction": "yes"}).
+	Extra map[string]string `json:"extra"`
+}
+
+// DefaultRedisSettings returns the guide's Redis: its redis-server flags,
+// 1 CPU / 768 MiB limits, a 0.5 CPU / 512 MiB reservation, an authenticated
+// ping every 10s.
+func DefaultRedisSettings() RedisSettings {
+	return RedisSettings{
+		Image: "redis:7-alpine",
+		Tuning: RedisTuning{
+			MaxMemory:       RedisSize(512 * MiB),
+			MaxMemoryPolicy: "allkeys-lru",
+			Save:            "60 1000",
+			AppendOnly:      true,
+			TCPKeepalive:    Seconds(300),
+			MaxClients:      10000,
+		},
+		ContainerSettings: ContainerSettings{
+			Resources: Resources{
+				Limits:       ResourceAmount{CPUs: 1, Memory: Size(768 * MiB)},
+				Reservations: ResourceAmount{CPUs: 0.5, Memory: Size(512 * MiB)},
+			},
+			Healthcheck: Healthcheck{Interval: Seconds(10), Timeout: Seconds(3), Retries: 5, StartPeriod: Seconds(5)},
+			Restart:     GuideRestartPolicy(),
+			Logs:        GuideLogRotation(),
+			// Time to fsync the append-only file on shutdown.
+			StopTimeout: Seconds(30),
+		},
+	}
+}
+
+// Settings returns the tuning as ordered name/value pairs.
+func (t RedisTuning) Settings() [][2]string {
+	out := [][2]string{
+		{"maxmemory", t.MaxMemory.String()},
+		{"maxmemory-policy", t.MaxMemoryPolicy},
+		{"save", t.Save},
+		{"appendonly", yesNo(t.AppendOnly)},
+		{"tcp-keepalive", strconv.FormatInt(t.TCPKeepalive.Seconds(), 10)},
+		{"maxclients", strconv.Itoa(t.MaxClients)},
+	}
+	for _, k := range sortedKeys(t.Extra) {
+		out = append(out, [2]string{k, t.Extra[k]})
+	}
+	return out
+}
+
+// Args renders the tuning as redis-server arguments. A multi-word value such
+// as save's "60 1000" becomes one argument per word, which is how redis-server
+// rebuilds the config line; an empty save stays one empty argument.
+func (t RedisTuning) Args() []string {
+	var args []string
+	for _, kv := range t.Settings() {
+		args = append(args, "--"+kv[0])
+		if words := strings.Fields(kv[1]); len(words) > 0 {
+			args = append(args, words...)
+		} else {
+			args = append(args, "")
+		}
+	}
+	return args
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// Paths and port inside the Redis container.
+const (
+	redisAuthConf = "/usr/local/etc/redis/auth.conf"
+	redisDataDir  = "/data"
+	RedisPort     = 6379
+)
+
+// Command is the container command. The password lives in a config file read
+// first, so it appears neither in the command line (`docker inspect`, `ps`)
+// nor in the plain-text part of a preview; the tuning stays in the arguments,
+// where a diff shows it.
+func (s RedisSettings) Command() []string {
+	return append([]string{"redis-server", redisAuthConf}, s.Tuning.Args()...)
+}
+
+// HealthTest pings the server with the password from the config file, so the
+// probe proves that authentication works, not only that the port is open.
+func (s RedisSettings) HealthTest() []string {
+	return []string{"CMD-SHELL", fmt.Sprintf(
+		`REDISCLI_AUTH="$(sed -n 's/^requirepass //p' %s)" redis-cli -p %d ping | grep -q PONG`, redisAuthConf, RedisPort)}
+}
+
+// OpenFiles is the open-files limit the container needs: Redis keeps 32
+// descriptors for itself on top of maxclients and lowers maxclients when the
+// limit is short.
+func (s RedisSettings) OpenFiles() int { return max(65536, s.Tuning.MaxClients+32) }
+
+var (
+	redisPolicies = []string{"noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"}
+	redisSetting  = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+)
+
+// Check reports settings Redis cannot start with.
+func (s RedisSettings) Check() Problems {
+	var ps Problems
+	checkImage(&ps, "image", s.Image)
+	t := s.Tuning
+	if t.MaxMemory.Bytes() < MiB {
+		ps.Add("tuning.maxMemory", "%q must be at least 1mb (0, no limit, would let the cache grow until the container is killed)", t.MaxMemory.String())
+	}
+	known := false
+	for _, p := range redisPolicies {
+		known = known || p == t.MaxMemoryPolicy
+	}
+	if !known {
+		ps.Add("tuning.maxMemoryPolicy", "%q is not a maxmemory-policy (one of %s)", t.MaxMemoryPolicy, strings.Join(redisPolicies, ", "))
+	}
+	if words := strings.Fields(t.Save); len(words)%2 != 0 || !allPositiveInts(words) {
+		ps.Add("tuning.save", "%q is not a snapshot schedule (pairs of <seconds> <changes>, e.g. \"60 1000\" or \"900 1 300 10\"; \"\" disables)", t.Save)
+	}
+	if t.TCPKeepalive < 0 {
+		ps.Add("tuning.tcpKeepalive", "%q must not be negative", t.TCPKeepalive.String())
+	}
+	if t.MaxClients < 1 {
+		ps.Add("tuning.maxClients", "%d must be at least 1", t.MaxClients)
+	}
+	for _, k := range sortedKeys(t.Extra) {
+		if !redisSetting.MatchString(k) || k == "requirepass" {
+			ps.Add("tuning.extra."+k, "%q is not a Redis setting this program lets you set (lower-case, e.g. lazyfree-lazy-eviction; the password is generated)", k)
+		}
+	}
+	ps = append(ps, s.ContainerSettings.Check()...)
+	return ps
+}
+
+func allPositiveInts(words []string) bool {
+	for _, w := range words {
+		if n, err := strconv.Atoi(w); err != nil || n < 1 {
+			return false
+		}
+	}
+	return true
+}
+
+// RedisArgs are the inputs of a Redis component.
+type RedisArgs struct {
+	// Settings of the server; nil means DefaultRedisSettings().
+	Settings *RedisSettings
+	// Naming of the deployment's Docker objects.
+	Naming Naming
+	// Password clients must authenticate with. Alphanumeric: it goes in URLs.
+	Password pulumi.StringInput
+	// Network is the name of the (internal) network the server joins.
+	Network pulumi.StringInput
+}
+
+// Redis is the cache and channel-layer server and its data volume.
+type Redis struct {
+	pulumi.ResourceState
+
+	Container *docker.Container
+	Volume    *docker.Volume
+	// Host is the server's name on the data network.
+	Host string
+	// Port is the server's port on the data network.
+	Port int
+	// URL is the connection URL of database 0 (secret).
+	URL pulumi.StringOutput
+}
+
+// NewRedis registers the Redis server: its image, a data volume for the
+// snapshot and append-only file, and a password-protected container.
+func NewRedis(ctx *pulumi.Context, name string, args *RedisArgs, opts ...pulumi.ResourceOption) (*Redis, error) {
+	if args == nil || args.Password == nil || args.Network == nil {
+		return nil, errors.New("redis: args with a password and a network are required")
+	}
+	s := DefaultRedisSettings()
+	if args.Settings != nil {
+		s = *args.Settings
+	}
+	if err := s.Check().Err(); err != nil {
+		return nil, fmt.Errorf("redis: %w", err)
+	}
+
+	c := &Redis{Host: args.Naming.Name("redis"), Port: RedisPort}
+	if err := ctx.RegisterComponentResource(typePrefix+"Redis", name, c, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(c)
+	image, err := pullImage(ctx, name+"-image", s.Image, parent)
+	if err != nil {
+		return nil, err
+	}
+	c.Volume, err = NewVolume(ctx, name+"-data", VolumeArgs{
+		DockerName: args.Naming.Name("redis-data"),
+		Labels:     args.Naming.ComponentLabels("redis"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	authConf := pulumi.ToSecret(pulumi.Sprintf("requirepass %s\n", args.Password)).(pulumi.StringOutput)
+	c.Container, err = newContainer(ctx, name, Workload{
+		Name:    c.Host,
+		Image:   image.ImageId,
+		Command: s.Command(),
+		// Read by redis-server after the image drops to the redis user.
+		Files:      []File{{Path: redisAuthConf, Content: authConf, Mode: "0444"}},
+		Volumes:    []VolumeMount{{Volume: c.Volume.Name, Target: redisDataDir}},
+		Networks:   []pulumi.StringInput{args.Network},
+		Labels:     args.Naming.ComponentLabels("redis"),
+		HealthTest: s.HealthTest(),
+		Settings:   s.ContainerSettings,
+		NoFile:     s.OpenFiles(),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	c.URL = pulumi.ToSecret(pulumi.Sprintf("redis://:%s@%s:%d/0", args.Password, c.Host, RedisPort)).(pulumi.StringOutput)
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
+		"host": pulumi.String(c.Host),
+		"url":  c.URL,
+	})
+}

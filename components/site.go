@@ -1,0 +1,132 @@
+package components
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Site is the public face of a deployment: the names it answers on and
+// whether it speaks TLS. Traefik's routers, the backend's ALLOWED_HOSTS and
+// the stack's URLs all derive from it.
+type Site struct {
+	// Domains the site answers on; the first is canonical.
+	Domains []string
+	// TLS serves the site over https on the websecure entrypoint.
+	TLS bool
+	// Port is the public port when it is not the scheme's default (0 then).
+	Port int
+}
+
+// Scheme is https with TLS, else http.
+func (s Site) Scheme() string {
+	if s.TLS {
+		return "https"
+	}
+	return "http"
+}
+
+// Origins are the site's own origins ("https://example.com",
+// "http://localhost:8080").
+func (s Site) Origins() []string {
+	port := ""
+	if s.Port != 0 {
+		port = fmt.Sprintf(":%d", s.Port)
+	}
+	out := make([]string, len(s.Domains))
+	for i, d := range s.Domains {
+		out[i] = s.Scheme() + "://" + d + port
+	}
+	return out
+}
+
+// URLs are the site's home pages, one per domain.
+func (s Site) URLs() []string {
+	out := s.Origins()
+	for i := range out {
+		out[i] += "/"
+	}
+	return out
+}
+
+// EntryPoint is the Traefik entrypoint the site's routers listen on.
+func (s Site) EntryPoint() string {
+	if s.TLS {
+		return "websecure"
+	}
+	return "web"
+}
+
+// HostRule is the Traefik rule matching any of the site's domains.
+func (s Site) HostRule() string {
+	hosts := make([]string, len(s.Domains))
+	for i, d := range s.Domains {
+		hosts[i] = fmt.Sprintf("Host(`%s`)", d)
+	}
+	return strings.Join(hosts, " || ")
+}
+
+// Route is a Traefik router and the load-balanced service behind it, as the
+// labels of the containers that serve it describe them. Every container with
+// the same route labels becomes one more server of the service.
+type Route struct {
+	// Name of the router and of its service, unique per deployment.
+	Name string
+	// Rule is the router's matcher.
+	Rule string
+	// Priority orders routers whose rules overlap; higher wins.
+	Priority int
+	// Port the containers listen on.
+	Port int
+	// Health, when set, is the load balancer's active healthcheck: a server
+	// that fails it gets no traffic until it passes again.
+	Health *RouteHealth
+}
+
+// RouteHealth is a Traefik load-balancer healthcheck.
+type RouteHealth struct {
+	Path     string
+	Interval Duration
+	Timeout  Duration
+	// Hostname is sent as the Host header, so Django's ALLOWED_HOSTS accepts
+	// the probe.
+	Hostname string
+	// Headers are sent with the probe (X-Forwarded-Proto, so that Django's
+	// https redirect does not answer the probe with a 301).
+	Headers map[string]string
+}
+
+// routeNameSafe keeps a router name to the characters Traefik's label
+// syntax allows: dots would split the label path.
+func routeNameSafe(name string) string { return strings.ReplaceAll(name, ".", "-") }
+
+// Labels renders the route as Traefik Docker labels for site.
+func (r Route) Labels(site Site) map[string]string {
+	name := routeNameSafe(r.Name)
+	router := "traefik.http.routers." + name + "."
+	service := "traefik.http.services." + name + ".loadbalancer."
+	labels := map[string]string{
+		"traefik.enable":        "true",
+		router + "rule":         r.Rule,
+		router + "entrypoints":  site.EntryPoint(),
+		router + "service":      name,
+		service + "server.port": fmt.Sprint(r.Port),
+	}
+	if r.Priority != 0 {
+		labels[router+"priority"] = fmt.Sprint(r.Priority)
+	}
+	if site.TLS {
+		labels[router+"tls"] = "true"
+	}
+	if h := r.Health; h != nil {
+		labels[service+"healthcheck.path"] = h.Path
+		labels[service+"healthcheck.interval"] = h.Interval.String()
+		labels[service+"healthcheck.timeout"] = h.Timeout.String()
+		if h.Hostname != "" {
+			labels[service+"healthcheck.hostname"] = h.Hostname
+		}
+		for k, v := range h.Headers {
+			labels[service+"healthcheck.headers."+k] = v
+		}
+	}
+	return labels
+}

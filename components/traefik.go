@@ -1,0 +1,356 @@
+package components
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"gopkg.in/yaml.v3"
+)
+
+// TraefikSettings are the reverse proxy's static configuration and container.
+// DefaultTraefikSettings holds the guide's values.
+type TraefikSettings struct {
+	// Image is the proxy image, pinned to a minor version (default traefik:v3.5).
+	Image string `json:"image"`
+	// HTTPPort is the host port published for the web entrypoint (default 80).
+	HTTPPort int `json:"httpPort"`
+	// HTTPSPort is the host port published for websecure when TLS is on (default 443).
+	HTTPSPort int `json:"httpsPort"`
+	// HTTP2MaxConcurrentStreams is http2.maxConcurrentStreams (default 250).
+	HTTP2MaxConcurrentStreams int `json:"http2MaxConcurrentStreams"`
+	// RespondingTimeouts bound each client connection.
+	RespondingTimeouts RespondingTimeouts `json:"respondingTimeouts"`
+	// Metrics is the Prometheus endpoint.
+	Metrics TraefikMetrics `json:"metrics"`
+	// AccessLog writes one line per request to the container log (default true).
+	AccessLog bool `json:"accessLog"`
+	// LogLevel is Traefik's own log level (default INFO).
+	LogLevel string `json:"logLevel"`
+	ContainerSettings
+}
+
+// RespondingTimeouts are an entrypoint's transport.respondingTimeouts.
+type RespondingTimeouts struct {
+	// Read is readTimeout (default 60s).
+	Read Duration `json:"read"`
+	// Write is writeTimeout (default 60s).
+	Write Duration `json:"write"`
+	// Idle is idleTimeout (default 180s).
+	Idle Duration `json:"idle"`
+}
+
+// TraefikMetrics is the Prometheus metrics configuration.
+type TraefikMetrics struct {
+	// Buckets are the latency histogram buckets, seconds (default 0.1, 0.3, 1.2, 5.0).
+	Buckets []float64 `json:"buckets"`
+	// Port of the metrics entrypoint (default 8082). It is never published
+	// on the host: Prometheus scrapes it over the edge network. Traefik's
+	// ping, which its healthcheck uses, answers on it too.
+	Port int `json:"port"`
+}
+
+// DefaultTraefikSettings returns the guide's Traefik, with 1 CPU / 256 MiB
+// limits and a 0.25 CPU / 64 MiB reservation.
+func DefaultTraefikSettings() TraefikSettings {
+	return TraefikSettings{
+		Image:                     "traefik:v3.5",
+		HTTPPort:                  80,
+		HTTPSPort:                 443,
+		HTTP2MaxConcurrentStreams: 250,
+		RespondingTimeouts:        RespondingTimeouts{Read: Seconds(60), Write: Seconds(60), Idle: Seconds(180)},
+		Metrics:                   TraefikMetrics{Buckets: []float64{0.1, 0.3, 1.2, 5.0}, Port: 8082},
+		AccessLog:                 true,
+		LogLevel:                  "INFO",
+		ContainerSettings: ContainerSettings{
+			Resources: Resources{
+				Limits:       ResourceAmount{CPUs: 1, Memory: Size(256 * MiB)},
+				Reservations: ResourceAmount{CPUs: 0.25, Memory: Size(64 * MiB)},
+			},
+			Healthcheck: Healthcheck{Interval: Seconds(10), Timeout: Seconds(5), Retries: 3, StartPeriod: Seconds(10)},
+			Restart:     GuideRestartPolicy(),
+			Logs:        GuideLogRotation(),
+			// Lets in-flight requests finish (Traefik's own grace period is 10s).
+			StopTimeout: Seconds(15),
+		},
+	}
+}
+
+// TraefikEnvironment is what the static configuration needs to know about
+// the deployment: where to find its containers and whether TLS is on.
+type TraefikEnvironment struct {
+	// Network is the Docker name of the edge network.
+	Network string
+	// Labels select this deployment's containers among all of the host's.
+	Labels map[string]string
+	// TLS adds the websecure entrypoint.
+	TLS bool
+}
+
+// The static configuration's model: the subset of Traefik v3's that this
+// program writes, field names as Traefik spells them.
+type (
+	traefikStatic struct {
+		EntryPoints map[string]traefikEntryPoint `yaml:"entryPoints"`
+		Providers   traefikProviders             `yaml:"providers"`
+		Metrics     traefikMetricsConf           `yaml:"metrics"`
+		Ping        traefikPing                  `yaml:"ping"`
+		Log         traefikLog                   `yaml:"log"`
+		AccessLog   *struct{}                    `yaml:"accessLog,omitempty"`
+	}
+	traefikEntryPoint struct {
+		Address   string            `yaml:"address"`
+		HTTP2     *traefikHTTP2     `yaml:"http2,omitempty"`
+		Transport *traefikTransport `yaml:"transport,omitempty"`
+	}
+	traefikHTTP2 struct {
+		MaxConcurrentStreams int `yaml:"maxConcurrentStreams"`
+	}
+	traefikTransport struct {
+		RespondingTimeouts traefikTimeouts `yaml:"respondingTimeouts"`
+	}
+	traefikTimeouts struct {
+		ReadTimeout  string `yaml:"readTimeout"`
+		WriteTimeout string `yaml:"writeTimeout"`
+		IdleTimeout  string `yaml:"idleTimeout"`
+	}
+	traefikProviders struct {
+		Docker traefikDocker `yaml:"docker"`
+	}
+	traefikDocker struct {
+		Endpoint         string `yaml:"endpoint"`
+		ExposedByDefault bool   `yaml:"exposedByDefault"`
+		Network          string `yaml:"network"`
+		Constraints      string `yaml:"constraints"`
+		Watch            bool   `yaml:"watch"`
+	}
+	traefikMetricsConf struct {
+		Prometheus traefikPrometheus `yaml:"prometheus"`
+	}
+	traefikPrometheus struct {
+		EntryPoint           string    `yaml:"entryPoint"`
+		Buckets              []float64 `yaml:"buckets,flow"`
+		AddEntryPointsLabels bool      `yaml:"addEntryPointsLabels"`
+		AddRoutersLabels     bool      `yaml:"addRoutersLabels"`
+		AddServicesLabels    bool      `yaml:"addServicesLabels"`
+	}
+	traefikPing struct {
+		EntryPoint string `yaml:"entryPoint"`
+	}
+	traefikLog struct {
+		Level string `yaml:"level"`
+	}
+)
+
+// Names of the entrypoints. The container listens on the standard ports;
+// the host ports are the settings'.
+const (
+	entryPointWeb       = "web"
+	entryPointWebsecure = "websecure"
+	entryPointMetrics   = "metrics"
+)
+
+// RenderTraefikStatic renders Traefik's static configuration (traefik.yml):
+// the guide's HTTP/2 and timeout settings on every public entrypoint, the
+// Prometheus metrics and ping on an unpublished one, and a Docker provider
+// that only sees this deployment's containers that opt in by label.
+func RenderTraefikStatic(s TraefikSettings, env TraefikEnvironment) string {
+	public := func(port int) traefikEntryPoint {
+		return traefikEntryPoint{
+			Address: fmt.Sprintf(":%d", port),
+			HTTP2:   &traefikHTTP2{MaxConcurrentStreams: s.HTTP2MaxConcurrentStreams},
+			Transport: &traefikTransport{RespondingTimeouts: traefikTimeouts{
+				ReadTimeout:  s.RespondingTimeouts.Read.String(),
+				WriteTimeout: s.RespondingTimeouts.Write.String(),
+				IdleTimeout:  s.RespondingTimeouts.Idle.String(),
+			}},
+		}
+	}
+	conf := traefikStatic{
+		EntryPoints: map[string]traefikEntryPoint{
+			entryPointWeb:     public(80),
+			entryPointMetrics: {Address: fmt.Sprintf(":%d", s.Metrics.Port)},
+		},
+		Providers: traefikProviders{Docker: traefikDocker{
+			Endpoint:         "unix:///var/run/docker.sock",
+			ExposedByDefault: false,
+			Network:          env.Network,
+			Constraints:      labelConstraint(env.Labels),
+			Watch:            true,
+		}},
+		Metrics: traefikMetricsConf{Prometheus: traefikPrometheus{
+			EntryPoint:           entryPointMetrics,
+			Buckets:              s.Metrics.Buckets,
+			AddEntryPointsLabels: true,
+			AddRoutersLabels:     true,
+			AddServicesLabels:    true,
+		}},
+		Ping: traefikPing{EntryPoint: entryPointMetrics},
+		Log:  traefikLog{Level: s.LogLevel},
+	}
+	if env.TLS {
+		conf.EntryPoints[entryPointWebsecure] = public(443)
+	}
+	if s.AccessLog {
+		conf.AccessLog = &struct{}{}
+	}
+	out, err := yaml.Marshal(conf)
+	if err != nil {
+		// Plain structs of strings, numbers and maps always marshal.
+		panic(err)
+	}
+	return "# Rendered by the django-stack Pulumi program from its profile; edits here are overwritten.\n" + string(out)
+}
+
+// labelConstraint is a Traefik constraint expression matching every label.
+func labelConstraint(labels map[string]string) string {
+	parts := make([]string, 0, len(labels))
+	for _, k := range sortedKeys(labels) {
+		parts = append(parts, fmt.Sprintf("Label(`%s`, `%s`)", k, labels[k]))
+	}
+	return strings.Join(parts, " && ")
+}
+
+// HealthTest asks Traefik's own ping endpoint through its CLI.
+func (s TraefikSettings) HealthTest() []string {
+	return []string{"CMD", "traefik", "healthcheck", "--ping"}
+}
+
+var traefikLogLevels = []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "PANIC"}
+
+// Check reports settings Traefik cannot start with.
+func (s TraefikSettings) Check() Problems {
+	var ps Problems
+	checkImage(&ps, "image", s.Image)
+	for _, p := range []struct {
+		key  string
+		port int
+	}{{"httpPort", s.HTTPPort}, {"httpsPort", s.HTTPSPort}, {"metrics.port", s.Metrics.Port}} {
+		if p.port < 1 || p.port > 65535 {
+			ps.Add(p.key, "%d is not a port (1-65535)", p.port)
+		}
+	}
+	if s.Metrics.Port == 80 || s.Metrics.Port == 443 {
+		ps.Add("metrics.port", "%d is taken by the web or websecure entrypoint inside the container", s.Metrics.Port)
+	}
+	if s.HTTP2MaxConcurrentStreams < 1 {
+		ps.Add("http2MaxConcurrentStreams", "%d must be at least 1", s.HTTP2MaxConcurrentStreams)
+	}
+	for _, t := range []struct {
+		key string
+		v   Duration
+	}{{"respondingTimeouts.read", s.RespondingTimeouts.Read}, {"respondingTimeouts.write", s.RespondingTimeouts.Write}, {"respondingTimeouts.idle", s.RespondingTimeouts.Idle}} {
+		if t.v < 0 {
+			ps.Add(t.key, "%q must not be negative (0 means no timeout)", t.v.String())
+		}
+	}
+	for i, b := range s.Metrics.Buckets {
+		if b <= 0 || (i > 0 && b <= s.Metrics.Buckets[i-1]) {
+			ps.Add("metrics.buckets", "%v must be positive and increasing (e.g. [0.1, 0.3, 1.2, 5.0])", s.Metrics.Buckets)
+			break
+		}
+	}
+	known := false
+	for _, l := range traefikLogLevels {
+		known = known || l == s.LogLevel
+	}
+	if !known {
+		ps.Add("logLevel", "%q is not a Traefik log level (one of %s)", s.LogLevel, strings.Join(traefikLogLevels, ", "))
+	}
+	ps = append(ps, s.ContainerSettings.Check()...)
+	return ps
+}
+
+// TraefikArgs are the inputs of a Traefik component.
+type TraefikArgs struct {
+	// Settings of the proxy; nil means DefaultTraefikSettings().
+	Settings *TraefikSettings
+	// Naming of the deployment's Docker objects; its labels are what the
+	// Docker provider matches on.
+	Naming Naming
+	// Site decides which entrypoints exist and are published.
+	Site Site
+	// Network is the edge network; NetworkName is its Docker name, which the
+	// static configuration names.
+	Network     pulumi.StringInput
+	NetworkName string
+}
+
+// Traefik is the reverse proxy in front of the deployment.
+type Traefik struct {
+	pulumi.ResourceState
+
+	Container *docker.Container
+	// Certificates is the volume of the ACME certificate store.
+	Certificates *docker.Volume
+	// Name is the container's Docker name.
+	Name string
+	// Static is the rendered traefik.yml.
+	Static string
+}
+
+// Where the certificate store is mounted.
+const traefikCertDir = "/letsencrypt"
+
+// NewTraefik registers Traefik with its rendered static configuration, the
+// Docker socket mounted read-only and a volume for its certificates.
+func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pulumi.ResourceOption) (*Traefik, error) {
+	if args == nil || args.Network == nil || args.NetworkName == "" {
+		return nil, errors.New("traefik: args with the edge network are required")
+	}
+	s := DefaultTraefikSettings()
+	if args.Settings != nil {
+		s = *args.Settings
+	}
+	if err := s.Check().Err(); err != nil {
+		return nil, fmt.Errorf("traefik: %w", err)
+	}
+
+	c := &Traefik{
+		Name: args.Naming.Name("traefik"),
+		Static: RenderTraefikStatic(s, TraefikEnvironment{
+			Network: args.NetworkName,
+			Labels:  args.Naming.Labels,
+			TLS:     args.Site.TLS,
+		}),
+	}
+	if err := ctx.RegisterComponentResource(typePrefix+"Traefik", name, c, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(c)
+	image, err := pullImage(ctx, name+"-image", s.Image, parent)
+	if err != nil {
+		return nil, err
+	}
+	c.Certificates, err = NewVolume(ctx, name+"-certificates", VolumeArgs{
+		DockerName: args.Naming.Name("traefik-certificates"),
+		Labels:     args.Naming.ComponentLabels("traefik"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	ports := []PublishedPort{{Internal: 80, External: s.HTTPPort}}
+	if args.Site.TLS {
+		ports = append(ports, PublishedPort{Internal: 443, External: s.HTTPSPort})
+	}
+	c.Container, err = newContainer(ctx, name, Workload{
+		Name:  c.Name,
+		Image: image.ImageId,
+		Files: []File{{Path: "/etc/traefik/traefik.yml", Content: pulumi.String(c.Static), Mode: "0444"}},
+		Volumes: []VolumeMount{
+			{HostPath: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true},
+			{Volume: c.Certificates.Name, Target: traefikCertDir},
+		},
+		Networks:   []pulumi.StringInput{args.Network},
+		Ports:      ports,
+		Labels:     args.Naming.ComponentLabels("traefik"),
+		HealthTest: s.HealthTest(),
+		Settings:   s.ContainerSettings,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"name": pulumi.String(c.Name)})
+}

@@ -1,0 +1,276 @@
+package components
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// ContainerSettings are the run-time properties that every container of the
+// stack has, each with the guide's value as the production default. They are
+// embedded in each component's settings, so in config they sit next to the
+// component's own keys: `postgres.resources.limits.memory`.
+type ContainerSettings struct {
+	// Resources are the CPU and memory limits and reservations.
+	Resources Resources `json:"resources"`
+	// Healthcheck is the timing of the container's health probe; each
+	// component supplies the probe command itself.
+	Healthcheck Healthcheck `json:"healthcheck"`
+	// Restart is what Docker does when the process exits.
+	Restart RestartPolicy `json:"restart"`
+	// Logs is the rotation of the container's log files.
+	Logs LogRotation `json:"logs"`
+	// StopTimeout is how long the process gets to shut down after SIGTERM
+	// (or its image's stop signal) before it is killed.
+	StopTimeout Duration `json:"stopTimeout"`
+}
+
+// Resources mirror Compose's `deploy.resources` block.
+type Resources struct {
+	// Limits are hard caps: the container is throttled above Limits.CPUs and
+	// killed above Limits.Memory.
+	Limits ResourceAmount `json:"limits"`
+	// Reservations are what the container is guaranteed under contention. On a
+	// single Docker host memory maps onto --memory-reservation (a soft limit
+	// enforced when the host runs short) and CPUs onto --cpu-shares (1024 per
+	// CPU: a relative weight, since a plain container cannot reserve cores).
+	// Swarm reserves both for real when it places the task.
+	Reservations ResourceAmount `json:"reservations"`
+}
+
+// ResourceAmount is an amount of CPU and memory.
+type ResourceAmount struct {
+	// CPUs, fractional allowed ("2.0", "0.5").
+	CPUs CPUs `json:"cpus"`
+	// Memory, Docker syntax ("1G", "768M"); whole MiB.
+	Memory Size `json:"memory"`
+}
+
+// Healthcheck is the timing of a container health probe.
+type Healthcheck struct {
+	// Interval between probes.
+	Interval Duration `json:"interval"`
+	// Timeout of one probe.
+	Timeout Duration `json:"timeout"`
+	// Retries is the number of consecutive failures that make the container unhealthy.
+	Retries int `json:"retries"`
+	// StartPeriod is the time after start during which failures do not count.
+	StartPeriod Duration `json:"startPeriod"`
+}
+
+// ReadyWithin is the longest a container with this healthcheck can take to be
+// reported healthy or unhealthy after it starts: the start period, then one
+// full interval plus timeout for each retry. Creating a container waits that
+// long (plus a margin) for it to become healthy before the update goes on.
+func (h Healthcheck) ReadyWithin() Duration {
+	return h.StartPeriod + Duration(h.Retries+1)*(h.Interval+h.Timeout)
+}
+
+// RestartPolicy is what happens when a container's process exits. It is the
+// guide's `deploy.restart_policy` block; a plain container uses Condition and
+// MaxAttempts, Swarm uses all four fields.
+type RestartPolicy struct {
+	// Condition is one of on-failure, always, unless-stopped, no.
+	Condition string `json:"condition"`
+	// MaxAttempts caps restarts after failures (on-failure only).
+	MaxAttempts int `json:"maxAttempts"`
+	// Delay between restart attempts (Swarm).
+	Delay Duration `json:"delay"`
+	// Window over which a restart is judged successful (Swarm).
+	Window Duration `json:"window"`
+}
+
+// LogRotation is the container's json-file log rotation: the container-level
+// twin of the guide's RotatingFileHandler (10 MB x 5 files).
+type LogRotation struct {
+	// Driver is the Docker log driver.
+	Driver string `json:"driver"`
+	// MaxSize of one log file before it is rotated.
+	MaxSize Size `json:"maxSize"`
+	// MaxFiles is the number of rotated files kept.
+	MaxFiles int `json:"maxFiles"`
+}
+
+// Options renders the log driver options.
+func (l LogRotation) Options() map[string]string {
+	return map[string]string{
+		"max-size": l.MaxSize.Compact(),
+		"max-file": fmt.Sprint(l.MaxFiles),
+	}
+}
+
+// GuideLogRotation is the guide's log rotation: json-file, 10 MB x 5 files.
+func GuideLogRotation() LogRotation {
+	return LogRotation{Driver: "json-file", MaxSize: Size(10 * MiB), MaxFiles: 5}
+}
+
+// GuideRestartPolicy is the guide's restart policy: on failure, 5 s apart, at
+// most 3 attempts within a 120 s window.
+func GuideRestartPolicy() RestartPolicy {
+	return RestartPolicy{Condition: "on-failure", MaxAttempts: 3, Delay: Seconds(5), Window: Seconds(120)}
+}
+
+// Seconds is a Duration of n seconds.
+func Seconds(n int64) Duration { return Duration(n) * Duration(1e9) }
+
+// Workload is one long-running container as a component renders it: every
+// value is known except the inputs that flow from other resources (image id,
+// network and volume names, secrets). Components render a Workload; newContainer
+// turns it into a docker.Container, so every component gets resources, health,
+// restart and log rotation the same way.
+type Workload struct {
+	// Name is the Docker name of the container.
+	Name string
+	// Image is the id of the image to run.
+	Image pulumi.StringInput
+	// Command replaces the image's command when set.
+	Command []string
+	// Env are the plain environment variables.
+	Env map[string]string
+	// SecretEnv are environment variables whose values are secrets.
+	SecretEnv map[string]pulumi.StringInput
+	// Files are written into the container before it starts.
+	Files []File
+	// Volumes are named volumes (or host paths) mounted into the container.
+	Volumes []VolumeMount
+	// Networks the container joins.
+	Networks []pulumi.StringInput
+	// Ports published on the host.
+	Ports []PublishedPort
+	// Labels on the container.
+	Labels map[string]string
+	// HealthTest is the probe, in Docker's form (["CMD", ...] or ["CMD-SHELL", "..."]).
+	HealthTest []string
+	// Settings are resources, health timing, restart and logs.
+	Settings ContainerSettings
+	// ShmSize is the size of /dev/shm; zero leaves Docker's 64M.
+	ShmSize Size
+	// NoFile raises the open-files limit when non-zero.
+	NoFile int
+}
+
+// File is a file written into a container before it starts.
+type File struct {
+	Path    string
+	Content pulumi.StringInput
+	// Mode is the octal permission string ("0444").
+	Mode string
+}
+
+// VolumeMount mounts a named volume, or a host path when HostPath is set.
+type VolumeMount struct {
+	Volume   pulumi.StringInput
+	HostPath string
+	Target   string
+	ReadOnly bool
+}
+
+// PublishedPort publishes a container port on the host.
+type PublishedPort struct {
+	Internal int
+	External int
+}
+
+// newContainer registers the container a Workload describes.
+func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.ResourceOption) (*docker.Container, error) {
+	s := w.Settings
+	grace := pulumi.Int(int(s.StopTimeout.Seconds()))
+	args := &docker.ContainerArgs{
+		Name:   pulumi.String(w.Name),
+		Image:  w.Image,
+		Envs:   envArray(w.Env, w.SecretEnv),
+		Labels: labelArray(w.Labels),
+		Healthcheck: &docker.ContainerHealthcheckArgs{
+			Tests:       pulumi.ToStringArray(w.HealthTest),
+			Interval:    pulumi.String(s.Healthcheck.Interval.Docker()),
+			Timeout:     pulumi.String(s.Healthcheck.Timeout.Docker()),
+			Retries:     pulumi.Int(s.Healthcheck.Retries),
+			StartPeriod: pulumi.String(s.Healthcheck.StartPeriod.Docker()),
+		},
+		// Wait makes the update stop until the container is healthy, so that
+		// whatever depends on it starts against a ready service.
+		Wait:              pulumi.Bool(true),
+		WaitTimeout:       pulumi.Int(int(s.Healthcheck.ReadyWithin().Seconds()) + 30),
+		Cpus:              pulumi.String(s.Resources.Limits.CPUs.String()),
+		CpuShares:         pulumi.Int(s.Resources.Reservations.CPUs.Shares()),
+		Memory:            pulumi.Int(s.Resources.Limits.Memory.MiB()),
+		MemoryReservation: pulumi.Int(s.Resources.Reservations.Memory.MiB()),
+		Restart:           pulumi.String(s.Restart.Condition),
+		LogDriver:         pulumi.String(s.Logs.Driver),
+		LogOpts:           pulumi.ToStringMap(s.Logs.Options()),
+		StopTimeout:       grace,
+		// Without it a replace kills the old container outright.
+		DestroyGraceSeconds: grace,
+	}
+	if s.Restart.Condition == "on-failure" {
+		// Docker refuses a retry count with any other policy.
+		args.MaxRetryCount = pulumi.Int(s.Restart.MaxAttempts)
+	}
+	if len(w.Command) > 0 {
+		args.Command = pulumi.ToStringArray(w.Command)
+	}
+	if w.ShmSize > 0 {
+		args.ShmSize = pulumi.Int(w.ShmSize.MiB())
+	}
+	if w.NoFile > 0 {
+		args.Ulimits = docker.ContainerUlimitArray{docker.ContainerUlimitArgs{Name: pulumi.String("nofile"), Soft: pulumi.Int(w.NoFile), Hard: pulumi.Int(w.NoFile)}}
+	}
+	var networks docker.ContainerNetworksAdvancedArray
+	for _, n := range w.Networks {
+		networks = append(networks, docker.ContainerNetworksAdvancedArgs{Name: n})
+	}
+	var volumes docker.ContainerVolumeArray
+	for _, v := range w.Volumes {
+		mount := docker.ContainerVolumeArgs{ContainerPath: pulumi.String(v.Target), ReadOnly: pulumi.Bool(v.ReadOnly)}
+		if v.HostPath != "" {
+			mount.HostPath = pulumi.String(v.HostPath)
+		} else {
+			mount.VolumeName = v.Volume
+		}
+		volumes = append(volumes, mount)
+	}
+	var ports docker.ContainerPortArray
+	for _, p := range w.Ports {
+		ports = append(ports, docker.ContainerPortArgs{Internal: pulumi.Int(p.Internal), External: pulumi.Int(p.External)})
+	}
+	var uploads docker.ContainerUploadArray
+	for _, f := range w.Files {
+		uploads = append(uploads, docker.ContainerUploadArgs{
+			File: pulumi.String(f.Path), Content: f.Content, Permissions: pulumi.String(f.Mode),
+		})
+	}
+	args.NetworksAdvanced, args.Volumes, args.Ports, args.Uploads = networks, volumes, ports, uploads
+	return docker.NewContainer(ctx, name, args, opts...)
+}
+
+// envArray renders environment variables as KEY=value, sorted by key. A secret
+// value keeps its variable secret; the other variables stay readable in a diff.
+func envArray(plain map[string]string, secret map[string]pulumi.StringInput) pulumi.StringArray {
+	keys := sortedKeys(mergeMaps(plain, keysOf(secret)))
+	env := make(pulumi.StringArray, 0, len(keys))
+	for _, k := range keys {
+		if v, ok := secret[k]; ok {
+			env = append(env, pulumi.ToSecret(pulumi.Sprintf("%s=%s", k, v)).(pulumi.StringOutput))
+			continue
+		}
+		env = append(env, pulumi.String(k+"="+plain[k]))
+	}
+	return env
+}
+
+func keysOf[V any](m map[string]V) map[string]string {
+	out := make(map[string]string, len(m))
+	for k := range m {
+		out[k] = ""
+	}
+	return out
+}
+
+func labelArray(labels map[string]string) docker.ContainerLabelArray {
+	out := make(docker.ContainerLabelArray, 0, len(labels))
+	for _, k := range sortedKeys(labels) {
+		out = append(out, docker.ContainerLabelArgs{Label: pulumi.String(k), Value: pulumi.String(labels[k])})
+	}
+	return out
+}

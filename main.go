@@ -1,0 +1,13 @@
+// Command django-stack is the Pulumi program that deploys a production-tuned
+// Django stack (Postgres, Redis, the Django backend, nginx and Traefik) onto
+// Docker. Everything it does is in package stacks.
+package main
+
+import (
+	"github.com/djangostack/infra/stacks"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+func main() {
+	pulumi.Run(stacks.Deploy)
+}

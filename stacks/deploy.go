@@ -1,0 +1,141 @@
+package stacks
+
+import (
+	"fmt"
+
+	"github.com/djangostack/infra/components"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Deploy is the whole program: it loads and validates the stack's profile,
+// then registers the deployment. Nothing is registered when the config has a
+// problem.
+func Deploy(ctx *pulumi.Context) error {
+	profile, err := Load(ctx.Project(), ctx.Stack(), ctx.GetConfig)
+	if err != nil {
+		return err
+	}
+	d, err := Register(ctx, profile, components.NewNaming(ctx.Project(), ctx.Stack()))
+	if err != nil {
+		return err
+	}
+	for name, value := range d.Outputs {
+		ctx.Export(name, value)
+	}
+	return nil
+}
+
+// Deployment is what Register created.
+type Deployment struct {
+	Secrets  *components.Secrets
+	Postgres *components.Postgres
+	Redis    *components.Redis
+	Backend  *components.Backend
+	Nginx    *components.Nginx
+	Traefik  *components.Traefik
+	// Outputs are the stack outputs: the public URLs, every container's
+	// Docker name, and the backend's database and Redis URLs (secrets).
+	Outputs pulumi.Map
+}
+
+// Register deploys a validated profile: networks and shared volumes, the
+// generated secrets, then the five components; it returns them with the
+// stack outputs.
+func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deployment, error) {
+	site := p.Site()
+	d := &Deployment{}
+	var err error
+	if d.Secrets, err = components.NewSecrets(ctx, "secrets", nil); err != nil {
+		return nil, err
+	}
+	// edge: Traefik, nginx and the backend. data: the backend, Postgres and
+	// Redis, with no route out of the host and no published port.
+	edge, err := components.NewNetwork(ctx, "edge", components.NetworkArgs{DockerName: naming.Name("edge"), Labels: naming.Labels})
+	if err != nil {
+		return nil, err
+	}
+	data, err := components.NewNetwork(ctx, "data", components.NetworkArgs{DockerName: naming.Name("data"), Labels: naming.Labels, Internal: true})
+	if err != nil {
+		return nil, err
+	}
+	// Static files are collected again by every release; media files are
+	// the users' uploads and are kept like the database.
+	static, err := components.NewVolume(ctx, "static", components.VolumeArgs{DockerName: naming.Name("static"), Labels: naming.Labels})
+	if err != nil {
+		return nil, err
+	}
+	media, err := components.NewVolume(ctx, "media", components.VolumeArgs{DockerName: naming.Name("media"), Labels: naming.Labels, Keep: p.KeepData})
+	if err != nil {
+		return nil, err
+	}
+
+	if d.Postgres, err = components.NewPostgres(ctx, "postgres", &components.PostgresArgs{
+		Settings: &p.Postgres,
+		Naming:   naming,
+		Password: d.Secrets.DatabasePassword,
+		Network:  data.Name,
+		KeepData: p.KeepData,
+	}); err != nil {
+		return nil, err
+	}
+	if d.Redis, err = components.NewRedis(ctx, "redis", &components.RedisArgs{
+		Settings: &p.Redis,
+		Naming:   naming,
+		Password: d.Secrets.RedisPassword,
+		Network:  data.Name,
+	}); err != nil {
+		return nil, err
+	}
+	if d.Backend, err = components.NewBackend(ctx, "backend", &components.BackendArgs{
+		Settings:         &p.Backend,
+		Naming:           naming,
+		Site:             site,
+		Database:         d.Postgres,
+		Redis:            d.Redis,
+		DatabasePassword: d.Secrets.DatabasePassword,
+		RedisPassword:    d.Secrets.RedisPassword,
+		SecretKey:        d.Secrets.DjangoSecretKey,
+		EdgeNetwork:      edge.Name,
+		DataNetwork:      data.Name,
+		StaticVolume:     static.Name,
+		MediaVolume:      media.Name,
+	}); err != nil {
+		return nil, err
+	}
+	if d.Nginx, err = components.NewNginx(ctx, "nginx", &components.NginxArgs{
+		Settings:     &p.Nginx,
+		Naming:       naming,
+		Site:         site,
+		Network:      edge.Name,
+		StaticVolume: static.Name,
+		MediaVolume:  media.Name,
+	}); err != nil {
+		return nil, err
+	}
+	if d.Traefik, err = components.NewTraefik(ctx, "traefik", &components.TraefikArgs{
+		Settings:    &p.Traefik,
+		Naming:      naming,
+		Site:        site,
+		Network:     edge.Name,
+		NetworkName: naming.Name("edge"),
+	}); err != nil {
+		return nil, err
+	}
+
+	containers := pulumi.StringMap{
+		"postgres": pulumi.String(d.Postgres.Host),
+		"redis":    pulumi.String(d.Redis.Host),
+		"nginx":    pulumi.String(d.Nginx.Name),
+		"traefik":  pulumi.String(d.Traefik.Name),
+	}
+	for i, name := range d.Backend.Names {
+		containers[fmt.Sprintf("backend-%d", i+1)] = pulumi.String(name)
+	}
+	d.Outputs = pulumi.Map{
+		"urls":        pulumi.ToStringArray(site.URLs()),
+		"containers":  containers,
+		"databaseUrl": d.Postgres.URL,
+		"redisUrl":    d.Redis.URL,
+	}
+	return d, nil
+}

@@ -1,0 +1,72 @@
+package stacks
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/djangostack/infra/components"
+)
+
+// ConfigGetter reads one Pulumi config value by its full key
+// ("django-stack:postgres"); pulumi.Context.GetConfig is one.
+type ConfigGetter func(key string) (string, bool)
+
+// ConfigKeys are the top-level config keys the program reads, in the
+// project's namespace: the json names of Profile's fields.
+func ConfigKeys() []string {
+	return settingNames(reflect.TypeOf(Profile{}))
+}
+
+// Load builds a stack's profile: the profile the stack name selects, each
+// config key merged onto it, then the defaults that derive from other values.
+// It reports every problem of the config at once, each with its key.
+func Load(project, stack string, get ConfigGetter) (Profile, error) {
+	p := ForStack(stack)
+	var problems components.Problems
+	target := reflect.ValueOf(&p).Elem()
+	for _, key := range ConfigKeys() {
+		raw, ok := get(project + ":" + key)
+		if !ok {
+			continue
+		}
+		field, _ := fieldByName(target, key)
+		overlay(field, decodeConfig(raw), key, &problems)
+	}
+	if len(problems) == 0 {
+		p.derive()
+		problems = Validate(stack, p)
+	}
+	if err := problems.Err(); err != nil {
+		return p, fmt.Errorf("stack %s: the configuration has %s; nothing was deployed:\n%w", stack, countProblems(len(problems)), err)
+	}
+	return p, nil
+}
+
+// decodeConfig reads a config value as Pulumi hands it over: objects and
+// lists as JSON text, scalars as plain text.
+func decodeConfig(raw string) any {
+	var v any
+	if strings.HasPrefix(strings.TrimSpace(raw), "{") || strings.HasPrefix(strings.TrimSpace(raw), "[") {
+		if err := json.Unmarshal([]byte(raw), &v); err == nil {
+			return v
+		}
+	}
+	return raw
+}
+
+// derive fills the defaults that depend on other values of the profile.
+func (p *Profile) derive() {
+	// The guide's CORS_ALLOWED_ORIGINS is the site's own origins.
+	if len(p.Backend.CORS.AllowedOrigins) == 0 {
+		p.Backend.CORS.AllowedOrigins = p.Site().Origins()
+	}
+}
+
+func countProblems(n int) string {
+	if n == 1 {
+		return "1 problem"
+	}
+	return fmt.Sprintf("%d problems", n)
+}

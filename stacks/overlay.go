@@ -1,0 +1,268 @@
+package stacks
+
+import (
+	"encoding"
+	"encoding/json"
+	"fmt"
+	"math"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/djangostack/infra/components"
+)
+
+// overlay applies one decoded config value (what encoding/json produces from
+// Pulumi's config: maps, slices, strings, float64s, bools) onto a profile
+// field, reporting every problem with its full key. Structs are merged key by
+// key, maps entry by entry (a null entry deletes), and everything else is
+// replaced. Keys are the fields' json names, including those of embedded
+// structs, so the profile types are the single list of what can be set.
+func overlay(dst reflect.Value, src any, key string, ps *components.Problems) {
+	if src == nil && dst.Kind() != reflect.Map {
+		ps.Add(key, "is null; remove the key to keep the default")
+		return
+	}
+	if u, ok := dst.Addr().Interface().(encoding.TextUnmarshaler); ok {
+		text, isText := scalarText(src)
+		if !isText {
+			ps.Add(key, "%s is not a single value", describe(src))
+			return
+		}
+		if err := u.UnmarshalText([]byte(text)); err != nil {
+			ps.Add(key, "%v", err)
+		}
+		return
+	}
+	switch dst.Kind() {
+	case reflect.Struct:
+		overlayStruct(dst, src, key, ps)
+	case reflect.Map:
+		overlayMap(dst, src, key, ps)
+	case reflect.Slice:
+		items, ok := src.([]any)
+		if !ok {
+			ps.Add(key, "%s is not a list", describe(src))
+			return
+		}
+		out := reflect.MakeSlice(dst.Type(), len(items), len(items))
+		for i, item := range items {
+			overlay(out.Index(i), item, fmt.Sprintf("%s[%d]", key, i), ps)
+		}
+		dst.Set(out)
+	case reflect.String:
+		text, ok := src.(string)
+		if !ok {
+			ps.Add(key, "%s is not a string", describe(src))
+			return
+		}
+		dst.SetString(text)
+	case reflect.Bool:
+		b, ok := src.(bool)
+		if text, isText := src.(string); isText {
+			parsed, err := strconv.ParseBool(text)
+			b, ok = parsed, err == nil
+		}
+		if !ok {
+			ps.Add(key, "%s is not true or false", describe(src))
+			return
+		}
+		dst.SetBool(b)
+	case reflect.Int:
+		f, ok := number(src)
+		if !ok || f != math.Trunc(f) || math.Abs(f) > math.MaxInt32 {
+			ps.Add(key, "%s is not a whole number", describe(src))
+			return
+		}
+		dst.SetInt(int64(f))
+	case reflect.Float64:
+		f, ok := number(src)
+		if !ok {
+			ps.Add(key, "%s is not a number", describe(src))
+			return
+		}
+		dst.SetFloat(f)
+	default:
+		// Only reachable if a profile field of a new kind is added.
+		ps.Add(key, "cannot be set from config (unsupported field kind %s)", dst.Kind())
+	}
+}
+
+func overlayStruct(dst reflect.Value, src any, key string, ps *components.Problems) {
+	fields, ok := src.(map[string]any)
+	if !ok {
+		ps.Add(key, "%s is not an object of settings (known keys: %s)", describe(src), strings.Join(settingNames(dst.Type()), ", "))
+		return
+	}
+	for _, name := range sortedNames(fields) {
+		field, found := fieldByName(dst, name)
+		if !found {
+			ps.Add(joinKey(key, name), "is not a setting%s (known keys: %s)", suggestion(name, settingNames(dst.Type())), strings.Join(settingNames(dst.Type()), ", "))
+			continue
+		}
+		overlay(field, fields[name], joinKey(key, name), ps)
+	}
+}
+
+func overlayMap(dst reflect.Value, src any, key string, ps *components.Problems) {
+	entries, ok := src.(map[string]any)
+	if !ok {
+		ps.Add(key, "%s is not an object of name: value pairs", describe(src))
+		return
+	}
+	out := reflect.MakeMap(dst.Type())
+	for _, k := range dst.MapKeys() {
+		out.SetMapIndex(k, dst.MapIndex(k))
+	}
+	for _, name := range sortedNames(entries) {
+		if entries[name] == nil {
+			out.SetMapIndex(reflect.ValueOf(name), reflect.Value{})
+			continue
+		}
+		text, isText := scalarText(entries[name])
+		if !isText {
+			ps.Add(joinKey(key, name), "%s is not a single value", describe(entries[name]))
+			continue
+		}
+		out.SetMapIndex(reflect.ValueOf(name), reflect.ValueOf(text))
+	}
+	dst.Set(out)
+}
+
+// fieldByName finds the field whose json name is name, looking through
+// embedded structs as encoding/json does.
+func fieldByName(v reflect.Value, name string) (reflect.Value, bool) {
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			if found, ok := fieldByName(v.Field(i), name); ok {
+				return found, true
+			}
+			continue
+		}
+		if jsonName(f) == name {
+			return v.Field(i), true
+		}
+	}
+	return reflect.Value{}, false
+}
+
+// settingNames lists the json names of a struct's fields, embedded ones included.
+func settingNames(t reflect.Type) []string {
+	var names []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.Anonymous && f.Type.Kind() == reflect.Struct {
+			names = append(names, settingNames(f.Type)...)
+		} else if n := jsonName(f); n != "" {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+func jsonName(f reflect.StructField) string {
+	if !f.IsExported() {
+		return ""
+	}
+	name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+	if name == "-" {
+		return ""
+	}
+	if name == "" {
+		return f.Name
+	}
+	return name
+}
+
+// scalarText is a config scalar as text: strings as they are, numbers as
+// JSON writes them (so `cpus: 1.5` and `cpus: "1.5"` both work).
+func scalarText(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	return "", false
+}
+
+// number accepts a JSON number or a string holding one: `pulumi config set
+// --path` stores numbers as strings.
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case float64:
+		return x, true
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+// describe quotes a config value for an error message.
+func describe(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	if len(b) > 60 {
+		return string(b[:57]) + "..."
+	}
+	return string(b)
+}
+
+func sortedNames(m map[string]any) []string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	return names
+}
+
+func joinKey(prefix, name string) string {
+	if prefix == "" {
+		return name
+	}
+	return prefix + "." + name
+}
+
+// suggestion proposes the known name closest to a misspelt one.
+func suggestion(name string, known []string) string {
+	best, bestDistance := "", 3
+	for _, k := range known {
+		if d := editDistance(strings.ToLower(name), strings.ToLower(k)); d < bestDistance {
+			best, bestDistance = k, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,134 @@
+// Package stacks turns a stack's name and Pulumi config into a validated
+// Profile and deploys it. It is the only package that reads config: components
+// receive plain typed settings.
+package stacks
+
+import (
+	"github.com/djangostack/infra/components"
+)
+
+// Profile is everything one stack deploys, as typed values. Its json names
+// are the Pulumi config keys: `django-stack:postgres` holds an object that is
+// merged onto Profile.Postgres, key by key.
+type Profile struct {
+	// Domains the site answers on; the first is canonical and receives the
+	// health probes. No default in production and staging: each stack's
+	// Pulumi.<stack>.yaml names its own.
+	Domains []string `json:"domains"`
+	// TLS serves the site over https on port 443 (default true; false in local).
+	TLS bool `json:"tls"`
+	// KeepData protects the Postgres data and media volumes from deletion and
+	// keeps them on the host if the stack is destroyed (default true in
+	// production, false elsewhere).
+	KeepData bool `json:"keepData"`
+	// Postgres is the database server.
+	Postgres components.PostgresSettings `json:"postgres"`
+	// Redis is the cache and channel-layer server.
+	Redis components.RedisSettings `json:"redis"`
+	// Backend are the Django containers.
+	Backend components.BackendSettings `json:"backend"`
+	// Nginx serves /static/ and /media/.
+	Nginx components.NginxSettings `json:"nginx"`
+	// Traefik is the reverse proxy in front.
+	Traefik components.TraefikSettings `json:"traefik"`
+}
+
+// Base is the guide: every value of the production-robustness guide, and
+// nothing that belongs to one environment (no domains, no image).
+func Base() Profile {
+	return Profile{
+		TLS:      true,
+		KeepData: true,
+		Postgres: components.DefaultPostgresSettings(),
+		Redis:    components.DefaultRedisSettings(),
+		Backend:  components.DefaultBackendSettings(),
+		Nginx:    components.DefaultNginxSettings(),
+		Traefik:  components.DefaultTraefikSettings(),
+	}
+}
+
+// Production is the guide as it stands: two backend replicas, the guide's
+// limits, data kept.
+func Production() Profile {
+	return Base()
+}
+
+// Staging mirrors production at about half its size: one backend replica,
+// smaller limits with the tuning scaled to them, and data that may go with
+// the stack. Clones of staging (any stack name this package does not know)
+// start from it too.
+func Staging() Profile {
+	p := Base()
+	p.KeepData = false
+
+	p.Backend.Replicas = 1
+	p.Backend.Workers = 2
+	p.Backend.Resources = resources(1, 1024, 0.5, 512)
+
+	p.Postgres.Resources = resources(1, 512, 0.5, 256)
+	// Scaled with the 512 MiB limit: shared_buffers a quarter of it, the
+	// planner told of no more memory than the container has.
+	p.Postgres.Tuning.SharedBuffers = components.PostgresSize(128 * components.MiB)
+	p.Postgres.Tuning.EffectiveCacheSize = components.PostgresSize(384 * components.MiB)
+	p.Postgres.Tuning.MaxConnections = 100
+	p.Postgres.Tuning.MaxParallelWorkers = 2
+
+	p.Redis.Resources = resources(0.5, 384, 0.25, 256)
+	// The guide's two-thirds ratio of maxmemory to the container limit.
+	p.Redis.Tuning.MaxMemory = components.RedisSize(256 * components.MiB)
+	return p
+}
+
+// Local runs on a newcomer's own Docker: plain http on localhost:8080, one
+// small replica, nothing protected.
+func Local() Profile {
+	p := Staging()
+	p.Domains = []string{"localhost"}
+	p.TLS = false
+	p.Traefik.HTTPPort = 8080
+	p.Backend.Resources = resources(1, 512, 0.25, 256)
+	p.Postgres.Resources = resources(1, 512, 0.25, 128)
+	p.Redis.Resources = resources(0.5, 256, 0.1, 64)
+	p.Redis.Tuning.MaxMemory = components.RedisSize(160 * components.MiB)
+	return p
+}
+
+// resources is a Resources value from CPUs and MiB.
+func resources(limitCPUs float64, limitMiB int64, reserveCPUs float64, reserveMiB int64) components.Resources {
+	return components.Resources{
+		Limits:       components.ResourceAmount{CPUs: components.CPUs(limitCPUs), Memory: components.Size(limitMiB * components.MiB)},
+		Reservations: components.ResourceAmount{CPUs: components.CPUs(reserveCPUs), Memory: components.Size(reserveMiB * components.MiB)},
+	}
+}
+
+// Stack names with a profile of their own. Any other name is a clone of staging.
+const (
+	StackProduction = "production"
+	StackStaging    = "staging"
+	StackLocal      = "local"
+)
+
+// ForStack returns a fresh profile for a stack name.
+func ForStack(stack string) Profile {
+	switch stack {
+	case StackProduction:
+		return Production()
+	case StackLocal:
+		return Local()
+	default:
+		return Staging()
+	}
+}
+
+// Site is the profile's public face: its domains, its scheme, and the host
+// port when it is not the scheme's default.
+func (p Profile) Site() components.Site {
+	site := components.Site{Domains: p.Domains, TLS: p.TLS, Port: p.Traefik.HTTPPort}
+	if p.TLS {
+		site.Port = p.Traefik.HTTPSPort
+	}
+	if (p.TLS && site.Port == 443) || (!p.TLS && site.Port == 80) {
+		site.Port = 0
+	}
+	return site
+}

@@ -1,0 +1,375 @@
+// Package tests runs the program under Pulumi mocks: every registration is
+// recorded with its type, name, parent, options and inputs, so tests can
+// assert what a stack would deploy without a Docker engine or a cloud account.
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/stacks"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+	"gopkg.in/yaml.v3"
+)
+
+const project = "django-stack"
+
+// Type tokens the program may register. An unknown one fails the run: it
+// means a resource type the README, the golden files and the plugin list do
+// not know about.
+const (
+	typeContainer      = "docker:index/container:Container"
+	typeNetwork        = "docker:index/network:Network"
+	typeVolume         = "docker:index/volume:Volume"
+	typeRemoteImage    = "docker:index/remoteImage:RemoteImage"
+	typeRandomPassword = "random:index/randomPassword:RandomPassword"
+	typeStack          = "pulumi:pulumi:Stack"
+)
+
+var knownTypes = map[string]bool{
+	typeContainer: true, typeNetwork: true, typeVolume: true, typeRemoteImage: true, typeRandomPassword: true,
+	typeStack:                               true,
+	"django-stack:components:Secrets":       true,
+	"django-stack:components:Postgres":      true,
+	"django-stack:components:Redis":         true,
+	"django-stack:components:Backend":       true,
+	"django-stack:components:Nginx":         true,
+	"django-stack:components:Traefik":       true,
+}
+
+// Registration is one resource as the program registered it.
+type Registration struct {
+	URN            resource.URN
+	Type           string
+	Name           string
+	Parent         resource.URN
+	Custom         bool
+	Protect        bool
+	RetainOnDelete bool
+	DependsOn      []resource.URN
+	Inputs         resource.PropertyMap
+}
+
+// recorder is the mock resource monitor.
+type recorder struct {
+	stack string
+	mu    sync.Mutex
+	regs  []*Registration
+	byURN map[resource.URN]*Registration
+	errs  []error
+}
+
+func newRecorder(stack string) *recorder {
+	return &recorder{stack: stack, byURN: map[resource.URN]*Registration{}}
+}
+
+func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	rpc := args.RegisterRPC
+	parent := resource.URN("")
+	if rpc != nil {
+		parent = resource.URN(rpc.GetParent())
+	}
+	parentType := tokens.Type("")
+	if parent != "" {
+		parentType = parent.QualifiedType()
+	}
+	urn := resource.NewURN(tokens.QName(r.stack), tokens.PackageName(project), parentType, tokens.Type(args.TypeToken), args.Name)
+	reg := &Registration{URN: urn, Type: args.TypeToken, Name: args.Name, Parent: parent, Custom: args.Custom, Inputs: args.Inputs}
+	if rpc != nil {
+		reg.Protect = rpc.GetProtect()
+		reg.RetainOnDelete = rpc.GetRetainOnDelete()
+		for _, d := range rpc.GetDependencies() {
+			reg.DependsOn = append(reg.DependsOn, resource.URN(d))
+		}
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !knownTypes[args.TypeToken] {
+		err := fmt.Errorf("unknown resource type %q (%s)", args.TypeToken, args.Name)
+		r.errs = append(r.errs, err)
+		return "", nil, err
+	}
+	if _, dup := r.byURN[urn]; dup {
+		// The engine refuses a second resource with the same URN; the mock
+		// monitor does not, so the recorder does.
+		err := fmt.Errorf("duplicate URN %s", urn)
+		r.errs = append(r.errs, err)
+		return "", nil, err
+	}
+	r.regs = append(r.regs, reg)
+	r.byURN[urn] = reg
+
+	outputs := args.Inputs.Copy()
+	switch args.TypeToken {
+	case typeRemoteImage:
+		outputs["imageId"] = resource.NewStringProperty("sha256:" + args.Name)
+	case typeRandomPassword:
+		// The provider marks the result secret; the mock monitor does not
+		// apply that, so the mock returns it secret itself.
+		outputs["result"] = resource.MakeSecret(resource.NewStringProperty("mock-" + args.Name))
+	}
+	return args.Name + "-id", outputs, nil
+}
+
+func (r *recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	return nil, fmt.Errorf("unexpected call of %s", args.Token)
+}
+
+// run is one execution of the program under mocks.
+type run struct {
+	t     *testing.T
+	stack string
+	rec   *recorder
+	// deployment is set when the program got as far as registering.
+	deployment *stacks.Deployment
+	err        error
+}
+
+// deploy runs the program for a stack with config given as key: value, the
+// values written as they would be in Pulumi.<stack>.yaml.
+func deploy(t *testing.T, stack string, config map[string]any) *run {
+	t.Helper()
+	r := &run{t: t, stack: stack, rec: newRecorder(stack)}
+	withConfig := func(info *pulumi.RunInfo) { info.Config = configFor(t, config) }
+	r.err = pulumi.RunErr(func(ctx *pulumi.Context) error {
+		profile, err := stacks.Load(ctx.Project(), ctx.Stack(), ctx.GetConfig)
+		if err != nil {
+			return err
+		}
+		r.deployment, err = stacks.Register(ctx, profile, components.NewNaming(ctx.Project(), ctx.Stack()))
+		if err != nil {
+			return err
+		}
+		for name, value := range r.deployment.Outputs {
+			ctx.Export(name, value)
+		}
+		return nil
+	}, pulumi.WithMocks(project, stack, r.rec), withConfig)
+	if len(r.rec.errs) > 0 {
+		t.Fatalf("the mock refused registrations: %v", r.rec.errs)
+	}
+	return r
+}
+
+// deployOK is deploy that fails the test when the program fails.
+func deployOK(t *testing.T, stack string, config map[string]any) *run {
+	t.Helper()
+	r := deploy(t, stack, config)
+	if r.err != nil {
+		t.Fatalf("stack %s: %v", stack, r.err)
+	}
+	return r
+}
+
+// configFor renders config the way the Pulumi CLI hands it to a program:
+// full keys, objects and lists as JSON, scalars as text.
+func configFor(t *testing.T, config map[string]any) map[string]string {
+	out := map[string]string{}
+	for k, v := range config {
+		if !strings.Contains(k, ":") {
+			k = project + ":" + k
+		}
+		switch x := v.(type) {
+		case string:
+			out[k] = x
+		default:
+			b, err := json.Marshal(x)
+			if err != nil {
+				t.Fatalf("config %s: %v", k, err)
+			}
+			out[k] = string(b)
+		}
+	}
+	return out
+}
+
+// shippedConfig reads Pulumi.<stack>.yaml from the repository.
+func shippedConfig(t *testing.T, stack string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "Pulumi."+stack+".yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Config map[string]any `yaml:"config"`
+	}
+	if err := yaml.Unmarshal(b, &file); err != nil {
+		t.Fatalf("Pulumi.%s.yaml: %v", stack, err)
+	}
+	if file.Config == nil {
+		return map[string]any{}
+	}
+	return file.Config
+}
+
+// all returns the registrations of a type, in registration order.
+func (r *run) all(typ string) []*Registration {
+	var out []*Registration
+	for _, reg := range r.rec.regs {
+		if reg.Type == typ {
+			out = append(out, reg)
+		}
+	}
+	return out
+}
+
+// get returns the registration of a type and logical name.
+func (r *run) get(typ, name string) *Registration {
+	r.t.Helper()
+	for _, reg := range r.rec.regs {
+		if reg.Type == typ && reg.Name == name {
+			return reg
+		}
+	}
+	r.t.Fatalf("stack %s registered no %s named %q", r.stack, typ, name)
+	return nil
+}
+
+// container returns the docker container with a logical name.
+func (r *run) container(name string) *Registration { return r.get(typeContainer, name) }
+
+// await resolves an output after the run.
+func await(t *testing.T, o pulumi.Output) internals.UnsafeAwaitOutputResult {
+	t.Helper()
+	res, err := internals.UnsafeAwaitOutput(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// value is an input as plain Go values; secrets are unwrapped.
+func value(v resource.PropertyValue) any {
+	switch {
+	case v.IsSecret():
+		return value(v.SecretValue().Element)
+	case v.IsOutput():
+		return value(v.OutputValue().Element)
+	case v.IsArray():
+		out := []any{}
+		for _, e := range v.ArrayValue() {
+			out = append(out, value(e))
+		}
+		return out
+	case v.IsObject():
+		out := map[string]any{}
+		for k, e := range v.ObjectValue() {
+			out[string(k)] = value(e)
+		}
+		return out
+	case v.IsComputed():
+		return "[unknown]"
+	case v.IsNull():
+		return nil
+	}
+	return v.V
+}
+
+// input returns one input of a registration as plain values.
+func (reg *Registration) input(key string) any {
+	v, ok := reg.Inputs[resource.PropertyKey(key)]
+	if !ok {
+		return nil
+	}
+	return value(v)
+}
+
+func (reg *Registration) str(key string) string {
+	s, _ := reg.input(key).(string)
+	return s
+}
+
+func (reg *Registration) num(key string) float64 {
+	n, _ := reg.input(key).(float64)
+	return n
+}
+
+func (reg *Registration) strings(key string) []string {
+	var out []string
+	for _, e := range asSlice(reg.input(key)) {
+		out = append(out, fmt.Sprint(e))
+	}
+	return out
+}
+
+func asSlice(v any) []any {
+	s, _ := v.([]any)
+	return s
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+// env returns a container's environment, and which variables are secret.
+func (reg *Registration) env() (map[string]string, map[string]bool) {
+	values, secret := map[string]string{}, map[string]bool{}
+	v, ok := reg.Inputs["envs"]
+	if !ok {
+		return values, secret
+	}
+	elements := v
+	if elements.IsSecret() {
+		elements = elements.SecretValue().Element
+	}
+	for _, e := range elements.ArrayValue() {
+		k, val, _ := strings.Cut(fmt.Sprint(value(e)), "=")
+		values[k] = val
+		secret[k] = e.ContainsSecrets() || v.IsSecret()
+	}
+	return values, secret
+}
+
+// labels returns a container's labels.
+func (reg *Registration) labels() map[string]string {
+	out := map[string]string{}
+	for _, l := range asSlice(reg.input("labels")) {
+		m := asMap(l)
+		out[fmt.Sprint(m["label"])] = fmt.Sprint(m["value"])
+	}
+	return out
+}
+
+// networks returns the names of the networks a container joins.
+func (reg *Registration) networks() []string {
+	var out []string
+	for _, n := range asSlice(reg.input("networksAdvanced")) {
+		out = append(out, fmt.Sprint(asMap(n)["name"]))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// upload returns the content of the file a container receives at path, and
+// whether it is secret.
+func (reg *Registration) upload(path string) (string, bool, bool) {
+	v, ok := reg.Inputs["uploads"]
+	if !ok {
+		return "", false, false
+	}
+	for _, u := range v.ArrayValue() {
+		obj := u
+		if obj.IsSecret() {
+			obj = obj.SecretValue().Element
+		}
+		m := asMap(value(obj))
+		if m["file"] == path {
+			content := obj.ObjectValue()["content"]
+			return fmt.Sprint(m["content"]), u.ContainsSecrets() || content.ContainsSecrets(), true
+		}
+	}
+	return "", false, false
+}
