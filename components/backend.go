@@ -126,17 +126,10 @@ func DefaultBackendSettings() BackendSettings {
 		Redis:   RedisClient{DB: 0, ChannelCapacity: 1000, ChannelExpiry: Seconds(60), MaxConnections: 50, UseCache: true},
 		DRF:     DRF{PageSize: 20, AnonRate: Rate{1000, "hour"}, UserRate: Rate{5000, "hour"}},
 		Uploads: UploadLimits{DataMaxMemorySize: Size(10 * MiB), DataMaxNumberFields: 1000, FileMaxMemorySize: Size(10 * MiB)},
-		ContainerSettings: ContainerSettings{
-			Resources: Resources{
-				Limits:       ResourceAmount{CPUs: 2, Memory: Size(2 * GiB)},
-				Reservations: ResourceAmount{CPUs: 1, Memory: Size(1 * GiB)},
-			},
-			Healthcheck: Healthcheck{Interval: Seconds(30), Timeout: Seconds(10), Retries: 3, StartPeriod: Seconds(60)},
-			Restart:     GuideRestartPolicy(),
-			Logs:        GuideLogRotation(),
-			// gunicorn's default graceful timeout is 30s.
-			StopTimeout: Seconds(30),
-		},
+		// 30s to stop: gunicorn's default graceful timeout.
+		ContainerSettings: guideContainer(NewResources(2, 2048, 1, 1024),
+			Healthcheck{Interval: Seconds(30), Timeout: Seconds(10), Retries: 3, StartPeriod: Seconds(60)},
+			Seconds(30)),
 	}
 }
 
@@ -345,16 +338,14 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 	if len(args.Site.Domains) == 0 {
 		return nil, errors.New("backend: the site needs at least one domain")
 	}
-	s := DefaultBackendSettings()
-	if args.Settings != nil {
-		s = *args.Settings
-	}
-	problems := s.Check()
-	if args.ImageID == nil && s.Image == "" {
-		problems.Add("image", "must be set: the Django image to run, e.g. registry.example.com/app:1.4.2")
-	}
-	if err := problems.Err(); err != nil {
-		return nil, fmt.Errorf("backend: %w", err)
+	s, err := resolve("backend", args.Settings, DefaultBackendSettings, func(s BackendSettings) (ps Problems) {
+		if args.ImageID == nil && s.Image == "" {
+			ps.Add("image", "must be set: the Django image to run, e.g. registry.example.com/app:1.4.2")
+		}
+		return ps
+	})
+	if err != nil {
+		return nil, err
 	}
 
 	c := &Backend{}

@@ -98,16 +98,9 @@ func DefaultNginxSettings() NginxSettings {
 		OpenFileCache:           OpenFileCache{Max: 2000, Inactive: Seconds(20), Valid: Seconds(60), MinUses: 2, Errors: true},
 		Static:                  FileCaching{Expires: Duration(year), CacheControl: "public, immutable", Directio: Size(4 * MiB)},
 		Media:                   FileCaching{Expires: Duration(30 * day), CacheControl: "public"},
-		ContainerSettings: ContainerSettings{
-			Resources: Resources{
-				Limits:       ResourceAmount{CPUs: 0.5, Memory: Size(256 * MiB)},
-				Reservations: ResourceAmount{CPUs: 0.25, Memory: Size(64 * MiB)},
-			},
-			Healthcheck: Healthcheck{Interval: Seconds(30), Timeout: Seconds(5), Retries: 3, StartPeriod: Seconds(10)},
-			Restart:     GuideRestartPolicy(),
-			Logs:        GuideLogRotation(),
-			StopTimeout: Seconds(15),
-		},
+		ContainerSettings: guideContainer(NewResources(0.5, 256, 0.25, 64),
+			Healthcheck{Interval: Seconds(30), Timeout: Seconds(5), Retries: 3, StartPeriod: Seconds(10)},
+			Seconds(15)),
 	}
 }
 
@@ -362,12 +355,9 @@ func NewNginx(ctx *pulumi.Context, name string, args *NginxArgs, opts ...pulumi.
 	if len(args.Site.Domains) == 0 {
 		return nil, errors.New("nginx: the site needs at least one domain")
 	}
-	s := DefaultNginxSettings()
-	if args.Settings != nil {
-		s = *args.Settings
-	}
-	if err := s.Check().Err(); err != nil {
-		return nil, fmt.Errorf("nginx: %w", err)
+	s, err := resolve("nginx", args.Settings, DefaultNginxSettings, nil)
+	if err != nil {
+		return nil, err
 	}
 
 	c := &Nginx{Name: args.Naming.Name("nginx"), Conf: RenderNginxConf(s, ContainerNginxLayout())}

@@ -2,7 +2,6 @@ package components
 
 import (
 	"errors"
-	"fmt"
 	"regexp"
 	"strconv"
 
@@ -65,19 +64,12 @@ func DefaultPostgresSettings() PostgresSettings {
 			MaxParallelWorkers:         4,
 		},
 		ShmSize: Size(256 * MiB),
-		ContainerSettings: ContainerSettings{
-			Resources: Resources{
-				Limits:       ResourceAmount{CPUs: 2, Memory: Size(1 * GiB)},
-				Reservations: ResourceAmount{CPUs: 1, Memory: Size(512 * MiB)},
-			},
-			Healthcheck: Healthcheck{Interval: Seconds(10), Timeout: Seconds(5), Retries: 5, StartPeriod: Seconds(10)},
-			Restart:     GuideRestartPolicy(),
-			Logs:        GuideLogRotation(),
-			// Postgres finishes a fast shutdown (its image stops it with
-			// SIGINT) in seconds, but a checkpoint under load takes longer
-			// than Docker's default 10s; a kill means crash recovery.
-			StopTimeout: Seconds(60),
-		},
+		// Postgres finishes a fast shutdown (its image stops it with SIGINT)
+		// in seconds, but a checkpoint under load takes longer than Docker's
+		// default 10s, and a kill means crash recovery: 60s to stop.
+		ContainerSettings: guideContainer(NewResources(2, 1024, 1, 512),
+			Healthcheck{Interval: Seconds(10), Timeout: Seconds(5), Retries: 5, StartPeriod: Seconds(10)},
+			Seconds(60)),
 	}
 }
 
@@ -92,10 +84,7 @@ func (t PostgresTuning) Settings() [][2]string {
 		{"checkpoint_completion_target", strconv.FormatFloat(t.CheckpointCompletionTarget, 'f', -1, 64)},
 		{"max_parallel_workers", strconv.Itoa(t.MaxParallelWorkers)},
 	}
-	for _, k := range sortedKeys(t.Extra) {
-		out = append(out, [2]string{k, t.Extra[k]})
-	}
-	return out
+	return withExtra(out, t.Extra)
 }
 
 // Flags renders the tuning as arguments of the postgres command:
@@ -214,12 +203,9 @@ func NewPostgres(ctx *pulumi.Context, name string, args *PostgresArgs, opts ...p
 	if args == nil || args.Password == nil || args.Network == nil {
 		return nil, errors.New("postgres: args with a password and a network are required")
 	}
-	s := DefaultPostgresSettings()
-	if args.Settings != nil {
-		s = *args.Settings
-	}
-	if err := s.Check().Err(); err != nil {
-		return nil, fmt.Errorf("postgres: %w", err)
+	s, err := resolve("postgres", args.Settings, DefaultPostgresSettings, nil)
+	if err != nil {
+		return nil, err
 	}
 
 	c := &Postgres{Host: args.Naming.Name("postgres"), Port: PostgresPort, Database: s.Database, User: s.User}

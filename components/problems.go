@@ -117,3 +117,21 @@ func checkImage(ps *Problems, key, ref string) {
 		ps.Add(key, "%q is not an image reference (no spaces)", ref)
 	}
 }
+
+// resolve returns a component's settings: the given ones, or the guide's
+// when given is nil, once they pass their own checks and the constructor's
+// (more, may be nil).
+func resolve[S interface{ Check() Problems }](component string, given *S, guide func() S, more func(S) Problems) (S, error) {
+	s := guide()
+	if given != nil {
+		s = *given
+	}
+	ps := s.Check()
+	if more != nil {
+		ps = append(ps, more(s)...)
+	}
+	if err := ps.Err(); err != nil {
+		return s, fmt.Errorf("%s: %w", component, err)
+	}
+	return s, nil
+}

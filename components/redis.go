@@ -57,17 +57,10 @@ func DefaultRedisSettings() RedisSettings {
 			TCPKeepalive:    Seconds(300),
 			MaxClients:      10000,
 		},
-		ContainerSettings: ContainerSettings{
-			Resources: Resources{
-				Limits:       ResourceAmount{CPUs: 1, Memory: Size(768 * MiB)},
-				Reservations: ResourceAmount{CPUs: 0.5, Memory: Size(512 * MiB)},
-			},
-			Healthcheck: Healthcheck{Interval: Seconds(10), Timeout: Seconds(3), Retries: 5, StartPeriod: Seconds(5)},
-			Restart:     GuideRestartPolicy(),
-			Logs:        GuideLogRotation(),
-			// Time to fsync the append-only file on shutdown.
-			StopTimeout: Seconds(30),
-		},
+		// 30s to stop: time to fsync the append-only file on shutdown.
+		ContainerSettings: guideContainer(NewResources(1, 768, 0.5, 512),
+			Healthcheck{Interval: Seconds(10), Timeout: Seconds(3), Retries: 5, StartPeriod: Seconds(5)},
+			Seconds(30)),
 	}
 }
 
@@ -81,10 +74,7 @@ func (t RedisTuning) Settings() [][2]string {
 		{"tcp-keepalive", strconv.FormatInt(t.TCPKeepalive.Seconds(), 10)},
 		{"maxclients", strconv.Itoa(t.MaxClients)},
 	}
-	for _, k := range sortedKeys(t.Extra) {
-		out = append(out, [2]string{k, t.Extra[k]})
-	}
-	return out
+	return withExtra(out, t.Extra)
 }
 
 // Args renders the tuning as redis-server arguments. A multi-word value such
@@ -216,12 +206,9 @@ func NewRedis(ctx *pulumi.Context, name string, args *RedisArgs, opts ...pulumi.
 	if args == nil || args.Password == nil || args.Network == nil {
 		return nil, errors.New("redis: args with a password and a network are required")
 	}
-	s := DefaultRedisSettings()
-	if args.Settings != nil {
-		s = *args.Settings
-	}
-	if err := s.Check().Err(); err != nil {
-		return nil, fmt.Errorf("redis: %w", err)
+	s, err := resolve("redis", args.Settings, DefaultRedisSettings, nil)
+	if err != nil {
+		return nil, err
 	}
 
 	c := &Redis{Host: args.Naming.Name("redis"), Port: RedisPort}

@@ -64,17 +64,10 @@ func DefaultTraefikSettings() TraefikSettings {
 		Metrics:                   TraefikMetrics{Buckets: []float64{0.1, 0.3, 1.2, 5.0}, Port: 8082},
 		AccessLog:                 true,
 		LogLevel:                  "INFO",
-		ContainerSettings: ContainerSettings{
-			Resources: Resources{
-				Limits:       ResourceAmount{CPUs: 1, Memory: Size(256 * MiB)},
-				Reservations: ResourceAmount{CPUs: 0.25, Memory: Size(64 * MiB)},
-			},
-			Healthcheck: Healthcheck{Interval: Seconds(10), Timeout: Seconds(5), Retries: 3, StartPeriod: Seconds(10)},
-			Restart:     GuideRestartPolicy(),
-			Logs:        GuideLogRotation(),
-			// Lets in-flight requests finish (Traefik's own grace period is 10s).
-			StopTimeout: Seconds(15),
-		},
+		// 15s to stop: in-flight requests finish (Traefik's own grace is 10s).
+		ContainerSettings: guideContainer(NewResources(1, 256, 0.25, 64),
+			Healthcheck{Interval: Seconds(10), Timeout: Seconds(5), Retries: 3, StartPeriod: Seconds(10)},
+			Seconds(15)),
 	}
 }
 
@@ -196,12 +189,15 @@ func RenderTraefikStatic(s TraefikSettings, env TraefikEnvironment) string {
 	if s.AccessLog {
 		conf.AccessLog = &struct{}{}
 	}
-	out, err := yaml.Marshal(conf)
-	if err != nil {
+	var out strings.Builder
+	out.WriteString("# Rendered by the django-stack Pulumi program from its profile; edits here are overwritten.\n")
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(conf); err != nil {
 		// Plain structs of strings, numbers and maps always marshal.
 		panic(err)
 	}
-	return "# Rendered by the django-stack Pulumi program from its profile; edits here are overwritten.\n" + string(out)
+	return out.String()
 }
 
 // labelConstraint is a Traefik constraint expression matching every label.
@@ -300,12 +296,9 @@ func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pul
 	if args == nil || args.Network == nil || args.NetworkName == "" {
 		return nil, errors.New("traefik: args with the edge network are required")
 	}
-	s := DefaultTraefikSettings()
-	if args.Settings != nil {
-		s = *args.Settings
-	}
-	if err := s.Check().Err(); err != nil {
-		return nil, fmt.Errorf("traefik: %w", err)
+	s, err := resolve("traefik", args.Settings, DefaultTraefikSettings, nil)
+	if err != nil {
+		return nil, err
 	}
 
 	c := &Traefik{

@@ -213,7 +213,7 @@ func ParseDuration(text string) (Duration, error) {
 		}
 		for _, u := range durationUnits {
 			if u.suffix == m[2] {
-				if n > math.MaxInt64/u.factor-total {
+				if n > (math.MaxInt64-total)/u.factor {
 					return 0, bad
 				}
 				total += n * u.factor

@@ -111,6 +111,35 @@ func GuideRestartPolicy() RestartPolicy {
 	return RestartPolicy{Condition: "on-failure", MaxAttempts: 3, Delay: Seconds(5), Window: Seconds(120)}
 }
 
+// NewResources is a Resources value from CPU counts and sizes in MiB.
+func NewResources(limitCPUs CPUs, limitMiB int64, reserveCPUs CPUs, reserveMiB int64) Resources {
+	return Resources{
+		Limits:       ResourceAmount{CPUs: limitCPUs, Memory: Size(limitMiB * MiB)},
+		Reservations: ResourceAmount{CPUs: reserveCPUs, Memory: Size(reserveMiB * MiB)},
+	}
+}
+
+// guideContainer is a container with the guide's restart policy and log
+// rotation and its own resources, health timing and stop timeout.
+func guideContainer(resources Resources, health Healthcheck, stopTimeout Duration) ContainerSettings {
+	return ContainerSettings{
+		Resources:   resources,
+		Healthcheck: health,
+		Restart:     GuideRestartPolicy(),
+		Logs:        GuideLogRotation(),
+		StopTimeout: stopTimeout,
+	}
+}
+
+// withExtra appends a component's extra settings, in name order, to its
+// named settings.
+func withExtra(settings [][2]string, extra map[string]string) [][2]string {
+	for _, k := range sortedKeys(extra) {
+		settings = append(settings, [2]string{k, extra[k]})
+	}
+	return settings
+}
+
 // Seconds is a Duration of n seconds.
 func Seconds(n int64) Duration { return Duration(n) * Duration(1e9) }
 

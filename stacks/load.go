@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 
 	"github.com/djangostack/infra/components"
@@ -34,10 +35,19 @@ func Load(project, stack string, get ConfigGetter) (Profile, error) {
 		field, _ := fieldByName(target, key)
 		overlay(field, decodeConfig(raw), key, &problems)
 	}
-	if len(problems) == 0 {
-		p.derive()
-		problems = Validate(stack, p)
+	// Validate what was read too, so that one pass reports everything; a
+	// key that could not be read keeps its default and is reported once.
+	p.derive()
+	unreadable := map[string]bool{}
+	for _, pr := range problems {
+		unreadable[pr.Key] = true
 	}
+	for _, pr := range Validate(stack, p) {
+		if !unreadable[pr.Key] {
+			problems = append(problems, pr)
+		}
+	}
+	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Key < problems[j].Key })
 	if err := problems.Err(); err != nil {
 		return p, fmt.Errorf("stack %s: the configuration has %s; nothing was deployed:\n%w", stack, countProblems(len(problems)), err)
 	}

@@ -63,9 +63,9 @@ func Staging() Profile {
 
 	p.Backend.Replicas = 1
 	p.Backend.Workers = 2
-	p.Backend.Resources = resources(1, 1024, 0.5, 512)
+	p.Backend.Resources = components.NewResources(1, 1024, 0.5, 512)
 
-	p.Postgres.Resources = resources(1, 512, 0.5, 256)
+	p.Postgres.Resources = components.NewResources(1, 512, 0.5, 256)
 	// Scaled with the 512 MiB limit: shared_buffers a quarter of it, the
 	// planner told of no more memory than the container has.
 	p.Postgres.Tuning.SharedBuffers = components.PostgresSize(128 * components.MiB)
@@ -73,7 +73,7 @@ func Staging() Profile {
 	p.Postgres.Tuning.MaxConnections = 100
 	p.Postgres.Tuning.MaxParallelWorkers = 2
 
-	p.Redis.Resources = resources(0.5, 384, 0.25, 256)
+	p.Redis.Resources = components.NewResources(0.5, 384, 0.25, 256)
 	// The guide's two-thirds ratio of maxmemory to the container limit.
 	p.Redis.Tuning.MaxMemory = components.RedisSize(256 * components.MiB)
 	return p
@@ -86,19 +86,11 @@ func Local() Profile {
 	p.Domains = []string{"localhost"}
 	p.TLS = false
 	p.Traefik.HTTPPort = 8080
-	p.Backend.Resources = resources(1, 512, 0.25, 256)
-	p.Postgres.Resources = resources(1, 512, 0.25, 128)
-	p.Redis.Resources = resources(0.5, 256, 0.1, 64)
+	p.Backend.Resources = components.NewResources(1, 512, 0.25, 256)
+	p.Postgres.Resources = components.NewResources(1, 512, 0.25, 128)
+	p.Redis.Resources = components.NewResources(0.5, 256, 0.1, 64)
 	p.Redis.Tuning.MaxMemory = components.RedisSize(160 * components.MiB)
 	return p
-}
-
-// resources is a Resources value from CPUs and MiB.
-func resources(limitCPUs float64, limitMiB int64, reserveCPUs float64, reserveMiB int64) components.Resources {
-	return components.Resources{
-		Limits:       components.ResourceAmount{CPUs: components.CPUs(limitCPUs), Memory: components.Size(limitMiB * components.MiB)},
-		Reservations: components.ResourceAmount{CPUs: components.CPUs(reserveCPUs), Memory: components.Size(reserveMiB * components.MiB)},
-	}
 }
 
 // Stack names with a profile of their own. Any other name is a clone of staging.

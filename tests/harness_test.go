@@ -25,6 +25,8 @@ import (
 
 const project = "django-stack"
 
+type resourceURN = resource.URN
+
 // Type tokens the program may register. An unknown one fails the run: it
 // means a resource type the README, the golden files and the plugin list do
 // not know about.
@@ -39,13 +41,13 @@ const (
 
 var knownTypes = map[string]bool{
 	typeContainer: true, typeNetwork: true, typeVolume: true, typeRemoteImage: true, typeRandomPassword: true,
-	typeStack:                               true,
-	"django-stack:components:Secrets":       true,
-	"django-stack:components:Postgres":      true,
-	"django-stack:components:Redis":         true,
-	"django-stack:components:Backend":       true,
-	"django-stack:components:Nginx":         true,
-	"django-stack:components:Traefik":       true,
+	typeStack:                          true,
+	"django-stack:components:Secrets":  true,
+	"django-stack:components:Postgres": true,
+	"django-stack:components:Redis":    true,
+	"django-stack:components:Backend":  true,
+	"django-stack:components:Nginx":    true,
+	"django-stack:components:Traefik":  true,
 }
 
 // Registration is one resource as the program registered it.
@@ -208,10 +210,12 @@ func shippedConfig(t *testing.T, stack string) map[string]any {
 	if err := yaml.Unmarshal(b, &file); err != nil {
 		t.Fatalf("Pulumi.%s.yaml: %v", stack, err)
 	}
-	if file.Config == nil {
-		return map[string]any{}
+	// Keys in the project's namespace are written short, as tests set them.
+	out := map[string]any{}
+	for k, v := range file.Config {
+		out[strings.TrimPrefix(k, project+":")] = v
 	}
-	return file.Config
+	return out
 }
 
 // all returns the registrations of a type, in registration order.
@@ -250,23 +254,37 @@ func await(t *testing.T, o pulumi.Output) internals.UnsafeAwaitOutputResult {
 	return res
 }
 
-// value is an input as plain Go values; secrets are unwrapped.
-func value(v resource.PropertyValue) any {
+// value is an input as plain Go values, secrets unwrapped.
+func value(v resource.PropertyValue) any { return plain(v, true) }
+
+// plain converts an input to plain Go values. A secret is unwrapped when
+// reveal is set, else replaced by "[secret]" (for snapshots).
+func plain(v resource.PropertyValue, reveal bool) any {
 	switch {
 	case v.IsSecret():
-		return value(v.SecretValue().Element)
+		if !reveal {
+			return "[secret]"
+		}
+		return plain(v.SecretValue().Element, reveal)
 	case v.IsOutput():
-		return value(v.OutputValue().Element)
+		o := v.OutputValue()
+		if !o.Known {
+			return "[unknown]"
+		}
+		if o.Secret && !reveal {
+			return "[secret]"
+		}
+		return plain(o.Element, reveal)
 	case v.IsArray():
 		out := []any{}
 		for _, e := range v.ArrayValue() {
-			out = append(out, value(e))
+			out = append(out, plain(e, reveal))
 		}
 		return out
 	case v.IsObject():
 		out := map[string]any{}
 		for k, e := range v.ObjectValue() {
-			out[string(k)] = value(e)
+			out[string(k)] = plain(e, reveal)
 		}
 		return out
 	case v.IsComputed():
@@ -372,4 +390,12 @@ func (reg *Registration) upload(path string) (string, bool, bool) {
 		}
 	}
 	return "", false, false
+}
+
+// localConfig is the shipped local config with a backend image, which the
+// local stack needs until it builds one itself.
+func localConfig(t *testing.T) map[string]any {
+	cfg := shippedConfig(t, "local")
+	cfg["backend"] = map[string]any{"image": "my-django-app:dev"}
+	return cfg
 }

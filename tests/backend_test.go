@@ -1,0 +1,147 @@
+package tests
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// The guide's environment contract with production's values.
+var productionContract = map[string]string{
+	"DB_HOST":                       "django-stack-production-postgres",
+	"DB_PORT":                       "5432",
+	"DB_NAME":                       "app",
+	"DB_USER":                       "app",
+	"DB_CONN_MAX_AGE":               "600",
+	"DB_CONNECT_TIMEOUT":            "10",
+	"DB_STATEMENT_TIMEOUT":          "30000",
+	"DB_KEEPALIVES_IDLE":            "30",
+	"DB_KEEPALIVES_INTERVAL":        "10",
+	"DB_KEEPALIVES_COUNT":           "5",
+	"CORS_ALLOWED_ORIGINS":          "https://example.com,https://www.example.com",
+	"CORS_ALLOW_ALL_ORIGINS":        "False",
+	"CORS_PREFLIGHT_MAX_AGE":        "86400",
+	"REDIS_HOST":                    "django-stack-production-redis",
+	"REDIS_PORT":                    "6379",
+	"REDIS_DB":                      "0",
+	"REDIS_CHANNEL_CAPACITY":        "1000",
+	"REDIS_CHANNEL_EXPIRY":          "60",
+	"REDIS_MAX_CONNECTIONS":         "50",
+	"USE_REDIS_CACHE":               "True",
+	"DRF_PAGE_SIZE":                 "20",
+	"DRF_ANON_RATE":                 "1000/hour",
+	"DRF_USER_RATE":                 "5000/hour",
+	"DATA_UPLOAD_MAX_MEMORY_SIZE":   "10485760",
+	"DATA_UPLOAD_MAX_NUMBER_FIELDS": "1000",
+	"FILE_UPLOAD_MAX_MEMORY_SIZE":   "10485760",
+	"USE_TLS":                       "True",
+	"ALLOWED_HOSTS":                 "example.com,www.example.com",
+	"WEB_CONCURRENCY":               "4",
+	"STATIC_ROOT":                   "/srv/static",
+	"MEDIA_ROOT":                    "/srv/media",
+	// Generated secrets, as the mock generates them.
+	"DB_PASSWORD":    "mock-secrets-postgres-password",
+	"REDIS_PASSWORD": "mock-secrets-redis-password",
+	"SECRET_KEY":     "mock-secrets-django-secret-key",
+}
+
+var secretVariables = []string{"DB_PASSWORD", "REDIS_PASSWORD", "SECRET_KEY"}
+
+func TestBackendHonoursTheEnvironmentContract(t *testing.T) {
+	r := deployOK(t, "production", shippedConfig(t, "production"))
+	for _, name := range []string{"backend-1", "backend-2"} {
+		env, secret := r.container(name).env()
+		for k, want := range productionContract {
+			if env[k] != want {
+				t.Errorf("%s %s = %q, want %q", name, k, env[k], want)
+			}
+			if secret[k] != slices.Contains(secretVariables, k) {
+				t.Errorf("%s %s secret = %v", name, k, secret[k])
+			}
+		}
+		for k := range env {
+			if _, known := productionContract[k]; !known {
+				t.Errorf("%s has %s, which the contract does not list", name, k)
+			}
+		}
+	}
+}
+
+func TestBackendContainers(t *testing.T) {
+	r := deployOK(t, "production", shippedConfig(t, "production"))
+	backends := []*Registration{}
+	for _, c := range r.all(typeContainer) {
+		if strings.HasPrefix(c.Name, "backend-") {
+			backends = append(backends, c)
+		}
+	}
+	if len(backends) != 2 {
+		t.Fatalf("production has %d backend containers, want the guide's 2 replicas", len(backends))
+	}
+	for _, c := range backends {
+		assertRuntime(t, c.Name, c, runtime{
+			cpus: "2.0", memoryMiB: 2048, reservationMiB: 1024, cpuShares: 1024,
+			interval: "30s", timeout: "10s", startPeriod: "1m0s", retries: 3,
+			healthTest: []string{"CMD", "python3", "-c",
+				`import sys, urllib.request as u; r = u.urlopen(u.Request("http://127.0.0.1:8000/api/", headers={"Host": "example.com", "X-Forwarded-Proto": "https"}), timeout=10); sys.exit(0 if r.status == 200 else 1)`},
+		})
+		if got := c.networks(); !reflect.DeepEqual(got, []string{"django-stack-production-data", "django-stack-production-edge"}) {
+			t.Errorf("%s networks = %v, want edge and data", c.Name, got)
+		}
+		if got := c.str("image"); got != "sha256:backend-image" {
+			t.Errorf("%s image = %q, want the pulled image's id", c.Name, got)
+		}
+		// Created only once Postgres and Redis are (waited) healthy.
+		for _, dep := range []string{"Postgres$docker:index/container:Container::postgres", "Redis$docker:index/container:Container::redis"} {
+			if !slices.ContainsFunc(c.DependsOn, func(u resourceURN) bool { return strings.HasSuffix(string(u), dep) }) {
+				t.Errorf("%s does not depend on %s", c.Name, dep)
+			}
+		}
+	}
+	if img := r.get(typeRemoteImage, "backend-image"); img.str("name") != "registry.example.com/django-app:1.0.0" {
+		t.Errorf("backend image = %q, want the configured one", img.str("name"))
+	}
+}
+
+func TestBackendTraefikLabels(t *testing.T) {
+	r := deployOK(t, "production", shippedConfig(t, "production"))
+	const router = "traefik.http.routers.django-stack-production-backend."
+	const service = "traefik.http.services.django-stack-production-backend.loadbalancer."
+	want := map[string]string{
+		"traefik.enable":                                  "true",
+		router + "rule":                                   "Host(`example.com`) || Host(`www.example.com`)",
+		router + "entrypoints":                            "websecure",
+		router + "tls":                                    "true",
+		router + "service":                                "django-stack-production-backend",
+		router + "priority":                               "1",
+		service + "server.port":                           "8000",
+		service + "healthcheck.path":                      "/api/",
+		service + "healthcheck.interval":                  "30s",
+		service + "healthcheck.timeout":                   "10s",
+		service + "healthcheck.hostname":                  "example.com",
+		service + "healthcheck.headers.X-Forwarded-Proto": "https",
+		"djangostack.project":                             "django-stack",
+		"djangostack.stack":                               "production",
+		"djangostack.component":                           "backend",
+	}
+	for _, name := range []string{"backend-1", "backend-2"} {
+		if got := r.container(name).labels(); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s labels:\n got %v\nwant %v", name, got, want)
+		}
+	}
+}
+
+func TestBackendImageIsRequired(t *testing.T) {
+	for _, stack := range []string{"production", "staging", "local"} {
+		cfg := shippedConfig(t, stack)
+		delete(cfg, "backend")
+		r := deploy(t, stack, cfg)
+		if r.err == nil || !strings.Contains(r.err.Error(), "backend.image: must be set") {
+			t.Errorf("%s without a backend image: %v, want an error naming backend.image", stack, r.err)
+		}
+		if len(r.rec.regs) != 0 {
+			t.Errorf("%s without a backend image registered %d resources", stack, len(r.rec.regs))
+		}
+	}
+}

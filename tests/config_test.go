@@ -1,0 +1,158 @@
+package tests
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/djangostack/infra/stacks"
+)
+
+func TestStructuredOverridesMergeKeyByKey(t *testing.T) {
+	cfg := shippedConfig(t, "production")
+	cfg["postgres"] = map[string]any{
+		"tuning":    map[string]any{"workMem": "8MB"},
+		"resources": map[string]any{"limits": map[string]any{"memory": "2G"}},
+	}
+	cfg["redis"] = map[string]any{"tuning": map[string]any{"maxClients": "20000"}} // --path stores numbers as text
+	cfg["backend"] = map[string]any{
+		"image":    "registry.example.com/django-app:1.0.1",
+		"replicas": 3,
+		"drf":      map[string]any{"anonRate": "100/min"},
+		"cors":     map[string]any{"allowedOrigins": []any{"https://app.example.com"}},
+		"env":      map[string]any{"SENTRY_ENVIRONMENT": "production"},
+	}
+	cfg["traefik"] = map[string]any{"resources": map[string]any{"limits": map[string]any{"cpus": 1.5}}}
+	r := deployOK(t, "production", cfg)
+
+	pg := r.container("postgres")
+	command := strings.Join(pg.strings("command"), " ")
+	if !strings.Contains(command, "work_mem=8MB") || !strings.Contains(command, "shared_buffers=256MB") {
+		t.Errorf("postgres command %q: the override must change work_mem and keep the rest", command)
+	}
+	if pg.num("memory") != 2048 || pg.num("memoryReservation") != 512 {
+		t.Errorf("postgres memory %v / %v, want 2048 / 512", pg.num("memory"), pg.num("memoryReservation"))
+	}
+	if !strings.Contains(strings.Join(r.container("redis").strings("command"), " "), "--maxclients 20000") {
+		t.Errorf("redis maxclients not overridden")
+	}
+	if len(r.all(typeContainer)) != 7 {
+		t.Errorf("%d containers, want 3 backends + 4", len(r.all(typeContainer)))
+	}
+	env, _ := r.container("backend-3").env()
+	for k, v := range map[string]string{
+		"DRF_ANON_RATE":        "100/min",
+		"DRF_USER_RATE":        "5000/hour",
+		"CORS_ALLOWED_ORIGINS": "https://app.example.com",
+		"SENTRY_ENVIRONMENT":   "production",
+	} {
+		if env[k] != v {
+			t.Errorf("backend %s = %q, want %q", k, env[k], v)
+		}
+	}
+	if got := r.container("traefik").str("cpus"); got != "1.5" {
+		t.Errorf("traefik cpus = %q, want 1.5", got)
+	}
+}
+
+func TestExtraEnvCannotReplaceTheContract(t *testing.T) {
+	cfg := shippedConfig(t, "production")
+	cfg["backend"] = map[string]any{"image": "app:1", "env": map[string]any{"DB_HOST": "elsewhere", "SECRET_KEY": "plain"}}
+	env, secret := deployOK(t, "production", cfg).container("backend-1").env()
+	if env["DB_HOST"] != "django-stack-production-postgres" || !secret["SECRET_KEY"] || env["SECRET_KEY"] == "plain" {
+		t.Errorf("backend.env replaced the contract: DB_HOST=%q SECRET_KEY secret=%v", env["DB_HOST"], secret["SECRET_KEY"])
+	}
+}
+
+func TestBadConfigIsRefusedWithEveryProblemAndNothingRegistered(t *testing.T) {
+	cfg := shippedConfig(t, "production")
+	cfg["postgres"] = map[string]any{
+		"tuning":      map[string]any{"sharedBuffers": "256 MB", "maxConections": 300},
+		"healthcheck": map[string]any{"retries": "three"},
+	}
+	cfg["redis"] = map[string]any{"tuning": map[string]any{"maxMemory": 512}}
+	cfg["backend"] = map[string]any{"image": "app:1", "drf": map[string]any{"anonRate": "1000/week"}, "replicas": 1.5}
+	cfg["traefik"] = "fast"
+	r := deploy(t, "production", cfg)
+	if r.err == nil {
+		t.Fatal("the program accepted bad config")
+	}
+	if n := len(r.rec.regs); n != 0 {
+		t.Errorf("%d resources registered despite bad config", n)
+	}
+	msg := r.err.Error()
+	for _, want := range []string{
+		`postgres.tuning.sharedBuffers: "256 MB" is not a size (examples: 256MB, 1GB`,
+		`postgres.tuning.maxConections: is not a setting; did you mean "maxConnections"?`,
+		`postgres.healthcheck.retries: "three" is not a whole number`,
+		`redis.tuning.maxMemory: "512" must be at least 1mb`, // 512 bytes, to Redis
+		`backend.drf.anonRate: "1000/week" is not a rate`,
+		`backend.replicas: 1.5 is not a whole number`,
+		`traefik: "fast" is not an object of settings`,
+		"7 problems",
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+}
+
+func TestComponentChecksRunOnConfig(t *testing.T) {
+	cases := []struct {
+		key   string
+		value map[string]any
+		want  string
+	}{
+		{"postgres", map[string]any{"user": "App-User"}, `postgres.user: "App-User" is not a plain Postgres identifier`},
+		{"postgres", map[string]any{"tuning": map[string]any{"extra": map[string]any{"Bad Name": "1"}}}, `postgres.tuning.extra.Bad Name:`},
+		{"redis", map[string]any{"tuning": map[string]any{"maxMemoryPolicy": "lru"}}, `redis.tuning.maxMemoryPolicy: "lru" is not a maxmemory-policy`},
+		{"redis", map[string]any{"tuning": map[string]any{"save": "60"}}, `redis.tuning.save: "60" is not a snapshot schedule`},
+		{"redis", map[string]any{"tuning": map[string]any{"extra": map[string]any{"requirepass": "x"}}}, `redis.tuning.extra.requirepass:`},
+		{"nginx", map[string]any{"gzip": map[string]any{"level": 12}}, `nginx.gzip.level: 12 is not a gzip level`},
+		{"nginx", map[string]any{"static": map[string]any{"cacheControl": `public"; evil`}}, `nginx.static.cacheControl:`},
+		{"traefik", map[string]any{"logLevel": "verbose"}, `traefik.logLevel: "verbose" is not a Traefik log level`},
+		{"traefik", map[string]any{"restart": map[string]any{"condition": "sometimes"}}, `traefik.restart.condition: "sometimes" is not a restart condition`},
+		{"domains", map[string]any{}, `domains: {} is not a list`},
+	}
+	for _, c := range cases {
+		cfg := shippedConfig(t, "production")
+		if c.key != "backend" {
+			cfg[c.key] = c.value
+		}
+		r := deploy(t, "production", cfg)
+		if r.err == nil || !strings.Contains(r.err.Error(), c.want) {
+			t.Errorf("%s = %v: error %v, want %q", c.key, c.value, r.err, c.want)
+		}
+		if len(r.rec.regs) != 0 {
+			t.Errorf("%s = %v: %d resources registered", c.key, c.value, len(r.rec.regs))
+		}
+	}
+}
+
+func TestDomainsAreChecked(t *testing.T) {
+	for _, bad := range [][]any{{}, {"https://example.com"}, {"example.com/app"}, {"example.com", "example.com"}, {"exa mple.com"}} {
+		cfg := shippedConfig(t, "production")
+		cfg["domains"] = bad
+		r := deploy(t, "production", cfg)
+		if r.err == nil || !strings.Contains(r.err.Error(), "domains") {
+			t.Errorf("domains %v accepted: %v", bad, r.err)
+		}
+	}
+}
+
+func TestLoadReadsOnlyTheProjectsNamespace(t *testing.T) {
+	get := func(key string) (string, bool) {
+		switch key {
+		case "other-project:domains":
+			return `["wrong.example.com"]`, true
+		case "django-stack:domains":
+			return `["right.example.com"]`, true
+		case "django-stack:backend":
+			return `{"image":"app:1"}`, true
+		}
+		return "", false
+	}
+	p, err := stacks.Load("django-stack", "staging", get)
+	if err != nil || len(p.Domains) != 1 || p.Domains[0] != "right.example.com" {
+		t.Errorf("Load = %v, %v", p.Domains, err)
+	}
+}

@@ -1,0 +1,116 @@
+package tests
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden snapshots in testdata/ from what the program registers now")
+
+// snapshotEntry is one resource in a golden snapshot.
+type snapshotEntry struct {
+	Resource       string         `json:"resource"`
+	Parent         string         `json:"parent,omitempty"`
+	Protect        bool           `json:"protect,omitempty"`
+	RetainOnDelete bool           `json:"retainOnDelete,omitempty"`
+	DependsOn      []string       `json:"dependsOn,omitempty"`
+	Inputs         map[string]any `json:"inputs,omitempty"`
+}
+
+func (r *run) snapshot() []byte {
+	short := func(u resource.URN) string {
+		if u == "" || u.QualifiedType() == typeStack {
+			return ""
+		}
+		return string(u.QualifiedType()) + "::" + u.Name()
+	}
+	var entries []snapshotEntry
+	for _, reg := range r.rec.regs {
+		e := snapshotEntry{
+			Resource:       short(reg.URN),
+			Parent:         short(reg.Parent),
+			Protect:        reg.Protect,
+			RetainOnDelete: reg.RetainOnDelete,
+		}
+		for _, d := range reg.DependsOn {
+			e.DependsOn = append(e.DependsOn, short(d))
+		}
+		sort.Strings(e.DependsOn)
+		if len(reg.Inputs) > 0 {
+			e.Inputs = plain(resource.NewObjectProperty(reg.Inputs), false).(map[string]any)
+		}
+		entries = append(entries, e)
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Resource < entries[j].Resource })
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(entries); err != nil {
+		r.t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestGoldenSnapshots compares each stack's whole resource graph with the
+// snapshot in testdata/: a pull request that changes what a stack deploys
+// shows it in the diff of these files. Run `go test ./tests -run Golden
+// -update` to accept a change.
+func TestGoldenSnapshots(t *testing.T) {
+	for stack, cfg := range map[string]map[string]any{
+		"production": shippedConfig(t, "production"),
+		"staging":    shippedConfig(t, "staging"),
+		"local":      localConfig(t),
+	} {
+		t.Run(stack, func(t *testing.T) {
+			got := deployOK(t, stack, cfg).snapshot()
+			if strings.Contains(string(got), "mock-secrets") {
+				t.Fatalf("a generated secret reached the snapshot unredacted")
+			}
+			path := filepath.Join("testdata", stack+".golden.json")
+			if *update {
+				if err := os.MkdirAll("testdata", 0o755); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to create it)", err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("stack %s no longer matches %s; if the change is intended, run `go test ./tests -run Golden -update` and review the diff.\n%s", stack, path, firstDifference(want, got))
+			}
+		})
+	}
+}
+
+// firstDifference shows the first differing line of two snapshots.
+func firstDifference(want, got []byte) string {
+	w, g := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var a, b string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			b = g[i]
+		}
+		if a != b {
+			return "line " + strconv.Itoa(i+1) + ":\n- " + a + "\n+ " + b
+		}
+	}
+	return ""
+}

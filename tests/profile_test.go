@@ -1,0 +1,175 @@
+package tests
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"testing"
+
+	"github.com/djangostack/infra/stacks"
+	"gopkg.in/yaml.v3"
+)
+
+// flatten renders a profile as dotted key -> value, in config syntax.
+func flatten(t *testing.T, p stacks.Profile) map[string]string {
+	t.Helper()
+	b, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc any
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				walk(joinPath(prefix, k), e)
+			}
+		default:
+			j, _ := json.Marshal(x)
+			out[prefix] = string(j)
+		}
+	}
+	walk("", doc)
+	return out
+}
+
+func joinPath(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "." + b
+}
+
+// diff lists the keys whose values differ, as "key: a -> b".
+func diff(a, b map[string]string) []string {
+	var out []string
+	for k, va := range a {
+		if vb := b[k]; va != vb {
+			out = append(out, fmt.Sprintf("%s: %s -> %s", k, va, vb))
+		}
+	}
+	for k, vb := range b {
+		if _, ok := a[k]; !ok {
+			out = append(out, fmt.Sprintf("%s: (none) -> %s", k, vb))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestProductionIsTheGuide(t *testing.T) {
+	if d := diff(flatten(t, stacks.Base()), flatten(t, stacks.Production())); len(d) != 0 {
+		t.Errorf("production differs from the guide: %v", d)
+	}
+}
+
+func TestStagingDiffersFromProductionExactlyWhereIntended(t *testing.T) {
+	want := []string{
+		`backend.replicas: 2 -> 1`,
+		`backend.resources.limits.cpus: "2.0" -> "1.0"`,
+		`backend.resources.limits.memory: "2G" -> "1G"`,
+		`backend.resources.reservations.cpus: "1.0" -> "0.5"`,
+		`backend.resources.reservations.memory: "1G" -> "512M"`,
+		`backend.workers: 4 -> 2`,
+		`keepData: true -> false`,
+		`postgres.resources.limits.cpus: "2.0" -> "1.0"`,
+		`postgres.resources.limits.memory: "1G" -> "512M"`,
+		`postgres.resources.reservations.cpus: "1.0" -> "0.5"`,
+		`postgres.resources.reservations.memory: "512M" -> "256M"`,
+		`postgres.tuning.effectiveCacheSize: "1GB" -> "384MB"`,
+		`postgres.tuning.maxConnections: 200 -> 100`,
+		`postgres.tuning.maxParallelWorkers: 4 -> 2`,
+		`postgres.tuning.sharedBuffers: "256MB" -> "128MB"`,
+		`redis.resources.limits.cpus: "1.0" -> "0.5"`,
+		`redis.resources.limits.memory: "768M" -> "384M"`,
+		`redis.resources.reservations.cpus: "0.5" -> "0.25"`,
+		`redis.resources.reservations.memory: "512M" -> "256M"`,
+		`redis.tuning.maxMemory: "512mb" -> "256mb"`,
+	}
+	got := diff(flatten(t, stacks.Production()), flatten(t, stacks.Staging()))
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("staging - production:\n%s\nwant:\n%s", lines(got), lines(want))
+	}
+}
+
+func TestLocalIsStagingOnPlainHTTP(t *testing.T) {
+	got := diff(flatten(t, stacks.Staging()), flatten(t, stacks.Local()))
+	want := []string{
+		`backend.resources.limits.memory: "1G" -> "512M"`,
+		`backend.resources.reservations.cpus: "0.5" -> "0.25"`,
+		`backend.resources.reservations.memory: "512M" -> "256M"`,
+		`domains: null -> ["localhost"]`,
+		`postgres.resources.reservations.cpus: "0.5" -> "0.25"`,
+		`postgres.resources.reservations.memory: "256M" -> "128M"`,
+		`redis.resources.limits.memory: "384M" -> "256M"`,
+		`redis.resources.reservations.cpus: "0.25" -> "0.1"`,
+		`redis.resources.reservations.memory: "256M" -> "64M"`,
+		`redis.tuning.maxMemory: "256mb" -> "160mb"`,
+		`tls: true -> false`,
+		`traefik.httpPort: 80 -> 8080`,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("local - staging:\n%s\nwant:\n%s", lines(got), lines(want))
+	}
+}
+
+func TestUnknownStacksAreClonesOfStaging(t *testing.T) {
+	for _, stack := range []string{"pr-42", "feature-x", "qa"} {
+		if d := diff(flatten(t, stacks.Staging()), flatten(t, stacks.ForStack(stack))); len(d) != 0 {
+			t.Errorf("%s differs from staging: %v", stack, d)
+		}
+	}
+}
+
+func TestProfilesShareNoMutableState(t *testing.T) {
+	a := stacks.Production()
+	a.Nginx.Gzip.Types[0] = "changed"
+	a.Traefik.Metrics.Buckets[0] = 99
+	b := stacks.Production()
+	if b.Nginx.Gzip.Types[0] == "changed" || b.Traefik.Metrics.Buckets[0] == 99 {
+		t.Error("two profiles share a slice")
+	}
+}
+
+func TestPulumiYamlDeclaresEveryConfigKey(t *testing.T) {
+	b, err := os.ReadFile("../Pulumi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var project struct {
+		Name   string                    `yaml:"name"`
+		Config map[string]map[string]any `yaml:"config"`
+	}
+	if err := yaml.Unmarshal(b, &project); err != nil {
+		t.Fatal(err)
+	}
+	if project.Name != "django-stack" {
+		t.Errorf("project name %q", project.Name)
+	}
+	var declared []string
+	for k, decl := range project.Config {
+		declared = append(declared, k)
+		if decl["description"] == nil || decl["type"] == nil {
+			t.Errorf("Pulumi.yaml config %s has no type or description", k)
+		}
+	}
+	sort.Strings(declared)
+	if !reflect.DeepEqual(declared, stacks.ConfigKeys()) {
+		t.Errorf("Pulumi.yaml declares %v, the program reads %v", declared, stacks.ConfigKeys())
+	}
+}
+
+func lines(s []string) string {
+	out := ""
+	for _, l := range s {
+		out += "  " + l + "\n"
+	}
+	return out
+}
