@@ -255,9 +255,7 @@ func (s BackendSettings) Check() Problems {
 	if s.Workers < 1 {
 		ps.Add("workers", "%d must be at least 1", s.Workers)
 	}
-	if s.Port < 1 || s.Port > 65535 {
-		ps.Add("port", "%d is not a port (1-65535)", s.Port)
-	}
+	checkPort(&ps, "port", s.Port)
 	if !strings.HasPrefix(s.HealthPath, "/") || strings.ContainsAny(s.HealthPath, " \"'\\") {
 		ps.Add("healthPath", "%q is not a URL path (e.g. /api/)", s.HealthPath)
 	}
@@ -279,6 +277,14 @@ func (s BackendSettings) Check() Problems {
 		if n.value < 1 {
 			ps.Add(n.key, "%d must be at least 1", n.value)
 		}
+	}
+	for i, o := range s.CORS.AllowedOrigins {
+		if _, err := ParseOrigin(o); err != nil {
+			ps.Add(fmt.Sprintf("cors.allowedOrigins[%d]", i), "%v", err)
+		}
+	}
+	if s.CORS.PreflightMaxAge < 0 {
+		ps.Add("cors.preflightMaxAge", "%q must not be negative", s.CORS.PreflightMaxAge.String())
 	}
 	for _, k := range sortedKeys(s.Env) {
 		if !envName.MatchString(k) {

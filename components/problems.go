@@ -71,6 +71,11 @@ func (s ContainerSettings) Check() Problems {
 			ps.Add(r.key+".memory", "%q must be a whole number of MiB, at least 4M (Docker's minimum)", r.amount.Memory.String())
 		}
 	}
+	if s.Resources.Reservations.Memory > s.Resources.Limits.Memory {
+		// Docker refuses to create such a container.
+		ps.Add("resources.reservations.memory", "%q is above the memory limit %q; a reservation must fit under its limit",
+			s.Resources.Reservations.Memory.String(), s.Resources.Limits.Memory.String())
+	}
 	h := s.Healthcheck
 	if h.Interval < Duration(time.Millisecond) {
 		ps.Add("healthcheck.interval", "%q must be at least 1ms", h.Interval.String())
@@ -113,8 +118,8 @@ func (s ContainerSettings) Check() Problems {
 func checkImage(ps *Problems, key, ref string) {
 	if ref == "" {
 		ps.Add(key, "must be set (an image reference such as postgres:16-alpine)")
-	} else if strings.ContainsAny(ref, " \t\n") {
-		ps.Add(key, "%q is not an image reference (no spaces)", ref)
+	} else if _, err := ParseImageRef(ref); err != nil {
+		ps.Add(key, "%v", err)
 	}
 }
 

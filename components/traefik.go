@@ -3,6 +3,7 @@ package components
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -19,6 +20,9 @@ type TraefikSettings struct {
 	HTTPPort int `json:"httpPort"`
 	// HTTPSPort is the host port published for websecure when TLS is on (default 443).
 	HTTPSPort int `json:"httpsPort"`
+	// BindAddress is the host address the ports are published on (default
+	// empty: every interface; local: 127.0.0.1, so the site is not on the LAN).
+	BindAddress string `json:"bindAddress"`
 	// HTTP2MaxConcurrentStreams is http2.maxConcurrentStreams (default 250).
 	HTTP2MaxConcurrentStreams int `json:"http2MaxConcurrentStreams"`
 	// RespondingTimeouts bound each client connection.
@@ -216,17 +220,21 @@ func (s TraefikSettings) HealthTest() []string {
 
 var traefikLogLevels = []string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "PANIC"}
 
+// Public reports whether the published ports are reachable from other hosts.
+func (s TraefikSettings) Public() bool {
+	ip := net.ParseIP(s.BindAddress)
+	return ip == nil || !ip.IsLoopback()
+}
+
 // Check reports settings Traefik cannot start with.
 func (s TraefikSettings) Check() Problems {
 	var ps Problems
 	checkImage(&ps, "image", s.Image)
-	for _, p := range []struct {
-		key  string
-		port int
-	}{{"httpPort", s.HTTPPort}, {"httpsPort", s.HTTPSPort}, {"metrics.port", s.Metrics.Port}} {
-		if p.port < 1 || p.port > 65535 {
-			ps.Add(p.key, "%d is not a port (1-65535)", p.port)
-		}
+	checkPort(&ps, "httpPort", s.HTTPPort)
+	checkPort(&ps, "httpsPort", s.HTTPSPort)
+	checkPort(&ps, "metrics.port", s.Metrics.Port)
+	if s.BindAddress != "" && net.ParseIP(s.BindAddress) == nil {
+		ps.Add("bindAddress", "%q is not an IP address (e.g. 127.0.0.1; empty for every interface)", s.BindAddress)
 	}
 	if s.Metrics.Port == 80 || s.Metrics.Port == 443 {
 		ps.Add("metrics.port", "%d is taken by the web or websecure entrypoint inside the container", s.Metrics.Port)
@@ -324,9 +332,9 @@ func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pul
 	if err != nil {
 		return nil, err
 	}
-	ports := []PublishedPort{{Internal: 80, External: s.HTTPPort}}
+	ports := []PublishedPort{{Internal: 80, External: s.HTTPPort, IP: s.BindAddress}}
 	if args.Site.TLS {
-		ports = append(ports, PublishedPort{Internal: 443, External: s.HTTPSPort})
+		ports = append(ports, PublishedPort{Internal: 443, External: s.HTTPSPort, IP: s.BindAddress})
 	}
 	c.Container, err = newContainer(ctx, name, Workload{
 		Name:  c.Name,

@@ -199,6 +199,8 @@ type VolumeMount struct {
 type PublishedPort struct {
 	Internal int
 	External int
+	// IP is the host address to bind; empty means every interface.
+	IP string
 }
 
 // newContainer registers the container a Workload describes.
@@ -261,7 +263,11 @@ func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.R
 	}
 	var ports docker.ContainerPortArray
 	for _, p := range w.Ports {
-		ports = append(ports, docker.ContainerPortArgs{Internal: pulumi.Int(p.Internal), External: pulumi.Int(p.External)})
+		port := docker.ContainerPortArgs{Internal: pulumi.Int(p.Internal), External: pulumi.Int(p.External)}
+		if p.IP != "" {
+			port.Ip = pulumi.String(p.IP)
+		}
+		ports = append(ports, port)
 	}
 	var uploads docker.ContainerUploadArray
 	for _, f := range w.Files {

@@ -8,12 +8,17 @@ import (
 )
 
 // Deploy is the whole program: it loads and validates the stack's profile,
-// then registers the deployment. Nothing is registered when the config has a
-// problem.
+// warns about the guardrails a non-production stack breaks, then registers
+// the deployment. Nothing is registered when the config has a problem.
 func Deploy(ctx *pulumi.Context) error {
-	profile, err := Load(ctx.Project(), ctx.Stack(), ctx.GetConfig)
+	profile, warnings, err := Load(ctx.Project(), ctx.Stack(), ctx.GetConfig)
 	if err != nil {
 		return err
+	}
+	for _, w := range warnings {
+		if err := ctx.Log.Warn(w.Error(), nil); err != nil {
+			return err
+		}
 	}
 	d, err := Register(ctx, profile, components.NewNaming(ctx.Project(), ctx.Stack()))
 	if err != nil {

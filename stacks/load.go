@@ -22,8 +22,10 @@ func ConfigKeys() []string {
 
 // Load builds a stack's profile: the profile the stack name selects, each
 // config key merged onto it, then the defaults that derive from other values.
-// It reports every problem of the config at once, each with its key.
-func Load(project, stack string, get ConfigGetter) (Profile, error) {
+// It reports every problem of the config at once, each with its key: values
+// that cannot be read or cannot work, and in production the guardrails the
+// profile breaks. Elsewhere broken guardrails come back as warnings.
+func Load(project, stack string, get ConfigGetter) (Profile, components.Problems, error) {
 	p := ForStack(stack)
 	var problems components.Problems
 	target := reflect.ValueOf(&p).Elem()
@@ -42,16 +44,22 @@ func Load(project, stack string, get ConfigGetter) (Profile, error) {
 	for _, pr := range problems {
 		unreadable[pr.Key] = true
 	}
-	for _, pr := range Validate(stack, p) {
+	guardrailErrors, warnings := Guardrails(stack, p)
+	for _, pr := range append(Validate(stack, p), guardrailErrors...) {
 		if !unreadable[pr.Key] {
 			problems = append(problems, pr)
 		}
 	}
-	sort.SliceStable(problems, func(i, j int) bool { return problems[i].Key < problems[j].Key })
+	sortByKey(problems)
+	sortByKey(warnings)
 	if err := problems.Err(); err != nil {
-		return p, fmt.Errorf("stack %s: the configuration has %s; nothing was deployed:\n%w", stack, countProblems(len(problems)), err)
+		return p, warnings, fmt.Errorf("stack %s: the configuration has %s; nothing was deployed:\n%w", stack, countProblems(len(problems)), err)
 	}
-	return p, nil
+	return p, warnings, nil
+}
+
+func sortByKey(ps components.Problems) {
+	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Key < ps[j].Key })
 }
 
 // decodeConfig reads a config value as Pulumi hands it over: objects and
@@ -68,9 +76,17 @@ func decodeConfig(raw string) any {
 
 // derive fills the defaults that depend on other values of the profile.
 func (p *Profile) derive() {
-	// The guide's CORS_ALLOWED_ORIGINS is the site's own origins.
+	// The guide's CORS_ALLOWED_ORIGINS is the site's own origins. A domain
+	// that is not one is reported as such, not once more as an origin.
 	if len(p.Backend.CORS.AllowedOrigins) == 0 {
-		p.Backend.CORS.AllowedOrigins = p.Site().Origins()
+		site := p.Site()
+		site.Domains = nil
+		for _, d := range p.Domains {
+			if _, err := components.ParseDomain(d); err == nil {
+				site.Domains = append(site.Domains, d)
+			}
+		}
+		p.Backend.CORS.AllowedOrigins = site.Origins()
 	}
 }
 

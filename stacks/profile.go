@@ -21,6 +21,8 @@ type Profile struct {
 	// keeps them on the host if the stack is destroyed (default true in
 	// production, false elsewhere).
 	KeepData bool `json:"keepData"`
+	// Host is the Docker host the stack runs on.
+	Host Host `json:"host"`
 	// Postgres is the database server.
 	Postgres components.PostgresSettings `json:"postgres"`
 	// Redis is the cache and channel-layer server.
@@ -33,12 +35,24 @@ type Profile struct {
 	Traefik components.TraefikSettings `json:"traefik"`
 }
 
+// Host describes the machine the containers run on. Its size is what the
+// containers' reservations must fit in.
+type Host struct {
+	// CPUs of the host (default 4 in production, 2 elsewhere).
+	CPUs components.CPUs `json:"cpus"`
+	// Memory of the host, Docker syntax (default 8G in production, 4G elsewhere).
+	Memory components.Size `json:"memory"`
+}
+
 // Base is the guide: every value of the production-robustness guide, and
 // nothing that belongs to one environment (no domains, no image).
 func Base() Profile {
 	return Profile{
 		TLS:      true,
 		KeepData: true,
+		// The smallest host the guide's reservations fit on: they add up to
+		// 4.0 CPUs and 3200 MiB.
+		Host:     Host{CPUs: 4, Memory: components.Size(8 * components.GiB)},
 		Postgres: components.DefaultPostgresSettings(),
 		Redis:    components.DefaultRedisSettings(),
 		Backend:  components.DefaultBackendSettings(),
@@ -60,6 +74,7 @@ func Production() Profile {
 func Staging() Profile {
 	p := Base()
 	p.KeepData = false
+	p.Host = Host{CPUs: 2, Memory: components.Size(4 * components.GiB)}
 
 	p.Backend.Replicas = 1
 	p.Backend.Workers = 2
@@ -79,13 +94,15 @@ func Staging() Profile {
 	return p
 }
 
-// Local runs on a newcomer's own Docker: plain http on localhost:8080, one
-// small replica, nothing protected.
+// Local runs on a newcomer's own Docker: plain http on localhost:8080,
+// published on the loopback interface only, one small replica, nothing
+// protected.
 func Local() Profile {
 	p := Staging()
 	p.Domains = []string{"localhost"}
 	p.TLS = false
 	p.Traefik.HTTPPort = 8080
+	p.Traefik.BindAddress = "127.0.0.1"
 	p.Backend.Resources = components.NewResources(1, 512, 0.25, 256)
 	p.Postgres.Resources = components.NewResources(1, 512, 0.25, 128)
 	p.Redis.Resources = components.NewResources(0.5, 256, 0.1, 64)

@@ -2,12 +2,9 @@ package stacks
 
 import (
 	"fmt"
-	"regexp"
 
 	"github.com/djangostack/infra/components"
 )
-
-var domainName = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 
 // Validate reports every problem of a profile, each at its config key.
 func Validate(stack string, p Profile) components.Problems {
@@ -18,10 +15,9 @@ func Validate(stack string, p Profile) components.Problems {
 	seen := map[string]bool{}
 	for i, d := range p.Domains {
 		key := fmt.Sprintf("domains[%d]", i)
-		switch {
-		case !domainName.MatchString(d) || len(d) > 253:
-			ps.Add(key, "%q is not a domain name (e.g. example.com; no scheme, port or path)", d)
-		case seen[d]:
+		if _, err := components.ParseDomain(d); err != nil {
+			ps.Add(key, "%v", err)
+		} else if seen[d] {
 			ps.Add(key, "%q is listed twice", d)
 		}
 		seen[d] = true

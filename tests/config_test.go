@@ -22,6 +22,7 @@ func TestStructuredOverridesMergeKeyByKey(t *testing.T) {
 		"env":      map[string]any{"SENTRY_ENVIRONMENT": "production"},
 	}
 	cfg["traefik"] = map[string]any{"resources": map[string]any{"limits": map[string]any{"cpus": 1.5}}}
+	cfg["host"] = map[string]any{"cpus": 6} // room for the third replica's reservation
 	r := deployOK(t, "production", cfg)
 
 	pg := r.container("postgres")
@@ -151,7 +152,7 @@ func TestLoadReadsOnlyTheProjectsNamespace(t *testing.T) {
 		}
 		return "", false
 	}
-	p, err := stacks.Load("django-stack", "staging", get)
+	p, _, err := stacks.Load("django-stack", "staging", get)
 	if err != nil || len(p.Domains) != 1 || p.Domains[0] != "right.example.com" {
 		t.Errorf("Load = %v, %v", p.Domains, err)
 	}

@@ -136,6 +136,7 @@ type run struct {
 	rec   *recorder
 	// deployment is set when the program got as far as registering.
 	deployment *stacks.Deployment
+	warnings   components.Problems
 	err        error
 }
 
@@ -146,7 +147,8 @@ func deploy(t *testing.T, stack string, config map[string]any) *run {
 	r := &run{t: t, stack: stack, rec: newRecorder(stack)}
 	withConfig := func(info *pulumi.RunInfo) { info.Config = configFor(t, config) }
 	r.err = pulumi.RunErr(func(ctx *pulumi.Context) error {
-		profile, err := stacks.Load(ctx.Project(), ctx.Stack(), ctx.GetConfig)
+		profile, warnings, err := stacks.Load(ctx.Project(), ctx.Stack(), ctx.GetConfig)
+		r.warnings = warnings
 		if err != nil {
 			return err
 		}

@@ -78,6 +78,8 @@ func TestStagingDiffersFromProductionExactlyWhereIntended(t *testing.T) {
 		`backend.resources.reservations.cpus: "1.0" -> "0.5"`,
 		`backend.resources.reservations.memory: "1G" -> "512M"`,
 		`backend.workers: 4 -> 2`,
+		`host.cpus: "4.0" -> "2.0"`,
+		`host.memory: "8G" -> "4G"`,
 		`keepData: true -> false`,
 		`postgres.resources.limits.cpus: "2.0" -> "1.0"`,
 		`postgres.resources.limits.memory: "1G" -> "512M"`,
@@ -113,6 +115,7 @@ func TestLocalIsStagingOnPlainHTTP(t *testing.T) {
 		`redis.resources.reservations.memory: "256M" -> "64M"`,
 		`redis.tuning.maxMemory: "256mb" -> "160mb"`,
 		`tls: true -> false`,
+		`traefik.bindAddress: "" -> "127.0.0.1"`,
 		`traefik.httpPort: 80 -> 8080`,
 	}
 	if !reflect.DeepEqual(got, want) {

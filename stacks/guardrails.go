@@ -1,0 +1,245 @@
+package stacks
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/djangostack/infra/components"
+)
+
+// A guardrail is a rule that the guide's numbers silently rely on. A profile
+// can break one and still deploy, which is why each is checked here: in
+// production a broken guardrail is an error, in every other stack a warning.
+type guardrail struct {
+	// rule names the guardrail (README, tests).
+	rule string
+	// public guardrails protect a site other hosts can reach; a stack that
+	// publishes on the loopback interface only (local) skips them.
+	public bool
+	// advisory guardrails stay warnings even in production: they point at a
+	// risk that depends on the load, not at a broken promise.
+	advisory bool
+	// productionOnly guardrails hold what only production promises; staging
+	// and its clones are built to be thrown away.
+	productionOnly bool
+	check          func(p Profile) components.Problems
+}
+
+var guardrails = []guardrail{
+	{rule: "cors", public: true, check: checkCORS},
+	{rule: "tls", public: true, check: checkTLS},
+	{rule: "keep-data", productionOnly: true, check: checkKeepData},
+	{rule: "pinned-images", public: true, check: checkPinnedImages},
+	{rule: "limits-cover-reservations", check: checkLimitsCoverReservations},
+	{rule: "reservations-fit-host", check: checkReservationsFitHost},
+	{rule: "healthcheck-timing", check: checkHealthcheckTiming},
+	{rule: "redis-headroom", check: checkRedisHeadroom},
+	{rule: "postgres-memory", check: checkPostgresMemory},
+	{rule: "postgres-workers", check: checkPostgresWorkers},
+	{rule: "postgres-connections", check: checkPostgresConnections},
+	{rule: "postgres-work-mem", advisory: true, check: checkPostgresWorkMem},
+}
+
+// Guardrails checks a stack's profile against every guardrail and sorts the
+// findings into errors (production) and warnings (elsewhere, and advisory).
+func Guardrails(stack string, p Profile) (errs, warnings components.Problems) {
+	for _, g := range guardrails {
+		if (g.public && !p.Traefik.Public()) || (g.productionOnly && stack != StackProduction) {
+			continue
+		}
+		found := g.check(p)
+		if stack == StackProduction && !g.advisory {
+			errs = append(errs, found...)
+		} else {
+			warnings = append(warnings, found...)
+		}
+	}
+	return errs, warnings
+}
+
+// container is one kind of container in the profile and how many run.
+type container struct {
+	key      string
+	count    int
+	settings components.ContainerSettings
+}
+
+func (p Profile) containers() []container {
+	return []container{
+		{"postgres", 1, p.Postgres.ContainerSettings},
+		{"redis", 1, p.Redis.ContainerSettings},
+		{"backend", p.Backend.Replicas, p.Backend.ContainerSettings},
+		{"nginx", 1, p.Nginx.ContainerSettings},
+		{"traefik", 1, p.Traefik.ContainerSettings},
+	}
+}
+
+func checkCORS(p Profile) (ps components.Problems) {
+	if p.Backend.CORS.AllowAllOrigins {
+		ps.Add("backend.cors.allowAllOrigins", "true lets every website call the API from its visitors' browsers; list the origins that may in backend.cors.allowedOrigins (the guide: CORS_ALLOW_ALL_ORIGINS=False)")
+	}
+	for i, text := range p.Backend.CORS.AllowedOrigins {
+		if o, err := components.ParseOrigin(text); err == nil && o.Scheme != "https" {
+			ps.Add(fmt.Sprintf("backend.cors.allowedOrigins[%d]", i), "%q is not https; a public API trusts only pages served over TLS", text)
+		}
+	}
+	return ps
+}
+
+func checkTLS(p Profile) (ps components.Problems) {
+	if !p.TLS {
+		ps.Add("tls", "false serves the site, its session cookies and its CSRF tokens over plain http; set tls: true")
+	}
+	return ps
+}
+
+func checkKeepData(p Profile) (ps components.Problems) {
+	if !p.KeepData {
+		ps.Add("keepData", "false lets `pulumi destroy`, or a change that replaces a volume, delete the Postgres data and the uploaded media; set keepData: true")
+	}
+	return ps
+}
+
+func checkPinnedImages(p Profile) (ps components.Problems) {
+	for _, img := range []struct{ key, ref string }{
+		{"backend.image", p.Backend.Image}, {"postgres.image", p.Postgres.Image}, {"redis.image", p.Redis.Image},
+		{"nginx.image", p.Nginx.Image}, {"traefik.image", p.Traefik.Image},
+	} {
+		if ref, err := components.ParseImageRef(img.ref); err == nil && !ref.Pinned() {
+			ps.Add(img.key, "%q is not pinned, so two deploys of the same config may run different code; use a version tag (%s:1.4.2) or a digest (%s@sha256:…)", img.ref, ref.Repository, ref.Repository)
+		}
+	}
+	return ps
+}
+
+func checkLimitsCoverReservations(p Profile) (ps components.Problems) {
+	for _, c := range p.containers() {
+		r := c.settings.Resources
+		if r.Reservations.CPUs > r.Limits.CPUs {
+			ps.Add(c.key+".resources.reservations.cpus", "%q is above the limit %q: the reservation promises CPU that the limit takes away; keep each reservation at or under its limit",
+				r.Reservations.CPUs.String(), r.Limits.CPUs.String())
+		}
+	}
+	return ps
+}
+
+func checkReservationsFitHost(p Profile) (ps components.Problems) {
+	var cpus components.CPUs
+	var memory components.Size
+	var cpuParts, memoryParts []string
+	for _, c := range p.containers() {
+		r := c.settings.Resources.Reservations
+		cpus += components.CPUs(c.count) * r.CPUs
+		memory += components.Size(c.count) * r.Memory
+		cpuParts = append(cpuParts, part(c, r.CPUs.String()))
+		memoryParts = append(memoryParts, part(c, r.Memory.String()))
+	}
+	if cpus > p.Host.CPUs+1e-9 {
+		ps.Add("host.cpus", "%q is less than the %s CPUs the containers reserve (%s); reservations that do not fit the host are not honoured under contention: raise host.cpus to the real size or lower the reservations",
+			p.Host.CPUs.String(), cpus.String(), strings.Join(cpuParts, ", "))
+	}
+	if memory > p.Host.Memory {
+		ps.Add("host.memory", "%q is less than the %s the containers reserve (%s); reservations that do not fit the host are not honoured when memory runs short: raise host.memory to the real size or lower the reservations",
+			p.Host.Memory.String(), memory.String(), strings.Join(memoryParts, ", "))
+	}
+	return ps
+}
+
+func part(c container, amount string) string {
+	if c.count == 1 {
+		return c.key + " " + amount
+	}
+	return fmt.Sprintf("%s %d x %s", c.key, c.count, amount)
+}
+
+func checkHealthcheckTiming(p Profile) (ps components.Problems) {
+	for _, c := range p.containers() {
+		h := c.settings.Healthcheck
+		if h.Timeout >= h.Interval {
+			ps.Add(c.key+".healthcheck.timeout", "%q is not below the interval %q: a hanging probe would still run when the next one is due, and a dead container is noticed late; keep the timeout under the interval",
+				h.Timeout.String(), h.Interval.String())
+		}
+	}
+	return ps
+}
+
+// redisHeadroom is the share of its memory limit Redis may fill with data:
+// the guide's 512mb under 768M.
+const redisHeadroomNum, redisHeadroomDen = 2, 3
+
+func checkRedisHeadroom(p Profile) (ps components.Problems) {
+	limit := p.Redis.Resources.Limits.Memory.Bytes()
+	maxmemory := p.Redis.Tuning.MaxMemory.Bytes()
+	if maxmemory*redisHeadroomDen > limit*redisHeadroomNum {
+		ps.Add("redis.tuning.maxMemory", "%q leaves %s of the %q container limit; keep maxmemory at most two thirds of the limit (the guide: 512mb under 768M): a snapshot or AOF rewrite forks Redis, and the copy-on-write pages of a busy data set need that room, or the kernel kills Redis",
+			p.Redis.Tuning.MaxMemory.String(), mib(limit-maxmemory), p.Redis.Resources.Limits.Memory.String())
+	}
+	return ps
+}
+
+// postgresSharedBuffersPercent is the most of its memory limit Postgres
+// should give shared_buffers: the guide's 256MB of 1G is 25%.
+const postgresSharedBuffersPercent = 40
+
+func checkPostgresMemory(p Profile) (ps components.Problems) {
+	limit := p.Postgres.Resources.Limits.Memory.Bytes()
+	t := p.Postgres.Tuning
+	if t.SharedBuffers.Bytes()*100 > limit*postgresSharedBuffersPercent {
+		ps.Add("postgres.tuning.sharedBuffers", "%q is %d%% of the %q memory limit; keep it at most %d%% (the guide: 256MB of 1G): the rest is for the connections' work_mem, maintenance and the page cache",
+			t.SharedBuffers.String(), t.SharedBuffers.Bytes()*100/limit, p.Postgres.Resources.Limits.Memory.String(), postgresSharedBuffersPercent)
+	}
+	if t.EffectiveCacheSize.Bytes() > limit {
+		ps.Add("postgres.tuning.effectiveCacheSize", "%q is above the %q memory limit; the planner would count on a cache the container cannot have and pick plans that then read from disk",
+			t.EffectiveCacheSize.String(), p.Postgres.Resources.Limits.Memory.String())
+	}
+	return ps
+}
+
+// Postgres defaults of settings the profile does not tune itself.
+const (
+	postgresMaxWorkerProcesses           = 8
+	postgresSuperuserReservedConnections = 3
+)
+
+func checkPostgresWorkers(p Profile) (ps components.Problems) {
+	t := p.Postgres.Tuning
+	pool := extraInt(t.Extra, "max_worker_processes", postgresMaxWorkerProcesses)
+	if t.MaxParallelWorkers > pool {
+		ps.Add("postgres.tuning.maxParallelWorkers", "%d is above max_worker_processes (%d); parallel workers come out of that pool, so the extra ones never start: raise tuning.extra.max_worker_processes (it needs a restart) or lower this",
+			t.MaxParallelWorkers, pool)
+	}
+	return ps
+}
+
+func checkPostgresConnections(p Profile) (ps components.Problems) {
+	t := p.Postgres.Tuning
+	reserved := extraInt(t.Extra, "superuser_reserved_connections", postgresSuperuserReservedConnections) +
+		extraInt(t.Extra, "reserved_connections", 0)
+	held := p.Backend.Replicas * p.Backend.Workers
+	if need := held + reserved; t.MaxConnections < need {
+		ps.Add("postgres.tuning.maxConnections", "%d is below what the backends can hold open: %d replicas x %d workers x 1 persistent connection each (CONN_MAX_AGE=%d) + %d reserved = %d; past max_connections requests fail with \"too many clients\"",
+			t.MaxConnections, p.Backend.Replicas, p.Backend.Workers, p.Backend.Database.ConnMaxAge.Seconds(), reserved, need)
+	}
+	return ps
+}
+
+func checkPostgresWorkMem(p Profile) (ps components.Problems) {
+	t := p.Postgres.Tuning
+	limit := p.Postgres.Resources.Limits.Memory.Bytes()
+	if total := t.WorkMem.Bytes() * int64(t.MaxConnections); total > limit {
+		ps.Add("postgres.tuning.workMem", "%q x %d connections = %s, above the %q memory limit; every connection may use work_mem per sort or hash at once, so a busy moment can get Postgres killed for memory",
+			t.WorkMem.String(), t.MaxConnections, mib(total), p.Postgres.Resources.Limits.Memory.String())
+	}
+	return ps
+}
+
+// extraInt reads an integer Postgres setting from the extra settings, or its default.
+func extraInt(extra map[string]string, name string, def int) int {
+	if n, err := strconv.Atoi(extra[name]); err == nil {
+		return n
+	}
+	return def
+}
+
+func mib(bytes int64) string { return fmt.Sprintf("%d MiB", bytes/components.MiB) }
