@@ -3,6 +3,7 @@ package components
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -17,6 +18,9 @@ import (
 type BackendSettings struct {
 	// Image is the Django application image (no default: the user's own).
 	Image string `json:"image"`
+	// Build builds the image from a Dockerfile on the machine running Pulumi
+	// when Image is empty (local: the reference backend in examples/backend).
+	Build ImageBuild `json:"build"`
 	// Command replaces the image's command when set (default: the image's).
 	Command []string `json:"command"`
 	// Replicas is the number of backend containers (default 2).
@@ -43,6 +47,15 @@ type BackendSettings struct {
 	// variable of the contract.
 	Env map[string]string `json:"env"`
 	ContainerSettings
+}
+
+// ImageBuild is a local image build: no registry, no push.
+type ImageBuild struct {
+	// Context is the build context directory, relative to the project
+	// (default none; local: examples/backend).
+	Context string `json:"context"`
+	// Dockerfile is the Dockerfile's path inside Context (default Dockerfile).
+	Dockerfile string `json:"dockerfile"`
 }
 
 // DatabaseClient is the guide's DATABASES['default'] connection settings.
@@ -242,12 +255,17 @@ func (s BackendSettings) Route(name string, site Site) Route {
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// Check reports settings the backend cannot run with. An empty Image is not
-// one of them: the caller may build the image itself (see BackendArgs.ImageID).
+// Check reports settings the backend cannot run with.
 func (s BackendSettings) Check() Problems {
 	var ps Problems
-	if s.Image != "" {
+	switch {
+	case s.Image != "":
 		checkImage(&ps, "image", s.Image)
+	case s.Build.Context == "":
+		ps.Add("image", "must be set to your Django image (e.g. registry.example.com/app:1.4.2), or build.context to a directory with its Dockerfile")
+	}
+	if strings.ContainsAny(s.Build.Context+s.Build.Dockerfile, "\n\x00") {
+		ps.Add("build", "paths must be plain file paths")
 	}
 	if s.Replicas < 1 {
 		ps.Add("replicas", "%d must be at least 1", s.Replicas)
@@ -295,14 +313,41 @@ func (s BackendSettings) Check() Problems {
 	return ps
 }
 
+// backendImage pulls the configured image, or builds one from the local
+// Dockerfile when no image is configured, and returns the id to run.
+func backendImage(ctx *pulumi.Context, name string, s BackendSettings, naming Naming, parent pulumi.ResourceOption) (pulumi.StringOutput, error) {
+	if s.Image != "" {
+		image, err := pullImage(ctx, name+"-image", s.Image, parent)
+		if err != nil {
+			return pulumi.StringOutput{}, err
+		}
+		return image.ImageId, nil
+	}
+	dockerfile := s.Build.Dockerfile
+	if dockerfile == "" {
+		dockerfile = "Dockerfile"
+	}
+	built, err := docker.NewImage(ctx, name+"-build", &docker.ImageArgs{
+		ImageName: pulumi.String(naming.Name("backend") + ":local"),
+		Build: &docker.DockerBuildArgs{
+			Context:    pulumi.String(s.Build.Context),
+			Dockerfile: pulumi.String(filepath.Join(s.Build.Context, dockerfile)),
+		},
+		SkipPush: pulumi.Bool(true),
+	}, parent)
+	if err != nil {
+		return pulumi.StringOutput{}, err
+	}
+	// For a local build RepoDigest is the image id: it changes with every
+	// rebuilt image, so the containers follow a change of the source.
+	return built.RepoDigest, nil
+}
+
 // BackendArgs are the inputs of a Backend component.
 type BackendArgs struct {
 	// Settings of the backend; nil means DefaultBackendSettings(), which has
-	// no image: set one, or give ImageID.
+	// no image: give settings with one, or with a build.
 	Settings *BackendSettings
-	// ImageID is an image built by the program itself; when set, Settings.Image
-	// is not pulled.
-	ImageID pulumi.StringInput
 	// Naming of the deployment's Docker objects.
 	Naming Naming
 	// Site is what the backend serves.
@@ -344,12 +389,7 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 	if len(args.Site.Domains) == 0 {
 		return nil, errors.New("backend: the site needs at least one domain")
 	}
-	s, err := resolve("backend", args.Settings, DefaultBackendSettings, func(s BackendSettings) (ps Problems) {
-		if args.ImageID == nil && s.Image == "" {
-			ps.Add("image", "must be set: the Django image to run, e.g. registry.example.com/app:1.4.2")
-		}
-		return ps
-	})
+	s, err := resolve("backend", args.Settings, DefaultBackendSettings, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -359,13 +399,9 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 		return nil, err
 	}
 	parent := pulumi.Parent(c)
-	imageID := args.ImageID
-	if imageID == nil {
-		image, err := pullImage(ctx, name+"-image", s.Image, parent)
-		if err != nil {
-			return nil, err
-		}
-		imageID = image.ImageId
+	imageID, err := backendImage(ctx, name, s, args.Naming, parent)
+	if err != nil {
+		return nil, err
 	}
 	env := BackendEnv(s, BackendEndpoints{
 		Site:         args.Site,

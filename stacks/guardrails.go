@@ -102,6 +102,9 @@ func checkKeepData(p Profile) (ps components.Problems) {
 }
 
 func checkPinnedImages(p Profile) (ps components.Problems) {
+	if p.Backend.Image == "" && p.Backend.Build.Context != "" {
+		ps.Add("backend.build.context", "%q builds the backend on the machine running Pulumi, so what runs depends on that checkout; set backend.image to a pinned image from your registry", p.Backend.Build.Context)
+	}
 	for _, img := range []struct{ key, ref string }{
 		{"backend.image", p.Backend.Image}, {"postgres.image", p.Postgres.Image}, {"redis.image", p.Redis.Image},
 		{"nginx.image", p.Nginx.Image}, {"traefik.image", p.Traefik.Image},

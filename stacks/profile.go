@@ -96,13 +96,15 @@ func Staging() Profile {
 
 // Local runs on a newcomer's own Docker: plain http on localhost:8080,
 // published on the loopback interface only, one small replica, nothing
-// protected.
+// protected, and unless backend.image is set, the reference backend of
+// examples/backend built on the spot.
 func Local() Profile {
 	p := Staging()
 	p.Domains = []string{"localhost"}
 	p.TLS = false
 	p.Traefik.HTTPPort = 8080
 	p.Traefik.BindAddress = "127.0.0.1"
+	p.Backend.Build = components.ImageBuild{Context: "examples/backend", Dockerfile: "Dockerfile"}
 	p.Backend.Resources = components.NewResources(1, 512, 0.25, 256)
 	p.Postgres.Resources = components.NewResources(1, 512, 0.25, 128)
 	p.Redis.Resources = components.NewResources(0.5, 256, 0.1, 64)

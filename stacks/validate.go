@@ -22,9 +22,6 @@ func Validate(stack string, p Profile) components.Problems {
 		}
 		seen[d] = true
 	}
-	if p.Backend.Image == "" {
-		ps.Add("backend.image", "must be set to your Django image (e.g. registry.example.com/app:1.4.2): pulumi config set --path backend.image <image> --stack %s", stack)
-	}
 	ps.Merge("postgres", p.Postgres.Check())
 	ps.Merge("redis", p.Redis.Check())
 	ps.Merge("backend", p.Backend.Check())

@@ -132,9 +132,9 @@ func TestBackendTraefikLabels(t *testing.T) {
 	}
 }
 
-func TestBackendImageIsRequired(t *testing.T) {
-	for _, stack := range []string{"production", "staging", "local"} {
-		cfg := shippedConfig(t, stack)
+func TestBackendImageIsRequiredOutsideLocal(t *testing.T) {
+	for _, stack := range []string{"production", "staging", "pr-42"} {
+		cfg := shippedConfig(t, "staging")
 		delete(cfg, "backend")
 		r := deploy(t, stack, cfg)
 		if r.err == nil || !strings.Contains(r.err.Error(), "backend.image: must be set") {
@@ -143,5 +143,43 @@ func TestBackendImageIsRequired(t *testing.T) {
 		if len(r.rec.regs) != 0 {
 			t.Errorf("%s without a backend image registered %d resources", stack, len(r.rec.regs))
 		}
+	}
+}
+
+func TestLocalBuildsTheReferenceBackend(t *testing.T) {
+	r := deployOK(t, "local", shippedConfig(t, "local"))
+	build := r.get(typeImage, "backend-build")
+	want := map[string]any{
+		"imageName": "django-stack-local-backend:local",
+		"skipPush":  true,
+		"build":     map[string]any{"context": "examples/backend", "dockerfile": "examples/backend/Dockerfile"},
+	}
+	for k, v := range want {
+		if got := build.input(k); !reflect.DeepEqual(got, v) {
+			t.Errorf("backend build %s = %#v, want %#v", k, got, v)
+		}
+	}
+	if got := r.container("backend-1").str("image"); got != "sha256:built-backend-build" {
+		t.Errorf("the local backend runs %q, want the built image's id", got)
+	}
+	if len(r.all(typeRemoteImage)) != 4 {
+		t.Errorf("local pulls %d images, want 4 (no backend pull)", len(r.all(typeRemoteImage)))
+	}
+
+	// An image of your own replaces the build.
+	cfg := shippedConfig(t, "local")
+	cfg["backend"] = map[string]any{"image": "my-django-app:dev"}
+	r = deployOK(t, "local", cfg)
+	if len(r.all(typeImage)) != 0 || r.get(typeRemoteImage, "backend-image").str("name") != "my-django-app:dev" {
+		t.Errorf("a configured local image is not pulled in place of the build")
+	}
+}
+
+func TestProductionRefusesALocalBuild(t *testing.T) {
+	cfg := shippedConfig(t, "production")
+	cfg["backend"] = map[string]any{"image": "", "build": map[string]any{"context": "examples/backend"}}
+	r := deploy(t, "production", cfg)
+	if r.err == nil || !strings.Contains(r.err.Error(), `backend.build.context: "examples/backend" builds the backend on the machine running Pulumi`) {
+		t.Errorf("production with a local build: %v", r.err)
 	}
 }

@@ -35,12 +35,13 @@ const (
 	typeNetwork        = "docker:index/network:Network"
 	typeVolume         = "docker:index/volume:Volume"
 	typeRemoteImage    = "docker:index/remoteImage:RemoteImage"
+	typeImage          = "docker:index/image:Image"
 	typeRandomPassword = "random:index/randomPassword:RandomPassword"
 	typeStack          = "pulumi:pulumi:Stack"
 )
 
 var knownTypes = map[string]bool{
-	typeContainer: true, typeNetwork: true, typeVolume: true, typeRemoteImage: true, typeRandomPassword: true,
+	typeContainer: true, typeNetwork: true, typeVolume: true, typeRemoteImage: true, typeImage: true, typeRandomPassword: true,
 	typeStack:                          true,
 	"django-stack:components:Secrets":  true,
 	"django-stack:components:Postgres": true,
@@ -117,6 +118,9 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	switch args.TypeToken {
 	case typeRemoteImage:
 		outputs["imageId"] = resource.NewStringProperty("sha256:" + args.Name)
+	case typeImage:
+		// A local build's repoDigest is the built image's id.
+		outputs["repoDigest"] = resource.NewStringProperty("sha256:built-" + args.Name)
 	case typeRandomPassword:
 		// The provider marks the result secret; the mock monitor does not
 		// apply that, so the mock returns it secret itself.
@@ -394,10 +398,7 @@ func (reg *Registration) upload(path string) (string, bool, bool) {
 	return "", false, false
 }
 
-// localConfig is the shipped local config with a backend image, which the
-// local stack needs until it builds one itself.
+// localConfig is the shipped local config: the reference backend, built.
 func localConfig(t *testing.T) map[string]any {
-	cfg := shippedConfig(t, "local")
-	cfg["backend"] = map[string]any{"image": "my-django-app:dev"}
-	return cfg
+	return shippedConfig(t, "local")
 }

@@ -104,6 +104,8 @@ func TestStagingDiffersFromProductionExactlyWhereIntended(t *testing.T) {
 func TestLocalIsStagingOnPlainHTTP(t *testing.T) {
 	got := diff(flatten(t, stacks.Staging()), flatten(t, stacks.Local()))
 	want := []string{
+		`backend.build.context: "" -> "examples/backend"`,
+		`backend.build.dockerfile: "" -> "Dockerfile"`,
 		`backend.resources.limits.memory: "1G" -> "512M"`,
 		`backend.resources.reservations.cpus: "0.5" -> "0.25"`,
 		`backend.resources.reservations.memory: "512M" -> "256M"`,
