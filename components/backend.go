@@ -204,6 +204,7 @@ func BackendEnv(s BackendSettings, e BackendEndpoints) map[string]string {
 		"FILE_UPLOAD_MAX_MEMORY_SIZE":   strconv.FormatInt(s.Uploads.FileMaxMemorySize.Bytes(), 10),
 		"USE_TLS":                       pythonBool(e.Site.TLS),
 		"ALLOWED_HOSTS":                 strings.Join(e.Site.Domains, ","),
+		"CSRF_TRUSTED_ORIGINS":          strings.Join(e.Site.Origins(), ","),
 		"WEB_CONCURRENCY":               strconv.Itoa(s.Workers),
 		"STATIC_ROOT":                   StaticRoot,
 		"MEDIA_ROOT":                    MediaRoot,
@@ -433,7 +434,7 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 			Labels:     labels,
 			HealthTest: s.HealthTest(args.Site),
 			Settings:   s.ContainerSettings,
-		}, parent, pulumi.DependsOn([]pulumi.Resource{args.Database, args.Redis}))
+		}, parent, pulumi.DependsOn([]pulumi.Resource{args.Database.Container, args.Redis.Container}))
 		if err != nil {
 			return nil, err
 		}

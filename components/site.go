@@ -65,6 +65,29 @@ func (s Site) HostRule() string {
 	return strings.Join(hosts, " || ")
 }
 
+// HSTS is a Strict-Transport-Security policy.
+type HSTS struct {
+	// MaxAge is max-age, whole seconds (default 1y, 31536000 s); 0 sends no header.
+	MaxAge Duration `json:"maxAge"`
+	// IncludeSubdomains adds includeSubDomains (default true).
+	IncludeSubdomains bool `json:"includeSubdomains"`
+	// Preload adds preload (default true).
+	Preload bool `json:"preload"`
+}
+
+// GuideHSTS is the guide's SECURE_HSTS_*: one year, subdomains, preload.
+func GuideHSTS() HSTS {
+	return HSTS{MaxAge: Duration(year), IncludeSubdomains: true, Preload: true}
+}
+
+// Names under which Traefik's own configuration defines what the routers
+// use: the certificate resolver of the static configuration and the
+// middleware of the dynamic one.
+const (
+	CertResolver              = "letsencrypt"
+	SecurityHeadersMiddleware = "security-headers@file"
+)
+
 // Route is a Traefik router and the load-balanced service behind it, as the
 // labels of the containers that serve it describe them. Every container with
 // the same route labels becomes one more server of the service.
@@ -99,7 +122,9 @@ type RouteHealth struct {
 // syntax allows: dots would split the label path.
 func routeNameSafe(name string) string { return strings.ReplaceAll(name, ".", "-") }
 
-// Labels renders the route as Traefik Docker labels for site.
+// Labels renders the route as Traefik Docker labels for site: a router on
+// the site's entrypoint with the security headers, a certificate from the
+// resolver when TLS is on, and the load-balanced service behind it.
 func (r Route) Labels(site Site) map[string]string {
 	name := routeNameSafe(r.Name)
 	router := "traefik.http.routers." + name + "."
@@ -109,6 +134,7 @@ func (r Route) Labels(site Site) map[string]string {
 		router + "rule":         r.Rule,
 		router + "entrypoints":  site.EntryPoint(),
 		router + "service":      name,
+		router + "middlewares":  SecurityHeadersMiddleware,
 		service + "server.port": fmt.Sprint(r.Port),
 	}
 	if r.Priority != 0 {
@@ -116,6 +142,7 @@ func (r Route) Labels(site Site) map[string]string {
 	}
 	if site.TLS {
 		labels[router+"tls"] = "true"
+		labels[router+"tls.certresolver"] = CertResolver
 	}
 	if h := r.Health; h != nil {
 		labels[service+"healthcheck.path"] = h.Path

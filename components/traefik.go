@@ -33,7 +33,36 @@ type TraefikSettings struct {
 	AccessLog bool `json:"accessLog"`
 	// LogLevel is Traefik's own log level (default INFO).
 	LogLevel string `json:"logLevel"`
+	// ACME gets the site's certificates from Let's Encrypt when TLS is on.
+	ACME ACME `json:"acme"`
+	// SecurityHeaders are added to every response of the site's routers.
+	SecurityHeaders SecurityHeaders `json:"securityHeaders"`
 	ContainerSettings
+}
+
+// ACME is Traefik's certificate resolver.
+type ACME struct {
+	// Email is the ACME account's contact address (default none).
+	Email string `json:"email"`
+	// CAServer is the ACME directory URL (default empty: Let's Encrypt's
+	// production directory).
+	CAServer string `json:"caServer"`
+	// Challenge proves control of the domains: dns (through Cloudflare, the
+	// default when edge.zoneId is set), http (the default otherwise) or tls.
+	Challenge string `json:"challenge"`
+}
+
+// SecurityHeaders are the guide's TLS-only security settings, applied at the
+// proxy to every response, Django's or nginx's.
+type SecurityHeaders struct {
+	// HSTS is Strict-Transport-Security, sent only when TLS is on.
+	HSTS HSTS `json:"hsts"`
+	// ContentTypeNosniff sends X-Content-Type-Options: nosniff (default true).
+	ContentTypeNosniff bool `json:"contentTypeNosniff"`
+	// ReferrerPolicy is the Referrer-Policy header (default same-origin).
+	ReferrerPolicy string `json:"referrerPolicy"`
+	// FrameDeny sends X-Frame-Options: DENY (default true).
+	FrameDeny bool `json:"frameDeny"`
 }
 
 // RespondingTimeouts are an entrypoint's transport.respondingTimeouts.
@@ -68,6 +97,12 @@ func DefaultTraefikSettings() TraefikSettings {
 		Metrics:                   TraefikMetrics{Buckets: []float64{0.1, 0.3, 1.2, 5.0}, Port: 8082},
 		AccessLog:                 true,
 		LogLevel:                  "INFO",
+		SecurityHeaders: SecurityHeaders{
+			HSTS:               GuideHSTS(),
+			ContentTypeNosniff: true,
+			ReferrerPolicy:     "same-origin",
+			FrameDeny:          true,
+		},
 		// 15s to stop: in-flight requests finish (Traefik's own grace is 10s).
 		ContainerSettings: guideContainer(NewResources(1, 256, 0.25, 64),
 			Healthcheck{Interval: Seconds(10), Timeout: Seconds(5), Retries: 3, StartPeriod: Seconds(10)},
@@ -82,25 +117,71 @@ type TraefikEnvironment struct {
 	Network string
 	// Labels select this deployment's containers among all of the host's.
 	Labels map[string]string
-	// TLS adds the websecure entrypoint.
+	// TLS adds the websecure entrypoint, the redirect to it and the
+	// certificate resolver.
 	TLS bool
+	// DNSProvider is the lego DNS provider of the ACME DNS challenge
+	// ("cloudflare" when the stack has a zone), empty when there is none.
+	DNSProvider string
+}
+
+// Challenge is the ACME challenge the resolver uses: the configured one, or
+// dns when a DNS provider is at hand, else http.
+func (s TraefikSettings) Challenge(env TraefikEnvironment) string {
+	switch {
+	case s.ACME.Challenge != "":
+		return s.ACME.Challenge
+	case env.DNSProvider != "":
+		return "dns"
+	}
+	return "http"
 }
 
 // The static configuration's model: the subset of Traefik v3's that this
 // program writes, field names as Traefik spells them.
 type (
 	traefikStatic struct {
-		EntryPoints map[string]traefikEntryPoint `yaml:"entryPoints"`
-		Providers   traefikProviders             `yaml:"providers"`
-		Metrics     traefikMetricsConf           `yaml:"metrics"`
-		Ping        traefikPing                  `yaml:"ping"`
-		Log         traefikLog                   `yaml:"log"`
-		AccessLog   *struct{}                    `yaml:"accessLog,omitempty"`
+		EntryPoints           map[string]traefikEntryPoint `yaml:"entryPoints"`
+		Providers             traefikProviders             `yaml:"providers"`
+		CertificatesResolvers map[string]traefikResolver   `yaml:"certificatesResolvers,omitempty"`
+		Metrics               traefikMetricsConf           `yaml:"metrics"`
+		Ping                  traefikPing                  `yaml:"ping"`
+		Log                   traefikLog                   `yaml:"log"`
+		AccessLog             *struct{}                    `yaml:"accessLog,omitempty"`
 	}
 	traefikEntryPoint struct {
 		Address   string            `yaml:"address"`
+		HTTP      *traefikEntryHTTP `yaml:"http,omitempty"`
 		HTTP2     *traefikHTTP2     `yaml:"http2,omitempty"`
 		Transport *traefikTransport `yaml:"transport,omitempty"`
+	}
+	traefikEntryHTTP struct {
+		Redirections traefikRedirections `yaml:"redirections"`
+	}
+	traefikRedirections struct {
+		EntryPoint traefikRedirect `yaml:"entryPoint"`
+	}
+	traefikRedirect struct {
+		To        string `yaml:"to"`
+		Scheme    string `yaml:"scheme"`
+		Permanent bool   `yaml:"permanent"`
+	}
+	traefikResolver struct {
+		ACME traefikACME `yaml:"acme"`
+	}
+	traefikACME struct {
+		Email         string            `yaml:"email,omitempty"`
+		CAServer      string            `yaml:"caServer,omitempty"`
+		Storage       string            `yaml:"storage"`
+		DNSChallenge  *traefikDNS       `yaml:"dnsChallenge,omitempty"`
+		HTTPChallenge *traefikHTTPChall `yaml:"httpChallenge,omitempty"`
+		TLSChallenge  *struct{}         `yaml:"tlsChallenge,omitempty"`
+	}
+	traefikDNS struct {
+		Provider string `yaml:"provider"`
+	}
+	traefikHTTPChall struct {
+		EntryPoint string `yaml:"entryPoint"`
 	}
 	traefikHTTP2 struct {
 		MaxConcurrentStreams int `yaml:"maxConcurrentStreams"`
@@ -115,6 +196,11 @@ type (
 	}
 	traefikProviders struct {
 		Docker traefikDocker `yaml:"docker"`
+		File   traefikFile   `yaml:"file"`
+	}
+	traefikFile struct {
+		Filename string `yaml:"filename"`
+		Watch    bool   `yaml:"watch"`
 	}
 	traefikDocker struct {
 		Endpoint         string `yaml:"endpoint"`
@@ -176,7 +262,9 @@ func RenderTraefikStatic(s TraefikSettings, env TraefikEnvironment) string {
 			Network:          env.Network,
 			Constraints:      labelConstraint(env.Labels),
 			Watch:            true,
-		}},
+		},
+			File: traefikFile{Filename: traefikDynamicPath, Watch: true},
+		},
 		Metrics: traefikMetricsConf{Prometheus: traefikPrometheus{
 			EntryPoint:           entryPointMetrics,
 			Buckets:              s.Metrics.Buckets,
@@ -189,10 +277,71 @@ func RenderTraefikStatic(s TraefikSettings, env TraefikEnvironment) string {
 	}
 	if env.TLS {
 		conf.EntryPoints[entryPointWebsecure] = public(443)
+		web := conf.EntryPoints[entryPointWeb]
+		web.HTTP = &traefikEntryHTTP{Redirections: traefikRedirections{EntryPoint: traefikRedirect{
+			To: entryPointWebsecure, Scheme: "https", Permanent: true,
+		}}}
+		conf.EntryPoints[entryPointWeb] = web
+		acme := traefikACME{Email: s.ACME.Email, CAServer: s.ACME.CAServer, Storage: traefikCertDir + "/acme.json"}
+		switch s.Challenge(env) {
+		case "dns":
+			acme.DNSChallenge = &traefikDNS{Provider: env.DNSProvider}
+		case "tls":
+			acme.TLSChallenge = &struct{}{}
+		default:
+			acme.HTTPChallenge = &traefikHTTPChall{EntryPoint: entryPointWeb}
+		}
+		conf.CertificatesResolvers = map[string]traefikResolver{CertResolver: {ACME: acme}}
 	}
 	if s.AccessLog {
 		conf.AccessLog = &struct{}{}
 	}
+	return renderYAML(conf)
+}
+
+// The dynamic configuration's model: the middlewares the routers share.
+type (
+	traefikDynamic struct {
+		HTTP struct {
+			Middlewares map[string]traefikMiddleware `yaml:"middlewares"`
+		} `yaml:"http"`
+	}
+	traefikMiddleware struct {
+		Headers traefikHeaders `yaml:"headers"`
+	}
+	traefikHeaders struct {
+		STSSeconds           int64  `yaml:"stsSeconds,omitempty"`
+		STSIncludeSubdomains bool   `yaml:"stsIncludeSubdomains,omitempty"`
+		STSPreload           bool   `yaml:"stsPreload,omitempty"`
+		ContentTypeNosniff   bool   `yaml:"contentTypeNosniff"`
+		ReferrerPolicy       string `yaml:"referrerPolicy,omitempty"`
+		FrameDeny            bool   `yaml:"frameDeny"`
+	}
+)
+
+// RenderTraefikDynamic renders the file provider's configuration
+// (dynamic.yml): the security-headers middleware that every public router
+// uses, with HSTS only when the site speaks TLS.
+func RenderTraefikDynamic(s TraefikSettings, env TraefikEnvironment) string {
+	h := s.SecurityHeaders
+	headers := traefikHeaders{
+		ContentTypeNosniff: h.ContentTypeNosniff,
+		ReferrerPolicy:     h.ReferrerPolicy,
+		FrameDeny:          h.FrameDeny,
+	}
+	if env.TLS && h.HSTS.MaxAge > 0 {
+		headers.STSSeconds = h.HSTS.MaxAge.Seconds()
+		headers.STSIncludeSubdomains = h.HSTS.IncludeSubdomains
+		headers.STSPreload = h.HSTS.Preload
+	}
+	var conf traefikDynamic
+	name, _, _ := strings.Cut(SecurityHeadersMiddleware, "@")
+	conf.HTTP.Middlewares = map[string]traefikMiddleware{name: {Headers: headers}}
+	return renderYAML(conf)
+}
+
+// renderYAML renders one of Traefik's configuration documents.
+func renderYAML(conf any) string {
 	var out strings.Builder
 	out.WriteString("# Rendered by the django-stack Pulumi program from its profile; edits here are overwritten.\n")
 	enc := yaml.NewEncoder(&out)
@@ -256,6 +405,17 @@ func (s TraefikSettings) Check() Problems {
 			break
 		}
 	}
+	switch s.ACME.Challenge {
+	case "", "dns", "http", "tls":
+	default:
+		ps.Add("acme.challenge", "%q is not an ACME challenge (dns, http or tls; empty picks dns with a Cloudflare zone, else http)", s.ACME.Challenge)
+	}
+	if s.ACME.Email != "" && !strings.Contains(s.ACME.Email, "@") {
+		ps.Add("acme.email", "%q is not an email address", s.ACME.Email)
+	}
+	if s.SecurityHeaders.HSTS.MaxAge < 0 {
+		ps.Add("securityHeaders.hsts.maxAge", "%q must not be negative", s.SecurityHeaders.HSTS.MaxAge.String())
+	}
 	known := false
 	for _, l := range traefikLogLevels {
 		known = known || l == s.LogLevel
@@ -280,6 +440,9 @@ type TraefikArgs struct {
 	// static configuration names.
 	Network     pulumi.StringInput
 	NetworkName string
+	// DNSToken, when set, lets the ACME DNS challenge edit the Cloudflare
+	// zone (secret; CF_DNS_API_TOKEN in Traefik's environment).
+	DNSToken pulumi.StringInput
 }
 
 // Traefik is the reverse proxy in front of the deployment.
@@ -291,12 +454,16 @@ type Traefik struct {
 	Certificates *docker.Volume
 	// Name is the container's Docker name.
 	Name string
-	// Static is the rendered traefik.yml.
-	Static string
+	// Static is the rendered traefik.yml; Dynamic the rendered dynamic.yml.
+	Static  string
+	Dynamic string
 }
 
-// Where the certificate store is mounted.
-const traefikCertDir = "/letsencrypt"
+// Where the certificate store is mounted and the dynamic configuration is.
+const (
+	traefikCertDir     = "/letsencrypt"
+	traefikDynamicPath = "/etc/traefik/dynamic.yml"
+)
 
 // NewTraefik registers Traefik with its rendered static configuration, the
 // Docker socket mounted read-only and a volume for its certificates.
@@ -309,13 +476,17 @@ func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pul
 		return nil, err
 	}
 
+	env := TraefikEnvironment{Network: args.NetworkName, Labels: args.Naming.Labels, TLS: args.Site.TLS}
+	if args.DNSToken != nil {
+		env.DNSProvider = "cloudflare"
+	}
+	if args.Site.TLS && s.Challenge(env) == "dns" && env.DNSProvider == "" {
+		return nil, errors.New("traefik: acme.challenge dns needs a Cloudflare zone and token")
+	}
 	c := &Traefik{
-		Name: args.Naming.Name("traefik"),
-		Static: RenderTraefikStatic(s, TraefikEnvironment{
-			Network: args.NetworkName,
-			Labels:  args.Naming.Labels,
-			TLS:     args.Site.TLS,
-		}),
+		Name:    args.Naming.Name("traefik"),
+		Static:  RenderTraefikStatic(s, env),
+		Dynamic: RenderTraefikDynamic(s, env),
 	}
 	if err := ctx.RegisterComponentResource(typePrefix+"Traefik", name, c, opts...); err != nil {
 		return nil, err
@@ -336,10 +507,19 @@ func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pul
 	if args.Site.TLS {
 		ports = append(ports, PublishedPort{Internal: 443, External: s.HTTPSPort, IP: s.BindAddress})
 	}
+	var secretEnv map[string]pulumi.StringInput
+	if env.DNSProvider != "" && args.Site.TLS {
+		// lego's Cloudflare provider reads its token from here.
+		secretEnv = map[string]pulumi.StringInput{"CF_DNS_API_TOKEN": args.DNSToken}
+	}
 	c.Container, err = newContainer(ctx, name, Workload{
 		Name:  c.Name,
 		Image: image.ImageId,
-		Files: []File{{Path: "/etc/traefik/traefik.yml", Content: pulumi.String(c.Static), Mode: "0444"}},
+		Files: []File{
+			{Path: "/etc/traefik/traefik.yml", Content: pulumi.String(c.Static), Mode: "0444"},
+			{Path: traefikDynamicPath, Content: pulumi.String(c.Dynamic), Mode: "0444"},
+		},
+		SecretEnv: secretEnv,
 		Volumes: []VolumeMount{
 			{HostPath: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true},
 			{Volume: c.Certificates.Name, Target: traefikCertDir},

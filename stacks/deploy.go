@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/components/edge"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -11,7 +12,7 @@ import (
 // warns about the guardrails a non-production stack breaks, then registers
 // the deployment. Nothing is registered when the config has a problem.
 func Deploy(ctx *pulumi.Context) error {
-	profile, warnings, err := Load(ctx.Project(), ctx.Stack(), ctx.GetConfig)
+	profile, warnings, err := Load(ctx.Project(), ctx.Stack(), ctx)
 	if err != nil {
 		return err
 	}
@@ -38,6 +39,8 @@ type Deployment struct {
 	Backend  *components.Backend
 	Nginx    *components.Nginx
 	Traefik  *components.Traefik
+	// Edge is nil when the stack has no Cloudflare zone.
+	Edge *edge.Edge
 	// Outputs are the stack outputs: the public URLs, every container's
 	// Docker name, and the backend's database and Redis URLs (secrets).
 	Outputs pulumi.Map
@@ -55,7 +58,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 	}
 	// edge: Traefik, nginx and the backend. data: the backend, Postgres and
 	// Redis, with no route out of the host and no published port.
-	edge, err := components.NewNetwork(ctx, "edge", components.NetworkArgs{DockerName: naming.Name("edge"), Labels: naming.Labels})
+	edgeNet, err := components.NewNetwork(ctx, "edge", components.NetworkArgs{DockerName: naming.Name("edge"), Labels: naming.Labels})
 	if err != nil {
 		return nil, err
 	}
@@ -100,7 +103,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		DatabasePassword: d.Secrets.DatabasePassword,
 		RedisPassword:    d.Secrets.RedisPassword,
 		SecretKey:        d.Secrets.DjangoSecretKey,
-		EdgeNetwork:      edge.Name,
+		EdgeNetwork:      edgeNet.Name,
 		DataNetwork:      data.Name,
 		StaticVolume:     static.Name,
 		MediaVolume:      media.Name,
@@ -111,20 +114,35 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		Settings:     &p.Nginx,
 		Naming:       naming,
 		Site:         site,
-		Network:      edge.Name,
+		Network:      edgeNet.Name,
 		StaticVolume: static.Name,
 		MediaVolume:  media.Name,
 	}); err != nil {
 		return nil, err
 	}
+	var cloudflareToken pulumi.StringInput
+	if p.Edge.Enabled() {
+		cloudflareToken = pulumi.ToSecret(pulumi.String(p.Credentials.CloudflareToken)).(pulumi.StringOutput)
+	}
 	if d.Traefik, err = components.NewTraefik(ctx, "traefik", &components.TraefikArgs{
 		Settings:    &p.Traefik,
 		Naming:      naming,
 		Site:        site,
-		Network:     edge.Name,
+		Network:     edgeNet.Name,
 		NetworkName: naming.Name("edge"),
+		DNSToken:    cloudflareToken,
 	}); err != nil {
 		return nil, err
+	}
+	if p.Edge.Enabled() {
+		if d.Edge, err = edge.New(ctx, "edge", &edge.Args{
+			Settings: p.Edge,
+			Domains:  p.Domains,
+			APIToken: cloudflareToken,
+			Comment:  "managed by Pulumi: " + naming.Prefix,
+		}); err != nil {
+			return nil, err
+		}
 	}
 
 	containers := pulumi.StringMap{

@@ -10,9 +10,16 @@ import (
 	"github.com/djangostack/infra/components"
 )
 
-// ConfigGetter reads one Pulumi config value by its full key
-// ("django-stack:postgres"); pulumi.Context.GetConfig is one.
-type ConfigGetter func(key string) (string, bool)
+// Config is the stack's Pulumi config, read by full key
+// ("django-stack:postgres"); *pulumi.Context is one.
+type Config interface {
+	GetConfig(key string) (string, bool)
+	IsConfigSecret(key string) bool
+}
+
+// CloudflareTokenKey is the Cloudflare provider's own config key for its API
+// token, set with `pulumi config set --secret cloudflare:apiToken`.
+const CloudflareTokenKey = "cloudflare:apiToken"
 
 // ConfigKeys are the top-level config keys the program reads, in the
 // project's namespace: the json names of Profile's fields.
@@ -25,21 +32,22 @@ func ConfigKeys() []string {
 // It reports every problem of the config at once, each with its key: values
 // that cannot be read or cannot work, and in production the guardrails the
 // profile breaks. Elsewhere broken guardrails come back as warnings.
-func Load(project, stack string, get ConfigGetter) (Profile, components.Problems, error) {
+func Load(project, stack string, cfg Config) (Profile, components.Problems, error) {
 	p := ForStack(stack)
 	var problems components.Problems
 	target := reflect.ValueOf(&p).Elem()
 	for _, key := range ConfigKeys() {
-		raw, ok := get(project + ":" + key)
+		raw, ok := cfg.GetConfig(project + ":" + key)
 		if !ok {
 			continue
 		}
 		field, _ := fieldByName(target, key)
 		overlay(field, decodeConfig(raw), key, &problems)
 	}
+	problems = append(problems, loadCredentials(&p, cfg)...)
 	// Validate what was read too, so that one pass reports everything; a
 	// key that could not be read keeps its default and is reported once.
-	p.derive()
+	p.derive(stack)
 	unreadable := map[string]bool{}
 	for _, pr := range problems {
 		unreadable[pr.Key] = true
@@ -74,8 +82,35 @@ func decodeConfig(raw string) any {
 	return raw
 }
 
+// loadCredentials reads the secrets the profile needs from config: the
+// Cloudflare token when the stack has a zone. A token in plain text is refused.
+func loadCredentials(p *Profile, cfg Config) (ps components.Problems) {
+	if !p.Edge.Enabled() {
+		return nil
+	}
+	token, ok := cfg.GetConfig(CloudflareTokenKey)
+	switch {
+	case !ok || token == "":
+		ps.Add(CloudflareTokenKey, "must be set when edge.zoneId is: pulumi config set --secret %s <token> (scopes: Zone Settings Edit, DNS Edit, Zone Read on the zone)", CloudflareTokenKey)
+	case !cfg.IsConfigSecret(CloudflareTokenKey):
+		ps.Add(CloudflareTokenKey, "is stored in plain text in the stack's config; set it again with --secret and rotate the token")
+	default:
+		p.Credentials.CloudflareToken = token
+	}
+	return ps
+}
+
 // derive fills the defaults that depend on other values of the profile.
-func (p *Profile) derive() {
+func (p *Profile) derive(stack string) {
+	// A clone of staging answers on its own name under staging's domains:
+	// pr-42.staging.example.com.
+	if IsClone(stack) {
+		for i, d := range p.Domains {
+			if !strings.HasPrefix(d, stack+".") {
+				p.Domains[i] = stack + "." + d
+			}
+		}
+	}
 	// The guide's CORS_ALLOWED_ORIGINS is the site's own origins. A domain
 	// that is not one is reported as such, not once more as an origin.
 	if len(p.Backend.CORS.AllowedOrigins) == 0 {

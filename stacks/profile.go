@@ -5,6 +5,7 @@ package stacks
 
 import (
 	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/components/edge"
 )
 
 // Profile is everything one stack deploys, as typed values. Its json names
@@ -33,6 +34,17 @@ type Profile struct {
 	Nginx components.NginxSettings `json:"nginx"`
 	// Traefik is the reverse proxy in front.
 	Traefik components.TraefikSettings `json:"traefik"`
+	// Edge is Cloudflare in front of the site: DNS records and zone settings.
+	Edge edge.Settings `json:"edge"`
+	// Credentials are secrets read from config, never from the profile's
+	// own keys and never printed.
+	Credentials Credentials `json:"-"`
+}
+
+// Credentials are the secrets a profile needs from the stack's config.
+type Credentials struct {
+	// CloudflareToken is cloudflare:apiToken, required with edge.zoneId.
+	CloudflareToken string
 }
 
 // Host describes the machine the containers run on. Its size is what the
@@ -58,6 +70,7 @@ func Base() Profile {
 		Backend:  components.DefaultBackendSettings(),
 		Nginx:    components.DefaultNginxSettings(),
 		Traefik:  components.DefaultTraefikSettings(),
+		Edge:     edge.DefaultSettings(),
 	}
 }
 
@@ -74,6 +87,8 @@ func Production() Profile {
 func Staging() Profile {
 	p := Base()
 	p.KeepData = false
+	// The zone's settings belong to production, which owns the zone.
+	p.Edge.ManageZone = false
 	p.Host = Host{CPUs: 2, Memory: components.Size(4 * components.GiB)}
 
 	p.Backend.Replicas = 1
@@ -118,6 +133,12 @@ const (
 	StackStaging    = "staging"
 	StackLocal      = "local"
 )
+
+// IsClone reports whether a stack is a clone of staging: any name without a
+// profile of its own.
+func IsClone(stack string) bool {
+	return stack != StackProduction && stack != StackStaging && stack != StackLocal
+}
 
 // ForStack returns a fresh profile for a stack name.
 func ForStack(stack string) Profile {

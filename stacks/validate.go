@@ -27,5 +27,9 @@ func Validate(stack string, p Profile) components.Problems {
 	ps.Merge("backend", p.Backend.Check())
 	ps.Merge("nginx", p.Nginx.Check())
 	ps.Merge("traefik", p.Traefik.Check())
+	ps.Merge("edge", p.Edge.Check())
+	if p.TLS && p.Traefik.ACME.Challenge == "dns" && !p.Edge.Enabled() {
+		ps.Add("traefik.acme.challenge", "dns proves the domains through Cloudflare: set edge.zoneId, or use http or tls")
+	}
 	return ps
 }

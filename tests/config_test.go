@@ -140,19 +140,19 @@ func TestDomainsAreChecked(t *testing.T) {
 	}
 }
 
+// mapConfig is a stack's config as a plain map, all of it plain text.
+type mapConfig map[string]string
+
+func (m mapConfig) GetConfig(key string) (string, bool) { v, ok := m[key]; return v, ok }
+func (m mapConfig) IsConfigSecret(string) bool          { return false }
+
 func TestLoadReadsOnlyTheProjectsNamespace(t *testing.T) {
-	get := func(key string) (string, bool) {
-		switch key {
-		case "other-project:domains":
-			return `["wrong.example.com"]`, true
-		case "django-stack:domains":
-			return `["right.example.com"]`, true
-		case "django-stack:backend":
-			return `{"image":"app:1"}`, true
-		}
-		return "", false
+	cfg := mapConfig{
+		"other-project:domains": `["wrong.example.com"]`,
+		"django-stack:domains":  `["right.example.com"]`,
+		"django-stack:backend":  `{"image":"app:1"}`,
 	}
-	p, _, err := stacks.Load("django-stack", "staging", get)
+	p, _, err := stacks.Load("django-stack", "staging", cfg)
 	if err != nil || len(p.Domains) != 1 || p.Domains[0] != "right.example.com" {
 		t.Errorf("Load = %v, %v", p.Domains, err)
 	}

@@ -67,13 +67,13 @@ func (r *run) snapshot() []byte {
 // -update` to accept a change.
 func TestGoldenSnapshots(t *testing.T) {
 	for stack, cfg := range map[string]map[string]any{
-		"production": shippedConfig(t, "production"),
-		"staging":    shippedConfig(t, "staging"),
+		"production": withEdge(shippedConfig(t, "production")),
+		"staging":    withEdge(shippedConfig(t, "staging")),
 		"local":      localConfig(t),
 	} {
 		t.Run(stack, func(t *testing.T) {
 			got := deployOK(t, stack, cfg).snapshot()
-			if strings.Contains(string(got), "mock-secrets") {
+			if strings.Contains(string(got), "mock-secrets") || strings.Contains(string(got), testToken) {
 				t.Fatalf("a generated secret reached the snapshot unredacted")
 			}
 			path := filepath.Join("testdata", stack+".golden.json")

@@ -38,17 +38,21 @@ const (
 	typeImage          = "docker:index/image:Image"
 	typeRandomPassword = "random:index/randomPassword:RandomPassword"
 	typeStack          = "pulumi:pulumi:Stack"
+	typeRecord         = "cloudflare:index/record:Record"
+	typeZoneSettings   = "cloudflare:index/zoneSettingsOverride:ZoneSettingsOverride"
+	typeCloudflare     = "pulumi:providers:cloudflare"
 )
 
 var knownTypes = map[string]bool{
-	typeContainer: true, typeNetwork: true, typeVolume: true, typeRemoteImage: true, typeImage: true, typeRandomPassword: true,
-	typeStack:                          true,
+	typeContainer: true, typeNetwork: true, typeVolume: true, typeRemoteImage: true, typeImage: true,
+	typeRandomPassword: true, typeStack: true, typeRecord: true, typeZoneSettings: true, typeCloudflare: true,
 	"django-stack:components:Secrets":  true,
 	"django-stack:components:Postgres": true,
 	"django-stack:components:Redis":    true,
 	"django-stack:components:Backend":  true,
 	"django-stack:components:Nginx":    true,
 	"django-stack:components:Traefik":  true,
+	"django-stack:components:Edge":     true,
 }
 
 // Registration is one resource as the program registered it.
@@ -149,9 +153,9 @@ type run struct {
 func deploy(t *testing.T, stack string, config map[string]any) *run {
 	t.Helper()
 	r := &run{t: t, stack: stack, rec: newRecorder(stack)}
-	withConfig := func(info *pulumi.RunInfo) { info.Config = configFor(t, config) }
+	withConfig := func(info *pulumi.RunInfo) { info.Config, info.ConfigSecretKeys = configFor(t, config) }
 	r.err = pulumi.RunErr(func(ctx *pulumi.Context) error {
-		profile, warnings, err := stacks.Load(ctx.Project(), ctx.Stack(), ctx.GetConfig)
+		profile, warnings, err := stacks.Load(ctx.Project(), ctx.Stack(), ctx)
 		r.warnings = warnings
 		if err != nil {
 			return err
@@ -181,15 +185,23 @@ func deployOK(t *testing.T, stack string, config map[string]any) *run {
 	return r
 }
 
+// secret marks a config value as set with `pulumi config set --secret`.
+type secret string
+
 // configFor renders config the way the Pulumi CLI hands it to a program:
-// full keys, objects and lists as JSON, scalars as text.
-func configFor(t *testing.T, config map[string]any) map[string]string {
+// full keys, objects and lists as JSON, scalars as text, and the keys whose
+// values are secrets.
+func configFor(t *testing.T, config map[string]any) (map[string]string, []string) {
 	out := map[string]string{}
+	var secretKeys []string
 	for k, v := range config {
 		if !strings.Contains(k, ":") {
 			k = project + ":" + k
 		}
 		switch x := v.(type) {
+		case secret:
+			out[k] = string(x)
+			secretKeys = append(secretKeys, k)
 		case string:
 			out[k] = x
 		default:
@@ -200,7 +212,7 @@ func configFor(t *testing.T, config map[string]any) map[string]string {
 			out[k] = string(b)
 		}
 	}
-	return out
+	return out, secretKeys
 }
 
 // shippedConfig reads Pulumi.<stack>.yaml from the repository.
@@ -396,6 +408,19 @@ func (reg *Registration) upload(path string) (string, bool, bool) {
 		}
 	}
 	return "", false, false
+}
+
+// Cloudflare facts of the tests: a zone, the host's addresses and a token.
+const (
+	testZoneID = "023e105f4ecef8ad9ca31a8372d0c353"
+	testToken  = "test-cloudflare-token"
+)
+
+// withEdge adds a Cloudflare zone and token to a stack's config.
+func withEdge(cfg map[string]any) map[string]any {
+	cfg["edge"] = map[string]any{"zoneId": testZoneID, "addresses": []any{"203.0.113.10", "2001:db8::10"}}
+	cfg["cloudflare:apiToken"] = secret(testToken)
+	return cfg
 }
 
 // localConfig is the shipped local config: the reference backend, built.

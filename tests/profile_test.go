@@ -78,6 +78,7 @@ func TestStagingDiffersFromProductionExactlyWhereIntended(t *testing.T) {
 		`backend.resources.reservations.cpus: "1.0" -> "0.5"`,
 		`backend.resources.reservations.memory: "1G" -> "512M"`,
 		`backend.workers: 4 -> 2`,
+		`edge.manageZone: true -> false`,
 		`host.cpus: "4.0" -> "2.0"`,
 		`host.memory: "8G" -> "4G"`,
 		`keepData: true -> false`,

@@ -29,7 +29,7 @@ func fieldDocs(t *testing.T) map[string]string {
 	t.Helper()
 	docs := map[string]string{}
 	fset := token.NewFileSet()
-	for _, dir := range []string{"../components", "../stacks"} {
+	for _, dir := range []string{"../components", "../components/edge", "../stacks"} {
 		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
 		for _, file := range files {
 			f, err := parser.ParseFile(fset, file, nil, parser.ParseComments)
@@ -87,6 +87,9 @@ func leaves(t *testing.T) []leaf {
 				continue
 			}
 			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "-" {
+				continue // not config: credentials come from their own keys
+			}
 			key := prefix + name
 			if f.Type.Kind() == reflect.Struct && !f.Type.Implements(textMarshaler) {
 				walk(key+".", fields)

@@ -14,9 +14,14 @@ func traefikStatic(t *testing.T, r *run) map[string]any {
 	if !ok {
 		t.Fatal("traefik gets no /etc/traefik/traefik.yml")
 	}
+	return parseYAML(t, content)
+}
+
+func parseYAML(t *testing.T, content string) map[string]any {
+	t.Helper()
 	var doc map[string]any
 	if err := yaml.Unmarshal([]byte(content), &doc); err != nil {
-		t.Fatalf("traefik.yml is not YAML: %v", err)
+		t.Fatalf("not YAML: %v\n%s", err, content)
 	}
 	return doc
 }
