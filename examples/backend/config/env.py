@@ -26,6 +26,8 @@ class Env:
     def __init__(self, environ=None):
         self._environ = os.environ if environ is None else environ
         self.problems = []
+        # Every variable asked for, so tests can hold it to the contract.
+        self.names = []
 
     def _problem(self, name, message):
         self.problems.append(f"{name}: {message}")
@@ -33,6 +35,7 @@ class Env:
     def _raw(self, name, required, allow_empty=False):
         """The variable's text, or None when it is unset (or empty, unless
         allow_empty) and the caller's default applies."""
+        self.names.append(name)
         value = self._environ.get(name)
         if value is None or (value == "" and not allow_empty):
             if required:
