@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import path
+
+from core import views
+
+urlpatterns = [
+    path("", views.index, name="index"),
+    # The health document Docker's healthcheck and Traefik's probe ask for.
+    path("api/", views.HealthView.as_view(), name="health"),
+    path("api/notes/", views.NoteList.as_view(), name="notes"),
+    path("admin/", admin.site.urls),
+]

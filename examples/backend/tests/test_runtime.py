@@ -1,0 +1,94 @@
+"""The settings at work in a set-up Django, with Postgres and Redis
+unreachable (ports nobody listens on): Django's system checks accept them,
+the cache shrugs Redis off, the channel layer is built as configured and
+encrypts, and /api/ says what is down. tests/e2e runs them against real
+servers."""
+
+import json
+import os
+import socket
+
+import pytest
+from django.core.management import call_command
+
+from conftest import PRODUCTION_ENV
+
+
+def closed_port():
+    """A local port nobody listens on: connecting to it is refused at once."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return str(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def django_settings():
+    import django
+    from django.conf import settings
+
+    os.environ.update(
+        PRODUCTION_ENV,
+        DB_HOST="127.0.0.1",
+        DB_PORT=closed_port(),
+        REDIS_HOST="127.0.0.1",
+        REDIS_PORT=closed_port(),
+    )
+    os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    django.setup()
+    return settings
+
+
+def test_deployment_checks_pass(django_settings):
+    """manage.py check --deploy finds nothing to warn about in the TLS
+    profile (it raises SystemCheckError on any warning at this level)."""
+    call_command("check", deploy=True, fail_level="WARNING")
+
+
+def test_cache_does_not_fail_while_redis_is_down(django_settings):
+    from django.core.cache import cache
+
+    cache.set("key", "value")  # no exception: IGNORE_EXCEPTIONS
+    assert cache.get("key", "missed") == "missed"
+
+
+def test_channel_layer_capacities_and_encryption(django_settings):
+    from channels.layers import get_channel_layer
+    from channels_redis.core import RedisChannelLayer
+
+    layer = get_channel_layer()
+    assert isinstance(layer, RedisChannelLayer)
+    assert (layer.capacity, layer.expiry) == (1000, 60)
+    assert layer.get_capacity("specific.0a1b2c!3d4e5f") == 100  # a consumer's own channel
+    assert layer.get_capacity("thumbnails") == 1000  # a named channel
+    message = {"type": "chat.message", "text": "plain words"}
+    stored = layer.serialize(message)
+    assert b"plain words" not in stored
+    assert layer.deserialize(stored) == message
+
+
+def get(path, **headers):
+    from django.test import Client
+
+    return Client(HTTP_HOST="example.com", **headers).get(path)
+
+
+def test_health_is_503_without_the_database(django_settings):
+    response = get("/api/", HTTP_X_FORWARDED_PROTO="https")
+    assert response.status_code == 503
+    assert json.loads(response.content) == {"status": "unavailable", "database": "unavailable", "redis": "unavailable"}
+    assert "no-cache" in response["Cache-Control"]
+
+
+def test_probe_over_tls_is_not_redirected(django_settings):
+    """The healthcheck and Traefik send X-Forwarded-Proto: https; with it the
+    request counts as secure and is answered, without it redirected."""
+    assert get("/api/", HTTP_X_FORWARDED_PROTO="https").status_code == 503
+    plain = get("/api/")
+    assert plain.status_code == 301
+    assert plain["Location"] == "https://example.com/api/"
+
+
+def test_asgi_application_routes_http_and_websockets(django_settings):
+    from config.asgi import application
+
+    assert set(application.application_mapping) == {"http", "websocket"}
