@@ -46,6 +46,8 @@ type BackendSettings struct {
 	// Env are further plain environment variables; they cannot replace a
 	// variable of the contract.
 	Env map[string]string `json:"env"`
+	// Migrate is the migration step run before a new image's containers start.
+	Migrate Migrations `json:"migrate"`
 	ContainerSettings
 }
 
@@ -139,6 +141,7 @@ func DefaultBackendSettings() BackendSettings {
 		Redis:   RedisClient{DB: 0, ChannelCapacity: 1000, ChannelExpiry: Seconds(60), MaxConnections: 50, UseCache: true},
 		DRF:     DRF{PageSize: 20, AnonRate: Rate{1000, "hour"}, UserRate: Rate{5000, "hour"}},
 		Uploads: UploadLimits{DataMaxMemorySize: Size(10 * MiB), DataMaxNumberFields: 1000, FileMaxMemorySize: Size(10 * MiB)},
+		Migrate: GuideMigrations(),
 		// 30s to stop: gunicorn's default graceful timeout.
 		ContainerSettings: guideContainer(NewResources(2, 2048, 1, 1024),
 			Healthcheck{Interval: Seconds(30), Timeout: Seconds(10), Retries: 3, StartPeriod: Seconds(60)},
@@ -208,6 +211,9 @@ func BackendEnv(s BackendSettings, e BackendEndpoints) map[string]string {
 		"WEB_CONCURRENCY":               strconv.Itoa(s.Workers),
 		"STATIC_ROOT":                   StaticRoot,
 		"MEDIA_ROOT":                    MediaRoot,
+		// The program runs the migrations itself, once, before the
+		// containers of a new image start; an entrypoint must not race it.
+		"RUN_MIGRATIONS": pythonBool(!s.Migrate.Enabled()),
 	}
 	for k, v := range s.Env {
 		if _, taken := env[k]; !taken {
@@ -244,6 +250,7 @@ func (s BackendSettings) Route(name string, site Site) Route {
 		Rule:     site.HostRule(),
 		Priority: 1,
 		Port:     s.Port,
+		Retry:    true,
 		Health: &RouteHealth{
 			Path:     s.HealthPath,
 			Interval: s.Healthcheck.Interval,
@@ -310,26 +317,32 @@ func (s BackendSettings) Check() Problems {
 			ps.Add("env."+k, "%q is not an environment variable name", k)
 		}
 	}
+	ps.Merge("migrate", s.Migrate.Check())
 	ps = append(ps, s.ContainerSettings.Check()...)
 	return ps
 }
 
 // backendImage pulls the configured image, or builds one from the local
-// Dockerfile when no image is configured, and returns the id to run.
-func backendImage(ctx *pulumi.Context, name string, s BackendSettings, naming Naming, parent pulumi.ResourceOption) (pulumi.StringOutput, error) {
+// Dockerfile when no image is configured. It returns the id to run and what
+// it was made from: the reference, or the build context and its digest.
+func backendImage(ctx *pulumi.Context, name string, s BackendSettings, args *BackendArgs, parent pulumi.ResourceOption) (pulumi.StringOutput, string, error) {
 	if s.Image != "" {
 		image, err := pullImage(ctx, name+"-image", s.Image, parent)
 		if err != nil {
-			return pulumi.StringOutput{}, err
+			return pulumi.StringOutput{}, "", err
 		}
-		return image.ImageId, nil
+		return image.ImageId, s.Image, nil
+	}
+	sum, err := ContextDigest(filepath.Join(args.Root, s.Build.Context))
+	if err != nil {
+		return pulumi.StringOutput{}, "", fmt.Errorf("backend: build context: %w", err)
 	}
 	dockerfile := s.Build.Dockerfile
 	if dockerfile == "" {
 		dockerfile = "Dockerfile"
 	}
 	built, err := docker.NewImage(ctx, name+"-build", &docker.ImageArgs{
-		ImageName: pulumi.String(naming.Name("backend") + ":local"),
+		ImageName: pulumi.String(args.Naming.Name("backend") + ":local"),
 		Build: &docker.DockerBuildArgs{
 			Context:    pulumi.String(s.Build.Context),
 			Dockerfile: pulumi.String(filepath.Join(s.Build.Context, dockerfile)),
@@ -337,11 +350,10 @@ func backendImage(ctx *pulumi.Context, name string, s BackendSettings, naming Na
 		SkipPush: pulumi.Bool(true),
 	}, parent)
 	if err != nil {
-		return pulumi.StringOutput{}, err
+		return pulumi.StringOutput{}, "", err
 	}
-	// For a local build RepoDigest is the image id: it changes with every
-	// rebuilt image, so the containers follow a change of the source.
-	return built.RepoDigest, nil
+	// For a local build RepoDigest is the image id, new with every rebuild.
+	return built.RepoDigest, fmt.Sprintf("build %s@%s", s.Build.Context, sum), nil
 }
 
 // BackendArgs are the inputs of a Backend component.
@@ -367,6 +379,8 @@ type BackendArgs struct {
 	// StaticVolume receives collectstatic's output; MediaVolume holds uploads.
 	StaticVolume pulumi.StringInput
 	MediaVolume  pulumi.StringInput
+	// Root is the project directory, which a build context is relative to.
+	Root string
 }
 
 // Backend is the set of Django containers behind Traefik.
@@ -376,11 +390,18 @@ type Backend struct {
 	Containers []*docker.Container
 	// Names are the containers' Docker names.
 	Names []string
+	// Spec describes one replica; Fingerprint, its digest, is in the names.
+	Spec        Spec
+	Fingerprint string
+	// Migration is the logical name of the migration step ("" if none).
+	Migration string
 }
 
-// NewBackend registers Replicas identical Django containers. They start only
-// once Postgres and Redis are healthy, and Traefik sends them traffic only
-// while its health probe passes.
+// NewBackend registers Replicas identical Django containers, named after
+// the digest of their spec: a change of image, environment or limits makes
+// new containers, created and healthy before the old ones are deleted at the
+// end of the update, so a release drops no request. A new image first runs
+// its migrations; its containers start only if they passed.
 func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pulumi.ResourceOption) (*Backend, error) {
 	if args == nil || args.Database == nil || args.Redis == nil || args.DatabasePassword == nil ||
 		args.RedisPassword == nil || args.SecretKey == nil || args.EdgeNetwork == nil || args.DataNetwork == nil ||
@@ -400,46 +421,64 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 		return nil, err
 	}
 	parent := pulumi.Parent(c)
-	imageID, err := backendImage(ctx, name, s, args.Naming, parent)
+	imageID, source, err := backendImage(ctx, name, s, args, parent)
 	if err != nil {
 		return nil, err
 	}
-	env := BackendEnv(s, BackendEndpoints{
-		Site:         args.Site,
-		DatabaseHost: args.Database.Host,
-		DatabasePort: args.Database.Port,
-		DatabaseName: args.Database.Database,
-		DatabaseUser: args.Database.User,
-		RedisHost:    args.Redis.Host,
-		RedisPort:    args.Redis.Port,
-	})
-	labels := mergeMaps(args.Naming.ComponentLabels("backend"), s.Route(args.Naming.Name("backend"), args.Site).Labels(args.Site))
+	replica := Workload{
+		Image:       imageID,
+		ImageSource: source,
+		Command:     s.Command,
+		Env: BackendEnv(s, BackendEndpoints{
+			Site:         args.Site,
+			DatabaseHost: args.Database.Host,
+			DatabasePort: args.Database.Port,
+			DatabaseName: args.Database.Database,
+			DatabaseUser: args.Database.User,
+			RedisHost:    args.Redis.Host,
+			RedisPort:    args.Redis.Port,
+		}),
+		SecretEnv: map[string]pulumi.StringInput{
+			EnvDatabasePassword: args.DatabasePassword,
+			EnvRedisPassword:    args.RedisPassword,
+			EnvSecretKey:        args.SecretKey,
+		},
+		Volumes: []VolumeMount{
+			{Volume: args.StaticVolume, Target: StaticRoot},
+			{Volume: args.MediaVolume, Target: MediaRoot},
+		},
+		Networks:   []pulumi.StringInput{args.EdgeNetwork, args.DataNetwork},
+		Labels:     mergeMaps(args.Naming.ComponentLabels("backend"), s.Route(args.Naming.Name("backend"), args.Site).Labels(args.Site)),
+		HealthTest: s.HealthTest(args.Site),
+		Settings:   s.ContainerSettings,
+	}
+	c.Spec = replica.Describe()
+	c.Fingerprint = c.Spec.Fingerprint()
+
+	if s.Migrate.Enabled() {
+		job := replica
+		job.Name = args.Naming.Name("migrate")
+		job.Networks = []pulumi.StringInput{args.DataNetwork}
+		job.Labels = args.Naming.ComponentLabels("migrate")
+		migrations, err := runMigrations(ctx, name, s.Migrate, job, args.Database.Container, parent)
+		if err != nil {
+			return nil, err
+		}
+		c.Migration = migrations.Name
+		// The image reaches the containers only once its migrations passed:
+		// a failure stops the update before any new container exists.
+		replica.Image = pulumi.All(imageID, migrations.Passed).ApplyT(func(v []any) string { return v[0].(string) }).(pulumi.StringOutput)
+	}
 	for i := 1; i <= s.Replicas; i++ {
-		dockerName := args.Naming.Name(fmt.Sprintf("backend-%d", i))
-		container, err := newContainer(ctx, fmt.Sprintf("%s-%d", name, i), Workload{
-			Name:    dockerName,
-			Image:   imageID,
-			Command: s.Command,
-			Env:     env,
-			SecretEnv: map[string]pulumi.StringInput{
-				EnvDatabasePassword: args.DatabasePassword,
-				EnvRedisPassword:    args.RedisPassword,
-				EnvSecretKey:        args.SecretKey,
-			},
-			Volumes: []VolumeMount{
-				{Volume: args.StaticVolume, Target: StaticRoot},
-				{Volume: args.MediaVolume, Target: MediaRoot},
-			},
-			Networks:   []pulumi.StringInput{args.EdgeNetwork, args.DataNetwork},
-			Labels:     labels,
-			HealthTest: s.HealthTest(args.Site),
-			Settings:   s.ContainerSettings,
-		}, parent, pulumi.DependsOn([]pulumi.Resource{args.Database.Container, args.Redis.Container}))
+		w := replica
+		w.Name = args.Naming.Name(fmt.Sprintf("backend-%s-%d", c.Fingerprint, i))
+		container, err := newContainer(ctx, fmt.Sprintf("%s-%s-%d", name, c.Fingerprint, i), w, parent,
+			pulumi.DependsOn([]pulumi.Resource{args.Database.Container, args.Redis.Container}))
 		if err != nil {
 			return nil, err
 		}
 		c.Containers = append(c.Containers, container)
-		c.Names = append(c.Names, dockerName)
+		c.Names = append(c.Names, w.Name)
 	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"names": pulumi.ToStringArray(c.Names)})
 }

@@ -340,6 +340,8 @@ type NginxArgs struct {
 type Nginx struct {
 	pulumi.ResourceState
 
+	// Spec describes the container, for the preview of what a change costs.
+	Spec      Spec
 	Container *docker.Container
 	// Name is the container's Docker name.
 	Name string
@@ -369,10 +371,11 @@ func NewNginx(ctx *pulumi.Context, name string, args *NginxArgs, opts ...pulumi.
 	if err != nil {
 		return nil, err
 	}
-	c.Container, err = newContainer(ctx, name, Workload{
-		Name:  c.Name,
-		Image: image.ImageId,
-		Files: []File{{Path: "/etc/nginx/nginx.conf", Content: pulumi.String(c.Conf), Mode: "0444"}},
+	w := Workload{
+		Name:        c.Name,
+		ImageSource: s.Image,
+		Image:       image.ImageId,
+		Files:       []File{{Path: "/etc/nginx/nginx.conf", Content: pulumi.String(c.Conf), Mode: "0444"}},
 		Volumes: []VolumeMount{
 			{Volume: args.StaticVolume, Target: StaticRoot, ReadOnly: true},
 			{Volume: args.MediaVolume, Target: MediaRoot, ReadOnly: true},
@@ -381,7 +384,9 @@ func NewNginx(ctx *pulumi.Context, name string, args *NginxArgs, opts ...pulumi.
 		Labels:     mergeMaps(args.Naming.ComponentLabels("nginx"), s.Route(args.Naming.Name("files"), args.Site).Labels(args.Site)),
 		HealthTest: s.HealthTest(),
 		Settings:   s.ContainerSettings,
-	}, parent)
+	}
+	c.Spec = w.Describe()
+	c.Container, err = newContainer(ctx, name, w, parent)
 	if err != nil {
 		return nil, err
 	}

@@ -177,6 +177,8 @@ type PostgresArgs struct {
 type Postgres struct {
 	pulumi.ResourceState
 
+	// Spec describes the container, for the preview of what a change costs.
+	Spec      Spec
 	Container *docker.Container
 	Volume    *docker.Volume
 	// Host is the server's name on the data network.
@@ -196,6 +198,9 @@ const (
 	postgresPasswordFile = "/run/secrets/postgres-password"
 	PostgresPort         = 5432
 )
+
+// PostgresDataVolume is the Docker name of the Postgres data volume.
+func PostgresDataVolume(n Naming) string { return n.Name("postgres-data") }
 
 // NewPostgres registers the database server: its image, a data volume and a
 // container that reads its password from a file, never from the environment.
@@ -218,17 +223,18 @@ func NewPostgres(ctx *pulumi.Context, name string, args *PostgresArgs, opts ...p
 		return nil, err
 	}
 	c.Volume, err = NewVolume(ctx, name+"-data", VolumeArgs{
-		DockerName: args.Naming.Name("postgres-data"),
+		DockerName: PostgresDataVolume(args.Naming),
 		Labels:     args.Naming.ComponentLabels("postgres"),
 		Keep:       args.KeepData,
 	}, parent)
 	if err != nil {
 		return nil, err
 	}
-	c.Container, err = newContainer(ctx, name, Workload{
-		Name:    c.Host,
-		Image:   image.ImageId,
-		Command: s.Command(),
+	w := Workload{
+		Name:        c.Host,
+		ImageSource: s.Image,
+		Image:       image.ImageId,
+		Command:     s.Command(),
 		Env: map[string]string{
 			"POSTGRES_DB":            s.Database,
 			"POSTGRES_USER":          s.User,
@@ -245,7 +251,9 @@ func NewPostgres(ctx *pulumi.Context, name string, args *PostgresArgs, opts ...p
 		HealthTest: s.HealthTest(),
 		Settings:   s.ContainerSettings,
 		ShmSize:    s.ShmSize,
-	}, parent)
+	}
+	c.Spec = w.Describe()
+	c.Container, err = newContainer(ctx, name, w, parent)
 	if err != nil {
 		return nil, err
 	}

@@ -190,6 +190,8 @@ type RedisArgs struct {
 type Redis struct {
 	pulumi.ResourceState
 
+	// Spec describes the container, for the preview of what a change costs.
+	Spec      Spec
 	Container *docker.Container
 	Volume    *docker.Volume
 	// Host is the server's name on the data network.
@@ -228,10 +230,11 @@ func NewRedis(ctx *pulumi.Context, name string, args *RedisArgs, opts ...pulumi.
 		return nil, err
 	}
 	authConf := pulumi.ToSecret(pulumi.Sprintf("requirepass %s\n", args.Password)).(pulumi.StringOutput)
-	c.Container, err = newContainer(ctx, name, Workload{
-		Name:    c.Host,
-		Image:   image.ImageId,
-		Command: s.Command(),
+	w := Workload{
+		Name:        c.Host,
+		ImageSource: s.Image,
+		Image:       image.ImageId,
+		Command:     s.Command(),
 		// Read by redis-server after the image drops to the redis user.
 		Files:      []File{{Path: redisAuthConf, Content: authConf, Mode: "0444"}},
 		Volumes:    []VolumeMount{{Volume: c.Volume.Name, Target: redisDataDir}},
@@ -240,7 +243,9 @@ func NewRedis(ctx *pulumi.Context, name string, args *RedisArgs, opts ...pulumi.
 		HealthTest: s.HealthTest(),
 		Settings:   s.ContainerSettings,
 		NoFile:     s.OpenFiles(),
-	}, parent)
+	}
+	c.Spec = w.Describe()
+	c.Container, err = newContainer(ctx, name, w, parent)
 	if err != nil {
 		return nil, err
 	}

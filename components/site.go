@@ -86,6 +86,7 @@ func GuideHSTS() HSTS {
 const (
 	CertResolver              = "letsencrypt"
 	SecurityHeadersMiddleware = "security-headers@file"
+	RetryMiddleware           = "retry@file"
 )
 
 // Route is a Traefik router and the load-balanced service behind it, as the
@@ -100,6 +101,9 @@ type Route struct {
 	Priority int
 	// Port the containers listen on.
 	Port int
+	// Retry sends a request that could not reach a container to another
+	// one: a container that stops during a release refuses connections.
+	Retry bool
 	// Health, when set, is the load balancer's active healthcheck: a server
 	// that fails it gets no traffic until it passes again.
 	Health *RouteHealth
@@ -136,6 +140,9 @@ func (r Route) Labels(site Site) map[string]string {
 		router + "service":      name,
 		router + "middlewares":  SecurityHeadersMiddleware,
 		service + "server.port": fmt.Sprint(r.Port),
+	}
+	if r.Retry {
+		labels[router+"middlewares"] += "," + RetryMiddleware
 	}
 	if r.Priority != 0 {
 		labels[router+"priority"] = fmt.Sprint(r.Priority)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -37,7 +38,19 @@ type TraefikSettings struct {
 	ACME ACME `json:"acme"`
 	// SecurityHeaders are added to every response of the site's routers.
 	SecurityHeaders SecurityHeaders `json:"securityHeaders"`
+	// Retry re-sends to another backend container a request that could not
+	// reach the first, as when a container stops during a release.
+	Retry Retry `json:"retry"`
 	ContainerSettings
+}
+
+// Retry is Traefik's retry middleware. It only retries when no response came
+// back, so a request a container answered is never sent twice.
+type Retry struct {
+	// Attempts is the number of tries in all (default 3).
+	Attempts int `json:"attempts"`
+	// InitialInterval is the first backoff between tries (default 100ms).
+	InitialInterval Duration `json:"initialInterval"`
 }
 
 // ACME is Traefik's certificate resolver.
@@ -103,6 +116,7 @@ func DefaultTraefikSettings() TraefikSettings {
 			ReferrerPolicy:     "same-origin",
 			FrameDeny:          true,
 		},
+		Retry: Retry{Attempts: 3, InitialInterval: Duration(100 * time.Millisecond)},
 		// 15s to stop: in-flight requests finish (Traefik's own grace is 10s).
 		ContainerSettings: guideContainer(NewResources(1, 256, 0.25, 64),
 			Healthcheck{Interval: Seconds(10), Timeout: Seconds(5), Retries: 3, StartPeriod: Seconds(10)},
@@ -307,7 +321,12 @@ type (
 		} `yaml:"http"`
 	}
 	traefikMiddleware struct {
-		Headers traefikHeaders `yaml:"headers"`
+		Headers *traefikHeaders `yaml:"headers,omitempty"`
+		Retry   *traefikRetry   `yaml:"retry,omitempty"`
+	}
+	traefikRetry struct {
+		Attempts        int    `yaml:"attempts"`
+		InitialInterval string `yaml:"initialInterval"`
 	}
 	traefikHeaders struct {
 		STSSeconds           int64  `yaml:"stsSeconds,omitempty"`
@@ -321,7 +340,7 @@ type (
 
 // RenderTraefikDynamic renders the file provider's configuration
 // (dynamic.yml): the security-headers middleware that every public router
-// uses, with HSTS only when the site speaks TLS.
+// uses, with HSTS only when the site speaks TLS, and the backend's retry.
 func RenderTraefikDynamic(s TraefikSettings, env TraefikEnvironment) string {
 	h := s.SecurityHeaders
 	headers := traefikHeaders{
@@ -335,9 +354,20 @@ func RenderTraefikDynamic(s TraefikSettings, env TraefikEnvironment) string {
 		headers.STSPreload = h.HSTS.Preload
 	}
 	var conf traefikDynamic
-	name, _, _ := strings.Cut(SecurityHeadersMiddleware, "@")
-	conf.HTTP.Middlewares = map[string]traefikMiddleware{name: {Headers: headers}}
+	conf.HTTP.Middlewares = map[string]traefikMiddleware{
+		middlewareName(SecurityHeadersMiddleware): {Headers: &headers},
+		middlewareName(RetryMiddleware): {Retry: &traefikRetry{
+			Attempts:        s.Retry.Attempts,
+			InitialInterval: s.Retry.InitialInterval.String(),
+		}},
+	}
 	return renderYAML(conf)
+}
+
+// middlewareName is a middleware's name inside its provider ("retry" of "retry@file").
+func middlewareName(ref string) string {
+	name, _, _ := strings.Cut(ref, "@")
+	return name
 }
 
 // renderYAML renders one of Traefik's configuration documents.
@@ -413,6 +443,9 @@ func (s TraefikSettings) Check() Problems {
 	if s.ACME.Email != "" && !strings.Contains(s.ACME.Email, "@") {
 		ps.Add("acme.email", "%q is not an email address", s.ACME.Email)
 	}
+	if s.Retry.Attempts < 1 {
+		ps.Add("retry.attempts", "%d must be at least 1 (1: no retry)", s.Retry.Attempts)
+	}
 	if s.SecurityHeaders.HSTS.MaxAge < 0 {
 		ps.Add("securityHeaders.hsts.maxAge", "%q must not be negative", s.SecurityHeaders.HSTS.MaxAge.String())
 	}
@@ -449,6 +482,8 @@ type TraefikArgs struct {
 type Traefik struct {
 	pulumi.ResourceState
 
+	// Spec describes the container, for the preview of what a change costs.
+	Spec      Spec
 	Container *docker.Container
 	// Certificates is the volume of the ACME certificate store.
 	Certificates *docker.Volume
@@ -512,9 +547,10 @@ func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pul
 		// lego's Cloudflare provider reads its token from here.
 		secretEnv = map[string]pulumi.StringInput{"CF_DNS_API_TOKEN": args.DNSToken}
 	}
-	c.Container, err = newContainer(ctx, name, Workload{
-		Name:  c.Name,
-		Image: image.ImageId,
+	w := Workload{
+		Name:        c.Name,
+		ImageSource: s.Image,
+		Image:       image.ImageId,
 		Files: []File{
 			{Path: "/etc/traefik/traefik.yml", Content: pulumi.String(c.Static), Mode: "0444"},
 			{Path: traefikDynamicPath, Content: pulumi.String(c.Dynamic), Mode: "0444"},
@@ -529,7 +565,9 @@ func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pul
 		Labels:     args.Naming.ComponentLabels("traefik"),
 		HealthTest: s.HealthTest(),
 		Settings:   s.ContainerSettings,
-	}, parent)
+	}
+	c.Spec = w.Describe()
+	c.Container, err = newContainer(ctx, name, w, parent)
 	if err != nil {
 		return nil, err
 	}

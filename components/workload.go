@@ -153,6 +153,9 @@ type Workload struct {
 	Name string
 	// Image is the id of the image to run.
 	Image pulumi.StringInput
+	// ImageSource is what Image was made from, for the Spec: the reference
+	// pulled, or the build context and its digest.
+	ImageSource string
 	// Command replaces the image's command when set.
 	Command []string
 	// Env are the plain environment variables.

@@ -25,6 +25,11 @@ func Deploy(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, note := range d.Notes {
+		if err := ctx.Log.Warn(note, nil); err != nil {
+			return err
+		}
+	}
 	for name, value := range d.Outputs {
 		ctx.Export(name, value)
 	}
@@ -42,8 +47,11 @@ type Deployment struct {
 	// Edge is nil when the stack has no Cloudflare zone.
 	Edge *edge.Edge
 	// Outputs are the stack outputs: the public URLs, every container's
-	// Docker name, and the backend's database and Redis URLs (secrets).
+	// Docker name, the backend's database and Redis URLs (secrets), and the
+	// specs the next deployment compares with.
 	Outputs pulumi.Map
+	// Notes say what this deployment changes and what each change costs.
+	Notes []string
 }
 
 // Register deploys a validated profile: networks and shared volumes, the
@@ -52,7 +60,18 @@ type Deployment struct {
 func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deployment, error) {
 	site := p.Site()
 	d := &Deployment{}
-	var err error
+	prev, err := readPrevious(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dataVolumes := map[string]string{"postgres": components.PostgresDataVolume(naming), "media": naming.Name("media")}
+	volumeErrors, volumeWarnings := checkDataVolumes(ctx.Stack(), prev, dataVolumes, p.AllowDataVolumeReplacement)
+	if err := volumeErrors.Err(); err != nil {
+		return nil, fmt.Errorf("stack %s: refused before any change:\n%w", ctx.Stack(), err)
+	}
+	for _, w := range volumeWarnings {
+		d.Notes = append(d.Notes, w.Error())
+	}
 	if d.Secrets, err = components.NewSecrets(ctx, "secrets", nil); err != nil {
 		return nil, err
 	}
@@ -72,7 +91,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 	if err != nil {
 		return nil, err
 	}
-	media, err := components.NewVolume(ctx, "media", components.VolumeArgs{DockerName: naming.Name("media"), Labels: naming.Labels, Keep: p.KeepData})
+	media, err := components.NewVolume(ctx, "media", components.VolumeArgs{DockerName: dataVolumes["media"], Labels: naming.Labels, Keep: p.KeepData})
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +126,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		DataNetwork:      data.Name,
 		StaticVolume:     static.Name,
 		MediaVolume:      media.Name,
+		Root:             ctx.RootDirectory(),
 	}); err != nil {
 		return nil, err
 	}
@@ -154,11 +174,22 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 	for i, name := range d.Backend.Names {
 		containers[fmt.Sprintf("backend-%d", i+1)] = pulumi.String(name)
 	}
+	specs := map[string]components.Spec{
+		"postgres": d.Postgres.Spec, "redis": d.Redis.Spec, "backend": d.Backend.Spec,
+		"nginx": d.Nginx.Spec, "traefik": d.Traefik.Spec,
+	}
+	d.Notes = append(d.Notes, changeNotes(prev, specs, dataVolumes)...)
+	specOutputs := pulumi.Map{}
+	for component, spec := range specs {
+		specOutputs[component] = pulumi.ToStringMap(spec)
+	}
 	d.Outputs = pulumi.Map{
-		"urls":        pulumi.ToStringArray(site.URLs()),
-		"containers":  containers,
-		"databaseUrl": d.Postgres.URL,
-		"redisUrl":    d.Redis.URL,
+		"urls":            pulumi.ToStringArray(site.URLs()),
+		"containers":      containers,
+		"databaseUrl":     d.Postgres.URL,
+		"redisUrl":        d.Redis.URL,
+		outputSpecs:       specOutputs,
+		outputDataVolumes: pulumi.ToStringMap(dataVolumes),
 	}
 	return d, nil
 }

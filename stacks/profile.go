@@ -22,6 +22,10 @@ type Profile struct {
 	// keeps them on the host if the stack is destroyed (default true in
 	// production, false elsewhere).
 	KeepData bool `json:"keepData"`
+	// AllowDataVolumeReplacement lets one update put the Postgres data or
+	// media volume under a new name, which starts it empty (default false;
+	// production refuses such an update without it).
+	AllowDataVolumeReplacement bool `json:"allowDataVolumeReplacement"`
 	// Host is the Docker host the stack runs on.
 	Host Host `json:"host"`
 	// Postgres is the database server.

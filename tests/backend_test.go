@@ -38,6 +38,7 @@ var productionContract = map[string]string{
 	"USE_TLS":                       "True",
 	"ALLOWED_HOSTS":                 "example.com,www.example.com",
 	"CSRF_TRUSTED_ORIGINS":          "https://example.com,https://www.example.com",
+	"RUN_MIGRATIONS":                "False",
 	"WEB_CONCURRENCY":               "4",
 	"STATIC_ROOT":                   "/srv/static",
 	"MEDIA_ROOT":                    "/srv/media",
@@ -71,12 +72,7 @@ func TestBackendHonoursTheEnvironmentContract(t *testing.T) {
 
 func TestBackendContainers(t *testing.T) {
 	r := deployOK(t, "production", shippedConfig(t, "production"))
-	backends := []*Registration{}
-	for _, c := range r.all(typeContainer) {
-		if strings.HasPrefix(c.Name, "backend-") {
-			backends = append(backends, c)
-		}
-	}
+	backends := r.backends()
 	if len(backends) != 2 {
 		t.Fatalf("production has %d backend containers, want the guide's 2 replicas", len(backends))
 	}
@@ -115,7 +111,7 @@ func TestBackendTraefikLabels(t *testing.T) {
 		router + "entrypoints":                            "websecure",
 		router + "tls":                                    "true",
 		router + "tls.certresolver":                       "letsencrypt",
-		router + "middlewares":                            "security-headers@file",
+		router + "middlewares":                            "security-headers@file,retry@file",
 		router + "service":                                "django-stack-production-backend",
 		router + "priority":                               "1",
 		service + "server.port":                           "8000",

@@ -36,8 +36,8 @@ func TestStructuredOverridesMergeKeyByKey(t *testing.T) {
 	if !strings.Contains(strings.Join(r.container("redis").strings("command"), " "), "--maxclients 20000") {
 		t.Errorf("redis maxclients not overridden")
 	}
-	if len(r.all(typeContainer)) != 7 {
-		t.Errorf("%d containers, want 3 backends + 4", len(r.all(typeContainer)))
+	if len(r.backends()) != 3 {
+		t.Errorf("%d backend containers, want 3", len(r.backends()))
 	}
 	env, _ := r.container("backend-3").env()
 	for k, v := range map[string]string{

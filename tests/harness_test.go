@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -41,11 +42,13 @@ const (
 	typeRecord         = "cloudflare:index/record:Record"
 	typeZoneSettings   = "cloudflare:index/zoneSettingsOverride:ZoneSettingsOverride"
 	typeCloudflare     = "pulumi:providers:cloudflare"
+	typeStackReference = "pulumi:pulumi:StackReference"
 )
 
 var knownTypes = map[string]bool{
 	typeContainer: true, typeNetwork: true, typeVolume: true, typeRemoteImage: true, typeImage: true,
 	typeRandomPassword: true, typeStack: true, typeRecord: true, typeZoneSettings: true, typeCloudflare: true,
+	typeStackReference:                 true,
 	"django-stack:components:Secrets":  true,
 	"django-stack:components:Postgres": true,
 	"django-stack:components:Redis":    true,
@@ -65,16 +68,22 @@ type Registration struct {
 	Protect        bool
 	RetainOnDelete bool
 	DependsOn      []resource.URN
+	IgnoreChanges  []string
 	Inputs         resource.PropertyMap
 }
 
 // recorder is the mock resource monitor.
 type recorder struct {
 	stack string
-	mu    sync.Mutex
-	regs  []*Registration
-	byURN map[resource.URN]*Registration
-	errs  []error
+	// previous are the outputs the stack's last deployment left.
+	previous map[string]any
+	// jobExitCode and jobLogs are how one-shot containers end.
+	jobExitCode int
+	jobLogs     string
+	mu          sync.Mutex
+	regs        []*Registration
+	byURN       map[resource.URN]*Registration
+	errs        []error
 }
 
 func newRecorder(stack string) *recorder {
@@ -86,6 +95,8 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	parent := resource.URN("")
 	if rpc != nil {
 		parent = resource.URN(rpc.GetParent())
+	} else if args.ReadRPC != nil {
+		parent = resource.URN(args.ReadRPC.GetParent())
 	}
 	parentType := tokens.Type("")
 	if parent != "" {
@@ -96,6 +107,7 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	if rpc != nil {
 		reg.Protect = rpc.GetProtect()
 		reg.RetainOnDelete = rpc.GetRetainOnDelete()
+		reg.IgnoreChanges = rpc.GetIgnoreChanges()
 		for _, d := range rpc.GetDependencies() {
 			reg.DependsOn = append(reg.DependsOn, resource.URN(d))
 		}
@@ -125,6 +137,17 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	case typeImage:
 		// A local build's repoDigest is the built image's id.
 		outputs["repoDigest"] = resource.NewStringProperty("sha256:built-" + args.Name)
+	case typeStackReference:
+		// The stack's own last outputs, as a test set them (none: a stack
+		// that was never deployed).
+		outputs["outputs"] = resource.NewObjectProperty(resource.NewPropertyMapFromMap(r.previous))
+		outputs["secretOutputNames"] = resource.NewArrayProperty(nil)
+	case typeContainer:
+		// A one-shot container attached to its run reports how it ended.
+		if args.Inputs["attach"].IsBool() && args.Inputs["attach"].BoolValue() {
+			outputs["exitCode"] = resource.NewNumberProperty(float64(r.jobExitCode))
+			outputs["containerLogs"] = resource.NewStringProperty(r.jobLogs)
+		}
 	case typeRandomPassword:
 		// The provider marks the result secret; the mock monitor does not
 		// apply that, so the mock returns it secret itself.
@@ -152,8 +175,30 @@ type run struct {
 // values written as they would be in Pulumi.<stack>.yaml.
 func deploy(t *testing.T, stack string, config map[string]any) *run {
 	t.Helper()
-	r := &run{t: t, stack: stack, rec: newRecorder(stack)}
-	withConfig := func(info *pulumi.RunInfo) { info.Config, info.ConfigSecretKeys = configFor(t, config) }
+	return deployWith(t, newRecorder(stack), config)
+}
+
+// deployAfter runs the program as the next update after an earlier run: the
+// stack's last outputs are the earlier run's.
+func deployAfter(t *testing.T, before *run, config map[string]any) *run {
+	t.Helper()
+	rec := newRecorder(before.stack)
+	rec.previous = map[string]any{}
+	for _, name := range []string{"specs", "dataVolumes"} {
+		rec.previous[name] = await(t, pulumi.ToOutput(before.deployment.Outputs[name])).Value
+	}
+	return deployWith(t, rec, config)
+}
+
+func deployWith(t *testing.T, rec *recorder, config map[string]any) *run {
+	t.Helper()
+	stack := rec.stack
+	r := &run{t: t, stack: stack, rec: rec}
+	withConfig := func(info *pulumi.RunInfo) {
+		info.Config, info.ConfigSecretKeys = configFor(t, config)
+		// The project directory, which the local build context is relative to.
+		info.RootDirectory = ".."
+	}
 	r.err = pulumi.RunErr(func(ctx *pulumi.Context) error {
 		profile, warnings, err := stacks.Load(ctx.Project(), ctx.Stack(), ctx)
 		r.warnings = warnings
@@ -259,8 +304,46 @@ func (r *run) get(typ, name string) *Registration {
 	return nil
 }
 
-// container returns the docker container with a logical name.
-func (r *run) container(name string) *Registration { return r.get(typeContainer, name) }
+// container returns the docker container with a role: its logical name,
+// where a backend replica's digest is left out ("backend-1").
+func (r *run) container(name string) *Registration {
+	r.t.Helper()
+	for _, c := range r.all(typeContainer) {
+		if role(c.Name) == name {
+			return c
+		}
+	}
+	r.t.Fatalf("stack %s registered no container %q", r.stack, name)
+	return nil
+}
+
+var (
+	replicaName   = regexp.MustCompile(`^backend-[0-9a-f]{10}-([0-9]+)$`)
+	migrationName = regexp.MustCompile(`^backend-migrate-[0-9a-f]{10}$`)
+)
+
+// role is a container's logical name without the digest that backend
+// replicas and the migration step carry: "backend-1", "migrate".
+func role(name string) string {
+	if m := replicaName.FindStringSubmatch(name); m != nil {
+		return "backend-" + m[1]
+	}
+	if migrationName.MatchString(name) {
+		return "migrate"
+	}
+	return name
+}
+
+// backends returns the backend replicas in registration order.
+func (r *run) backends() []*Registration {
+	var out []*Registration
+	for _, c := range r.all(typeContainer) {
+		if replicaName.MatchString(c.Name) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
 
 // await resolves an output after the run.
 func await(t *testing.T, o pulumi.Output) internals.UnsafeAwaitOutputResult {

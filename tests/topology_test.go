@@ -25,7 +25,7 @@ func TestNetworks(t *testing.T) {
 	members := map[string][]string{}
 	for _, c := range r.all(typeContainer) {
 		for _, n := range c.networks() {
-			members[n] = append(members[n], c.Name)
+			members[n] = append(members[n], role(c.Name))
 		}
 	}
 	for _, m := range members {
@@ -33,7 +33,7 @@ func TestNetworks(t *testing.T) {
 	}
 	want := map[string][]string{
 		"django-stack-production-edge": {"backend-1", "backend-2", "nginx", "traefik"},
-		"django-stack-production-data": {"backend-1", "backend-2", "postgres", "redis"},
+		"django-stack-production-data": {"backend-1", "backend-2", "migrate", "postgres", "redis"},
 	}
 	if !reflect.DeepEqual(members, want) {
 		t.Errorf("network members = %v\nwant %v", members, want)
@@ -165,8 +165,8 @@ func TestStackOutputs(t *testing.T) {
 	wantContainers := map[string]string{
 		"postgres":  "django-stack-production-postgres",
 		"redis":     "django-stack-production-redis",
-		"backend-1": "django-stack-production-backend-1",
-		"backend-2": "django-stack-production-backend-2",
+		"backend-1": "django-stack-production-backend-" + r.deployment.Backend.Fingerprint + "-1",
+		"backend-2": "django-stack-production-backend-" + r.deployment.Backend.Fingerprint + "-2",
 		"nginx":     "django-stack-production-nginx",
 		"traefik":   "django-stack-production-traefik",
 	}
@@ -183,7 +183,7 @@ func TestStackOutputs(t *testing.T) {
 		}
 	}
 	for name := range out {
-		if !slices.Contains([]string{"urls", "containers", "databaseUrl", "redisUrl"}, name) {
+		if !slices.Contains([]string{"urls", "containers", "databaseUrl", "redisUrl", "specs", "dataVolumes"}, name) {
 			t.Errorf("unexpected output %s", name)
 		}
 	}

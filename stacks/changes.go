@@ -1,0 +1,143 @@
+package stacks
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/djangostack/infra/components"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// What a deploy replaces is visible in `pulumi preview --diff`, but not what
+// the replacement costs: a restarted database, a site down while Traefik
+// starts again, a data volume recreated empty. To say so, every deploy
+// exports the specs of its containers and the names of its data volumes, and
+// the next one reads them back from the stack's last outputs and compares.
+
+// Outputs under which a deployment records what the next one compares.
+const (
+	outputSpecs       = "specs"
+	outputDataVolumes = "dataVolumes"
+)
+
+// Previous is what the last deployment of the stack recorded.
+type Previous struct {
+	Specs       map[string]components.Spec
+	DataVolumes map[string]string
+}
+
+// readPrevious reads the stack's own last outputs. A stack that was never
+// deployed has none: nothing is compared.
+func readPrevious(ctx *pulumi.Context) (Previous, error) {
+	prev := Previous{Specs: map[string]components.Spec{}, DataVolumes: map[string]string{}}
+	ref, err := pulumi.NewStackReference(ctx, "previous-deployment", &pulumi.StackReferenceArgs{
+		Name: pulumi.String(fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), ctx.Stack())),
+	})
+	if err != nil {
+		return prev, err
+	}
+	specs, err := ref.GetOutputDetails(outputSpecs)
+	if err != nil {
+		return prev, err
+	}
+	for component, spec := range asStringMaps(specs.Value) {
+		prev.Specs[component] = components.Spec(spec)
+	}
+	volumes, err := ref.GetOutputDetails(outputDataVolumes)
+	if err != nil {
+		return prev, err
+	}
+	if m, ok := volumes.Value.(map[string]any); ok {
+		for k, v := range m {
+			prev.DataVolumes[k] = fmt.Sprint(v)
+		}
+	}
+	return prev, nil
+}
+
+func asStringMaps(v any) map[string]map[string]string {
+	out := map[string]map[string]string{}
+	outer, _ := v.(map[string]any)
+	for k, inner := range outer {
+		m, _ := inner.(map[string]any)
+		out[k] = map[string]string{}
+		for field, value := range m {
+			out[k][field] = fmt.Sprint(value)
+		}
+	}
+	return out
+}
+
+// costs are what replacing each component's container costs, in the words a
+// reviewer of a preview needs.
+var costs = map[string]string{
+	"postgres": "its container is replaced, so the database restarts: it gets its stop timeout to shut down cleanly, " +
+		"and requests that need it fail until it is healthy again (typically 10-30 s); the data volume %s is kept",
+	"redis": "its container is replaced, so Redis restarts (a few seconds): the cache and the channel layer are " +
+		"unavailable meanwhile, and channel messages in flight are lost; data comes back from the append-only file",
+	"nginx": "its container is replaced: /static/ and /media/ answer 502 for a few seconds",
+	"traefik": "its container is replaced: the whole site is unreachable for a few seconds while Traefik starts " +
+		"again; its certificates are kept",
+	"backend": "new backend containers start and must pass their healthcheck before the old ones stop: " +
+		"no request is dropped%s",
+}
+
+// changeNotes describe, for each component whose spec changed since the last
+// deployment, which of its fields changed and what the change costs.
+func changeNotes(prev Previous, specs map[string]components.Spec, dataVolumes map[string]string) []string {
+	var notes []string
+	for _, component := range []string{"postgres", "redis", "backend", "nginx", "traefik"} {
+		before, deployed := prev.Specs[component]
+		if !deployed {
+			continue
+		}
+		changed := specs[component].Changed(before)
+		if len(changed) == 0 {
+			continue
+		}
+		cost := costs[component]
+		switch component {
+		case "postgres":
+			cost = fmt.Sprintf(cost, dataVolumes["postgres"])
+		case "backend":
+			migrations := ""
+			if contains(changed, "image") {
+				migrations = "; the new image runs its migrations first, and a failure stops the update with the old containers serving"
+			}
+			cost = fmt.Sprintf(cost, migrations)
+		}
+		notes = append(notes, fmt.Sprintf("%s: %s changed; %s", component, strings.Join(changed, ", "), cost))
+	}
+	return notes
+}
+
+// checkDataVolumes refuses, in production, a deploy that would put a data
+// volume under a new name: the database or the uploads would start empty.
+// allow lets one deliberate update through; elsewhere it is a warning.
+func checkDataVolumes(stack string, prev Previous, dataVolumes map[string]string, allow bool) (errs, warnings components.Problems) {
+	for _, component := range []string{"postgres", "media"} {
+		before, deployed := prev.DataVolumes[component]
+		now := dataVolumes[component]
+		if !deployed || before == now {
+			continue
+		}
+		key := "allowDataVolumeReplacement"
+		msg := fmt.Sprintf("the %s data volume would change from %s to %s and start empty (a renamed project or stack does this); "+
+			"back it up, then set %s: true for this one update", component, before, now, key)
+		if stack == StackProduction && !allow {
+			errs.Add(key, "%s", msg)
+		} else {
+			warnings.Add(key, "%s", msg)
+		}
+	}
+	return errs, warnings
+}
+
+func contains(list []string, s string) bool {
+	for _, e := range list {
+		if e == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,226 @@
+package tests
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// names lists the logical and Docker names of a run's backend replicas.
+func replicaNames(r *run) []string {
+	var out []string
+	for _, c := range r.backends() {
+		out = append(out, c.Name+" "+c.str("name"))
+	}
+	return out
+}
+
+func TestANewImageMakesNewContainersAndTheOldOnesGo(t *testing.T) {
+	first := deployOK(t, "production", shippedConfig(t, "production"))
+	release := with(t, "production", "backend.image", "registry.example.com/django-app:1.0.1")
+	second := deployAfter(t, first, release)
+	if second.err != nil {
+		t.Fatal(second.err)
+	}
+	before, after := replicaNames(first), replicaNames(second)
+	if len(before) != 2 || len(after) != 2 {
+		t.Fatalf("replicas before %v after %v", before, after)
+	}
+	for _, name := range after {
+		if slices.Contains(before, name) {
+			t.Errorf("%s survives an image change: the provider would replace it delete-first", name)
+		}
+	}
+	// The engine creates the new names and deletes the old ones at the end
+	// of the update: the second run must not register any old name.
+	for _, c := range second.all(typeContainer) {
+		for _, old := range first.backends() {
+			if c.Name == old.Name {
+				t.Errorf("old replica %s is still registered", c.Name)
+			}
+		}
+	}
+	for _, c := range second.backends() {
+		if !strings.HasPrefix(c.str("name"), "django-stack-production-backend-"+second.deployment.Backend.Fingerprint+"-") {
+			t.Errorf("Docker name %q does not carry the spec's digest", c.str("name"))
+		}
+		if c.input("wait") != true || c.num("waitTimeout") < 250 {
+			t.Errorf("%s does not wait long enough to be healthy (wait %v, %vs)", c.Name, c.input("wait"), c.num("waitTimeout"))
+		}
+	}
+}
+
+func TestUnchangedConfigKeepsEveryName(t *testing.T) {
+	first := deployOK(t, "production", shippedConfig(t, "production"))
+	second := deployAfter(t, first, shippedConfig(t, "production"))
+	if second.err != nil {
+		t.Fatal(second.err)
+	}
+	var a, b []string
+	for _, reg := range first.rec.regs {
+		a = append(a, string(reg.URN))
+	}
+	for _, reg := range second.rec.regs {
+		b = append(b, string(reg.URN))
+	}
+	slices.Sort(a)
+	slices.Sort(b)
+	if !reflect.DeepEqual(a, b) {
+		t.Errorf("a no-op update changes the resource names:\n%v\n%v", a, b)
+	}
+	if len(second.deployment.Notes) != 0 {
+		t.Errorf("a no-op update has notes: %v", second.deployment.Notes)
+	}
+}
+
+func TestAnyBackendEnvChangeRollsToo(t *testing.T) {
+	first := deployOK(t, "production", shippedConfig(t, "production"))
+	second := deployOK(t, "production", with(t, "production", "backend.drf.anonRate", "500/hour"))
+	if slices.Equal(replicaNames(first), replicaNames(second)) {
+		t.Errorf("an env change keeps the replicas' names: it would replace them delete-first")
+	}
+	// ... but migrations run again only for a new image or command.
+	if first.deployment.Backend.Migration != second.deployment.Backend.Migration {
+		t.Errorf("an env change reruns the migrations: %s -> %s", first.deployment.Backend.Migration, second.deployment.Backend.Migration)
+	}
+	third := deployOK(t, "production", with(t, "production", "backend.migrate.command", []any{"python", "manage.py", "migrate", "--noinput", "--skip-checks"}))
+	if third.deployment.Backend.Migration == first.deployment.Backend.Migration {
+		t.Errorf("a new migration command does not run again")
+	}
+	fourth := deployOK(t, "production", with(t, "production", "backend.image", "registry.example.com/django-app:2.0.0"))
+	if fourth.deployment.Backend.Migration == first.deployment.Backend.Migration {
+		t.Errorf("a new image does not run its migrations")
+	}
+}
+
+func TestMigrationStep(t *testing.T) {
+	r := deployOK(t, "production", shippedConfig(t, "production"))
+	job := r.container("migrate")
+	if got := job.strings("entrypoints"); !reflect.DeepEqual(got, []string{"/bin/sh", "-c"}) {
+		t.Errorf("migration entrypoint %q", got)
+	}
+	script := strings.Join(job.strings("command"), " ")
+	for _, part := range []string{"python manage.py migrate --noinput", "attempt of 3", "sleep 5", "timeout 600", "exit 1"} {
+		if !strings.Contains(script, part) {
+			t.Errorf("migration script lacks %q:\n%s", part, script)
+		}
+	}
+	if job.input("attach") != true || job.input("logs") != true || job.str("restart") != "no" || job.input("mustRun") != false {
+		t.Errorf("migration is not a one-shot attached run: attach %v logs %v restart %v mustRun %v",
+			job.input("attach"), job.input("logs"), job.input("restart"), job.input("mustRun"))
+	}
+	if got := job.str("image"); got != "sha256:backend-image" {
+		t.Errorf("migration runs %q, want the new backend image", got)
+	}
+	if got := job.networks(); !reflect.DeepEqual(got, []string{"django-stack-production-data"}) {
+		t.Errorf("migration networks %v, want only data", got)
+	}
+	env, secret := job.env()
+	if env["DB_HOST"] != "django-stack-production-postgres" || !secret["DB_PASSWORD"] || env["RUN_MIGRATIONS"] != "False" {
+		t.Errorf("migration env lacks the contract: %v", env)
+	}
+	if !slices.Equal(job.IgnoreChanges, []string{"envs", "labels", "networksAdvanced", "cpus", "memory", "logDriver", "logOpts"}) {
+		t.Errorf("the migration would rerun on changes other than image and command: ignoreChanges %v", job.IgnoreChanges)
+	}
+	if !dependsOn(job, "Postgres$docker:index/container:Container::postgres") {
+		t.Errorf("the migration does not wait for a healthy Postgres: %v", job.DependsOn)
+	}
+	for _, c := range r.backends() {
+		if !dependsOn(c, "Backend$docker:index/container:Container::"+job.Name) {
+			t.Errorf("%s does not wait for the migration: %v", c.Name, c.DependsOn)
+		}
+	}
+}
+
+func dependsOn(reg *Registration, suffix string) bool {
+	return slices.ContainsFunc(reg.DependsOn, func(u resourceURN) bool { return strings.HasSuffix(string(u), suffix) })
+}
+
+func TestAFailedMigrationStopsTheRelease(t *testing.T) {
+	rec := newRecorder("production")
+	rec.jobExitCode = 1
+	rec.jobLogs = "Operations to perform:\ndjango.db.utils.ProgrammingError: relation \"core_note\" already exists\n"
+	failed := deployWith(t, rec, with(t, "production", "backend.image", "registry.example.com/django-app:1.0.1"))
+	if failed.err == nil {
+		t.Fatal("a failed migration did not stop the update")
+	}
+	for _, want := range []string{"migrations failed (exit 1)", "the running backend keeps serving", `relation "core_note" already exists`} {
+		if !strings.Contains(failed.err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, failed.err)
+		}
+	}
+	if n := len(failed.backends()); n != 0 {
+		t.Errorf("%d new backend containers registered after a failed migration", n)
+	}
+}
+
+func TestMigrationsCanBeLeftToTheImage(t *testing.T) {
+	r := deployOK(t, "production", with(t, "production", "backend.migrate.command", []any{}))
+	for _, c := range r.all(typeContainer) {
+		if role(c.Name) == "migrate" {
+			t.Errorf("a migration step runs with an empty command")
+		}
+	}
+	if env, _ := r.container("backend-1").env(); env["RUN_MIGRATIONS"] != "True" {
+		t.Errorf("RUN_MIGRATIONS = %q, want True when the image migrates", env["RUN_MIGRATIONS"])
+	}
+}
+
+func TestThePreviewSaysWhatAChangeCosts(t *testing.T) {
+	first := deployOK(t, "production", shippedConfig(t, "production"))
+	cfg := with(t, "production", "postgres.tuning.sharedBuffers", "384MB")
+	cfg = setPath(cfg, "backend.image", "registry.example.com/django-app:1.0.1")
+	cfg = setPath(cfg, "traefik.logLevel", "WARN")
+	second := deployAfter(t, first, cfg)
+	if second.err != nil {
+		t.Fatal(second.err)
+	}
+	notes := strings.Join(second.deployment.Notes, "\n")
+	for _, want := range []string{
+		"postgres: command changed; its container is replaced, so the database restarts",
+		"the data volume django-stack-production-postgres-data is kept",
+		"backend: image changed; new backend containers start and must pass their healthcheck before the old ones stop: no request is dropped; the new image runs its migrations first",
+		"traefik: files changed; its container is replaced: the whole site is unreachable for a few seconds",
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("notes lack %q:\n%s", want, notes)
+		}
+	}
+	for _, quiet := range []string{"redis:", "nginx:"} {
+		if strings.Contains(notes, quiet) {
+			t.Errorf("notes mention an unchanged component %s:\n%s", quiet, notes)
+		}
+	}
+}
+
+func TestARenamedDataVolumeIsRefusedInProduction(t *testing.T) {
+	rec := newRecorder("production")
+	rec.previous = map[string]any{"dataVolumes": map[string]any{
+		"postgres": "old-project-production-postgres-data",
+		"media":    "django-stack-production-media",
+	}}
+	r := deployWith(t, rec, shippedConfig(t, "production"))
+	if r.err == nil || !strings.Contains(r.err.Error(), "allowDataVolumeReplacement: the postgres data volume would change from old-project-production-postgres-data to django-stack-production-postgres-data and start empty") {
+		t.Errorf("a renamed data volume in production: %v", r.err)
+	}
+	for _, reg := range r.rec.regs {
+		if reg.Type != typeStackReference {
+			t.Errorf("%s registered before the refusal", reg.Name)
+		}
+	}
+
+	rec = newRecorder("production")
+	rec.previous = map[string]any{"dataVolumes": map[string]any{"postgres": "old-project-production-postgres-data"}}
+	allowed := deployWith(t, rec, with(t, "production", "allowDataVolumeReplacement", true))
+	if allowed.err != nil || !strings.Contains(strings.Join(allowed.deployment.Notes, "\n"), "would change from old-project") {
+		t.Errorf("an allowed replacement: %v, notes %v", allowed.err, allowed.deployment.Notes)
+	}
+
+	rec = newRecorder("staging")
+	rec.previous = map[string]any{"dataVolumes": map[string]any{"postgres": "old-project-staging-postgres-data"}}
+	staging := deployWith(t, rec, shippedConfig(t, "staging"))
+	if staging.err != nil || len(staging.deployment.Notes) != 1 {
+		t.Errorf("staging warns instead: %v, notes %v", staging.err, staging.deployment.Notes)
+	}
+}
