@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/stacks/stackname"
 )
 
 // Config is the stack's Pulumi config, read by full key
@@ -102,15 +103,8 @@ func loadCredentials(p *Profile, cfg Config) (ps components.Problems) {
 
 // derive fills the defaults that depend on other values of the profile.
 func (p *Profile) derive(stack string) {
-	// A clone of staging answers on its own name under staging's domains:
-	// pr-42.staging.example.com.
-	if IsClone(stack) {
-		for i, d := range p.Domains {
-			if !strings.HasPrefix(d, stack+".") {
-				p.Domains[i] = stack + "." + d
-			}
-		}
-	}
+	// A clone of staging answers on its own name under staging's domains.
+	p.Domains = stackname.Domains(stack, p.Domains)
 	// The guide's CORS_ALLOWED_ORIGINS is the site's own origins. A domain
 	// that is not one is reported as such, not once more as an origin.
 	if len(p.Backend.CORS.AllowedOrigins) == 0 {

@@ -6,6 +6,7 @@ package stacks
 import (
 	"github.com/djangostack/infra/components"
 	"github.com/djangostack/infra/components/edge"
+	"github.com/djangostack/infra/stacks/stackname"
 )
 
 // Profile is everything one stack deploys, as typed values. Its json names
@@ -133,16 +134,10 @@ func Local() Profile {
 
 // Stack names with a profile of their own. Any other name is a clone of staging.
 const (
-	StackProduction = "production"
-	StackStaging    = "staging"
-	StackLocal      = "local"
+	StackProduction = stackname.Production
+	StackStaging    = stackname.Staging
+	StackLocal      = stackname.Local
 )
-
-// IsClone reports whether a stack is a clone of staging: any name without a
-// profile of its own.
-func IsClone(stack string) bool {
-	return stack != StackProduction && stack != StackStaging && stack != StackLocal
-}
 
 // ForStack returns a fresh profile for a stack name.
 func ForStack(stack string) Profile {
