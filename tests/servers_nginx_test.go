@@ -36,7 +36,7 @@ type nginxTree struct {
 	css, media []byte
 }
 
-func newNginxTree(t *testing.T) *nginxTree {
+func newNginxTree(t *testing.T, bin string) *nginxTree {
 	t.Helper()
 	root := serverDir(t, "nginx")
 	tree := &nginxTree{root: root}
@@ -64,7 +64,7 @@ func newNginxTree(t *testing.T) *nginxTree {
 		Listen:    freePort(t),
 		StaticDir: filepath.Join(root, "static"),
 		MediaDir:  filepath.Join(root, "media"),
-		MimeTypes: "/etc/nginx/mime.types",
+		MimeTypes: nginxMimeTypes(t, bin),
 		PidFile:   filepath.Join(root, "nginx.pid"),
 		ErrorLog:  filepath.Join(root, "logs", "error.log"),
 		AccessLog: filepath.Join(root, "logs", "access.log"),
@@ -75,10 +75,25 @@ func newNginxTree(t *testing.T) *nginxTree {
 	if os.Geteuid() == 0 {
 		tree.layout.User = nginxWorkerUser(t)
 	}
-	if _, err := os.Stat(tree.layout.MimeTypes); err != nil {
-		t.Fatalf("%s: %v (it comes with Debian's nginx package)", tree.layout.MimeTypes, err)
-	}
 	return tree
+}
+
+// nginxMimeTypes is the mime.types that comes with the nginx binary, next to
+// its default nginx.conf (/etc/nginx/mime.types for Debian's package).
+func nginxMimeTypes(t *testing.T, bin string) string {
+	t.Helper()
+	out, _ := exec.Command(bin, "-V").CombinedOutput()
+	if m := regexp.MustCompile(`--conf-path=(\S+)`).FindSubmatch(out); m != nil {
+		path := filepath.Join(filepath.Dir(string(m[1])), "mime.types")
+		if _, err := os.Stat(path); err == nil {
+			return path
+		}
+	}
+	path := "/etc/nginx/mime.types"
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("no mime.types for %s: %v (it comes with Debian's nginx package)", bin, err)
+	}
+	return path
 }
 
 // nginxWorkerUser is the account nginx's workers run as when the tests run
@@ -313,7 +328,7 @@ func TestNginxAcceptsAndServesTheRenderedConf(t *testing.T) {
 			t.Fatalf("the shipped nginx.conf is not the profile's render:\n%s\nwant:\n%s", shipped, want)
 		}
 
-		tree := newNginxTree(t)
+		tree := newNginxTree(t, bin)
 		conf := tree.write(t, components.RenderNginxConf(st.profile.Nginx, tree.layout))
 		if err := nginxTest(bin, conf, tree.layout.ErrorLog); err != nil {
 			t.Fatal(err)
@@ -336,7 +351,7 @@ func TestNginxChecksFailOnABrokenRender(t *testing.T) {
 
 	t.Run("directive in the wrong context", func(t *testing.T) {
 		t.Parallel()
-		tree := newNginxTree(t)
+		tree := newNginxTree(t, bin)
 		conf := components.RenderNginxConf(s, tree.layout)
 		// client_max_body_size belongs to http, server or location: move it
 		// into events.
@@ -354,7 +369,7 @@ func TestNginxChecksFailOnABrokenRender(t *testing.T) {
 
 	t.Run("static location without its Cache-Control", func(t *testing.T) {
 		t.Parallel()
-		tree := newNginxTree(t)
+		tree := newNginxTree(t, bin)
 		conf := components.RenderNginxConf(s, tree.layout)
 		broken := replaceOnce(t, conf, fmt.Sprintf("add_header Cache-Control %q;", s.Static.CacheControl), "")
 		path := tree.write(t, broken)
