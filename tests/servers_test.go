@@ -264,17 +264,6 @@ func (s *server) stop() {
 	}
 }
 
-// waitExit waits for a server expected to stop by itself (one refusing its
-// configuration) and returns its output.
-func (s *server) waitExit(timeout time.Duration) (string, error) {
-	select {
-	case <-s.done:
-		return s.out.String(), s.err
-	case <-time.After(timeout):
-		return s.out.String(), fmt.Errorf("%s still running after %s", s.name, timeout)
-	}
-}
-
 // errStartFailed marks a server that exited before it accepted connections.
 var errStartFailed = errors.New("the server exited before it accepted connections")
 
