@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -258,6 +259,26 @@ func configFor(t *testing.T, config map[string]any) (map[string]string, []string
 		}
 	}
 	return out, secretKeys
+}
+
+// configValues is a stack's config as stacks.Load reads it.
+type configValues struct {
+	values  map[string]string
+	secrets []string
+}
+
+func (c configValues) GetConfig(key string) (string, bool) { v, ok := c.values[key]; return v, ok }
+func (c configValues) IsConfigSecret(key string) bool      { return slices.Contains(c.secrets, key) }
+
+// loadProfile loads a stack's profile from config the way the program does.
+func loadProfile(t *testing.T, stack string, config map[string]any) stacks.Profile {
+	t.Helper()
+	values, secrets := configFor(t, config)
+	p, _, err := stacks.Load(project, stack, configValues{values, secrets})
+	if err != nil {
+		t.Fatalf("stack %s: %v", stack, err)
+	}
+	return p
 }
 
 // shippedConfig reads Pulumi.<stack>.yaml from the repository.

@@ -83,15 +83,7 @@ func loadShippedStack(t *testing.T, stack string) shippedStack {
 	t.Helper()
 	cfg := stackConfig(t, stack)
 	r := deployOK(t, stack, cfg)
-	flat := configFor(t, cfg)
-	p, err := stacks.Load(project, stack, func(key string) (string, bool) {
-		v, ok := flat[key]
-		return v, ok
-	})
-	if err != nil {
-		t.Fatalf("stack %s: %v", stack, err)
-	}
-	return shippedStack{name: stack, run: r, profile: p}
+	return shippedStack{name: stack, run: r, profile: loadProfile(t, stack, cfg)}
 }
 
 // forEachShippedStack runs check once per shipped stack, in parallel.

@@ -32,7 +32,7 @@ func labeledContainers(r *run) []labeledContainer {
 }
 
 // setPath sets a value in a tree of maps, creating the maps on its way.
-func setPath(tree map[string]any, path []string, v any) error {
+func setTreePath(tree map[string]any, path []string, v any) error {
 	for i, key := range path[:len(path)-1] {
 		next, ok := tree[key]
 		if !ok {
@@ -186,7 +186,7 @@ func dynamicFromLabels(s *traefikSchema, containers []labeledContainer) (map[str
 				fail("label %s: %v", k, err)
 				continue
 			}
-			if err := setPath(own, path, v); err != nil {
+			if err := setTreePath(own, path, v); err != nil {
 				fail("label %s: %v", k, err)
 			}
 		}
@@ -201,7 +201,7 @@ func dynamicFromLabels(s *traefikSchema, containers []labeledContainer) (map[str
 				scheme = "http"
 			}
 			url := fmt.Sprintf("%s://%s:%d", scheme, c.name, port)
-			if err := setPath(own, []string{"services", svc, "loadBalancer", "servers"}, []any{map[string]any{"url": url}}); err != nil {
+			if err := setTreePath(own, []string{"services", svc, "loadBalancer", "servers"}, []any{map[string]any{"url": url}}); err != nil {
 				fail("service %s: %v", svc, err)
 			}
 		}
@@ -263,11 +263,17 @@ func withoutServers(svc map[string]any) map[string]any {
 // checkDynamicReferences reports what the schema cannot: a router whose
 // service, middleware or entrypoint does not exist, a rule Traefik v3
 // refuses, a healthcheck duration Traefik cannot read.
-func checkDynamicReferences(dyn, static map[string]any) error {
+func checkDynamicReferences(dyn, files, static map[string]any) error {
 	var problems []error
 	fail := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
 	httpConf := asMap(dyn["http"])
 	routers, services, middlewares := asMap(httpConf["routers"]), asMap(httpConf["services"]), asMap(httpConf["middlewares"])
+	// name@file is defined in the file provider's configuration, which the
+	// static configuration must load.
+	fileMiddlewares := asMap(at(files, "http.middlewares"))
+	if at(static, "providers.file.filename") == nil {
+		fileMiddlewares = nil
+	}
 	entryPoints := asMap(static["entryPoints"])
 	if len(routers) == 0 {
 		fail("no routers: nothing reaches the site")
@@ -284,7 +290,11 @@ func checkDynamicReferences(dyn, static map[string]any) error {
 			fail("router %s: service %q does not exist (services: %v)", name, svc, sortedNames(services))
 		}
 		for _, m := range asSlice(r["middlewares"]) {
-			if n, ok := local(fmt.Sprint(m)); !ok || middlewares[n] == nil {
+			if n, provider, _ := strings.Cut(fmt.Sprint(m), "@"); provider == "file" {
+				if fileMiddlewares[n] == nil {
+					fail("router %s: middleware %q does not exist in the file provider's configuration (middlewares: %v)", name, m, sortedNames(fileMiddlewares))
+				}
+			} else if n, ok := local(fmt.Sprint(m)); !ok || middlewares[n] == nil {
 				fail("router %s: middleware %q does not exist (middlewares: %v)", name, m, sortedNames(middlewares))
 			}
 		}

@@ -378,6 +378,24 @@ func checkTraefikStaticValues(doc map[string]any, p stacks.Profile, naming compo
 	return errors.Join(problems...)
 }
 
+// traefikFileProvider returns a stack's rendered dynamic.yml, checked to be
+// the profile's render.
+func traefikFileProvider(t *testing.T, st shippedStack) map[string]any {
+	t.Helper()
+	shipped, _, ok := st.run.container("traefik").upload("/etc/traefik/dynamic.yml")
+	if !ok {
+		t.Fatal("traefik gets no /etc/traefik/dynamic.yml")
+	}
+	naming := components.NewNaming(project, st.name)
+	want := components.RenderTraefikDynamic(st.profile.Traefik, components.TraefikEnvironment{
+		Network: naming.Name("edge"), Labels: naming.Labels, TLS: st.profile.TLS,
+	})
+	if shipped != want {
+		t.Fatalf("the shipped dynamic.yml is not the profile's render:\n%s\nwant:\n%s", shipped, want)
+	}
+	return parseYAML(t, shipped)
+}
+
 // traefikOf returns a stack's rendered traefik.yml, checked to be the
 // profile's render, and the container ports Traefik publishes.
 func traefikOf(t *testing.T, st shippedStack) (string, []int) {
@@ -437,7 +455,11 @@ func TestTraefikLabelsValidateAgainstTheV3Schema(t *testing.T) {
 		if err := dynamic.check(dyn); err != nil {
 			t.Errorf("stack %s: the labels' configuration is not valid Traefik v3:\n%v", st.name, err)
 		}
-		if err := checkDynamicReferences(dyn, static); err != nil {
+		files := traefikFileProvider(t, st)
+		if err := dynamic.check(files); err != nil {
+			t.Errorf("stack %s: dynamic.yml is not valid Traefik v3:\n%v", st.name, err)
+		}
+		if err := checkDynamicReferences(dyn, files, static); err != nil {
 			t.Errorf("stack %s: %v", st.name, err)
 		}
 		if err := checkTraefikSeesContainers(static, containers); err != nil {
@@ -452,8 +474,11 @@ func TestTraefikLabelsValidateAgainstTheV3Schema(t *testing.T) {
 			urls = append(urls, fmt.Sprint(asMap(s)["url"]))
 		}
 		var want []string
-		for i := range p.Backend.Replicas {
-			want = append(want, fmt.Sprintf("http://%s:%d", naming.Name(fmt.Sprintf("backend-%d", i+1)), p.Backend.Port))
+		for _, c := range st.run.backends() {
+			want = append(want, fmt.Sprintf("http://%s:%d", c.str("name"), p.Backend.Port))
+		}
+		if len(want) != p.Backend.Replicas {
+			t.Errorf("stack %s: %d backend containers, the profile says %d", st.name, len(want), p.Backend.Replicas)
 		}
 		if !reflect.DeepEqual(urls, want) {
 			t.Errorf("stack %s: the backend service's servers are %v, want one per replica %v", st.name, urls, want)
@@ -572,7 +597,7 @@ func TestTraefikChecksFailOnABrokenRender(t *testing.T) {
 			stage, err = "schema", dynamic.check(dyn)
 		}
 		if err == nil {
-			stage, err = "references", checkDynamicReferences(dyn, staticDoc)
+			stage, err = "references", checkDynamicReferences(dyn, traefikFileProvider(t, st), staticDoc)
 		}
 		if err == nil || stage != tc.stage || !strings.Contains(err.Error(), tc.wantErr) {
 			t.Errorf("labels, %s: failed at %s with %v\nwant a failure at %s mentioning %q", tc.name, stage, err, tc.stage, tc.wantErr)
