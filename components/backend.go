@@ -48,7 +48,20 @@ type BackendSettings struct {
 	Env map[string]string `json:"env"`
 	// Migrate is the migration step run before a new image's containers start.
 	Migrate Migrations `json:"migrate"`
+	// Rollout is how Swarm replaces the backend's tasks (swarm only).
+	Rollout Rollouts `json:"rollout"`
 	ContainerSettings
+}
+
+// Rollouts are a Swarm service's update and rollback.
+type Rollouts struct {
+	// Update replaces tasks one at a time, the new one first, and rolls back
+	// when one fails (default parallelism 1, delay 10s, monitor 30s,
+	// start-first, rollback).
+	Update Rollout `json:"update"`
+	// Rollback restores the previous spec the same way (default parallelism
+	// 1, delay 0s, monitor 30s, start-first, pause).
+	Rollback Rollout `json:"rollback"`
 }
 
 // ImageBuild is a local image build: no registry, no push.
@@ -142,6 +155,10 @@ func DefaultBackendSettings() BackendSettings {
 		DRF:     DRF{PageSize: 20, AnonRate: Rate{1000, "hour"}, UserRate: Rate{5000, "hour"}},
 		Uploads: UploadLimits{DataMaxMemorySize: Size(10 * MiB), DataMaxNumberFields: 1000, FileMaxMemorySize: Size(10 * MiB)},
 		Migrate: GuideMigrations(),
+		Rollout: Rollouts{
+			Update:   Rollout{Parallelism: 1, Delay: Seconds(10), Monitor: Seconds(30), Order: "start-first", FailureAction: "rollback"},
+			Rollback: Rollout{Parallelism: 1, Monitor: Seconds(30), Order: "start-first", FailureAction: "pause"},
+		},
 		// 30s to stop: gunicorn's default graceful timeout.
 		ContainerSettings: guideContainer(NewResources(2, 2048, 1, 1024),
 			Healthcheck{Interval: Seconds(30), Timeout: Seconds(10), Retries: 3, StartPeriod: Seconds(60)},
@@ -318,24 +335,36 @@ func (s BackendSettings) Check() Problems {
 		}
 	}
 	ps.Merge("migrate", s.Migrate.Check())
+	ps.Merge("rollout.update", s.Rollout.Update.Check())
+	ps.Merge("rollout.rollback", s.Rollout.Rollback.Check())
 	ps = append(ps, s.ContainerSettings.Check()...)
 	return ps
 }
 
-// backendImage pulls the configured image, or builds one from the local
-// Dockerfile when no image is configured. It returns the id to run and what
-// it was made from: the reference, or the build context and its digest.
-func backendImage(ctx *pulumi.Context, name string, s BackendSettings, args *BackendArgs, parent pulumi.ResourceOption) (pulumi.StringOutput, string, error) {
+// backendImage is the backend's image as each consumer needs it.
+type backendImage struct {
+	// ID is the image's id on the host Pulumi talks to (containers).
+	ID pulumi.StringOutput
+	// Digest is the repository digest every Swarm node can pull.
+	Digest pulumi.StringOutput
+	// Source is what the image was made from: the reference pulled, or
+	// the build context and its digest.
+	Source string
+}
+
+// resolveImage pulls the configured image, or builds one from the local
+// Dockerfile when no image is configured.
+func resolveImage(ctx *pulumi.Context, name string, s BackendSettings, args *BackendArgs, parent pulumi.ResourceOption) (backendImage, error) {
 	if s.Image != "" {
 		image, err := pullImage(ctx, name+"-image", s.Image, parent)
 		if err != nil {
-			return pulumi.StringOutput{}, "", err
+			return backendImage{}, err
 		}
-		return image.ImageId, s.Image, nil
+		return backendImage{ID: image.ImageId, Digest: image.RepoDigest, Source: s.Image}, nil
 	}
 	sum, err := ContextDigest(filepath.Join(args.Root, s.Build.Context))
 	if err != nil {
-		return pulumi.StringOutput{}, "", fmt.Errorf("backend: build context: %w", err)
+		return backendImage{}, fmt.Errorf("backend: build context: %w", err)
 	}
 	dockerfile := s.Build.Dockerfile
 	if dockerfile == "" {
@@ -350,10 +379,11 @@ func backendImage(ctx *pulumi.Context, name string, s BackendSettings, args *Bac
 		SkipPush: pulumi.Bool(true),
 	}, parent)
 	if err != nil {
-		return pulumi.StringOutput{}, "", err
+		return backendImage{}, err
 	}
-	// For a local build RepoDigest is the image id, new with every rebuild.
-	return built.RepoDigest, fmt.Sprintf("build %s@%s", s.Build.Context, sum), nil
+	// For a local build RepoDigest is the image id, new with every rebuild;
+	// it exists on this host only, which is why Swarm refuses a build.
+	return backendImage{ID: built.RepoDigest, Digest: built.RepoDigest, Source: fmt.Sprintf("build %s@%s", s.Build.Context, sum)}, nil
 }
 
 // BackendArgs are the inputs of a Backend component.
@@ -361,8 +391,8 @@ type BackendArgs struct {
 	// Settings of the backend; nil means DefaultBackendSettings(), which has
 	// no image: give settings with one, or with a build.
 	Settings *BackendSettings
-	// Naming of the deployment's Docker objects.
-	Naming Naming
+	// Target is where the component deploys.
+	Target
 	// Site is what the backend serves.
 	Site Site
 	// Database is the Postgres component the backend uses.
@@ -379,6 +409,9 @@ type BackendArgs struct {
 	// StaticVolume receives collectstatic's output; MediaVolume holds uploads.
 	StaticVolume pulumi.StringInput
 	MediaVolume  pulumi.StringInput
+	// SharedVolumes is the driver that gives every Swarm node the same static
+	// and media files (NFS and the like); empty keeps local volumes.
+	SharedVolumes VolumeDriver
 	// Root is the project directory, which a build context is relative to.
 	Root string
 }
@@ -387,8 +420,9 @@ type BackendArgs struct {
 type Backend struct {
 	pulumi.ResourceState
 
-	Containers []*docker.Container
-	// Names are the containers' Docker names.
+	// Units are the containers, or the one Swarm service, that run it.
+	Units []Deployed
+	// Names are the containers' (or the service's) Docker names.
 	Names []string
 	// Spec describes one replica; Fingerprint, its digest, is in the names.
 	Spec        Spec
@@ -421,13 +455,13 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 		return nil, err
 	}
 	parent := pulumi.Parent(c)
-	imageID, source, err := backendImage(ctx, name, s, args, parent)
+	image, err := resolveImage(ctx, name, s, args, parent)
 	if err != nil {
 		return nil, err
 	}
 	replica := Workload{
-		Image:       imageID,
-		ImageSource: source,
+		Image:       image.ID,
+		ImageSource: image.Source,
 		Command:     s.Command,
 		Env: BackendEnv(s, BackendEndpoints{
 			Site:         args.Site,
@@ -444,40 +478,63 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 			EnvSecretKey:        args.SecretKey,
 		},
 		Volumes: []VolumeMount{
-			{Volume: args.StaticVolume, Target: StaticRoot},
-			{Volume: args.MediaVolume, Target: MediaRoot},
+			{Volume: args.StaticVolume, Target: StaticRoot, Driver: args.SharedVolumes},
+			{Volume: args.MediaVolume, Target: MediaRoot, Driver: args.SharedVolumes},
 		},
-		Networks:   []pulumi.StringInput{args.EdgeNetwork, args.DataNetwork},
-		Labels:     mergeMaps(args.Naming.ComponentLabels("backend"), s.Route(args.Naming.Name("backend"), args.Site).Labels(args.Site)),
-		HealthTest: s.HealthTest(args.Site),
-		Settings:   s.ContainerSettings,
+		Networks:    []pulumi.StringInput{args.EdgeNetwork, args.DataNetwork},
+		Labels:      mergeMaps(args.Naming.ComponentLabels("backend"), s.Route(args.Naming.Name("backend"), args.Site).Labels(args.Site)),
+		HealthTest:  s.HealthTest(args.Site),
+		Settings:    s.ContainerSettings,
+		Replicas:    s.Replicas,
+		Constraints: args.Constraints,
+		Update:      &s.Rollout.Update,
+		Rollback:    &s.Rollout.Rollback,
 	}
 	c.Spec = replica.Describe()
 	c.Fingerprint = c.Spec.Fingerprint()
 
+	release := image.ID
+	if args.Runtime == RuntimeSwarm {
+		release = image.Digest
+	}
 	if s.Migrate.Enabled() {
+		// The migration step is a container on the host Pulumi talks to,
+		// on Swarm too: a service cannot report how a one-shot run ended.
 		job := replica
 		job.Name = args.Naming.Name("migrate")
 		job.Networks = []pulumi.StringInput{args.DataNetwork}
 		job.Labels = args.Naming.ComponentLabels("migrate")
-		migrations, err := runMigrations(ctx, name, s.Migrate, job, args.Database.Container, parent)
+		migrations, err := runMigrations(ctx, name, s.Migrate, job, args.Database.Server, parent)
 		if err != nil {
 			return nil, err
 		}
 		c.Migration = migrations.Name
-		// The image reaches the containers only once its migrations passed:
-		// a failure stops the update before any new container exists.
-		replica.Image = pulumi.All(imageID, migrations.Passed).ApplyT(func(v []any) string { return v[0].(string) }).(pulumi.StringOutput)
+		// The image reaches the backend only once its migrations passed:
+		// a failure stops the update before any new task exists.
+		release = pulumi.All(release, migrations.Passed).ApplyT(func(v []any) string { return v[0].(string) }).(pulumi.StringOutput)
+	}
+	replica.Image = release
+	after := pulumi.DependsOn([]pulumi.Resource{args.Database.Server, args.Redis.Server})
+
+	if args.Runtime == RuntimeSwarm {
+		// One replicated service: Swarm rolls it start-first and rolls back
+		// on failure, across nodes.
+		replica.Name = args.Naming.Name("backend")
+		service, err := register(ctx, args.Runtime, name, replica, parent, after)
+		if err != nil {
+			return nil, err
+		}
+		c.Units, c.Names = []Deployed{service}, []string{replica.Name}
+		return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"names": pulumi.ToStringArray(c.Names)})
 	}
 	for i := 1; i <= s.Replicas; i++ {
 		w := replica
 		w.Name = args.Naming.Name(fmt.Sprintf("backend-%s-%d", c.Fingerprint, i))
-		container, err := newContainer(ctx, fmt.Sprintf("%s-%s-%d", name, c.Fingerprint, i), w, parent,
-			pulumi.DependsOn([]pulumi.Resource{args.Database.Container, args.Redis.Container}))
+		container, err := register(ctx, args.Runtime, fmt.Sprintf("%s-%s-%d", name, c.Fingerprint, i), w, parent, after)
 		if err != nil {
 			return nil, err
 		}
-		c.Containers = append(c.Containers, container)
+		c.Units = append(c.Units, container)
 		c.Names = append(c.Names, w.Name)
 	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"names": pulumi.ToStringArray(c.Names)})

@@ -27,6 +27,17 @@ type Naming struct {
 	Labels map[string]string
 }
 
+// Target is where a component deploys: the names and labels of its Docker
+// objects, the runtime that runs them and, on Swarm, where its tasks may go.
+type Target struct {
+	Naming
+	// Runtime runs the component's workloads (default container).
+	Runtime Runtime
+	// Constraints place the component's Swarm tasks, such as the node that
+	// holds its volume ("node.labels.djangostack.data == true").
+	Constraints []string
+}
+
 // NewNaming returns the naming of a Pulumi project's stack: Docker names start
 // with "<project>-<stack>", so two stacks of one project can share a host.
 func NewNaming(project, stack string) Naming {

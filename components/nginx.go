@@ -7,7 +7,6 @@ import (
 	"strings"
 	"text/template"
 
-	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -325,8 +324,8 @@ func (s NginxSettings) Check() Problems {
 type NginxArgs struct {
 	// Settings of the server; nil means DefaultNginxSettings().
 	Settings *NginxSettings
-	// Naming of the deployment's Docker objects.
-	Naming Naming
+	// Target is where the component deploys.
+	Target
 	// Site whose /static/ and /media/ nginx serves.
 	Site Site
 	// Network is the edge network Traefik reaches nginx on.
@@ -334,6 +333,8 @@ type NginxArgs struct {
 	// StaticVolume and MediaVolume are mounted read-only.
 	StaticVolume pulumi.StringInput
 	MediaVolume  pulumi.StringInput
+	// SharedVolumes is the driver that gives every Swarm node the same files.
+	SharedVolumes VolumeDriver
 }
 
 // Nginx serves the collected static files and the uploaded media.
@@ -341,8 +342,9 @@ type Nginx struct {
 	pulumi.ResourceState
 
 	// Spec describes the container, for the preview of what a change costs.
-	Spec      Spec
-	Container *docker.Container
+	Spec Spec
+	// Server is the container, or Swarm service, that runs it.
+	Server Deployed
 	// Name is the container's Docker name.
 	Name string
 	// Conf is the rendered nginx.conf.
@@ -374,19 +376,20 @@ func NewNginx(ctx *pulumi.Context, name string, args *NginxArgs, opts ...pulumi.
 	w := Workload{
 		Name:        c.Name,
 		ImageSource: s.Image,
-		Image:       image.ImageId,
+		Image:       runImage(args.Runtime, image),
 		Files:       []File{{Path: "/etc/nginx/nginx.conf", Content: pulumi.String(c.Conf), Mode: "0444"}},
 		Volumes: []VolumeMount{
-			{Volume: args.StaticVolume, Target: StaticRoot, ReadOnly: true},
-			{Volume: args.MediaVolume, Target: MediaRoot, ReadOnly: true},
+			{Volume: args.StaticVolume, Target: StaticRoot, ReadOnly: true, Driver: args.SharedVolumes},
+			{Volume: args.MediaVolume, Target: MediaRoot, ReadOnly: true, Driver: args.SharedVolumes},
 		},
-		Networks:   []pulumi.StringInput{args.Network},
-		Labels:     mergeMaps(args.Naming.ComponentLabels("nginx"), s.Route(args.Naming.Name("files"), args.Site).Labels(args.Site)),
-		HealthTest: s.HealthTest(),
-		Settings:   s.ContainerSettings,
+		Constraints: args.Constraints,
+		Networks:    []pulumi.StringInput{args.Network},
+		Labels:      mergeMaps(args.Naming.ComponentLabels("nginx"), s.Route(args.Naming.Name("files"), args.Site).Labels(args.Site)),
+		HealthTest:  s.HealthTest(),
+		Settings:    s.ContainerSettings,
 	}
 	c.Spec = w.Describe()
-	c.Container, err = newContainer(ctx, name, w, parent)
+	c.Server, err = register(ctx, args.Runtime, name, w, parent)
 	if err != nil {
 		return nil, err
 	}

@@ -163,8 +163,8 @@ func (s PostgresSettings) Check() Problems {
 type PostgresArgs struct {
 	// Settings of the server; nil means DefaultPostgresSettings().
 	Settings *PostgresSettings
-	// Naming of the deployment's Docker objects.
-	Naming Naming
+	// Target is where the component deploys.
+	Target
 	// Password of the application user.
 	Password pulumi.StringInput
 	// Network is the name of the (internal) network the server joins.
@@ -178,9 +178,10 @@ type Postgres struct {
 	pulumi.ResourceState
 
 	// Spec describes the container, for the preview of what a change costs.
-	Spec      Spec
-	Container *docker.Container
-	Volume    *docker.Volume
+	Spec Spec
+	// Server is the container, or Swarm service, that runs it.
+	Server Deployed
+	Volume *docker.Volume
 	// Host is the server's name on the data network.
 	Host string
 	// Port is the server's port on the data network.
@@ -233,7 +234,7 @@ func NewPostgres(ctx *pulumi.Context, name string, args *PostgresArgs, opts ...p
 	w := Workload{
 		Name:        c.Host,
 		ImageSource: s.Image,
-		Image:       image.ImageId,
+		Image:       runImage(args.Runtime, image),
 		Command:     s.Command(),
 		Env: map[string]string{
 			"POSTGRES_DB":            s.Database,
@@ -244,16 +245,17 @@ func NewPostgres(ctx *pulumi.Context, name string, args *PostgresArgs, opts ...p
 		// The image's entrypoint reads the file both as root and after
 		// dropping to the postgres user, hence world-readable inside the
 		// container; nothing else runs there.
-		Files:      []File{{Path: postgresPasswordFile, Content: pulumi.ToSecret(args.Password).(pulumi.StringOutput), Mode: "0444"}},
-		Volumes:    []VolumeMount{{Volume: c.Volume.Name, Target: postgresDataDir}},
-		Networks:   []pulumi.StringInput{args.Network},
-		Labels:     args.Naming.ComponentLabels("postgres"),
-		HealthTest: s.HealthTest(),
-		Settings:   s.ContainerSettings,
-		ShmSize:    s.ShmSize,
+		Files:       []File{{Path: postgresPasswordFile, Content: pulumi.ToSecret(args.Password).(pulumi.StringOutput), Mode: "0444", Secret: true}},
+		Volumes:     []VolumeMount{{Volume: c.Volume.Name, Target: postgresDataDir}},
+		Constraints: args.Constraints,
+		Networks:    []pulumi.StringInput{args.Network},
+		Labels:      args.Naming.ComponentLabels("postgres"),
+		HealthTest:  s.HealthTest(),
+		Settings:    s.ContainerSettings,
+		ShmSize:     s.ShmSize,
 	}
 	c.Spec = w.Describe()
-	c.Container, err = newContainer(ctx, name, w, parent)
+	c.Server, err = register(ctx, args.Runtime, name, w, parent)
 	if err != nil {
 		return nil, err
 	}

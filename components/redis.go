@@ -102,7 +102,7 @@ func yesNo(b bool) string {
 
 // Paths and port inside the Redis container.
 const (
-	redisAuthConf = "/usr/local/etc/redis/auth.conf"
+	redisAuthConf = "/run/secrets/redis-auth.conf"
 	redisDataDir  = "/data"
 	RedisPort     = 6379
 )
@@ -178,8 +178,8 @@ func allPositiveInts(words []string) bool {
 type RedisArgs struct {
 	// Settings of the server; nil means DefaultRedisSettings().
 	Settings *RedisSettings
-	// Naming of the deployment's Docker objects.
-	Naming Naming
+	// Target is where the component deploys.
+	Target
 	// Password clients must authenticate with. Alphanumeric: it goes in URLs.
 	Password pulumi.StringInput
 	// Network is the name of the (internal) network the server joins.
@@ -191,9 +191,10 @@ type Redis struct {
 	pulumi.ResourceState
 
 	// Spec describes the container, for the preview of what a change costs.
-	Spec      Spec
-	Container *docker.Container
-	Volume    *docker.Volume
+	Spec Spec
+	// Server is the container, or Swarm service, that runs it.
+	Server Deployed
+	Volume *docker.Volume
 	// Host is the server's name on the data network.
 	Host string
 	// Port is the server's port on the data network.
@@ -233,19 +234,20 @@ func NewRedis(ctx *pulumi.Context, name string, args *RedisArgs, opts ...pulumi.
 	w := Workload{
 		Name:        c.Host,
 		ImageSource: s.Image,
-		Image:       image.ImageId,
+		Image:       runImage(args.Runtime, image),
 		Command:     s.Command(),
 		// Read by redis-server after the image drops to the redis user.
-		Files:      []File{{Path: redisAuthConf, Content: authConf, Mode: "0444"}},
-		Volumes:    []VolumeMount{{Volume: c.Volume.Name, Target: redisDataDir}},
-		Networks:   []pulumi.StringInput{args.Network},
-		Labels:     args.Naming.ComponentLabels("redis"),
-		HealthTest: s.HealthTest(),
-		Settings:   s.ContainerSettings,
-		NoFile:     s.OpenFiles(),
+		Files:       []File{{Path: redisAuthConf, Content: authConf, Mode: "0444", Secret: true}},
+		Volumes:     []VolumeMount{{Volume: c.Volume.Name, Target: redisDataDir}},
+		Constraints: args.Constraints,
+		Networks:    []pulumi.StringInput{args.Network},
+		Labels:      args.Naming.ComponentLabels("redis"),
+		HealthTest:  s.HealthTest(),
+		Settings:    s.ContainerSettings,
+		NoFile:      s.OpenFiles(),
 	}
 	c.Spec = w.Describe()
-	c.Container, err = newContainer(ctx, name, w, parent)
+	c.Server, err = register(ctx, args.Runtime, name, w, parent)
 	if err != nil {
 		return nil, err
 	}

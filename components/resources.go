@@ -46,7 +46,8 @@ func NewVolume(ctx *pulumi.Context, name string, args VolumeArgs, opts ...pulumi
 	}, opts...)
 }
 
-// NetworkArgs describe a user-defined bridge network.
+// NetworkArgs describe a user-defined network: a bridge on one host, an
+// overlay on a swarm.
 type NetworkArgs struct {
 	// DockerName is the network's name on the host.
 	DockerName string
@@ -55,18 +56,25 @@ type NetworkArgs struct {
 	// Internal networks have no route out of the host: containers on them
 	// only reach each other.
 	Internal bool
+	// Overlay spans a swarm's nodes; it is attachable, so the one-shot
+	// migration container can join it.
+	Overlay bool
 }
 
-// NewNetwork registers a bridge network.
+// NewNetwork registers a network.
 func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulumi.ResourceOption) (*docker.Network, error) {
 	labels := make(docker.NetworkLabelArray, 0, len(args.Labels))
 	for _, k := range sortedKeys(args.Labels) {
 		labels = append(labels, docker.NetworkLabelArgs{Label: pulumi.String(k), Value: pulumi.String(args.Labels[k])})
 	}
-	return docker.NewNetwork(ctx, name, &docker.NetworkArgs{
+	network := &docker.NetworkArgs{
 		Name:     pulumi.String(args.DockerName),
 		Driver:   pulumi.String("bridge"),
 		Internal: pulumi.Bool(args.Internal),
 		Labels:   labels,
-	}, opts...)
+	}
+	if args.Overlay {
+		network.Driver, network.Attachable = pulumi.String("overlay"), pulumi.Bool(true)
+	}
+	return docker.NewNetwork(ctx, name, network, opts...)
 }

@@ -153,8 +153,8 @@ func (r Route) Labels(site Site) map[string]string {
 	}
 	if h := r.Health; h != nil {
 		labels[service+"healthcheck.path"] = h.Path
-		labels[service+"healthcheck.interval"] = h.Interval.String()
-		labels[service+"healthcheck.timeout"] = h.Timeout.String()
+		labels[service+"healthcheck.interval"] = h.Interval.Go()
+		labels[service+"healthcheck.timeout"] = h.Timeout.Go()
 		if h.Hostname != "" {
 			labels[service+"healthcheck.hostname"] = h.Hostname
 		}

@@ -137,6 +137,8 @@ type TraefikEnvironment struct {
 	// DNSProvider is the lego DNS provider of the ACME DNS challenge
 	// ("cloudflare" when the stack has a zone), empty when there is none.
 	DNSProvider string
+	// Swarm reads the services of a swarm instead of the host's containers.
+	Swarm bool
 }
 
 // Challenge is the ACME challenge the resolver uses: the configured one, or
@@ -209,8 +211,9 @@ type (
 		IdleTimeout  string `yaml:"idleTimeout"`
 	}
 	traefikProviders struct {
-		Docker traefikDocker `yaml:"docker"`
-		File   traefikFile   `yaml:"file"`
+		Docker *traefikDocker `yaml:"docker,omitempty"`
+		Swarm  *traefikDocker `yaml:"swarm,omitempty"`
+		File   traefikFile    `yaml:"file"`
 	}
 	traefikFile struct {
 		Filename string `yaml:"filename"`
@@ -221,7 +224,7 @@ type (
 		ExposedByDefault bool   `yaml:"exposedByDefault"`
 		Network          string `yaml:"network"`
 		Constraints      string `yaml:"constraints"`
-		Watch            bool   `yaml:"watch"`
+		Watch            bool   `yaml:"watch,omitempty"`
 	}
 	traefikMetricsConf struct {
 		Prometheus traefikPrometheus `yaml:"prometheus"`
@@ -259,9 +262,9 @@ func RenderTraefikStatic(s TraefikSettings, env TraefikEnvironment) string {
 			Address: fmt.Sprintf(":%d", port),
 			HTTP2:   &traefikHTTP2{MaxConcurrentStreams: s.HTTP2MaxConcurrentStreams},
 			Transport: &traefikTransport{RespondingTimeouts: traefikTimeouts{
-				ReadTimeout:  s.RespondingTimeouts.Read.String(),
-				WriteTimeout: s.RespondingTimeouts.Write.String(),
-				IdleTimeout:  s.RespondingTimeouts.Idle.String(),
+				ReadTimeout:  s.RespondingTimeouts.Read.Go(),
+				WriteTimeout: s.RespondingTimeouts.Write.Go(),
+				IdleTimeout:  s.RespondingTimeouts.Idle.Go(),
 			}},
 		}
 	}
@@ -270,15 +273,7 @@ func RenderTraefikStatic(s TraefikSettings, env TraefikEnvironment) string {
 			entryPointWeb:     public(80),
 			entryPointMetrics: {Address: fmt.Sprintf(":%d", s.Metrics.Port)},
 		},
-		Providers: traefikProviders{Docker: traefikDocker{
-			Endpoint:         "unix:///var/run/docker.sock",
-			ExposedByDefault: false,
-			Network:          env.Network,
-			Constraints:      labelConstraint(env.Labels),
-			Watch:            true,
-		},
-			File: traefikFile{Filename: traefikDynamicPath, Watch: true},
-		},
+		Providers: providers(env),
 		Metrics: traefikMetricsConf{Prometheus: traefikPrometheus{
 			EntryPoint:           entryPointMetrics,
 			Buckets:              s.Metrics.Buckets,
@@ -358,7 +353,7 @@ func RenderTraefikDynamic(s TraefikSettings, env TraefikEnvironment) string {
 		middlewareName(SecurityHeadersMiddleware): {Headers: &headers},
 		middlewareName(RetryMiddleware): {Retry: &traefikRetry{
 			Attempts:        s.Retry.Attempts,
-			InitialInterval: s.Retry.InitialInterval.String(),
+			InitialInterval: s.Retry.InitialInterval.Go(),
 		}},
 	}
 	return renderYAML(conf)
@@ -381,6 +376,26 @@ func renderYAML(conf any) string {
 		panic(err)
 	}
 	return out.String()
+}
+
+// providers are Traefik's providers: the containers of this host, or the
+// services of the swarm, that opt in by label and belong to this deployment;
+// and the file with the middlewares.
+func providers(env TraefikEnvironment) traefikProviders {
+	discovery := &traefikDocker{
+		Endpoint:         "unix:///var/run/docker.sock",
+		ExposedByDefault: false,
+		Network:          env.Network,
+		Constraints:      labelConstraint(env.Labels),
+	}
+	p := traefikProviders{File: traefikFile{Filename: traefikDynamicPath, Watch: true}}
+	if env.Swarm {
+		p.Swarm = discovery
+	} else {
+		discovery.Watch = true
+		p.Docker = discovery
+	}
+	return p
 }
 
 // labelConstraint is a Traefik constraint expression matching every label.
@@ -464,9 +479,9 @@ func (s TraefikSettings) Check() Problems {
 type TraefikArgs struct {
 	// Settings of the proxy; nil means DefaultTraefikSettings().
 	Settings *TraefikSettings
-	// Naming of the deployment's Docker objects; its labels are what the
+	// Target is where the component deploys; its labels are what the
 	// Docker provider matches on.
-	Naming Naming
+	Target
 	// Site decides which entrypoints exist and are published.
 	Site Site
 	// Network is the edge network; NetworkName is its Docker name, which the
@@ -483,8 +498,9 @@ type Traefik struct {
 	pulumi.ResourceState
 
 	// Spec describes the container, for the preview of what a change costs.
-	Spec      Spec
-	Container *docker.Container
+	Spec Spec
+	// Server is the container, or Swarm service, that runs it.
+	Server Deployed
 	// Certificates is the volume of the ACME certificate store.
 	Certificates *docker.Volume
 	// Name is the container's Docker name.
@@ -511,7 +527,7 @@ func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pul
 		return nil, err
 	}
 
-	env := TraefikEnvironment{Network: args.NetworkName, Labels: args.Naming.Labels, TLS: args.Site.TLS}
+	env := TraefikEnvironment{Network: args.NetworkName, Labels: args.Naming.Labels, TLS: args.Site.TLS, Swarm: args.Runtime == RuntimeSwarm}
 	if args.DNSToken != nil {
 		env.DNSProvider = "cloudflare"
 	}
@@ -550,7 +566,7 @@ func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pul
 	w := Workload{
 		Name:        c.Name,
 		ImageSource: s.Image,
-		Image:       image.ImageId,
+		Image:       runImage(args.Runtime, image),
 		Files: []File{
 			{Path: "/etc/traefik/traefik.yml", Content: pulumi.String(c.Static), Mode: "0444"},
 			{Path: traefikDynamicPath, Content: pulumi.String(c.Dynamic), Mode: "0444"},
@@ -560,14 +576,16 @@ func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pul
 			{HostPath: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true},
 			{Volume: c.Certificates.Name, Target: traefikCertDir},
 		},
-		Networks:   []pulumi.StringInput{args.Network},
-		Ports:      ports,
-		Labels:     args.Naming.ComponentLabels("traefik"),
-		HealthTest: s.HealthTest(),
-		Settings:   s.ContainerSettings,
+		Networks: []pulumi.StringInput{args.Network},
+		Ports:    ports,
+		// The Swarm provider reads the swarm's API, which managers serve.
+		Constraints: append([]string{"node.role == manager"}, args.Constraints...),
+		Labels:      args.Naming.ComponentLabels("traefik"),
+		HealthTest:  s.HealthTest(),
+		Settings:    s.ContainerSettings,
 	}
 	c.Spec = w.Describe()
-	c.Container, err = newContainer(ctx, name, w, parent)
+	c.Server, err = register(ctx, args.Runtime, name, w, parent)
 	if err != nil {
 		return nil, err
 	}

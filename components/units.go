@@ -235,6 +235,16 @@ func (d Duration) String() string {
 	return time.Duration(d).String()
 }
 
+// Go renders the duration in whole seconds ("60s", "86400s") or else in Go's
+// format: what time.ParseDuration, and so Traefik, reads. String's "30d" is
+// not.
+func (d Duration) Go() string {
+	if d%Duration(time.Second) == 0 {
+		return strconv.FormatInt(int64(d)/int64(time.Second), 10) + "s"
+	}
+	return time.Duration(d).String()
+}
+
 // Docker renders the duration the way the Docker provider reads it back from
 // the engine (Go's time.Duration format, "1m0s"), so a refresh sees no drift.
 func (d Duration) Docker() string { return time.Duration(d).String() }

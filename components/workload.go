@@ -143,15 +143,17 @@ func withExtra(settings [][2]string, extra map[string]string) [][2]string {
 // Seconds is a Duration of n seconds.
 func Seconds(n int64) Duration { return Duration(n) * Duration(1e9) }
 
-// Workload is one long-running container as a component renders it: every
-// value is known except the inputs that flow from other resources (image id,
-// network and volume names, secrets). Components render a Workload; newContainer
-// turns it into a docker.Container, so every component gets resources, health,
-// restart and log rotation the same way.
+// Workload is one long-running process as a component renders it: every
+// value is known except the inputs that flow from other resources (image,
+// network and volume names, secrets). Components render a Workload once;
+// register turns it into a docker.Container or, on Swarm, a docker.Service,
+// so every component gets resources, health, restart and log rotation the
+// same way on both runtimes.
 type Workload struct {
-	// Name is the Docker name of the container.
+	// Name is the Docker name of the container or service.
 	Name string
-	// Image is the id of the image to run.
+	// Image is the image to run: its id for a container, its repository
+	// digest for a Swarm service, whose nodes pull it themselves.
 	Image pulumi.StringInput
 	// ImageSource is what Image was made from, for the Spec: the reference
 	// pulled, or the build context and its digest.
@@ -178,16 +180,30 @@ type Workload struct {
 	Settings ContainerSettings
 	// ShmSize is the size of /dev/shm; zero leaves Docker's 64M.
 	ShmSize Size
-	// NoFile raises the open-files limit when non-zero.
+	// NoFile raises the open-files limit when non-zero (containers only;
+	// Swarm tasks get the daemon's limit, which is far higher).
 	NoFile int
+
+	// Replicas is the number of tasks of a Swarm service (default 1). A
+	// container workload is one container; components make several.
+	Replicas int
+	// Constraints place a Swarm service's tasks ("node.role == manager").
+	Constraints []string
+	// Update and Rollback roll a Swarm service's tasks; nil keeps Swarm's
+	// defaults.
+	Update, Rollback *Rollout
 }
 
-// File is a file written into a container before it starts.
+// File is a file written into a container before it starts: uploaded into a
+// container, or given to a Swarm service as a config or, when Secret, as a
+// secret. Secret files live under /run/secrets/ on both runtimes.
 type File struct {
 	Path    string
 	Content pulumi.StringInput
 	// Mode is the octal permission string ("0444").
 	Mode string
+	// Secret files hold credentials.
+	Secret bool
 }
 
 // VolumeMount mounts a named volume, or a host path when HostPath is set.
@@ -196,6 +212,17 @@ type VolumeMount struct {
 	HostPath string
 	Target   string
 	ReadOnly bool
+	// Driver creates the volume on a Swarm node that has none yet (for
+	// shared storage such as NFS); empty is Docker's local driver.
+	Driver VolumeDriver
+}
+
+// VolumeDriver is a Docker volume driver and its options.
+type VolumeDriver struct {
+	// Name of the driver (default local).
+	Name string `json:"name"`
+	// Options of the driver ({"type": "nfs", "o": "addr=10.0.0.2,rw", "device": ":/srv/media"}).
+	Options map[string]string `json:"options"`
 }
 
 // PublishedPort publishes a container port on the host.

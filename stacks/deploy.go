@@ -77,11 +77,18 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 	}
 	// edge: Traefik, nginx and the backend. data: the backend, Postgres and
 	// Redis, with no route out of the host and no published port.
-	edgeNet, err := components.NewNetwork(ctx, "edge", components.NetworkArgs{DockerName: naming.Name("edge"), Labels: naming.Labels})
+	swarm := p.Runtime == components.RuntimeSwarm
+	target := components.Target{Naming: naming, Runtime: p.Runtime}
+	dataTarget := target
+	if swarm {
+		// Postgres and Redis run where their volumes are.
+		dataTarget.Constraints = []string{p.Swarm.DataConstraint()}
+	}
+	edgeNet, err := components.NewNetwork(ctx, "edge", components.NetworkArgs{DockerName: naming.Name("edge"), Labels: naming.Labels, Overlay: swarm})
 	if err != nil {
 		return nil, err
 	}
-	data, err := components.NewNetwork(ctx, "data", components.NetworkArgs{DockerName: naming.Name("data"), Labels: naming.Labels, Internal: true})
+	data, err := components.NewNetwork(ctx, "data", components.NetworkArgs{DockerName: naming.Name("data"), Labels: naming.Labels, Internal: true, Overlay: swarm})
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +105,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 
 	if d.Postgres, err = components.NewPostgres(ctx, "postgres", &components.PostgresArgs{
 		Settings: &p.Postgres,
-		Naming:   naming,
+		Target:   dataTarget,
 		Password: d.Secrets.DatabasePassword,
 		Network:  data.Name,
 		KeepData: p.KeepData,
@@ -107,7 +114,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 	}
 	if d.Redis, err = components.NewRedis(ctx, "redis", &components.RedisArgs{
 		Settings: &p.Redis,
-		Naming:   naming,
+		Target:   dataTarget,
 		Password: d.Secrets.RedisPassword,
 		Network:  data.Name,
 	}); err != nil {
@@ -115,7 +122,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 	}
 	if d.Backend, err = components.NewBackend(ctx, "backend", &components.BackendArgs{
 		Settings:         &p.Backend,
-		Naming:           naming,
+		Target:           target,
 		Site:             site,
 		Database:         d.Postgres,
 		Redis:            d.Redis,
@@ -126,17 +133,19 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		DataNetwork:      data.Name,
 		StaticVolume:     static.Name,
 		MediaVolume:      media.Name,
+		SharedVolumes:    p.Swarm.SharedVolumes,
 		Root:             ctx.RootDirectory(),
 	}); err != nil {
 		return nil, err
 	}
 	if d.Nginx, err = components.NewNginx(ctx, "nginx", &components.NginxArgs{
-		Settings:     &p.Nginx,
-		Naming:       naming,
-		Site:         site,
-		Network:      edgeNet.Name,
-		StaticVolume: static.Name,
-		MediaVolume:  media.Name,
+		Settings:      &p.Nginx,
+		Target:        target,
+		Site:          site,
+		Network:       edgeNet.Name,
+		StaticVolume:  static.Name,
+		MediaVolume:   media.Name,
+		SharedVolumes: p.Swarm.SharedVolumes,
 	}); err != nil {
 		return nil, err
 	}
@@ -146,7 +155,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 	}
 	if d.Traefik, err = components.NewTraefik(ctx, "traefik", &components.TraefikArgs{
 		Settings:    &p.Traefik,
-		Naming:      naming,
+		Target:      target,
 		Site:        site,
 		Network:     edgeNet.Name,
 		NetworkName: naming.Name("edge"),

@@ -39,6 +39,7 @@ var guardrails = []guardrail{
 	{rule: "postgres-workers", check: checkPostgresWorkers},
 	{rule: "postgres-connections", check: checkPostgresConnections},
 	{rule: "postgres-work-mem", advisory: true, check: checkPostgresWorkMem},
+	{rule: "swarm-shared-files", advisory: true, check: checkSwarmSharedFiles},
 }
 
 // Guardrails checks a stack's profile against every guardrail and sorts the
@@ -233,6 +234,15 @@ func checkPostgresWorkMem(p Profile) (ps components.Problems) {
 	if total := t.WorkMem.Bytes() * int64(t.MaxConnections); total > limit {
 		ps.Add("postgres.tuning.workMem", "%q x %d connections = %s, above the %q memory limit; every connection may use work_mem per sort or hash at once, so a busy moment can get Postgres killed for memory",
 			t.WorkMem.String(), t.MaxConnections, mib(total), p.Postgres.Resources.Limits.Memory.String())
+	}
+	return ps
+}
+
+func checkSwarmSharedFiles(p Profile) (ps components.Problems) {
+	shared := p.Swarm.SharedVolumes.Name != "" || len(p.Swarm.SharedVolumes.Options) > 0
+	if p.Runtime == components.RuntimeSwarm && p.Backend.Replicas > 1 && !shared {
+		ps.Add("swarm.sharedVolumes", "is not set while %d backend replicas may run on different nodes: each node then has its own media and static volumes, and an upload is only served by the node that took it; give the volumes a shared driver (NFS) or keep to one node",
+			p.Backend.Replicas)
 	}
 	return ps
 }

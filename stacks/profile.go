@@ -29,6 +29,11 @@ type Profile struct {
 	AllowDataVolumeReplacement bool `json:"allowDataVolumeReplacement"`
 	// Host is the Docker host the stack runs on.
 	Host Host `json:"host"`
+	// Runtime runs the workloads as containers on one host (container, the
+	// default) or as services of a Docker Swarm (swarm).
+	Runtime components.Runtime `json:"runtime"`
+	// Swarm is where, on a swarm, each service may run.
+	Swarm Swarm `json:"swarm"`
 	// Postgres is the database server.
 	Postgres components.PostgresSettings `json:"postgres"`
 	// Redis is the cache and channel-layer server.
@@ -61,6 +66,23 @@ type Host struct {
 	Memory components.Size `json:"memory"`
 }
 
+// Swarm places a stack's services on a swarm's nodes.
+type Swarm struct {
+	// DataNodeLabel is the node label that marks the node holding the Postgres
+	// and Redis volumes: their tasks run only there (default djangostack.data;
+	// set it with docker node update --label-add djangostack.data=true NODE).
+	DataNodeLabel string `json:"dataNodeLabel"`
+	// SharedVolumes is the volume driver that gives every node the same
+	// static and media files, such as the local driver with NFS options
+	// (default none: local volumes, right for a single node).
+	SharedVolumes components.VolumeDriver `json:"sharedVolumes"`
+}
+
+// DataConstraint is the placement of the services that own a volume.
+func (s Swarm) DataConstraint() string {
+	return "node.labels." + s.DataNodeLabel + " == true"
+}
+
 // Base is the guide: every value of the production-robustness guide, and
 // nothing that belongs to one environment (no domains, no image).
 func Base() Profile {
@@ -70,6 +92,8 @@ func Base() Profile {
 		// The smallest host the guide's reservations fit on: they add up to
 		// 4.0 CPUs and 3200 MiB.
 		Host:     Host{CPUs: 4, Memory: components.Size(8 * components.GiB)},
+		Runtime:  components.RuntimeContainer,
+		Swarm:    Swarm{DataNodeLabel: "djangostack.data"},
 		Postgres: components.DefaultPostgresSettings(),
 		Redis:    components.DefaultRedisSettings(),
 		Backend:  components.DefaultBackendSettings(),

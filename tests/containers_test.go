@@ -127,7 +127,7 @@ func TestPostgresExtraSettingsFollowTheGuidesOnes(t *testing.T) {
 func TestRedisCarriesTheGuide(t *testing.T) {
 	r := deployOK(t, "production", shippedConfig(t, "production"))
 	rd := r.container("redis")
-	wantCommand := []string{"redis-server", "/usr/local/etc/redis/auth.conf",
+	wantCommand := []string{"redis-server", "/run/secrets/redis-auth.conf",
 		"--maxmemory", "512mb",
 		"--maxmemory-policy", "allkeys-lru",
 		"--save", "60", "1000",
@@ -146,12 +146,12 @@ func TestRedisCarriesTheGuide(t *testing.T) {
 		interval: "10s", timeout: "3s", startPeriod: "5s", retries: 5,
 	})
 	test := strings.Join(asStrings(asMap(rd.input("healthcheck"))["tests"]), " ")
-	for _, part := range []string{"CMD-SHELL", "REDISCLI_AUTH=", "/usr/local/etc/redis/auth.conf", "redis-cli", "ping", "PONG"} {
+	for _, part := range []string{"CMD-SHELL", "REDISCLI_AUTH=", "/run/secrets/redis-auth.conf", "redis-cli", "ping", "PONG"} {
 		if !strings.Contains(test, part) {
 			t.Errorf("redis healthcheck %q lacks %q: it must ping with the password", test, part)
 		}
 	}
-	conf, secret, ok := rd.upload("/usr/local/etc/redis/auth.conf")
+	conf, secret, ok := rd.upload("/run/secrets/redis-auth.conf")
 	if !ok || conf != "requirepass mock-secrets-redis-password\n" || !secret {
 		t.Errorf("redis auth.conf = %q, secret %v, present %v", conf, secret, ok)
 	}

@@ -66,17 +66,19 @@ func (r *run) snapshot() []byte {
 // shows it in the diff of these files. Run `go test ./tests -run Golden
 // -update` to accept a change.
 func TestGoldenSnapshots(t *testing.T) {
-	for stack, cfg := range map[string]map[string]any{
-		"production": withEdge(shippedConfig(t, "production")),
-		"staging":    withEdge(shippedConfig(t, "staging")),
-		"local":      localConfig(t),
+	for snapshot, cfg := range map[string]map[string]any{
+		"production":       withEdge(shippedConfig(t, "production")),
+		"staging":          withEdge(shippedConfig(t, "staging")),
+		"local":            localConfig(t),
+		"production-swarm": withEdge(swarmConfig(t)),
 	} {
-		t.Run(stack, func(t *testing.T) {
+		stack, _, _ := strings.Cut(snapshot, "-")
+		t.Run(snapshot, func(t *testing.T) {
 			got := deployOK(t, stack, cfg).snapshot()
 			if strings.Contains(string(got), "mock-secrets") || strings.Contains(string(got), testToken) {
 				t.Fatalf("a generated secret reached the snapshot unredacted")
 			}
-			path := filepath.Join("testdata", stack+".golden.json")
+			path := filepath.Join("testdata", snapshot+".golden.json")
 			if *update {
 				if err := os.MkdirAll("testdata", 0o755); err != nil {
 					t.Fatal(err)

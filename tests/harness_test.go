@@ -5,6 +5,7 @@ package tests
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -44,12 +45,15 @@ const (
 	typeZoneSettings   = "cloudflare:index/zoneSettingsOverride:ZoneSettingsOverride"
 	typeCloudflare     = "pulumi:providers:cloudflare"
 	typeStackReference = "pulumi:pulumi:StackReference"
+	typeService        = "docker:index/service:Service"
+	typeSecret         = "docker:index/secret:Secret"
+	typeServiceConfig  = "docker:index/serviceConfig:ServiceConfig"
 )
 
 var knownTypes = map[string]bool{
 	typeContainer: true, typeNetwork: true, typeVolume: true, typeRemoteImage: true, typeImage: true,
 	typeRandomPassword: true, typeStack: true, typeRecord: true, typeZoneSettings: true, typeCloudflare: true,
-	typeStackReference:                 true,
+	typeStackReference: true, typeService: true, typeSecret: true, typeServiceConfig: true,
 	"django-stack:components:Secrets":  true,
 	"django-stack:components:Postgres": true,
 	"django-stack:components:Redis":    true,
@@ -135,6 +139,7 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	switch args.TypeToken {
 	case typeRemoteImage:
 		outputs["imageId"] = resource.NewStringProperty("sha256:" + args.Name)
+		outputs["repoDigest"] = resource.NewStringProperty(args.Inputs["name"].StringValue() + "@sha256:" + args.Name)
 	case typeImage:
 		// A local build's repoDigest is the built image's id.
 		outputs["repoDigest"] = resource.NewStringProperty("sha256:built-" + args.Name)
@@ -530,4 +535,18 @@ func withEdge(cfg map[string]any) map[string]any {
 // localConfig is the shipped local config: the reference backend, built.
 func localConfig(t *testing.T) map[string]any {
 	return shippedConfig(t, "local")
+}
+
+func toJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func decodeBase64(t *testing.T, s string) string {
+	t.Helper()
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -477,6 +477,8 @@ func TestTraefikLabelsValidateAgainstTheV3Schema(t *testing.T) {
 		for _, c := range st.run.backends() {
 			want = append(want, fmt.Sprintf("http://%s:%d", c.str("name"), p.Backend.Port))
 		}
+		sort.Strings(urls)
+		sort.Strings(want)
 		if len(want) != p.Backend.Replicas {
 			t.Errorf("stack %s: %d backend containers, the profile says %d", st.name, len(want), p.Backend.Replicas)
 		}

@@ -1,0 +1,264 @@
+package tests
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// swarmConfig is production's shipped config on a swarm.
+func swarmConfig(t *testing.T) map[string]any {
+	cfg := shippedConfig(t, "production")
+	cfg["runtime"] = "swarm"
+	return cfg
+}
+
+func (r *run) service(name string) *Registration { return r.get(typeService, name) }
+
+func TestSwarmRegistersServicesNotContainers(t *testing.T) {
+	r := deployOK(t, "production", swarmConfig(t))
+	var services []string
+	for _, s := range r.all(typeService) {
+		services = append(services, s.Name)
+	}
+	if want := []string{"postgres", "redis", "backend", "nginx", "traefik"}; !sameSet(services, want) {
+		t.Errorf("services = %v, want %v", services, want)
+	}
+	// The one container left is the one-shot migration step.
+	for _, c := range r.all(typeContainer) {
+		if role(c.Name) != "migrate" || c.input("attach") != true {
+			t.Errorf("swarm registers the container %s", c.Name)
+		}
+	}
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	seen := map[string]int{}
+	for _, x := range a {
+		seen[x]++
+	}
+	for _, x := range b {
+		seen[x]--
+	}
+	for _, n := range seen {
+		if n != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// swarmRuntime is what the guide's deploy block says of a service.
+type swarmRuntime struct {
+	limitNano, limitBytes, reserveNano, reserveBytes float64
+	interval, timeout, startPeriod                   string
+	retries                                          float64
+}
+
+func assertSwarmRuntime(t *testing.T, s *Registration, want swarmRuntime) {
+	t.Helper()
+	task := asMap(s.input("taskSpec"))
+	res := asMap(task["resources"])
+	checks := []struct {
+		what      string
+		got, want any
+	}{
+		{"limits", res["limits"], map[string]any{"nanoCpus": want.limitNano, "memoryBytes": want.limitBytes}},
+		{"reservation", res["reservation"], map[string]any{"nanoCpus": want.reserveNano, "memoryBytes": want.reserveBytes}},
+		{"restart policy", task["restartPolicy"], map[string]any{"condition": "on-failure", "delay": "5s", "maxAttempts": 3.0, "window": "2m0s"}},
+		{"log driver", task["logDriver"], map[string]any{"name": "json-file", "options": map[string]any{"max-size": "10m", "max-file": "5"}}},
+	}
+	hc := asMap(asMap(task["containerSpec"])["healthcheck"])
+	checks = append(checks,
+		struct {
+			what      string
+			got, want any
+		}{"healthcheck timing", []any{hc["interval"], hc["timeout"], hc["startPeriod"], hc["retries"]}, []any{want.interval, want.timeout, want.startPeriod, want.retries}})
+	for _, c := range checks {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s %s = %#v\nwant %#v", s.Name, c.what, c.got, c.want)
+		}
+	}
+}
+
+func TestSwarmServicesCarryTheGuidesDeployBlock(t *testing.T) {
+	r := deployOK(t, "production", swarmConfig(t))
+	const MiB = 1 << 20
+	assertSwarmRuntime(t, r.service("postgres"), swarmRuntime{2e9, 1024 * MiB, 1e9, 512 * MiB, "10s", "5s", "10s", 5})
+	assertSwarmRuntime(t, r.service("redis"), swarmRuntime{1e9, 768 * MiB, 5e8, 512 * MiB, "10s", "3s", "5s", 5})
+	assertSwarmRuntime(t, r.service("backend"), swarmRuntime{2e9, 2048 * MiB, 1e9, 1024 * MiB, "30s", "10s", "1m0s", 3})
+	assertSwarmRuntime(t, r.service("nginx"), swarmRuntime{5e8, 256 * MiB, 25e7, 64 * MiB, "30s", "5s", "10s", 3})
+	assertSwarmRuntime(t, r.service("traefik"), swarmRuntime{1e9, 256 * MiB, 25e7, 64 * MiB, "10s", "5s", "10s", 3})
+
+	pg := asMap(asMap(r.service("postgres").input("taskSpec"))["containerSpec"])
+	if got := strings.Join(asStrings(pg["args"]), " "); !strings.HasPrefix(got, "postgres -c shared_buffers=256MB -c effective_cache_size=1GB -c max_connections=200") {
+		t.Errorf("postgres args = %s", got)
+	}
+	if !strings.Contains(fmtAny(pg["mounts"]), "tmpfs") || !strings.Contains(fmtAny(pg["mounts"]), "268435456") {
+		t.Errorf("postgres has no 256 MiB /dev/shm: %v", pg["mounts"])
+	}
+	rd := asMap(asMap(r.service("redis").input("taskSpec"))["containerSpec"])
+	if got := strings.Join(asStrings(rd["args"]), " "); got != "redis-server /run/secrets/redis-auth.conf --maxmemory 512mb --maxmemory-policy allkeys-lru --save 60 1000 --appendonly yes --tcp-keepalive 300 --maxclients 10000" {
+		t.Errorf("redis args = %s", got)
+	}
+}
+
+// fmtAny renders a value as JSON, for substring checks.
+func fmtAny(v any) string { return toJSON(v) }
+
+func TestSwarmSecretsAreSwarmSecrets(t *testing.T) {
+	r := deployOK(t, "production", swarmConfig(t))
+	secretFiles := map[string][]string{}
+	for _, s := range r.all(typeService) {
+		spec := asMap(asMap(s.input("taskSpec"))["containerSpec"])
+		for _, sec := range asSlice(spec["secrets"]) {
+			secretFiles[s.Name] = append(secretFiles[s.Name], asMap(sec)["fileName"].(string))
+		}
+		for k, v := range asMap(spec["env"]) {
+			if strings.Contains(v.(string), "mock-secrets") {
+				t.Errorf("%s env %s carries a secret", s.Name, k)
+			}
+		}
+	}
+	want := map[string][]string{
+		"postgres": {"/run/secrets/postgres-password"},
+		"redis":    {"/run/secrets/redis-auth.conf"},
+		"backend":  {"/run/secrets/db_password", "/run/secrets/redis_password", "/run/secrets/secret_key"},
+	}
+	for name, files := range want {
+		if !sameSet(secretFiles[name], files) {
+			t.Errorf("%s secrets = %v, want %v", name, secretFiles[name], files)
+		}
+	}
+	env := asMap(asMap(asMap(r.service("backend").input("taskSpec"))["containerSpec"])["env"])
+	for _, k := range []string{"DB_PASSWORD", "REDIS_PASSWORD", "SECRET_KEY"} {
+		if _, plain := env[k]; plain || env[k+"_FILE"] != "/run/secrets/"+strings.ToLower(k) {
+			t.Errorf("backend %s: plain %v, file %v", k, plain, env[k+"_FILE"])
+		}
+	}
+	for _, sec := range r.all(typeSecret) {
+		if !sec.Inputs["data"].ContainsSecrets() {
+			t.Errorf("swarm secret %s data is not a secret", sec.Name)
+		}
+	}
+}
+
+func TestSwarmBackendRollsStartFirstAndRollsBack(t *testing.T) {
+	r := deployOK(t, "production", swarmConfig(t))
+	be := r.service("backend")
+	if got := asMap(asMap(be.input("mode"))["replicated"])["replicas"]; got != 2.0 {
+		t.Errorf("backend replicas = %v, want 2", got)
+	}
+	want := map[string]any{"parallelism": 1.0, "delay": "10s", "monitor": "30s", "order": "start-first", "failureAction": "rollback"}
+	if got := asMap(be.input("updateConfig")); !reflect.DeepEqual(got, want) {
+		t.Errorf("update config = %v, want %v", got, want)
+	}
+	rollback := asMap(be.input("rollbackConfig"))
+	if rollback["order"] != "start-first" || rollback["failureAction"] != "pause" {
+		t.Errorf("rollback config = %v", rollback)
+	}
+	if img := asMap(asMap(be.input("taskSpec"))["containerSpec"])["image"]; img != "registry.example.com/django-app:1.0.0@sha256:backend-image" {
+		t.Errorf("backend service runs %v, want the image's repository digest", img)
+	}
+	labels := map[string]string{}
+	for _, l := range asSlice(be.input("labels")) {
+		labels[asMap(l)["label"].(string)] = asMap(l)["value"].(string)
+	}
+	if labels["traefik.http.services.django-stack-production-backend.loadbalancer.server.port"] != "8000" {
+		t.Errorf("the backend service carries no Traefik labels: %v", labels)
+	}
+	if !dependsOn(be, "Backend$docker:index/container:Container::"+r.container("migrate").Name) {
+		t.Errorf("the backend service does not wait for its migrations")
+	}
+}
+
+func placement(s *Registration) []string {
+	return asStrings(asMap(asMap(s.input("taskSpec"))["placement"])["constraints"])
+}
+
+func TestSwarmPlacementAndNetworks(t *testing.T) {
+	r := deployOK(t, "production", swarmConfig(t))
+	for _, name := range []string{"postgres", "redis"} {
+		if got := placement(r.service(name)); !reflect.DeepEqual(got, []string{"node.labels.djangostack.data == true"}) {
+			t.Errorf("%s placement = %v, want the data node", name, got)
+		}
+	}
+	if got := placement(r.service("traefik")); !reflect.DeepEqual(got, []string{"node.role == manager"}) {
+		t.Errorf("traefik placement = %v, want a manager", got)
+	}
+	for _, n := range []string{"edge", "data"} {
+		net := r.get(typeNetwork, n)
+		if net.str("driver") != "overlay" || net.input("attachable") != true {
+			t.Errorf("%s network driver %q attachable %v", n, net.str("driver"), net.input("attachable"))
+		}
+	}
+	if r.get(typeNetwork, "data").input("internal") != true {
+		t.Errorf("the data overlay is not internal")
+	}
+	ports := asSlice(asMap(r.service("traefik").input("endpointSpec"))["ports"])
+	if len(ports) != 2 || asMap(ports[0])["publishMode"] != "host" {
+		t.Errorf("traefik ports = %v", ports)
+	}
+	var static string
+	for _, c := range r.all(typeServiceConfig) {
+		if strings.HasPrefix(c.Name, "traefik-traefik") {
+			static = decodeBase64(t, c.str("data"))
+		}
+	}
+	doc := parseYAML(t, static)
+	if at(doc, "providers.docker") != nil || at(doc, "providers.swarm.exposedByDefault") != false ||
+		at(doc, "providers.swarm.network") != "django-stack-production-edge" {
+		t.Errorf("traefik does not use its Swarm provider: %v", at(doc, "providers"))
+	}
+}
+
+func TestSwarmIsChecked(t *testing.T) {
+	r := deploy(t, "production", with(t, "production", "runtime", "kubernetes"))
+	if r.err == nil || !strings.Contains(r.err.Error(), `runtime: "kubernetes" is not a runtime`) {
+		t.Errorf("runtime kubernetes: %v", r.err)
+	}
+	cfg := localConfig(t)
+	cfg["runtime"] = "swarm"
+	r = deploy(t, "local", cfg)
+	if r.err == nil || !strings.Contains(r.err.Error(), "backend.image: must be set on a swarm") {
+		t.Errorf("a local build on a swarm: %v", r.err)
+	}
+	if w := deployOK(t, "production", swarmConfig(t)).warnings; !hasKey(w, "swarm.sharedVolumes") {
+		t.Errorf("two replicas on local volumes do not warn: %v", w)
+	}
+	cfg = swarmConfig(t)
+	cfg["swarm"] = map[string]any{"sharedVolumes": map[string]any{"name": "local", "options": map[string]any{"type": "nfs", "o": "addr=10.0.0.2,rw", "device": ":/srv/media"}}}
+	shared := deployOK(t, "production", cfg)
+	if hasKey(shared.warnings, "swarm.sharedVolumes") {
+		t.Errorf("shared volumes still warn")
+	}
+	mounts := fmtAny(asMap(asMap(shared.service("nginx").input("taskSpec"))["containerSpec"])["mounts"])
+	if !strings.Contains(mounts, "nfs") {
+		t.Errorf("nginx mounts lack the shared driver: %s", mounts)
+	}
+}
+
+func TestSwarmTraefikConfigurationValidatesAgainstTheV3Schema(t *testing.T) {
+	static, dynamic := traefikSchemas(t)
+	r := deployOK(t, "production", withEdge(swarmConfig(t)))
+	for _, c := range r.all(typeServiceConfig) {
+		text := decodeBase64(t, c.str("data"))
+		switch {
+		case strings.HasPrefix(c.Name, "traefik-traefik"):
+			doc, err := parseTraefikStatic(text)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := static.check(doc); err != nil {
+				t.Errorf("swarm traefik.yml is not valid Traefik v3:\n%v\n%s", err, text)
+			}
+		case strings.HasPrefix(c.Name, "traefik-dynamic"):
+			if err := dynamic.check(parseYAML(t, text)); err != nil {
+				t.Errorf("swarm dynamic.yml is not valid Traefik v3: %v", err)
+			}
+		}
+	}
+}
