@@ -2,9 +2,11 @@ package stacks
 
 import (
 	"fmt"
+	"os"
 
 	"github.com/djangostack/infra/components"
 	"github.com/djangostack/infra/components/edge"
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -14,6 +16,9 @@ import (
 func Deploy(ctx *pulumi.Context) error {
 	profile, warnings, err := Load(ctx.Project(), ctx.Stack(), ctx)
 	if err != nil {
+		return err
+	}
+	if err := checkDockerEnvironment(os.Getenv, profile.Host); err != nil {
 		return err
 	}
 	for _, w := range warnings {
@@ -75,6 +80,15 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 	if d.Secrets, err = components.NewSecrets(ctx, "secrets", nil); err != nil {
 		return nil, err
 	}
+	// Every Docker resource goes through this stack's own provider, bound
+	// to host.docker: nothing reaches the Docker of the machine running
+	// Pulumi unless the stack says so.
+	provider, err := dockerProvider(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	onHost := pulumi.Provider(provider)
+	withHost := pulumi.Providers(provider)
 	// edge: Traefik, nginx and the backend. data: the backend, Postgres and
 	// Redis, with no route out of the host and no published port.
 	swarm := p.Runtime == components.RuntimeSwarm
@@ -84,21 +98,21 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		// Postgres and Redis run where their volumes are.
 		dataTarget.Constraints = []string{p.Swarm.DataConstraint()}
 	}
-	edgeNet, err := components.NewNetwork(ctx, "edge", components.NetworkArgs{DockerName: naming.Name("edge"), Labels: naming.Labels, Overlay: swarm})
+	edgeNet, err := components.NewNetwork(ctx, "edge", components.NetworkArgs{DockerName: naming.Name("edge"), Labels: naming.Labels, Overlay: swarm}, onHost)
 	if err != nil {
 		return nil, err
 	}
-	data, err := components.NewNetwork(ctx, "data", components.NetworkArgs{DockerName: naming.Name("data"), Labels: naming.Labels, Internal: true, Overlay: swarm})
+	data, err := components.NewNetwork(ctx, "data", components.NetworkArgs{DockerName: naming.Name("data"), Labels: naming.Labels, Internal: true, Overlay: swarm}, onHost)
 	if err != nil {
 		return nil, err
 	}
 	// Static files are collected again by every release; media files are
 	// the users' uploads and are kept like the database.
-	static, err := components.NewVolume(ctx, "static", components.VolumeArgs{DockerName: naming.Name("static"), Labels: naming.Labels})
+	static, err := components.NewVolume(ctx, "static", components.VolumeArgs{DockerName: naming.Name("static"), Labels: naming.Labels}, onHost)
 	if err != nil {
 		return nil, err
 	}
-	media, err := components.NewVolume(ctx, "media", components.VolumeArgs{DockerName: dataVolumes["media"], Labels: naming.Labels, Keep: p.KeepData})
+	media, err := components.NewVolume(ctx, "media", components.VolumeArgs{DockerName: dataVolumes["media"], Labels: naming.Labels, Keep: p.KeepData}, onHost)
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +123,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		Password: d.Secrets.DatabasePassword,
 		Network:  data.Name,
 		KeepData: p.KeepData,
-	}); err != nil {
+	}, withHost); err != nil {
 		return nil, err
 	}
 	if d.Redis, err = components.NewRedis(ctx, "redis", &components.RedisArgs{
@@ -117,7 +131,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		Target:   dataTarget,
 		Password: d.Secrets.RedisPassword,
 		Network:  data.Name,
-	}); err != nil {
+	}, withHost); err != nil {
 		return nil, err
 	}
 	if d.Backend, err = components.NewBackend(ctx, "backend", &components.BackendArgs{
@@ -135,7 +149,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		MediaVolume:      media.Name,
 		SharedVolumes:    p.Swarm.SharedVolumes,
 		Root:             ctx.RootDirectory(),
-	}); err != nil {
+	}, withHost); err != nil {
 		return nil, err
 	}
 	if d.Nginx, err = components.NewNginx(ctx, "nginx", &components.NginxArgs{
@@ -146,7 +160,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		StaticVolume:  static.Name,
 		MediaVolume:   media.Name,
 		SharedVolumes: p.Swarm.SharedVolumes,
-	}); err != nil {
+	}, withHost); err != nil {
 		return nil, err
 	}
 	var cloudflareToken pulumi.StringInput
@@ -160,7 +174,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		Network:     edgeNet.Name,
 		NetworkName: naming.Name("edge"),
 		DNSToken:    cloudflareToken,
-	}); err != nil {
+	}, withHost); err != nil {
 		return nil, err
 	}
 	if p.Edge.Enabled() {
@@ -201,4 +215,31 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		outputDataVolumes: pulumi.ToStringMap(dataVolumes),
 	}
 	return d, nil
+}
+
+// dockerProvider is the stack's Docker provider: its host, ssh options and
+// registry login.
+func dockerProvider(ctx *pulumi.Context, p Profile) (*docker.Provider, error) {
+	args := &docker.ProviderArgs{Host: pulumi.String(p.Host.Docker)}
+	if len(p.Host.SSHOpts) > 0 {
+		args.SshOpts = pulumi.ToStringArray(p.Host.SSHOpts)
+	}
+	if r := p.Host.Registry; r.Address != "" {
+		args.RegistryAuth = docker.ProviderRegistryAuthArray{docker.ProviderRegistryAuthArgs{
+			Address:  pulumi.String(r.Address),
+			Username: pulumi.String(r.Username),
+			Password: pulumi.ToSecret(pulumi.String(p.Credentials.RegistryPassword)).(pulumi.StringOutput),
+		}}
+	}
+	return docker.NewProvider(ctx, "docker", args)
+}
+
+// checkDockerEnvironment refuses to run when DOCKER_CONTEXT is set: the
+// Docker provider lets it override host.docker, so a developer's own context
+// could receive another stack's deployment.
+func checkDockerEnvironment(getenv func(string) string, host Host) error {
+	if context := getenv("DOCKER_CONTEXT"); context != "" {
+		return fmt.Errorf("DOCKER_CONTEXT=%s is set, and the Docker provider would use that context instead of host.docker (%s); unset it to deploy", context, host.Docker)
+	}
+	return nil
 }

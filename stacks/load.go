@@ -18,9 +18,13 @@ type Config interface {
 	IsConfigSecret(key string) bool
 }
 
-// CloudflareTokenKey is the Cloudflare provider's own config key for its API
-// token, set with `pulumi config set --secret cloudflare:apiToken`.
-const CloudflareTokenKey = "cloudflare:apiToken"
+// Secret config keys, set with `pulumi config set --secret`.
+const (
+	// CloudflareTokenKey is the Cloudflare provider's own key for its token.
+	CloudflareTokenKey = "cloudflare:apiToken"
+	// RegistryPasswordKey is the password of host.registry, in the project's namespace.
+	RegistryPasswordKey = "registryPassword"
+)
 
 // ConfigKeys are the top-level config keys the program reads, in the
 // project's namespace: the json names of Profile's fields.
@@ -45,7 +49,7 @@ func Load(project, stack string, cfg Config) (Profile, components.Problems, erro
 		field, _ := fieldByName(target, key)
 		overlay(field, decodeConfig(raw), key, &problems)
 	}
-	problems = append(problems, loadCredentials(&p, cfg)...)
+	problems = append(problems, loadCredentials(project, &p, cfg)...)
 	// Validate what was read too, so that one pass reports everything; a
 	// key that could not be read keeps its default and is reported once.
 	p.derive(stack)
@@ -84,19 +88,26 @@ func decodeConfig(raw string) any {
 }
 
 // loadCredentials reads the secrets the profile needs from config: the
-// Cloudflare token when the stack has a zone. A token in plain text is refused.
-func loadCredentials(p *Profile, cfg Config) (ps components.Problems) {
-	if !p.Edge.Enabled() {
-		return nil
+// Cloudflare token when the stack has a zone, the registry password when it
+// pulls from a private registry. A secret in plain text is refused.
+func loadCredentials(project string, p *Profile, cfg Config) (ps components.Problems) {
+	read := func(key, why string) string {
+		value, ok := cfg.GetConfig(key)
+		switch {
+		case !ok || value == "":
+			ps.Add(key, "must be set %s: pulumi config set --secret %s <value>", why, key)
+		case !cfg.IsConfigSecret(key):
+			ps.Add(key, "is stored in plain text in the stack's config; set it again with --secret, and rotate it")
+		default:
+			return value
+		}
+		return ""
 	}
-	token, ok := cfg.GetConfig(CloudflareTokenKey)
-	switch {
-	case !ok || token == "":
-		ps.Add(CloudflareTokenKey, "must be set when edge.zoneId is: pulumi config set --secret %s <token> (scopes: Zone Settings Edit, DNS Edit, Zone Read on the zone)", CloudflareTokenKey)
-	case !cfg.IsConfigSecret(CloudflareTokenKey):
-		ps.Add(CloudflareTokenKey, "is stored in plain text in the stack's config; set it again with --secret and rotate the token")
-	default:
-		p.Credentials.CloudflareToken = token
+	if p.Edge.Enabled() {
+		p.Credentials.CloudflareToken = read(CloudflareTokenKey, "when edge.zoneId is (a token with Zone Settings Edit, DNS Edit, Zone Read on the zone)")
+	}
+	if p.Host.Registry.Address != "" {
+		p.Credentials.RegistryPassword = read(project+":"+RegistryPasswordKey, "when host.registry.address is")
 	}
 	return ps
 }

@@ -55,15 +55,37 @@ type Profile struct {
 type Credentials struct {
 	// CloudflareToken is cloudflare:apiToken, required with edge.zoneId.
 	CloudflareToken string
+	// RegistryPassword is django-stack:registryPassword, required with
+	// host.registry.address.
+	RegistryPassword string
 }
 
 // Host describes the machine the containers run on. Its size is what the
 // containers' reservations must fit in.
 type Host struct {
+	// Docker is the host's Docker daemon: ssh://deploy@203.0.113.10 for a
+	// server (no default in production, staging and their clones: each names
+	// its own, so nothing falls back to the Docker of the machine running
+	// Pulumi), unix:///var/run/docker.sock in local.
+	Docker string `json:"docker"`
+	// SSHOpts are extra ssh options for an ssh:// host, such as
+	// ["-i", "/home/ci/.ssh/deploy", "-o", "StrictHostKeyChecking=yes"].
+	SSHOpts []string `json:"sshOpts"`
+	// Registry is the private registry the host pulls the backend image
+	// from; its password is the secret config django-stack:registryPassword.
+	Registry Registry `json:"registry"`
 	// CPUs of the host (default 4 in production, 2 elsewhere).
 	CPUs components.CPUs `json:"cpus"`
 	// Memory of the host, Docker syntax (default 8G in production, 4G elsewhere).
 	Memory components.Size `json:"memory"`
+}
+
+// Registry is a private image registry and the user the host pulls as.
+type Registry struct {
+	// Address of the registry, such as registry.example.com (default none).
+	Address string `json:"address"`
+	// Username the host logs in as.
+	Username string `json:"username"`
 }
 
 // Swarm places a stack's services on a swarm's nodes.
@@ -148,6 +170,7 @@ func Local() Profile {
 	p.TLS = false
 	p.Traefik.HTTPPort = 8080
 	p.Traefik.BindAddress = "127.0.0.1"
+	p.Host.Docker = "unix:///var/run/docker.sock"
 	p.Backend.Build = components.ImageBuild{Context: "examples/backend", Dockerfile: "Dockerfile"}
 	p.Backend.Resources = components.NewResources(1, 512, 0.25, 256)
 	p.Postgres.Resources = components.NewResources(1, 512, 0.25, 128)

@@ -2,10 +2,41 @@ package stacks
 
 import (
 	"fmt"
+	"net/url"
 	"regexp"
+	"strings"
 
 	"github.com/djangostack/infra/components"
 )
+
+// checkHost reports a Docker host the provider could not reach, and a stack
+// that names none: only local may use the socket of the machine running
+// Pulumi, and only by saying so.
+func checkHost(ps *components.Problems, stack string, h Host) {
+	if h.Docker == "" {
+		ps.Add("host.docker", "must name the stack's Docker host in Pulumi.%s.yaml (e.g. ssh://deploy@203.0.113.10): a stack never falls back to the Docker of the machine running Pulumi", stack)
+		return
+	}
+	u, err := url.Parse(h.Docker)
+	switch {
+	case err != nil:
+		ps.Add("host.docker", "%q is not a Docker host address (ssh://user@server, unix:///var/run/docker.sock, tcp://server:2376)", h.Docker)
+	case u.Scheme == "ssh" && (u.Hostname() == "" || u.User == nil || u.Path != ""):
+		ps.Add("host.docker", "%q is not an ssh host address (ssh://user@server or ssh://user@server:2222)", h.Docker)
+	case u.Scheme == "unix" && u.Path == "":
+		ps.Add("host.docker", "%q names no socket (unix:///var/run/docker.sock)", h.Docker)
+	case u.Scheme == "tcp" && u.Hostname() == "":
+		ps.Add("host.docker", "%q names no server (tcp://server:2376)", h.Docker)
+	case u.Scheme != "ssh" && u.Scheme != "unix" && u.Scheme != "tcp":
+		ps.Add("host.docker", "%q is not a Docker host address (ssh://user@server, unix:///var/run/docker.sock, tcp://server:2376)", h.Docker)
+	}
+	if len(h.SSHOpts) > 0 && !strings.HasPrefix(h.Docker, "ssh://") {
+		ps.Add("host.sshOpts", "only apply to an ssh:// host, not %q", h.Docker)
+	}
+	if h.Registry.Address != "" && h.Registry.Username == "" {
+		ps.Add("host.registry.username", "must be set with host.registry.address")
+	}
+}
 
 var nodeLabel = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`)
 
@@ -25,6 +56,7 @@ func Validate(stack string, p Profile) components.Problems {
 		}
 		seen[d] = true
 	}
+	checkHost(&ps, stack, p.Host)
 	ps.Merge("postgres", p.Postgres.Check())
 	ps.Merge("redis", p.Redis.Check())
 	ps.Merge("backend", p.Backend.Check())

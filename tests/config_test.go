@@ -22,7 +22,7 @@ func TestStructuredOverridesMergeKeyByKey(t *testing.T) {
 		"env":      map[string]any{"SENTRY_ENVIRONMENT": "production"},
 	}
 	cfg["traefik"] = map[string]any{"resources": map[string]any{"limits": map[string]any{"cpus": 1.5}}}
-	cfg["host"] = map[string]any{"cpus": 6} // room for the third replica's reservation
+	cfg = setPath(cfg, "host.cpus", 6) // room for the third replica's reservation
 	r := deployOK(t, "production", cfg)
 
 	pg := r.container("postgres")
@@ -151,6 +151,7 @@ func TestLoadReadsOnlyTheProjectsNamespace(t *testing.T) {
 		"other-project:domains": `["wrong.example.com"]`,
 		"django-stack:domains":  `["right.example.com"]`,
 		"django-stack:backend":  `{"image":"app:1"}`,
+		"django-stack:host":     `{"docker":"ssh://deploy@staging.example.com"}`,
 	}
 	p, _, err := stacks.Load("django-stack", "staging", cfg)
 	if err != nil || len(p.Domains) != 1 || p.Domains[0] != "right.example.com" {

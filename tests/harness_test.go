@@ -48,12 +48,13 @@ const (
 	typeService        = "docker:index/service:Service"
 	typeSecret         = "docker:index/secret:Secret"
 	typeServiceConfig  = "docker:index/serviceConfig:ServiceConfig"
+	typeDockerProvider = "pulumi:providers:docker"
 )
 
 var knownTypes = map[string]bool{
 	typeContainer: true, typeNetwork: true, typeVolume: true, typeRemoteImage: true, typeImage: true,
 	typeRandomPassword: true, typeStack: true, typeRecord: true, typeZoneSettings: true, typeCloudflare: true,
-	typeStackReference: true, typeService: true, typeSecret: true, typeServiceConfig: true,
+	typeStackReference: true, typeService: true, typeSecret: true, typeServiceConfig: true, typeDockerProvider: true,
 	"django-stack:components:Secrets":  true,
 	"django-stack:components:Postgres": true,
 	"django-stack:components:Redis":    true,
@@ -74,7 +75,9 @@ type Registration struct {
 	RetainOnDelete bool
 	DependsOn      []resource.URN
 	IgnoreChanges  []string
-	Inputs         resource.PropertyMap
+	// Provider is the provider reference ("urn::id") of a custom resource.
+	Provider string
+	Inputs   resource.PropertyMap
 }
 
 // recorder is the mock resource monitor.
@@ -108,7 +111,7 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		parentType = parent.QualifiedType()
 	}
 	urn := resource.NewURN(tokens.QName(r.stack), tokens.PackageName(project), parentType, tokens.Type(args.TypeToken), args.Name)
-	reg := &Registration{URN: urn, Type: args.TypeToken, Name: args.Name, Parent: parent, Custom: args.Custom, Inputs: args.Inputs}
+	reg := &Registration{URN: urn, Type: args.TypeToken, Name: args.Name, Parent: parent, Custom: args.Custom, Inputs: args.Inputs, Provider: args.Provider}
 	if rpc != nil {
 		reg.Protect = rpc.GetProtect()
 		reg.RetainOnDelete = rpc.GetRetainOnDelete()

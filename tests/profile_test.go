@@ -111,6 +111,7 @@ func TestLocalIsStagingOnPlainHTTP(t *testing.T) {
 		`backend.resources.reservations.cpus: "0.5" -> "0.25"`,
 		`backend.resources.reservations.memory: "512M" -> "256M"`,
 		`domains: null -> ["localhost"]`,
+		`host.docker: "" -> "unix:///var/run/docker.sock"`,
 		`postgres.resources.reservations.cpus: "0.5" -> "0.25"`,
 		`postgres.resources.reservations.memory: "256M" -> "128M"`,
 		`redis.resources.limits.memory: "384M" -> "256M"`,

@@ -160,7 +160,8 @@ func TestGuardrails(t *testing.T) {
 		staging := with(t, "staging", c.path, c.breaks)
 		if strings.HasPrefix(c.key, "host.") || strings.HasPrefix(c.key, "postgres.") || strings.HasPrefix(c.key, "redis.") {
 			// Staging's own numbers differ: break the rule with production's.
-			staging = with(t, "staging", "host", map[string]any{"cpus": "4.0", "memory": "8G"})
+			staging = with(t, "staging", "host.cpus", "4.0")
+			staging = setPath(staging, "host.memory", "8G")
 			for _, k := range []string{"postgres", "redis", "backend"} {
 				staging[k] = productionSizes(k, staging[k])
 			}
