@@ -378,40 +378,35 @@ func checkTraefikStaticValues(doc map[string]any, p stacks.Profile, naming compo
 	return errors.Join(problems...)
 }
 
-// traefikFileProvider returns a stack's rendered dynamic.yml, checked to be
-// the profile's render.
-func traefikFileProvider(t *testing.T, st shippedStack) map[string]any {
+// traefikFile returns the Traefik configuration file a stack's container
+// gets at path, checked to be render's output for the profile.
+func traefikFile(t *testing.T, st shippedStack, path string, render func(components.TraefikSettings, components.TraefikEnvironment) string) string {
 	t.Helper()
-	shipped, _, ok := st.run.container("traefik").upload("/etc/traefik/dynamic.yml")
+	shipped, _, ok := st.run.container("traefik").upload(path)
 	if !ok {
-		t.Fatal("traefik gets no /etc/traefik/dynamic.yml")
+		t.Fatalf("traefik gets no %s", path)
 	}
 	naming := components.NewNaming(project, st.name)
-	want := components.RenderTraefikDynamic(st.profile.Traefik, components.TraefikEnvironment{
+	want := render(st.profile.Traefik, components.TraefikEnvironment{
 		Network: naming.Name("edge"), Labels: naming.Labels, TLS: st.profile.TLS,
 	})
 	if shipped != want {
-		t.Fatalf("the shipped dynamic.yml is not the profile's render:\n%s\nwant:\n%s", shipped, want)
+		t.Fatalf("the shipped %s is not the profile's render:\n%s\nwant:\n%s", path, shipped, want)
 	}
-	return parseYAML(t, shipped)
+	return shipped
+}
+
+// traefikFileProvider returns a stack's rendered dynamic.yml.
+func traefikFileProvider(t *testing.T, st shippedStack) map[string]any {
+	return parseYAML(t, traefikFile(t, st, "/etc/traefik/dynamic.yml", components.RenderTraefikDynamic))
 }
 
 // traefikOf returns a stack's rendered traefik.yml, checked to be the
 // profile's render, and the container ports Traefik publishes.
 func traefikOf(t *testing.T, st shippedStack) (string, []int) {
 	t.Helper()
+	shipped := traefikFile(t, st, "/etc/traefik/traefik.yml", components.RenderTraefikStatic)
 	tr := st.run.container("traefik")
-	shipped, _, ok := tr.upload("/etc/traefik/traefik.yml")
-	if !ok {
-		t.Fatal("traefik gets no /etc/traefik/traefik.yml")
-	}
-	naming := components.NewNaming(project, st.name)
-	want := components.RenderTraefikStatic(st.profile.Traefik, components.TraefikEnvironment{
-		Network: naming.Name("edge"), Labels: naming.Labels, TLS: st.profile.TLS,
-	})
-	if shipped != want {
-		t.Fatalf("the shipped traefik.yml is not the profile's render:\n%s\nwant:\n%s", shipped, want)
-	}
 	var published []int
 	for _, p := range asSlice(tr.input("ports")) {
 		internal, _ := asMap(p)["internal"].(float64)
