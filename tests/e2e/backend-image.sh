@@ -26,6 +26,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/e2e/lib.sh
 . "$here/lib.sh"
 
 BACKEND_IMAGE=djangostack-backend:e2e
@@ -117,7 +118,7 @@ backend_env() {
 
 # Probes every 2 s instead of the program's 10 s to 30 s: same probe, and
 # the run does not wait half a minute for a first verdict.
-fast_health() { echo --health-interval 2s --health-start-period 180s; }
+fast_health=(--health-interval 2s --health-start-period 180s)
 
 start_stack() {
     db_password=$(secret 32)
@@ -142,17 +143,15 @@ start_stack() {
 
     rendered "$LOCAL_GOLDEN" postgres env >"$work/postgres.env"
     mapfile -t command < <(rendered "$LOCAL_GOLDEN" postgres command)
-    # shellcheck disable=SC2046
     docker create --name "$postgres" --network "$data_network" --shm-size 256m \
         --env-file "$work/postgres.env" -v "$p-postgres-data:/var/lib/postgresql/data" \
-        --health-cmd "$(rendered "$LOCAL_GOLDEN" postgres health-cmd)" $(fast_health) \
+        --health-cmd "$(rendered "$LOCAL_GOLDEN" postgres health-cmd)" "${fast_health[@]}" \
         "$POSTGRES_IMAGE" "${command[@]}" >/dev/null
     docker cp "$work/secrets" "$postgres:/run/"
 
     mapfile -t command < <(rendered "$LOCAL_GOLDEN" redis command)
-    # shellcheck disable=SC2046
     docker create --name "$redis" --network "$data_network" -v "$p-redis-data:/data" \
-        --health-cmd "$(rendered "$LOCAL_GOLDEN" redis health-cmd)" $(fast_health) \
+        --health-cmd "$(rendered "$LOCAL_GOLDEN" redis health-cmd)" "${fast_health[@]}" \
         "$REDIS_IMAGE" "${command[@]}" >/dev/null
     docker cp "$work/auth.conf" "$redis:/usr/local/etc/redis/auth.conf"
 
@@ -161,11 +160,10 @@ start_stack() {
         golden=$LOCAL_GOLDEN
         [ "$name" = production ] && golden=$PRODUCTION_GOLDEN
         backend_env "$golden" "$work/backend-$name.env"
-        # shellcheck disable=SC2046
-        docker create --name "$p-backend-$name" --network "$data_network" \
+            docker create --name "$p-backend-$name" --network "$data_network" \
             -v "$p-static:/srv/static" -v "$p-media:/srv/media" \
             --env-file "$work/backend-$name.env" \
-            --health-cmd "$(rendered "$golden" backend-1 health-cmd)" $(fast_health) \
+            --health-cmd "$(rendered "$golden" backend-1 health-cmd)" "${fast_health[@]}" \
             "$BACKEND_IMAGE" >/dev/null
         docker network connect "$edge_network" "$p-backend-$name"
     done
@@ -319,8 +317,8 @@ check_postgres_restart() {
     # reconnect, so not one request fails once Postgres is back.
     docker restart "$postgres" >/dev/null
     wait_healthy "$postgres"
-    local i answers=""
-    for i in 1 2 3 4 5 6; do
+    local _ answers=""
+    for _ in 1 2 3 4 5 6; do
         answers+="$(fetch "$local_backend" /api/ localhost http | cut -c1-3) "
     done
     expect "after Postgres restarts, every request succeeds (CONN_HEALTH_CHECKS)" "$answers" "200 200 200 200 200 200 "

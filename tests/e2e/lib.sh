@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the end-to-end scripts: a Docker engine, the Debian base image,
 # timings and checks. Source it; it expects `set -euo pipefail`.
 
@@ -70,8 +71,8 @@ ensure_docker() {
     echo "starting dockerd (log: ${DOCKERD_LOG:=/tmp/e2e-dockerd.log})"
     dockerd >"$DOCKERD_LOG" 2>&1 &
     _started_dockerd=$!
-    local i
-    for i in $(seq 60); do
+    local _
+    for _ in $(seq 60); do
         docker info >/dev/null 2>&1 && return
         kill -0 "$_started_dockerd" 2>/dev/null || break
         sleep 1
