@@ -90,9 +90,10 @@ DATABASES = {
         "NAME": env.string("DB_NAME", required=True),
         "USER": env.string("DB_USER", required=True),
         "PASSWORD": env.string("DB_PASSWORD", required=True),
-        # Keep connections alive for 10 minutes. Under gunicorn's ASGI workers
-        # Django runs sync views on one thread per worker, so this is one
-        # persistent connection per worker (WEB_CONCURRENCY per container).
+        # Keep connections alive for 10 minutes: one per gunicorn worker,
+        # WEB_CONCURRENCY per container. (Only because config/asgi.py serves
+        # HTTP through Django's WSGI handler: under its ASGI handler every
+        # request would open a connection of its own. See there.)
         "CONN_MAX_AGE": env.integer("DB_CONN_MAX_AGE", 600),
         # Test a reused connection before a request uses it (Django 4.1+), so
         # one that Postgres or the network dropped is replaced, not an error.

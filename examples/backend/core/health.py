@@ -6,6 +6,8 @@ import logging
 
 import redis
 from django.conf import settings
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from django.db import connection
 
 logger = logging.getLogger(__name__)
@@ -27,11 +29,14 @@ def database_status():
 
 @functools.lru_cache(maxsize=1)
 def _redis():
-    # A client of its own with 2-second timeouts, shorter than the cache's 5:
-    # the probe must answer within its own 10 seconds even when Redis hangs.
-    # It pings the URL the cache and the channel layer use, so it sees the
-    # same host, database and password.
-    return redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2)
+    # A client of its own, with 2-second timeouts (the cache's are 5) and no
+    # retries (redis-py's default is 3, with backoff): the probe must answer
+    # within its 10 seconds even when Redis hangs. It pings the URL the cache
+    # and the channel layer use, so it sees the same host, database and
+    # password.
+    return redis.Redis.from_url(
+        settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2, retry=Retry(NoBackoff(), 0)
+    )
 
 
 def redis_status():

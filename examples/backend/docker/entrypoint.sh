@@ -107,7 +107,18 @@ enabled RUN_MIGRATIONS "${RUN_MIGRATIONS:-True}" || migrate=false
 collect=true
 enabled COLLECT_STATIC "${COLLECT_STATIC:-True}" || collect=false
 
-log "waiting for the database at ${DB_HOST:-?}:${DB_PORT:-5432}"
+# The settings refuse a missing or malformed variable, naming each: better
+# now than after minutes of waiting for a database that was never named.
+python3 -c '
+import sys
+from django.core.exceptions import ImproperlyConfigured
+try:
+    import config.settings
+except ImproperlyConfigured as error:
+    sys.exit(f"entrypoint: {error}")
+'
+
+log "waiting for the database at $DB_HOST:${DB_PORT:-5432}"
 wait_for_db
 test_db_connection
 if [ "$migrate" = true ]; then

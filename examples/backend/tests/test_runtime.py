@@ -88,7 +88,31 @@ def test_probe_over_tls_is_not_redirected(django_settings):
     assert plain["Location"] == "https://example.com/api/"
 
 
-def test_asgi_application_routes_http_and_websockets(django_settings):
+def test_asgi_serves_http_through_the_wsgi_handler(django_settings):
+    """config/asgi.py says why: one sync thread, one persistent connection
+    per worker."""
+    from asgiref.wsgi import WsgiToAsgi
+    from django.core.handlers.wsgi import WSGIHandler
+
     from config.asgi import application
 
     assert set(application.application_mapping) == {"http", "websocket"}
+    http = application.application_mapping["http"]
+    assert isinstance(http, WsgiToAsgi)
+    assert isinstance(http.wsgi_application, WSGIHandler)
+
+
+def test_database_ping_answers_like_pg_isready(django_settings):
+    """The entrypoint's wait: exit 2 and "no response" while nothing listens."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "docker/pg_ping.py"],
+        env={"DB_HOST": "127.0.0.1", "DB_PORT": closed_port(), "DB_CONNECT_TIMEOUT": "2"},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith(" - no response")

@@ -1,0 +1,115 @@
+# shellcheck shell=bash
+# Shared by the end-to-end scripts: a Docker engine, the Debian base image,
+# timings and checks. Source it; it expects `set -euo pipefail`.
+
+# --- timings -------------------------------------------------------------------
+
+_timings=()
+
+now() { date +%s.%N; }
+seconds_since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# phase NAME COMMAND...: runs the command under a heading and records its time.
+phase() {
+    local name=$1 start
+    shift
+    start=$(now)
+    echo "--- $name"
+    "$@"
+    _timings+=("$(printf '%-40s %6ss' "$name" "$(seconds_since "$start")")")
+}
+
+print_timings() {
+    echo "--- timings"
+    printf '  %s\n' "${_timings[@]}"
+}
+
+# --- checks ----------------------------------------------------------------------
+
+_passed=0
+
+pass() {
+    _passed=$((_passed + 1))
+    echo "  ok  $*"
+}
+
+fail() {
+    echo "  FAIL  $*" >&2
+    echo "e2e: $_passed passed, 1 failed"
+    exit 1
+}
+
+# expect WHAT GOT WANT: GOT must equal WANT exactly.
+expect() {
+    if [ "$2" == "$3" ]; then
+        pass "$1"
+    else
+        fail "$1"$'\n'"    want: $3"$'\n'"    got:  $2"
+    fi
+}
+
+print_checks() { echo "e2e: $_passed passed, 0 failed"; }
+
+# --- the Docker engine -------------------------------------------------------------
+
+_started_dockerd=""
+
+# ensure_docker: installs docker.io and debootstrap when missing, and starts
+# dockerd in the background when no engine answers (this machine has no
+# init system to start it). stop_docker stops only a dockerd started here.
+ensure_docker() {
+    if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
+        echo "installing docker.io and debootstrap"
+        # Wait for another apt to finish rather than fail on its lock.
+        apt-get -o DPkg::Lock::Timeout=600 update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq docker.io debootstrap >/dev/null
+    fi
+    if docker info >/dev/null 2>&1; then
+        echo "using the running Docker engine"
+        return
+    fi
+    echo "starting dockerd (log: ${DOCKERD_LOG:=/tmp/e2e-dockerd.log})"
+    dockerd >"$DOCKERD_LOG" 2>&1 &
+    _started_dockerd=$!
+    local _
+    for _ in $(seq 60); do
+        docker info >/dev/null 2>&1 && return
+        kill -0 "$_started_dockerd" 2>/dev/null || break
+        sleep 1
+    done
+    tail -20 "$DOCKERD_LOG" >&2
+    echo "dockerd did not start" >&2
+    exit 1
+}
+
+stop_docker() {
+    if [ -n "$_started_dockerd" ]; then
+        kill "$_started_dockerd" 2>/dev/null || true
+        wait "$_started_dockerd" 2>/dev/null || true
+    fi
+}
+
+# ensure_base_image: debian:trixie-slim, which the Dockerfiles start FROM.
+# Nothing can be pulled here, so when the engine does not have it yet it is
+# made from Debian's packages: debootstrap's minimal variant, imported as an
+# image. Made once; later runs find it. E2E_DEBIAN_MIRROR overrides
+# debootstrap's default mirror.
+ensure_base_image() {
+    if docker image inspect debian:trixie-slim >/dev/null 2>&1; then
+        echo "debian:trixie-slim is there"
+        return
+    fi
+    local root
+    root=$(mktemp -d /tmp/e2e-trixie.XXXXXX)
+    echo "debootstrap --variant=minbase trixie into $root"
+    if ! debootstrap --variant=minbase trixie "$root" ${E2E_DEBIAN_MIRROR:+"$E2E_DEBIAN_MIRROR"} >"$root.log" 2>&1; then
+        tail -20 "$root.log" >&2
+        rm -rf "$root" "$root.log"
+        echo "debootstrap failed" >&2
+        exit 1
+    fi
+    # apt's caches are not part of an image.
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+    tar -C "$root" -c . | docker import - debian:trixie-slim >/dev/null
+    rm -rf "$root" "$root.log"
+}
