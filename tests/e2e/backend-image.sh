@@ -12,6 +12,9 @@
 #     tests/testdata/<stack>.golden.json): one backend with the local
 #     stack's environment, one with production's (TLS), both sharing the
 #     static and media volumes like replicas;
+#     In the program's order: Postgres and Redis healthy, then the program's
+#     migration step (its one-shot container's script, with the new image),
+#     then the backends, whose entrypoints are told not to migrate.
 #  4. checks that both become healthy by the program's own probe, that /api/
 #     answers the health document, that the migrations ran, that the cache
 #     writes to Redis, the websocket answers through the channel layer, the
@@ -138,8 +141,8 @@ start_stack() {
     # into the containers before they start; docker cp does the same.
     mkdir -m 755 "$work/secrets"
     printf '%s' "$db_password" >"$work/secrets/postgres-password"
-    printf 'requirepass %s\n' "$redis_password" >"$work/auth.conf"
-    chmod 444 "$work/secrets/postgres-password" "$work/auth.conf"
+    printf 'requirepass %s\n' "$redis_password" >"$work/secrets/redis-auth.conf"
+    chmod 444 "$work/secrets/postgres-password" "$work/secrets/redis-auth.conf"
 
     rendered "$LOCAL_GOLDEN" postgres env >"$work/postgres.env"
     mapfile -t command < <(rendered "$LOCAL_GOLDEN" postgres command)
@@ -153,7 +156,7 @@ start_stack() {
     docker create --name "$redis" --network "$data_network" -v "$p-redis-data:/data" \
         --health-cmd "$(rendered "$LOCAL_GOLDEN" redis health-cmd)" "${fast_health[@]}" \
         "$REDIS_IMAGE" "${command[@]}" >/dev/null
-    docker cp "$work/auth.conf" "$redis:/usr/local/etc/redis/auth.conf"
+    docker cp "$work/secrets" "$redis:/run/"
 
     local name golden
     for name in local production; do
@@ -168,11 +171,35 @@ start_stack() {
         docker network connect "$edge_network" "$p-backend-$name"
     done
 
-    # All at once: the backends start before Postgres accepts connections,
-    # so their entrypoints' wait for the database is exercised, and the two
-    # migrate and collect static files at the same time, as replicas do.
-    docker start "${containers[@]}" >/dev/null
-    echo "started ${containers[*]}"
+    # The program's order: Postgres and Redis first, waited healthy.
+    docker start "$postgres" "$redis" >/dev/null
+    echo "started $postgres $redis"
+}
+
+# migrate: the program's migration step, as its one-shot container runs it:
+# the new image, the entrypoint /bin/sh -c, the rendered script, the
+# backend's environment, the data network only.
+migrate() {
+    local output
+    rendered "$LOCAL_GOLDEN" migrate script >"$work/migrate.sh"
+    if ! output=$(docker run --rm --name "$p-migrate" --network "$data_network"         --env-file "$work/backend-local.env" --entrypoint /bin/sh         "$BACKEND_IMAGE" -c "$(cat "$work/migrate.sh")" 2>&1); then
+        printf '%s\n' "$output" | sed 's/^/  /'
+        fail "the migration step failed"
+    fi
+    printf '%s\n' "$output" | tail -3 | sed 's/^/  /'
+    case $output in
+        *"Applying core.0001_initial... OK"*) pass "the migration step applied the project's migration" ;;
+        *) fail "the migration step did not apply core.0001_initial" ;;
+    esac
+}
+
+# start_backends: both backends at once, as replicas start; both collect the
+# static files at the same time. The program told them not to migrate.
+start_backends() {
+    grep -qx 'RUN_MIGRATIONS=False' "$work/backend-local.env" ||
+        fail "the program does not tell the backend that it migrates"
+    docker start "$local_backend" "$production_backend" >/dev/null
+    echo "started $local_backend $production_backend"
 }
 
 # wait_healthy CONTAINER...: until Docker's healthcheck says healthy.
@@ -347,7 +374,10 @@ phase "settings tests (pytest in the image)" \
     docker run --rm -v "$PRODUCTION_GOLDEN:/contract.json:ro" -e CONTRACT_GOLDEN=/contract.json "$TEST_IMAGE"
 phase "bad environment" check_bad_environment
 phase "stack start" start_stack
-phase "backends healthy" wait_healthy "$postgres" "$redis" "$local_backend" "$production_backend"
+phase "postgres and redis healthy" wait_healthy "$postgres" "$redis"
+phase "migration step" migrate
+phase "backends start" start_backends
+phase "backends healthy" wait_healthy "$local_backend" "$production_backend"
 phase "health documents" check_health_documents
 phase "database" check_database
 phase "cache" check_cache

@@ -5,23 +5,37 @@ test runs the containers as the program would.
 
     rendered.py GOLDEN CONTAINER FIELD
 
-CONTAINER is the resource name's end (backend-1, postgres, redis). FIELD:
+CONTAINER is the container's role (backend-1, migrate, postgres, redis): the
+resource name's end, where a backend replica's name also carries the digest
+of its spec (backend-<digest>-1) and the migration step's the digest of its
+image and script (backend-migrate-<digest>). FIELD:
   env           the environment, one NAME=value a line; secrets, which the
                 snapshot redacts, are left out
   command       the command, one argument a line
   health-cmd    the healthcheck as one shell command line (docker run's
                 --health-cmd always runs through a shell)
+  script        the migration step's shell script, as it is (it runs with
+                the entrypoint /bin/sh -c)
 """
 
 import json
+import re
 import shlex
 import sys
 
 
 def container(golden, name):
+    replica = re.fullmatch(r"backend-([0-9]+)", name)
+    if replica:
+        pattern = rf"backend-[0-9a-zA-Z]+-{replica[1]}"
+    elif name == "migrate":
+        pattern = r"backend-migrate-[0-9a-zA-Z]+"
+    else:
+        pattern = re.escape(name)
+    role = re.compile(r"docker:index/container:Container::" + pattern + "$")
     with open(golden) as f:
         for resource in json.load(f):
-            if resource["resource"].endswith("docker:index/container:Container::" + name):
+            if role.search(resource["resource"]):
                 return resource["inputs"]
     sys.exit(f"rendered.py: {golden} has no container {name}")
 
@@ -32,6 +46,11 @@ def main(golden, name, field):
         lines = [entry for entry in inputs.get("envs", []) if entry != "[secret]"]
     elif field == "command":
         lines = inputs.get("command", [])
+    elif field == "script":
+        if inputs.get("entrypoints") != ["/bin/sh", "-c"] or len(inputs.get("command", [])) != 1:
+            sys.exit(f"rendered.py: {name} is not a /bin/sh -c script")
+        sys.stdout.write(inputs["command"][0])
+        return
     elif field == "health-cmd":
         kind, *test = inputs["healthcheck"]["tests"]
         lines = [shlex.join(test) if kind == "CMD" else test[0]]

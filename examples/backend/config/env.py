@@ -48,6 +48,29 @@ class Env:
         value = self._raw(name, required, allow_empty)
         return default if value is None else value
 
+    def secret(self, name, required=False, allow_empty=False):
+        """A credential: the variable NAME, or the content of the file that
+        NAME_FILE names (Swarm secrets arrive as files under /run/secrets/,
+        never in the environment). Setting both is refused: which one wins
+        would be a guess."""
+        file_name = f"{name}_FILE"
+        path = self._environ.get(file_name)
+        if path is None:
+            return self.string(name, required=required, allow_empty=allow_empty)
+        self.names.append(file_name)
+        if self._environ.get(name) is not None:
+            self._problem(name, f"is set and so is {file_name}; set one")
+            return ""
+        try:
+            with open(path, encoding="utf-8") as f:
+                value = f.read().rstrip("\n")
+        except OSError as error:
+            self._problem(file_name, f"{path!r} cannot be read: {error.strerror}")
+            return ""
+        if value == "" and not allow_empty:
+            self._problem(file_name, f"{path!r} is empty")
+        return value
+
     def integer(self, name, default=0, required=False, minimum=0, maximum=None):
         value = self._raw(name, required)
         if value is None:

@@ -22,9 +22,12 @@ env = Env()
 
 # --- The project -------------------------------------------------------------
 
-SECRET_KEY = env.string("SECRET_KEY", required=True)
+SECRET_KEY = env.secret("SECRET_KEY", required=True)
 DEBUG = False
 ALLOWED_HOSTS = env.csv("ALLOWED_HOSTS", required=True)
+# The site's own origins (scheme and host): Django 4 checks a POST's Origin
+# header against them, which behind a TLS-terminating proxy it cannot derive.
+CSRF_TRUSTED_ORIGINS = env.csv("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -89,7 +92,7 @@ DATABASES = {
         "PORT": env.integer("DB_PORT", 5432, minimum=1, maximum=65535),
         "NAME": env.string("DB_NAME", required=True),
         "USER": env.string("DB_USER", required=True),
-        "PASSWORD": env.string("DB_PASSWORD", required=True),
+        "PASSWORD": env.secret("DB_PASSWORD", required=True),
         # Keep connections alive for 10 minutes: one per gunicorn worker,
         # WEB_CONCURRENCY per container. (Only because config/asgi.py serves
         # HTTP through Django's WSGI handler: under its ASGI handler every
@@ -158,7 +161,7 @@ REDIS_PORT = env.integer("REDIS_PORT", 6379, minimum=1, maximum=65535)
 REDIS_DB = env.integer("REDIS_DB", 0, maximum=15)
 # Required like DB_PASSWORD, but may be set empty for a Redis without a
 # password: forgetting it must not look like "no password".
-REDIS_PASSWORD = env.string("REDIS_PASSWORD", required=True, allow_empty=True)
+REDIS_PASSWORD = env.secret("REDIS_PASSWORD", required=True, allow_empty=True)
 # One URL for the channel layer, the cache and the health check. The password
 # is quoted: the program's are alphanumeric, yours may not be.
 _redis_auth = f":{quote(REDIS_PASSWORD, safe='')}@" if REDIS_PASSWORD else ""

@@ -175,6 +175,7 @@ def test_sessions(production):
 
 def test_hosts_files_and_workers(production):
     assert production.ALLOWED_HOSTS == ["example.com", "www.example.com"]
+    assert production.CSRF_TRUSTED_ORIGINS == ["https://example.com", "https://www.example.com"]
     assert production.SECRET_KEY == PRODUCTION_ENV["SECRET_KEY"]
     assert production.DEBUG is False
     assert production.STATIC_ROOT == "/srv/static"
@@ -304,6 +305,28 @@ def test_redis_password_empty_means_none(load_settings):
 def test_redis_password_is_quoted_in_the_url(load_settings):
     s = load_settings(dict(PRODUCTION_ENV, REDIS_PASSWORD="p@ss:w/rd"))
     assert s.CACHES["default"]["LOCATION"] == "redis://:p%40ss%3Aw%2Frd@django-stack-production-redis:6379/0"
+
+
+def test_secrets_can_come_from_files(load_settings, tmp_path):
+    """On a swarm the program hands secrets over as files (NAME_FILE)."""
+    env = dict(PRODUCTION_ENV)
+    for name in ("DB_PASSWORD", "REDIS_PASSWORD", "SECRET_KEY"):
+        path = tmp_path / name.lower()
+        path.write_text(env.pop(name) + "\n")
+        env[f"{name}_FILE"] = str(path)
+    s = load_settings(env)
+    assert s.DATABASES["default"]["PASSWORD"] == PRODUCTION_ENV["DB_PASSWORD"]
+    assert s.SECRET_KEY == PRODUCTION_ENV["SECRET_KEY"]
+    assert PRODUCTION_ENV["REDIS_PASSWORD"] in s.CACHES["default"]["LOCATION"]
+
+
+def test_a_secret_file_must_be_readable_and_alone(load_settings, tmp_path):
+    env = dict(PRODUCTION_ENV, DB_PASSWORD_FILE=str(tmp_path / "missing"))
+    message = load_error(load_settings, env)
+    assert "DB_PASSWORD: is set and so is DB_PASSWORD_FILE; set one" in message
+    del env["DB_PASSWORD"]
+    message = load_error(load_settings, env)
+    assert "DB_PASSWORD_FILE: " in message and "cannot be read" in message
 
 
 def test_reads_exactly_the_contract(load_settings):
