@@ -6,11 +6,12 @@
 # then collects the static files into the volume nginx serves (unless
 # COLLECT_STATIC=False) and runs the command, gunicorn by default.
 #
-# RUN_MIGRATIONS exists for the day the Pulumi program runs migrations once,
-# as a one-shot step before it rolls the backends: then every replica skips
-# them. Until then each replica migrates; Django's migrations are not locked,
-# so when two start together one may fail on a table the other just created,
-# and the guide's retries carry it through (the next try finds the work done).
+# The Pulumi program runs the migrations once, as a one-shot step before it
+# starts a new image's containers, and sets RUN_MIGRATIONS=False: replicas
+# then never migrate at the same time. Run elsewhere (docker run, Compose),
+# each replica migrates; Django's migrations are not locked, so when two
+# start together one may fail on a table the other just created, and the
+# guide's retries carry it through (the next try finds the work done).
 set -eu
 
 log() { echo "entrypoint: $*" >&2; }
