@@ -52,6 +52,10 @@ type Gzip struct {
 	// Types is gzip_types (default text/plain text/css application/json
 	// application/javascript); text/html is always compressed.
 	Types []string `json:"types"`
+	// Vary is gzip_vary (default true): Vary: Accept-Encoding on compressible
+	// responses, so a cache in front (Cloudflare) keeps the compressed and
+	// plain copies apart.
+	Vary bool `json:"vary"`
 }
 
 // OpenFileCache is nginx's open_file_cache family.
@@ -86,7 +90,7 @@ func DefaultNginxSettings() NginxSettings {
 	return NginxSettings{
 		Image:                   "nginx:1.27-alpine",
 		WorkerConnections:       1024,
-		Gzip:                    Gzip{Enabled: true, Level: 6, Types: []string{"text/plain", "text/css", "application/json", "application/javascript"}},
+		Gzip:                    Gzip{Enabled: true, Level: 6, Types: []string{"text/plain", "text/css", "application/json", "application/javascript"}, Vary: true},
 		ClientBodyBufferSize:    Size(128 * KiB),
 		ClientMaxBodySize:       Size(10 * MiB),
 		ClientBodyTimeout:       Seconds(12),
@@ -183,6 +187,7 @@ http {
     gzip {{onoff .S.Gzip.Enabled}};
     gzip_comp_level {{.S.Gzip.Level}};
     gzip_types {{join .S.Gzip.Types " "}};
+    gzip_vary {{onoff .S.Gzip.Vary}};
 
     # Buffer settings
     client_body_buffer_size {{.S.ClientBodyBufferSize.Compact}};

@@ -112,6 +112,7 @@ func TestNginxConfCarriesTheGuide(t *testing.T) {
 		"gzip":                      "on",
 		"gzip_comp_level":           "6",
 		"gzip_types":                "text/plain text/css application/json application/javascript",
+		"gzip_vary":                 "on",
 		"client_body_buffer_size":   "128k",
 		"client_max_body_size":      "10m",
 		"client_body_timeout":       "12s",

@@ -248,6 +248,9 @@ func checkNginxServes(base string, s components.NginxSettings, tree *nginxTree) 
 			if len(body) >= len(tree.css) {
 				fail("GET /static/app.css gzipped: %d bytes, not smaller than the file's %d", len(body), len(tree.css))
 			}
+			if vary := resp.Header.Get("Vary"); s.Gzip.Vary && vary != "Accept-Encoding" {
+				fail("GET /static/app.css gzipped: Vary %q, want Accept-Encoding (gzip_vary)", vary)
+			}
 		}
 	}
 	// /media/: the upload, cached for the media expiry, with byte ranges.
