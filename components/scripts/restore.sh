@@ -1,0 +1,161 @@
+#!/bin/sh
+# restore.sh NAME: replace the database's contents with the dump NAME, one
+# of those `backup.sh list` shows in BACKUP_DIR.
+#
+# Configuration, from the environment only (the same as backup.sh's):
+#   PGHOST PGPORT PGUSER PGDATABASE  the database to replace; PGUSER must be
+#                                    allowed to create databases (the
+#                                    image's POSTGRES_USER is a superuser)
+#   PGPASSWORD_FILE   a file holding the password
+#   BACKUP_DIR        where the dumps are (default /backups)
+#
+# The dump's checksum is verified first: a dump without a checksum file, or
+# whose contents do not match it, is refused before anything connects to the
+# database.
+#
+# How: the dump is restored into a new database, PGDATABASE_restoring, made
+# from template0 with the current database's encoding and locale. Only when
+# pg_restore has succeeded are the names swapped, in one transaction: the
+# current database becomes PGDATABASE_replaced and the restored one takes its
+# name; then the replaced one is dropped. So
+#   - a restore that fails at any point leaves the database as it was;
+#   - the result is exactly the dump: a table that a later migration added
+#     does not survive the restore, as it would with pg_restore --clean into
+#     the live database (which only drops what the dump itself contains, and
+#     would leave django_migrations disagreeing with the schema);
+#   - it also works when the database is gone.
+# The cost is room for a second copy of the database while it runs.
+#
+# pg_restore's flags: --no-owner, because everything is created by PGUSER,
+# which owns the stack's database anyway, so a dump from another stack with
+# another user restores the same; --exit-on-error, so that a dump that does
+# not fully restore is never swapped in. Privileges (GRANTs) are restored: if
+# the dump grants to a role this server lacks, the restore fails, the
+# database is unchanged, and the message names the role. Not
+# --single-transaction: the swap already makes the restore all or nothing,
+# and one transaction over every table and index would need a lock slot per
+# object (max_locks_per_transaction). Not --clean: the new database is empty.
+#
+# Sessions still connected to the database are closed at the swap (stop the
+# backends first: what they would write meanwhile is lost). The swap fails,
+# and the database stays as it was, if a session reconnects within 5 s.
+#
+# Exit status: 0 restored, 1 refused or failed (the database is unchanged),
+# 2 wrong invocation or configuration.
+set -u
+PROG=restore
+# shellcheck source=backup-common.sh source-path=SCRIPTDIR
+. "$(dirname "$0")/backup-common.sh"
+
+if [ $# -ne 1 ] || [ -z "$1" ]; then
+	die "usage: restore.sh NAME, a dump that 'backup.sh list' shows"
+fi
+name=$1
+case $name in
+*/*) die "give the dump's name as 'backup.sh list' shows it, not a path: $name" ;;
+*.dump) ;;
+*) name=$name.dump ;;
+esac
+need_postgres
+enter_backup_dir
+
+fail() {
+	warn "$*"
+	exit 1
+}
+
+[ -f "$name" ] || fail "no dump $name in $BACKUP_DIR"
+verify "$name" || fail "refusing $name: $VERIFY_WHY; the database was not touched"
+
+db=$PGDATABASE
+tmp=${db}_restoring
+old=${db}_replaced
+# Database-level commands connect to another database of the server.
+maint=postgres
+if [ "$db" = postgres ]; then
+	maint=template1
+fi
+
+# psql_maint runs the psql script on its standard input in the maintenance
+# database, stopping at the first error, with no notices ("does not exist,
+# skipping"). The names are psql variables, which psql quotes itself (:"db"
+# as an identifier, :'db' as a literal).
+psql_maint() {
+	PGOPTIONS="${PGOPTIONS-} -c client_min_messages=warning" psql -X -q -At --no-password -v ON_ERROR_STOP=1 -d "$maint" \
+		-v db="$db" -v tmp="$tmp" -v old="$old"
+}
+
+drop_tmp() {
+	echo 'DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);' | psql_maint ||
+		warn "could not drop $tmp: drop it by hand, or let the next restore do it"
+}
+
+started=$(date +%s)
+log "restoring $name ($(human_size "$(stat -c %s "$name")"), checksum ok) into $db"
+
+# A new, empty database like the current one. A restore interrupted earlier
+# may have left $tmp or $old: neither holds anything still needed.
+psql_maint <<'SQL' || fail "could not create the database $tmp; $db was not touched"
+DROP DATABASE IF EXISTS :"tmp" WITH (FORCE);
+DROP DATABASE IF EXISTS :"old" WITH (FORCE);
+SELECT count(*) > 0 AS db_exists FROM pg_database WHERE datname = :'db' \gset
+\if :db_exists
+SELECT pg_encoding_to_char(encoding) AS enc, datcollate AS coll, datctype AS ctype
+  FROM pg_database WHERE datname = :'db' \gset
+CREATE DATABASE :"tmp" TEMPLATE template0 ENCODING :'enc' LC_COLLATE :'coll' LC_CTYPE :'ctype';
+\else
+CREATE DATABASE :"tmp" TEMPLATE template0;
+\endif
+SQL
+
+if ! pg_restore --no-password --dbname="$tmp" --no-owner --exit-on-error "$name"; then
+	drop_tmp
+	fail "pg_restore failed (above); $db was not touched"
+fi
+
+# The swap. pg_terminate_backend only signals; ALTER DATABASE ... RENAME waits
+# up to 5 s for those sessions to end (and stops autovacuum workers itself).
+# Prints how many sessions were closed.
+if ! closed=$(
+	psql_maint <<'SQL'
+SELECT count(*) > 0 AS db_exists FROM pg_database WHERE datname = :'db' \gset
+BEGIN;
+\if :db_exists
+SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+ WHERE datname = :'db' AND backend_type = 'client backend' AND pid <> pg_backend_pid();
+ALTER DATABASE :"db" RENAME TO :"old";
+\else
+SELECT 0;
+\endif
+ALTER DATABASE :"tmp" RENAME TO :"db";
+COMMIT;
+SQL
+); then
+	drop_tmp
+	fail "could not swap the restored database in (are sessions still connected? stop the backends); $db was not touched"
+fi
+if [ "$closed" -gt 0 ]; then
+	log "closed $closed other session(s) of $db"
+fi
+echo 'DROP DATABASE IF EXISTS :"old" WITH (FORCE);' | psql_maint ||
+	warn "restored, but could not drop the replaced database $old: drop it by hand"
+
+# What was restored: every table and its exact row count, the count first
+# because a quoted table name may hold spaces.
+log "restored $name into $db in $(($(date +%s) - started))s:"
+psql -X -q -At --no-password -F ' ' -v ON_ERROR_STOP=1 -d "$db" <<'SQL' |
+SELECT (xpath('/row/n/text()', query_to_xml(
+           format('SELECT count(*) AS n FROM %I.%I', n.nspname, c.relname), false, true, '')))[1],
+       format('%I.%I', n.nspname, c.relname)
+  FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE c.relkind = 'r' AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+ ORDER BY 2;
+SQL
+	{
+		tables=0
+		while read -r rows table; do
+			printf '  %-40s %10s rows\n' "$table" "$rows"
+			tables=$((tables + 1))
+		done
+		printf '  %s table(s)\n' "$tables"
+	}
