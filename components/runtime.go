@@ -239,10 +239,14 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 		LogDriver:         &docker.ServiceTaskSpecLogDriverArgs{Name: pulumi.String(s.Logs.Driver), Options: pulumi.ToStringMap(s.Logs.Options())},
 		NetworksAdvanceds: networks,
 	}
+	spec := task.ContainerSpec.(*docker.ServiceTaskSpecContainerSpecArgs)
 	if len(w.Command) > 0 {
-		// A service's Args is a container's command; its Command would
-		// replace the image's entrypoint.
-		task.ContainerSpec.(*docker.ServiceTaskSpecContainerSpecArgs).Args = pulumi.ToStringArray(w.Command)
+		// A service's Args is a container's command, and its Commands a
+		// container's entrypoint.
+		spec.Args = pulumi.ToStringArray(w.Command)
+	}
+	if len(w.Entrypoint) > 0 {
+		spec.Commands = pulumi.ToStringArray(w.Entrypoint)
 	}
 	if len(w.Constraints) > 0 {
 		task.Placement = &docker.ServiceTaskSpecPlacementArgs{Constraints: pulumi.ToStringArray(w.Constraints)}

@@ -53,6 +53,7 @@ func (w Workload) Describe() Spec {
 	h := s.Healthcheck
 	return Spec{
 		"image":       w.ImageSource,
+		"entrypoint":  strings.Join(w.Entrypoint, " "),
 		"command":     strings.Join(w.Command, " "),
 		"env":         strings.Join(env, "\n"),
 		"files":       strings.Join(files, "\n"),

@@ -270,9 +270,14 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // Compose's deploy.resources and docker run --cpus.
 type CPUs float64
 
+var cpuCount = regexp.MustCompile(`^[0-9]+(\.[0-9]{1,2})?$`)
+
+// ParseCPUs reads a CPU count with at most two decimals. The decimals are
+// counted in the text: 4.1 is not a whole number of hundredths in binary.
 func ParseCPUs(text string) (CPUs, error) {
-	v, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
-	if err != nil || v < 0 || math.IsInf(v, 0) || math.IsNaN(v) || v*100 != math.Trunc(v*100) {
+	text = strings.TrimSpace(text)
+	v, err := strconv.ParseFloat(text, 64)
+	if err != nil || !cpuCount.MatchString(text) || math.IsInf(v, 0) {
 		return 0, fmt.Errorf("%q is not a CPU count (examples: 0.5, 1.5, 2.0; at most two decimals)", text)
 	}
 	return CPUs(v), nil

@@ -158,6 +158,8 @@ type Workload struct {
 	// ImageSource is what Image was made from, for the Spec: the reference
 	// pulled, or the build context and its digest.
 	ImageSource string
+	// Entrypoint replaces the image's entrypoint when set.
+	Entrypoint []string
 	// Command replaces the image's command when set.
 	Command []string
 	// Env are the plain environment variables.
@@ -183,6 +185,9 @@ type Workload struct {
 	// NoFile raises the open-files limit when non-zero (containers only;
 	// Swarm tasks get the daemon's limit, which is far higher).
 	NoFile int
+	// NoWait lets the update go on without waiting for the container to be
+	// healthy: nothing depends on it, and its health is for monitoring.
+	NoWait bool
 
 	// Replicas is the number of tasks of a Swarm service (default 1). A
 	// container workload is one container; components make several.
@@ -251,7 +256,7 @@ func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.R
 		},
 		// Wait makes the update stop until the container is healthy, so that
 		// whatever depends on it starts against a ready service.
-		Wait:              pulumi.Bool(true),
+		Wait:              pulumi.Bool(!w.NoWait),
 		WaitTimeout:       pulumi.Int(int(s.Healthcheck.ReadyWithin().Seconds()) + 30),
 		Cpus:              pulumi.String(s.Resources.Limits.CPUs.String()),
 		CpuShares:         pulumi.Int(s.Resources.Reservations.CPUs.Shares()),
@@ -270,6 +275,9 @@ func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.R
 	}
 	if len(w.Command) > 0 {
 		args.Command = pulumi.ToStringArray(w.Command)
+	}
+	if len(w.Entrypoint) > 0 {
+		args.Entrypoints = pulumi.ToStringArray(w.Entrypoint)
 	}
 	if w.ShmSize > 0 {
 		args.ShmSize = pulumi.Int(w.ShmSize.MiB())

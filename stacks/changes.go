@@ -80,13 +80,15 @@ var costs = map[string]string{
 		"again; its certificates are kept",
 	"backend": "new backend containers start and must pass their healthcheck before the old ones stop: " +
 		"no request is dropped%s",
+	"backup": "its container is replaced: a dump in progress is abandoned (never left half-written), " +
+		"and the schedule goes on from the newest good dump; the dumps are kept",
 }
 
 // changeNotes describe, for each component whose spec changed since the last
 // deployment, which of its fields changed and what the change costs.
 func changeNotes(prev Previous, specs map[string]components.Spec, dataVolumes map[string]string) []string {
 	var notes []string
-	for _, component := range []string{"postgres", "redis", "backend", "nginx", "traefik"} {
+	for _, component := range []string{"postgres", "redis", "backend", "nginx", "traefik", "backup"} {
 		before, deployed := prev.Specs[component]
 		if !deployed {
 			continue

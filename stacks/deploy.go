@@ -49,6 +49,8 @@ type Deployment struct {
 	Backend  *components.Backend
 	Nginx    *components.Nginx
 	Traefik  *components.Traefik
+	// Backup is nil when backups are off.
+	Backup *components.Backup
 	// Edge is nil when the stack has no Cloudflare zone.
 	Edge *edge.Edge
 	// Outputs are the stack outputs: the public URLs, every container's
@@ -126,6 +128,24 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 	}, withHost); err != nil {
 		return nil, err
 	}
+	if p.Backup.Enabled {
+		var offsiteKey pulumi.StringInput
+		if p.Backup.Offsite.Enabled() {
+			offsiteKey = pulumi.ToSecret(pulumi.String(p.Credentials.OffsiteSecretKey)).(pulumi.StringOutput)
+		}
+		if d.Backup, err = components.NewBackup(ctx, "backup", &components.BackupArgs{
+			Settings:         &p.Backup,
+			Target:           dataTarget,
+			Database:         d.Postgres,
+			DatabaseImage:    p.Postgres.Image,
+			Password:         d.Secrets.DatabasePassword,
+			Network:          data.Name,
+			KeepData:         p.KeepData,
+			OffsiteSecretKey: offsiteKey,
+		}, withHost); err != nil {
+			return nil, err
+		}
+	}
 	if d.Redis, err = components.NewRedis(ctx, "redis", &components.RedisArgs{
 		Settings: &p.Redis,
 		Target:   dataTarget,
@@ -201,12 +221,20 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		"postgres": d.Postgres.Spec, "redis": d.Redis.Spec, "backend": d.Backend.Spec,
 		"nginx": d.Nginx.Spec, "traefik": d.Traefik.Spec,
 	}
+	if d.Backup != nil {
+		containers["backup"] = pulumi.String(d.Backup.Name)
+		specs["backup"] = d.Backup.Spec
+	}
 	d.Notes = append(d.Notes, changeNotes(prev, specs, dataVolumes)...)
 	specOutputs := pulumi.Map{}
 	for component, spec := range specs {
 		specOutputs[component] = pulumi.ToStringMap(spec)
 	}
 	d.Outputs = pulumi.Map{
+		// What cmd/backupctl needs to find the stack's containers.
+		"dockerHost":      pulumi.String(p.Host.Docker),
+		"runtime":         pulumi.String(string(p.Runtime)),
+		"backends":        pulumi.ToStringArray(d.Backend.Names),
 		"urls":            pulumi.ToStringArray(site.URLs()),
 		"containers":      containers,
 		"databaseUrl":     d.Postgres.URL,

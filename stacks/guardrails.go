@@ -67,13 +67,22 @@ type container struct {
 }
 
 func (p Profile) containers() []container {
-	return []container{
+	cs := []container{
 		{"postgres", 1, p.Postgres.ContainerSettings},
 		{"redis", 1, p.Redis.ContainerSettings},
 		{"backend", p.Backend.Replicas, p.Backend.ContainerSettings},
 		{"nginx", 1, p.Nginx.ContainerSettings},
 		{"traefik", 1, p.Traefik.ContainerSettings},
 	}
+	if p.Backup.Enabled {
+		// The off-host copy has the backup's settings too.
+		copies := 1
+		if p.Backup.Offsite.Enabled() {
+			copies = 2
+		}
+		cs = append(cs, container{"backup", copies, p.Backup.ContainerSettings})
+	}
+	return cs
 }
 
 func checkCORS(p Profile) (ps components.Problems) {

@@ -24,6 +24,8 @@ const (
 	CloudflareTokenKey = "cloudflare:apiToken"
 	// RegistryPasswordKey is the password of host.registry, in the project's namespace.
 	RegistryPasswordKey = "registryPassword"
+	// OffsiteSecretKeyKey is the storage key's secret of backup.offsite.
+	OffsiteSecretKeyKey = "offsiteSecretKey"
 )
 
 // ConfigKeys are the top-level config keys the program reads, in the
@@ -108,6 +110,9 @@ func loadCredentials(project string, p *Profile, cfg Config) (ps components.Prob
 	}
 	if p.Host.Registry.Address != "" {
 		p.Credentials.RegistryPassword = read(project+":"+RegistryPasswordKey, "when host.registry.address is")
+	}
+	if p.Backup.Enabled && p.Backup.Offsite.Enabled() {
+		p.Credentials.OffsiteSecretKey = read(project+":"+OffsiteSecretKeyKey, "when backup.offsite.url is")
 	}
 	return ps
 }

@@ -4,6 +4,8 @@
 package stacks
 
 import (
+	"time"
+
 	"github.com/djangostack/infra/components"
 	"github.com/djangostack/infra/components/edge"
 	"github.com/djangostack/infra/stacks/stackname"
@@ -36,6 +38,8 @@ type Profile struct {
 	Swarm Swarm `json:"swarm"`
 	// Postgres is the database server.
 	Postgres components.PostgresSettings `json:"postgres"`
+	// Backup are the scheduled dumps of the database.
+	Backup components.BackupSettings `json:"backup"`
 	// Redis is the cache and channel-layer server.
 	Redis components.RedisSettings `json:"redis"`
 	// Backend are the Django containers.
@@ -58,6 +62,9 @@ type Credentials struct {
 	// RegistryPassword is django-stack:registryPassword, required with
 	// host.registry.address.
 	RegistryPassword string
+	// OffsiteSecretKey is django-stack:offsiteSecretKey, required with
+	// backup.offsite.url.
+	OffsiteSecretKey string
 }
 
 // Host describes the machine the containers run on. Its size is what the
@@ -111,12 +118,13 @@ func Base() Profile {
 	return Profile{
 		TLS:      true,
 		KeepData: true,
-		// The smallest host the guide's reservations fit on: they add up to
-		// 4.0 CPUs and 3200 MiB.
-		Host:     Host{CPUs: 4, Memory: components.Size(8 * components.GiB)},
+		// The guide's reservations and the backups' add up to 4.1 CPUs and
+		// 3264 MiB: a host of 6 CPUs and 8 GiB holds them with room to spare.
+		Host:     Host{CPUs: 6, Memory: components.Size(8 * components.GiB)},
 		Runtime:  components.RuntimeContainer,
 		Swarm:    Swarm{DataNodeLabel: "djangostack.data"},
 		Postgres: components.DefaultPostgresSettings(),
+		Backup:   components.DefaultBackupSettings(),
 		Redis:    components.DefaultRedisSettings(),
 		Backend:  components.DefaultBackendSettings(),
 		Nginx:    components.DefaultNginxSettings(),
@@ -155,6 +163,11 @@ func Staging() Profile {
 	p.Postgres.Tuning.MaxParallelWorkers = 2
 
 	p.Redis.Resources = components.NewResources(0.5, 384, 0.25, 256)
+
+	// A daily dump, a week of them.
+	p.Backup.Interval = components.Seconds(24 * 3600)
+	p.Backup.Keep = 7
+	p.Backup.MaxAge = components.Duration(14 * 24 * time.Hour)
 	// The guide's two-thirds ratio of maxmemory to the container limit.
 	p.Redis.Tuning.MaxMemory = components.RedisSize(256 * components.MiB)
 	return p
@@ -171,6 +184,7 @@ func Local() Profile {
 	p.Traefik.HTTPPort = 8080
 	p.Traefik.BindAddress = "127.0.0.1"
 	p.Host.Docker = "unix:///var/run/docker.sock"
+	p.Backup.Enabled = false
 	p.Backend.Build = components.ImageBuild{Context: "examples/backend", Dockerfile: "Dockerfile"}
 	p.Backend.Resources = components.NewResources(1, 512, 0.25, 256)
 	p.Postgres.Resources = components.NewResources(1, 512, 0.25, 128)

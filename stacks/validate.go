@@ -58,6 +58,7 @@ func Validate(stack string, p Profile) components.Problems {
 	}
 	checkHost(&ps, stack, p.Host)
 	ps.Merge("postgres", p.Postgres.Check())
+	ps.Merge("backup", p.Backup.Check())
 	ps.Merge("redis", p.Redis.Check())
 	ps.Merge("backend", p.Backend.Check())
 	ps.Merge("nginx", p.Nginx.Check())

@@ -46,6 +46,7 @@ func TestBackupScripts(t *testing.T) {
 				{"Health", testBackupHealth},
 				{"Loop", testBackupLoop},
 				{"Configuration", testBackupConfiguration},
+				{"Offsite", testBackupOffsite},
 			} {
 				t.Run(tc.name, func(t *testing.T) { tc.test(t, newBackupFixture(t, cluster, shell)) })
 			}

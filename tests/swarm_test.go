@@ -21,7 +21,7 @@ func TestSwarmRegistersServicesNotContainers(t *testing.T) {
 	for _, s := range r.all(typeService) {
 		services = append(services, s.Name)
 	}
-	if want := []string{"postgres", "redis", "backend", "nginx", "traefik"}; !sameSet(services, want) {
+	if want := []string{"postgres", "redis", "backend", "nginx", "traefik", "backup"}; !sameSet(services, want) {
 		t.Errorf("services = %v, want %v", services, want)
 	}
 	// The one container left is the one-shot migration step.
@@ -181,7 +181,7 @@ func placement(s *Registration) []string {
 
 func TestSwarmPlacementAndNetworks(t *testing.T) {
 	r := deployOK(t, "production", swarmConfig(t))
-	for _, name := range []string{"postgres", "redis"} {
+	for _, name := range []string{"postgres", "redis", "backup"} {
 		if got := placement(r.service(name)); !reflect.DeepEqual(got, []string{"node.labels.djangostack.data == true"}) {
 			t.Errorf("%s placement = %v, want the data node", name, got)
 		}

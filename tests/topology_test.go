@@ -33,7 +33,7 @@ func TestNetworks(t *testing.T) {
 	}
 	want := map[string][]string{
 		"django-stack-production-edge": {"backend-1", "backend-2", "nginx", "traefik"},
-		"django-stack-production-data": {"backend-1", "backend-2", "migrate", "postgres", "redis"},
+		"django-stack-production-data": {"backend-1", "backend-2", "backup", "migrate", "postgres", "redis"},
 	}
 	if !reflect.DeepEqual(members, want) {
 		t.Errorf("network members = %v\nwant %v", members, want)
@@ -66,7 +66,17 @@ func TestVolumes(t *testing.T) {
 			"static":               {prefix + "static", false},
 			"traefik-certificates": {prefix + "traefik-certificates", false},
 		}
-		volumes := r.all(typeVolume)
+		// The dumps outlive the stack everywhere; protected where the data is.
+		backups := r.get(typeVolume, "backup-dumps")
+		if backups.str("name") != prefix+"backups" || !backups.RetainOnDelete || backups.Protect != tc.keep {
+			t.Errorf("%s backups volume %q retain %v protect %v", tc.stack, backups.str("name"), backups.RetainOnDelete, backups.Protect)
+		}
+		var volumes []*Registration
+		for _, v := range r.all(typeVolume) {
+			if v.Name != "backup-dumps" {
+				volumes = append(volumes, v)
+			}
+		}
 		if len(volumes) != len(want) {
 			t.Errorf("%s has %d volumes, want %d", tc.stack, len(volumes), len(want))
 		}
@@ -169,6 +179,7 @@ func TestStackOutputs(t *testing.T) {
 		"backend-2": "django-stack-production-backend-" + r.deployment.Backend.Fingerprint + "-2",
 		"nginx":     "django-stack-production-nginx",
 		"traefik":   "django-stack-production-traefik",
+		"backup":    "django-stack-production-backup",
 	}
 	if !reflect.DeepEqual(containers.Value, wantContainers) {
 		t.Errorf("containers = %v\nwant %v", containers.Value, wantContainers)
@@ -183,7 +194,7 @@ func TestStackOutputs(t *testing.T) {
 		}
 	}
 	for name := range out {
-		if !slices.Contains([]string{"urls", "containers", "databaseUrl", "redisUrl", "specs", "dataVolumes"}, name) {
+		if !slices.Contains([]string{"urls", "containers", "databaseUrl", "redisUrl", "specs", "dataVolumes", "dockerHost", "runtime", "backends"}, name) {
 			t.Errorf("unexpected output %s", name)
 		}
 	}

@@ -126,6 +126,8 @@ func TestCPUs(t *testing.T) {
 		{"0.5", "0.5", 512, 5e8},
 		{"1.5", "1.5", 1536, 15e8},
 		{"0.25", "0.25", 256, 25e7},
+		{"4.1", "4.1", 4198, 41e8},  // 4.1 x 100 is not whole in binary floating point
+		{"0.29", "0.29", 297, 29e7}, // nor is 0.29 x 100
 	}
 	for _, c := range cases {
 		v, err := components.ParseCPUs(c.text)

@@ -1,0 +1,305 @@
+package components
+
+import (
+	"embed"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// The backup scripts, uploaded into the backup containers as they are: the
+// tests run these same files against a real Postgres.
+//
+//go:embed scripts/*.sh
+var scripts embed.FS
+
+// Where the scripts and the dumps are inside the backup containers.
+const (
+	BackupScriptDir = "/opt/backup"
+	BackupDir       = "/backups"
+)
+
+// BackupSettings are the scheduled dumps of the application database.
+type BackupSettings struct {
+	// Enabled runs the backup service (default true; false in local).
+	Enabled bool `json:"enabled"`
+	// Interval between dumps (default 6h in production, 24h in staging).
+	Interval Duration `json:"interval"`
+	// Keep is how many of the newest good dumps are never pruned, whatever
+	// their age (default 28: a week of 6-hourly dumps).
+	Keep int `json:"keep"`
+	// MaxAge is the age past which dumps beyond Keep are pruned (default 30d).
+	MaxAge Duration `json:"maxAge"`
+	// Offsite copies each good dump to S3-compatible storage (default off).
+	Offsite Offsite `json:"offsite"`
+	ContainerSettings
+}
+
+// Offsite is the copy of the dumps to S3-compatible object storage.
+type Offsite struct {
+	// URL is the destination, s3://bucket/prefix (default none: no copy).
+	URL string `json:"url"`
+	// Endpoint is an S3-compatible service's endpoint, such as
+	// https://s3.eu-central-003.backblazeb2.com (default none: AWS S3).
+	Endpoint string `json:"endpoint"`
+	// Region of the bucket (default us-east-1).
+	Region string `json:"region"`
+	// AccessKeyID of the storage key; its secret is the secret config
+	// django-stack:offsiteSecretKey.
+	AccessKeyID string `json:"accessKeyId"`
+	// Image is the AWS CLI image that copies (default amazon/aws-cli:2.27.50).
+	Image string `json:"image"`
+	// Interval between copies (default 15m).
+	Interval Duration `json:"interval"`
+}
+
+// Enabled reports whether the dumps are copied off the host.
+func (o Offsite) Enabled() bool { return o.URL != "" }
+
+// DefaultBackupSettings back up every 6 hours, keep 28 dumps (a week) and
+// prune others after 30 days, in a small container that reports unhealthy
+// once the newest good dump is older than two intervals.
+func DefaultBackupSettings() BackupSettings {
+	return BackupSettings{
+		Enabled:  true,
+		Interval: Seconds(6 * 3600),
+		Keep:     28,
+		MaxAge:   Duration(30 * day),
+		Offsite: Offsite{
+			Region:   "us-east-1",
+			Image:    "amazon/aws-cli:2.27.50",
+			Interval: Seconds(15 * 60),
+		},
+		// The probe hashes the newest dump, which takes a while for a big
+		// database; the start period leaves the first dump time to finish.
+		ContainerSettings: guideContainer(NewResources(1, 512, 0.1, 64),
+			Healthcheck{Interval: Seconds(120), Timeout: Seconds(60), Retries: 3, StartPeriod: Seconds(1800)},
+			Seconds(30)),
+	}
+}
+
+// Env renders the scripts' environment (see components/scripts/backup.sh).
+func (s BackupSettings) Env(db *Postgres, prefix string) map[string]string {
+	return map[string]string{
+		"PGHOST":          db.Host,
+		"PGPORT":          strconv.Itoa(db.Port),
+		"PGUSER":          db.User,
+		"PGDATABASE":      db.Database,
+		"PGPASSWORD_FILE": postgresPasswordFile,
+		"BACKUP_DIR":      BackupDir,
+		"BACKUP_PREFIX":   prefix,
+		"BACKUP_INTERVAL": strconv.FormatInt(s.Interval.Seconds(), 10),
+		"BACKUP_KEEP":     strconv.Itoa(s.Keep),
+		"BACKUP_MAX_AGE":  strconv.FormatInt(s.MaxAge.Seconds(), 10),
+	}
+}
+
+// Check reports backup settings that cannot work.
+func (s BackupSettings) Check() Problems {
+	var ps Problems
+	if !s.Enabled {
+		return ps
+	}
+	if s.Interval < Seconds(60) || s.Interval%Seconds(1) != 0 {
+		ps.Add("interval", "%q must be a whole number of seconds, at least 60s", s.Interval.String())
+	}
+	if s.Keep < 1 {
+		ps.Add("keep", "%d must be at least 1: the newest good dump is never pruned", s.Keep)
+	}
+	if s.MaxAge < s.Interval {
+		ps.Add("maxAge", "%q is shorter than the interval %q: every dump but the kept ones would go at once", s.MaxAge.String(), s.Interval.String())
+	}
+	if o := s.Offsite; o.Enabled() {
+		if u, err := url.Parse(o.URL); err != nil || u.Scheme != "s3" || u.Host == "" {
+			ps.Add("offsite.url", "%q is not an S3 location (s3://bucket/prefix)", o.URL)
+		}
+		if o.Endpoint != "" {
+			if u, err := url.Parse(o.Endpoint); err != nil || u.Scheme != "https" || u.Host == "" {
+				ps.Add("offsite.endpoint", "%q is not an https endpoint (https://s3.example.com)", o.Endpoint)
+			}
+		}
+		if o.AccessKeyID == "" {
+			ps.Add("offsite.accessKeyId", "must be set with offsite.url")
+		}
+		checkImage(&ps, "offsite.image", o.Image)
+		if o.Interval < Seconds(60) {
+			ps.Add("offsite.interval", "%q must be at least 60s", o.Interval.String())
+		}
+	}
+	ps = append(ps, s.ContainerSettings.Check()...)
+	return ps
+}
+
+// BackupArgs are the inputs of a Backup component.
+type BackupArgs struct {
+	// Settings of the backups; nil means DefaultBackupSettings().
+	Settings *BackupSettings
+	// Target is where the component deploys (on Swarm, the data node).
+	Target
+	// Database is the Postgres component to dump; the backup container
+	// runs its image, so pg_dump matches the server.
+	Database *Postgres
+	// DatabaseImage is the Postgres image reference.
+	DatabaseImage string
+	// Password of the application user.
+	Password pulumi.StringInput
+	// Network is the data network.
+	Network pulumi.StringInput
+	// KeepData protects the backups volume too.
+	KeepData bool
+	// OffsiteSecretKey is the storage key's secret, when Settings.Offsite is on.
+	OffsiteSecretKey pulumi.StringInput
+}
+
+// Backup is the dump service, its volume, and the optional off-host copy.
+type Backup struct {
+	pulumi.ResourceState
+
+	// Spec describes the dump container.
+	Spec Spec
+	// Server runs the dumps; Offsite copies them (nil when off).
+	Server  Deployed
+	Offsite Deployed
+	Volume  *docker.Volume
+	// Name is the dump container's Docker name.
+	Name string
+}
+
+// BackupsVolume is the Docker name of the backups volume.
+func BackupsVolume(n Naming) string { return n.Name("backups") }
+
+// scriptFiles are the backup scripts as files of a container.
+func scriptFiles() ([]File, error) {
+	entries, err := scripts.ReadDir("scripts")
+	if err != nil {
+		return nil, err
+	}
+	var files []File
+	for _, e := range entries {
+		content, err := scripts.ReadFile("scripts/" + e.Name())
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, File{Path: BackupScriptDir + "/" + e.Name(), Content: pulumi.String(string(content)), Mode: "0555"})
+	}
+	return files, nil
+}
+
+// NewBackup registers the backup service: the Postgres image running the
+// dump loop on the data network, writing to a volume that outlives the
+// stack, and reporting unhealthy when the newest good dump is too old.
+func NewBackup(ctx *pulumi.Context, name string, args *BackupArgs, opts ...pulumi.ResourceOption) (*Backup, error) {
+	if args == nil || args.Database == nil || args.Password == nil || args.Network == nil || args.DatabaseImage == "" {
+		return nil, errors.New("backup: args with the database, its image, its password and the data network are required")
+	}
+	s, err := resolve("backup", args.Settings, DefaultBackupSettings, func(s BackupSettings) (ps Problems) {
+		if s.Offsite.Enabled() && args.OffsiteSecretKey == nil {
+			ps.Add("offsite", "needs the storage key's secret")
+		}
+		return ps
+	})
+	if err != nil {
+		return nil, err
+	}
+	files, err := scriptFiles()
+	if err != nil {
+		return nil, fmt.Errorf("backup: %w", err)
+	}
+
+	c := &Backup{Name: args.Naming.Name("backup")}
+	if err := ctx.RegisterComponentResource(typePrefix+"Backup", name, c, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(c)
+	image, err := pullImage(ctx, name+"-image", args.DatabaseImage, parent)
+	if err != nil {
+		return nil, err
+	}
+	// The dumps are the last copy of the data when the database volume is
+	// gone: kept when the stack goes, and protected wherever the data is.
+	c.Volume, err = NewVolume(ctx, name+"-dumps", VolumeArgs{
+		DockerName: BackupsVolume(args.Naming),
+		Labels:     args.Naming.ComponentLabels("backup"),
+		Keep:       args.KeepData,
+	}, parent, pulumi.RetainOnDelete(true))
+	if err != nil {
+		return nil, err
+	}
+	w := Workload{
+		Name:        c.Name,
+		ImageSource: args.DatabaseImage,
+		Image:       runImage(args.Runtime, image),
+		Command:     []string{"sh", BackupScriptDir + "/backup.sh", "loop"},
+		Env:         s.Env(args.Database, args.Naming.Prefix),
+		Files: append(files, File{
+			Path: postgresPasswordFile, Content: pulumi.ToSecret(args.Password).(pulumi.StringOutput), Mode: "0444", Secret: true,
+		}),
+		Volumes:     []VolumeMount{{Volume: c.Volume.Name, Target: BackupDir}},
+		Networks:    []pulumi.StringInput{args.Network},
+		Labels:      args.Naming.ComponentLabels("backup"),
+		HealthTest:  []string{"CMD", "sh", BackupScriptDir + "/backup.sh", "health"},
+		Settings:    s.ContainerSettings,
+		Constraints: args.Constraints,
+		// The first dump of a big database takes a while: the release does
+		// not wait for it. Its health is for monitoring.
+		NoWait: true,
+	}
+	c.Spec = w.Describe()
+	// Dumps start once the database is healthy.
+	c.Server, err = register(ctx, args.Runtime, name, w, parent, pulumi.DependsOn([]pulumi.Resource{args.Database.Server}))
+	if err != nil {
+		return nil, err
+	}
+	if s.Offsite.Enabled() {
+		if c.Offsite, err = newOffsite(ctx, name, s, args, files, c.Volume, parent); err != nil {
+			return nil, err
+		}
+	}
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"name": pulumi.String(c.Name)})
+}
+
+// newOffsite registers the copy of the good dumps to object storage. It
+// reads the backups volume read-only and has the storage key as a secret;
+// it needs a way out of the host, so it is on no network of the stack.
+func newOffsite(ctx *pulumi.Context, name string, s BackupSettings, args *BackupArgs, files []File, volume *docker.Volume, parent pulumi.ResourceOption) (Deployed, error) {
+	o := s.Offsite
+	image, err := pullImage(ctx, name+"-offsite-image", o.Image, parent)
+	if err != nil {
+		return nil, err
+	}
+	env := map[string]string{
+		"BACKUP_DIR":         BackupDir,
+		"BACKUP_PREFIX":      args.Naming.Prefix,
+		"OFFSITE_URL":        o.URL,
+		"OFFSITE_INTERVAL":   strconv.FormatInt(o.Interval.Seconds(), 10),
+		"AWS_ACCESS_KEY_ID":  o.AccessKeyID,
+		"AWS_DEFAULT_REGION": o.Region,
+	}
+	if o.Endpoint != "" {
+		env["AWS_ENDPOINT_URL"] = o.Endpoint
+	}
+	settings := s.ContainerSettings
+	// Healthy while it runs: a failed copy is logged and retried, and the
+	// dumps' own health is the backup container's.
+	w := Workload{
+		Name:        args.Naming.Name("backup-offsite"),
+		ImageSource: o.Image,
+		Image:       runImage(args.Runtime, image),
+		Entrypoint:  []string{"sh"},
+		Command:     []string{BackupScriptDir + "/offsite.sh", "loop"},
+		Env:         env,
+		SecretEnv:   map[string]pulumi.StringInput{"AWS_SECRET_ACCESS_KEY": args.OffsiteSecretKey},
+		Files:       files,
+		Volumes:     []VolumeMount{{Volume: volume.Name, Target: BackupDir, ReadOnly: true}},
+		Labels:      args.Naming.ComponentLabels("backup-offsite"),
+		HealthTest:  []string{"CMD", "sh", "-c", "kill -0 1"},
+		Settings:    settings,
+		Constraints: args.Constraints,
+		NoWait:      true,
+	}
+	return register(ctx, args.Runtime, name+"-offsite", w, parent)
+}
