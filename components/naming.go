@@ -13,6 +13,8 @@ const (
 	LabelProject   = "djangostack.project"
 	LabelStack     = "djangostack.stack"
 	LabelComponent = "djangostack.component"
+	// LabelIngress marks what the host's shared Traefik routes.
+	LabelIngress = "djangostack.ingress"
 )
 
 var unsafeDockerName = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
@@ -21,6 +23,8 @@ var unsafeDockerName = regexp.MustCompile(`[^a-zA-Z0-9_.-]+`)
 // receive it and never learn which stack they are in: they only know that every
 // name they create starts with Prefix and that every object carries Labels.
 type Naming struct {
+	// Project is the Pulumi project's name, as Docker names carry it.
+	Project string
 	// Prefix starts every Docker name ("django-stack-production").
 	Prefix string
 	// Labels identify the deployment; every Docker object carries them.
@@ -43,13 +47,18 @@ type Target struct {
 func NewNaming(project, stack string) Naming {
 	prefix := unsafeDockerName.ReplaceAllString(project+"-"+stack, "-")
 	return Naming{
-		Prefix: strings.Trim(prefix, "-_."),
-		Labels: map[string]string{LabelProject: project, LabelStack: stack},
+		Project: strings.Trim(unsafeDockerName.ReplaceAllString(project, "-"), "-_."),
+		Prefix:  strings.Trim(prefix, "-_."),
+		Labels:  map[string]string{LabelProject: project, LabelStack: stack},
 	}
 }
 
 // Name is the Docker name of a part of the deployment ("…-postgres").
 func (n Naming) Name(part string) string { return n.Prefix + "-" + part }
+
+// Shared is the Docker name of what the project's stacks on one host share
+// ("django-stack-ingress").
+func (n Naming) Shared(part string) string { return n.Project + "-" + part }
 
 // ComponentLabels returns the deployment's labels plus the component's own.
 func (n Naming) ComponentLabels(component string) map[string]string {

@@ -41,8 +41,20 @@ type TraefikSettings struct {
 	// Retry re-sends to another backend container a request that could not
 	// reach the first, as when a container stops during a release.
 	Retry Retry `json:"retry"`
+	// Ingress is whose Traefik routes the stack: own (a Traefik of its own,
+	// on ports of its own; production, local), host (a Traefik shared by the
+	// project's stacks on this host, which this stack runs; staging) or join
+	// (the host's shared Traefik, run by another stack; staging's clones).
+	Ingress string `json:"ingress"`
 	ContainerSettings
 }
+
+// Ingress modes.
+const (
+	IngressOwn  = "own"
+	IngressHost = "host"
+	IngressJoin = "join"
+)
 
 // Retry is Traefik's retry middleware. It only retries when no response came
 // back, so a request a container answered is never sent twice.
@@ -116,7 +128,8 @@ func DefaultTraefikSettings() TraefikSettings {
 			ReferrerPolicy:     "same-origin",
 			FrameDeny:          true,
 		},
-		Retry: Retry{Attempts: 3, InitialInterval: Duration(100 * time.Millisecond)},
+		Retry:   Retry{Attempts: 3, InitialInterval: Duration(100 * time.Millisecond)},
+		Ingress: IngressOwn,
 		// 15s to stop: in-flight requests finish (Traefik's own grace is 10s).
 		ContainerSettings: guideContainer(NewResources(1, 256, 0.25, 64),
 			Healthcheck{Interval: Seconds(10), Timeout: Seconds(5), Retries: 3, StartPeriod: Seconds(10)},
@@ -458,6 +471,11 @@ func (s TraefikSettings) Check() Problems {
 	if s.ACME.Email != "" && !strings.Contains(s.ACME.Email, "@") {
 		ps.Add("acme.email", "%q is not an email address", s.ACME.Email)
 	}
+	switch s.Ingress {
+	case IngressOwn, IngressHost, IngressJoin:
+	default:
+		ps.Add("ingress", "%q is not an ingress (own, host or join)", s.Ingress)
+	}
 	if s.Retry.Attempts < 1 {
 		ps.Add("retry.attempts", "%d must be at least 1 (1: no retry)", s.Retry.Attempts)
 	}
@@ -491,6 +509,9 @@ type TraefikArgs struct {
 	// DNSToken, when set, lets the ACME DNS challenge edit the Cloudflare
 	// zone (secret; CF_DNS_API_TOKEN in Traefik's environment).
 	DNSToken pulumi.StringInput
+	// Select are the labels of the containers Traefik routes; nil selects
+	// the deployment's own (Naming's labels).
+	Select map[string]string
 }
 
 // Traefik is the reverse proxy in front of the deployment.
@@ -508,6 +529,8 @@ type Traefik struct {
 	// Static is the rendered traefik.yml; Dynamic the rendered dynamic.yml.
 	Static  string
 	Dynamic string
+	// Environment is what they were rendered for.
+	Environment TraefikEnvironment
 }
 
 // Where the certificate store is mounted and the dynamic configuration is.
@@ -527,7 +550,11 @@ func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pul
 		return nil, err
 	}
 
-	env := TraefikEnvironment{Network: args.NetworkName, Labels: args.Naming.Labels, TLS: args.Site.TLS, Swarm: args.Runtime == RuntimeSwarm}
+	selected := args.Select
+	if selected == nil {
+		selected = args.Naming.Labels
+	}
+	env := TraefikEnvironment{Network: args.NetworkName, Labels: selected, TLS: args.Site.TLS, Swarm: args.Runtime == RuntimeSwarm}
 	if args.DNSToken != nil {
 		env.DNSProvider = "cloudflare"
 	}
@@ -535,9 +562,10 @@ func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pul
 		return nil, errors.New("traefik: acme.challenge dns needs a Cloudflare zone and token")
 	}
 	c := &Traefik{
-		Name:    args.Naming.Name("traefik"),
-		Static:  RenderTraefikStatic(s, env),
-		Dynamic: RenderTraefikDynamic(s, env),
+		Name:        args.Naming.Name("traefik"),
+		Static:      RenderTraefikStatic(s, env),
+		Dynamic:     RenderTraefikDynamic(s, env),
+		Environment: env,
 	}
 	if err := ctx.RegisterComponentResource(typePrefix+"Traefik", name, c, opts...); err != nil {
 		return nil, err

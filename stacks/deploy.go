@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"maps"
 	"os"
 
 	"github.com/djangostack/infra/components"
@@ -48,7 +49,8 @@ type Deployment struct {
 	Redis    *components.Redis
 	Backend  *components.Backend
 	Nginx    *components.Nginx
-	Traefik  *components.Traefik
+	// Traefik is nil when the stack joins the host's shared Traefik.
+	Traefik *components.Traefik
 	// Backup is nil when backups are off.
 	Backup *components.Backup
 	// Edge is nil when the stack has no Cloudflare zone.
@@ -94,13 +96,18 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 	// edge: Traefik, nginx and the backend. data: the backend, Postgres and
 	// Redis, with no route out of the host and no published port.
 	swarm := p.Runtime == components.RuntimeSwarm
+	if p.Traefik.Ingress != components.IngressOwn {
+		// The host's shared Traefik routes what carries the ingress label.
+		naming.Labels = maps.Clone(naming.Labels)
+		naming.Labels[components.LabelIngress] = components.IngressHost
+	}
 	target := components.Target{Naming: naming, Runtime: p.Runtime}
 	dataTarget := target
 	if swarm {
 		// Postgres and Redis run where their volumes are.
 		dataTarget.Constraints = []string{p.Swarm.DataConstraint()}
 	}
-	edgeNet, err := components.NewNetwork(ctx, "edge", components.NetworkArgs{DockerName: naming.Name("edge"), Labels: naming.Labels, Overlay: swarm}, onHost)
+	edgeName, edgeNet, err := edgeNetwork(ctx, p, naming, onHost)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +170,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		DatabasePassword: d.Secrets.DatabasePassword,
 		RedisPassword:    d.Secrets.RedisPassword,
 		SecretKey:        d.Secrets.DjangoSecretKey,
-		EdgeNetwork:      edgeNet.Name,
+		EdgeNetwork:      edgeNet,
 		DataNetwork:      data.Name,
 		StaticVolume:     static.Name,
 		MediaVolume:      media.Name,
@@ -176,7 +183,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		Settings:      &p.Nginx,
 		Target:        target,
 		Site:          site,
-		Network:       edgeNet.Name,
+		Network:       edgeNet,
 		StaticVolume:  static.Name,
 		MediaVolume:   media.Name,
 		SharedVolumes: p.Swarm.SharedVolumes,
@@ -187,15 +194,26 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 	if p.Edge.Enabled() {
 		cloudflareToken = pulumi.ToSecret(pulumi.String(p.Credentials.CloudflareToken)).(pulumi.StringOutput)
 	}
-	if d.Traefik, err = components.NewTraefik(ctx, "traefik", &components.TraefikArgs{
-		Settings:    &p.Traefik,
-		Target:      target,
-		Site:        site,
-		Network:     edgeNet.Name,
-		NetworkName: naming.Name("edge"),
-		DNSToken:    cloudflareToken,
-	}, withHost); err != nil {
-		return nil, err
+	if p.Traefik.Ingress != components.IngressJoin {
+		// A Traefik of the stack's own, or the host's shared one, which
+		// routes every stack of the project that joins it.
+		traefik := &components.TraefikArgs{
+			Settings:    &p.Traefik,
+			Target:      target,
+			Site:        site,
+			Network:     edgeNet,
+			NetworkName: edgeName,
+			DNSToken:    cloudflareToken,
+		}
+		if p.Traefik.Ingress == components.IngressHost {
+			traefik.Select = map[string]string{
+				components.LabelProject: naming.Labels[components.LabelProject],
+				components.LabelIngress: components.IngressHost,
+			}
+		}
+		if d.Traefik, err = components.NewTraefik(ctx, "traefik", traefik, withHost); err != nil {
+			return nil, err
+		}
 	}
 	if p.Edge.Enabled() {
 		if d.Edge, err = edge.New(ctx, "edge", &edge.Args{
@@ -212,14 +230,17 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		"postgres": pulumi.String(d.Postgres.Host),
 		"redis":    pulumi.String(d.Redis.Host),
 		"nginx":    pulumi.String(d.Nginx.Name),
-		"traefik":  pulumi.String(d.Traefik.Name),
 	}
 	for i, name := range d.Backend.Names {
 		containers[fmt.Sprintf("backend-%d", i+1)] = pulumi.String(name)
 	}
 	specs := map[string]components.Spec{
 		"postgres": d.Postgres.Spec, "redis": d.Redis.Spec, "backend": d.Backend.Spec,
-		"nginx": d.Nginx.Spec, "traefik": d.Traefik.Spec,
+		"nginx": d.Nginx.Spec,
+	}
+	if d.Traefik != nil {
+		containers["traefik"] = pulumi.String(d.Traefik.Name)
+		specs["traefik"] = d.Traefik.Spec
 	}
 	if d.Backup != nil {
 		containers["backup"] = pulumi.String(d.Backup.Name)
@@ -270,4 +291,28 @@ func checkDockerEnvironment(getenv func(string) string, host Host) error {
 		return fmt.Errorf("DOCKER_CONTEXT=%s is set, and the Docker provider would use that context instead of host.docker (%s); unset it to deploy", context, host.Docker)
 	}
 	return nil
+}
+
+// edgeNetwork is the network Traefik reaches the site's containers on: the
+// stack's own, or, when the stack shares the host's Traefik, the project's
+// ingress network — created by the stack that runs that Traefik, joined by
+// name by the others (staging must be deployed before its clones).
+func edgeNetwork(ctx *pulumi.Context, p Profile, naming components.Naming, opts ...pulumi.ResourceOption) (string, pulumi.StringInput, error) {
+	args := components.NetworkArgs{DockerName: naming.Name("edge"), Labels: naming.Labels, Overlay: p.Runtime == components.RuntimeSwarm}
+	switch p.Traefik.Ingress {
+	case components.IngressJoin:
+		name := naming.Shared("ingress")
+		return name, pulumi.String(name), nil
+	case components.IngressHost:
+		args.DockerName = naming.Shared("ingress")
+		args.Labels = map[string]string{
+			components.LabelProject: naming.Labels[components.LabelProject],
+			components.LabelIngress: components.IngressHost,
+		}
+	}
+	network, err := components.NewNetwork(ctx, "edge", args, opts...)
+	if err != nil {
+		return "", nil, err
+	}
+	return args.DockerName, network.Name, nil
 }

@@ -148,6 +148,8 @@ func Staging() Profile {
 	p.KeepData = false
 	// The zone's settings belong to production, which owns the zone.
 	p.Edge.ManageZone = false
+	// Staging runs the host's shared Traefik, which routes its clones too.
+	p.Traefik.Ingress = components.IngressHost
 	p.Host = Host{CPUs: 2, Memory: components.Size(4 * components.GiB)}
 
 	p.Backend.Replicas = 1
@@ -183,6 +185,7 @@ func Local() Profile {
 	p.TLS = false
 	p.Traefik.HTTPPort = 8080
 	p.Traefik.BindAddress = "127.0.0.1"
+	p.Traefik.Ingress = components.IngressOwn
 	p.Host.Docker = "unix:///var/run/docker.sock"
 	p.Backup.Enabled = false
 	p.Backend.Build = components.ImageBuild{Context: "examples/backend", Dockerfile: "Dockerfile"}
@@ -207,9 +210,14 @@ func ForStack(stack string) Profile {
 		return Production()
 	case StackLocal:
 		return Local()
-	default:
+	case StackStaging:
 		return Staging()
 	}
+	// A clone shares staging's host, and so staging's Traefik: two
+	// Traefiks cannot both publish ports 80 and 443.
+	p := Staging()
+	p.Traefik.Ingress = components.IngressJoin
+	return p
 }
 
 // Site is the profile's public face: its domains, its scheme, and the host

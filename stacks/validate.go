@@ -67,6 +67,9 @@ func Validate(stack string, p Profile) components.Problems {
 	if err := p.Runtime.Check(); err != nil {
 		ps.Add("runtime", "%v", err)
 	}
+	if p.Runtime == components.RuntimeSwarm && p.Traefik.Ingress != components.IngressOwn {
+		ps.Add("traefik.ingress", "%q is for stacks sharing one Docker host; on a swarm each stack runs its own Traefik (own)", p.Traefik.Ingress)
+	}
 	if p.Runtime == components.RuntimeSwarm {
 		if p.Backend.Image == "" {
 			ps.Add("backend.image", "must be set on a swarm: its nodes pull the image from a registry, a local build exists on one host only")

@@ -98,6 +98,7 @@ func TestStagingDiffersFromProductionExactlyWhereIntended(t *testing.T) {
 		`redis.resources.reservations.cpus: "0.5" -> "0.25"`,
 		`redis.resources.reservations.memory: "512M" -> "256M"`,
 		`redis.tuning.maxMemory: "512mb" -> "256mb"`,
+		`traefik.ingress: "own" -> "host"`,
 	}
 	got := diff(flatten(t, stacks.Production()), flatten(t, stacks.Staging()))
 	if !reflect.DeepEqual(got, want) {
@@ -125,16 +126,19 @@ func TestLocalIsStagingOnPlainHTTP(t *testing.T) {
 		`tls: true -> false`,
 		`traefik.bindAddress: "" -> "127.0.0.1"`,
 		`traefik.httpPort: 80 -> 8080`,
+		`traefik.ingress: "host" -> "own"`,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("local - staging:\n%s\nwant:\n%s", lines(got), lines(want))
 	}
 }
 
+// A clone is staging, but joins the Traefik that staging runs for the host.
 func TestUnknownStacksAreClonesOfStaging(t *testing.T) {
 	for _, stack := range []string{"pr-42", "feature-x", "qa"} {
-		if d := diff(flatten(t, stacks.Staging()), flatten(t, stacks.ForStack(stack))); len(d) != 0 {
-			t.Errorf("%s differs from staging: %v", stack, d)
+		want := []string{`traefik.ingress: "host" -> "join"`}
+		if d := diff(flatten(t, stacks.Staging()), flatten(t, stacks.ForStack(stack))); !reflect.DeepEqual(d, want) {
+			t.Errorf("%s differs from staging: %v, want %v", stack, d, want)
 		}
 	}
 }

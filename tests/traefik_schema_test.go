@@ -359,14 +359,22 @@ func checkTraefikStaticValues(doc map[string]any, p stacks.Profile, naming compo
 	if docker["endpoint"] != "unix:///var/run/docker.sock" {
 		fail("providers.docker.endpoint %v, want the mounted socket unix:///var/run/docker.sock", docker["endpoint"])
 	}
-	if want := naming.Name("edge"); docker["network"] != want {
-		fail("providers.docker.network %v, want the edge network %q", docker["network"], want)
+	// Its own Traefik sees the deployment's containers on its edge network;
+	// the host's shared one, every container of the project that joins it,
+	// on the project's ingress network.
+	wantNetwork, wantLabels := naming.Name("edge"), naming.Labels
+	if s.Ingress == components.IngressHost {
+		wantNetwork = naming.Shared("ingress")
+		wantLabels = map[string]string{components.LabelProject: project, components.LabelIngress: components.IngressHost}
+	}
+	if docker["network"] != wantNetwork {
+		fail("providers.docker.network %v, want %q", docker["network"], wantNetwork)
 	}
 	constraint, _ := docker["constraints"].(string)
 	if labels, err := parseLabelConstraint(constraint); err != nil {
 		fail("providers.docker.constraints: %v", err)
-	} else if !reflect.DeepEqual(labels, naming.Labels) {
-		fail("providers.docker.constraints select %v, want this deployment's labels %v", labels, naming.Labels)
+	} else if !reflect.DeepEqual(labels, wantLabels) {
+		fail("providers.docker.constraints select %v, want %v", labels, wantLabels)
 	}
 
 	if got := at(doc, "log.level"); got != s.LogLevel {
@@ -386,10 +394,7 @@ func traefikFile(t *testing.T, st shippedStack, path string, render func(compone
 	if !ok {
 		t.Fatalf("traefik gets no %s", path)
 	}
-	naming := components.NewNaming(project, st.name)
-	want := render(st.profile.Traefik, components.TraefikEnvironment{
-		Network: naming.Name("edge"), Labels: naming.Labels, TLS: st.profile.TLS,
-	})
+	want := render(st.profile.Traefik, st.run.deployment.Traefik.Environment)
 	if shipped != want {
 		t.Fatalf("the shipped %s is not the profile's render:\n%s\nwant:\n%s", path, shipped, want)
 	}
