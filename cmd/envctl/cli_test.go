@@ -9,7 +9,8 @@ package main
 // The tests are not behind a build tag: they compile with every `go test
 // ./...` and run whenever that CLI is there. Locally they skip without it,
 // naming the command that builds it; under CI=true they fail, so that CI
-// cannot pass by skipping them.
+// cannot pass by skipping them. They take about half a minute, most of it
+// the CLI deriving passphrase keys; `go test -short ./...` skips them.
 
 import (
 	"encoding/json"
@@ -38,6 +39,9 @@ const (
 // .ci/pulumi-cli keeps for the SDK version in go.mod.
 func pulumiCLI(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("drives the pulumi CLI for about half a minute; not with -short")
+	}
 	cli := os.Getenv("PULUMI_CLI")
 	if cli == "" {
 		mod, err := os.ReadFile("../../go.mod")
