@@ -365,6 +365,18 @@ func TestCloneWithPulumiCLI(t *testing.T) {
 		}
 	})
 
+	t.Run("a failed clone leaves no stack behind", func(t *testing.T) {
+		// The CLI creates the stack, then fails to decrypt the source.
+		t.Setenv("PULUMI_CONFIG_PASSPHRASE", "not-the-passphrase")
+		code, _, stderr := p.envctl("clone", "--to", "pr-44")
+		if code != exitFailed || !strings.Contains(stderr, "incorrect passphrase") || !strings.Contains(stderr, "half-made stack pr-44 was removed") {
+			t.Errorf("envctl clone with a wrong passphrase: status %d, stderr %q", code, stderr)
+		}
+		if names := p.stackNames(); slices.Contains(names, "pr-44") {
+			t.Errorf("a failed clone left pr-44 behind: %v", names)
+		}
+	})
+
 	// What the preview-env workflow does on each push: a runner starts
 	// without the clone's Pulumi.pr-42.yaml, and copies staging's config
 	// into the existing clone again. The clone's state, with the secrets its

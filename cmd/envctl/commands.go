@@ -86,7 +86,8 @@ func (e *envctl) clone(ctx context.Context, args []string) error {
 		initArgs = append(initArgs, "--secrets-provider", settings.SecretsProvider)
 	}
 	if stderr, err := pulumi(ctx, ws, initArgs...); err != nil {
-		return fmt.Errorf("clone: pulumi %s: %v: %s", strings.Join(initArgs, " "), err, strings.TrimSpace(stderr))
+		err = fmt.Errorf("clone: pulumi %s: %v: %s", strings.Join(initArgs, " "), err, strings.TrimSpace(stderr))
+		return removeHalfMade(ctx, ws, *to, err)
 	}
 
 	fmt.Fprintf(e.stdout, "Cloned %s into %s: %s's config, secure values re-encrypted with %s's own key, none of its state.\n",
@@ -97,6 +98,22 @@ func (e *envctl) clone(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "Deploy it (its passwords and SECRET_KEY are generated then):\n  pulumi up --stack %s\n", *to)
 	return nil
+}
+
+// removeHalfMade removes the target of a failed clone. The CLI creates the
+// stack before it copies the config, so a source it cannot decrypt (a wrong
+// passphrase) leaves an empty stack behind, which would make the next try
+// fail with "already exists". The target did not exist before envctl ran,
+// so removing it loses nothing.
+func removeHalfMade(ctx context.Context, ws auto.Workspace, name string, cloneErr error) error {
+	existing, err := stackNames(ctx, ws)
+	if err != nil || !slices.Contains(existing, name) {
+		return cloneErr
+	}
+	if err := ws.RemoveStack(ctx, name); err != nil {
+		return fmt.Errorf("%w\nthe half-made stack %s could not be removed (%s): remove it with pulumi stack rm %s", cloneErr, name, brief(err), name)
+	}
+	return fmt.Errorf("%w\nthe half-made stack %s was removed", cloneErr, name)
 }
 
 // checkSource refuses what a clone must not be copied from.
@@ -116,7 +133,7 @@ func sourceDomains(ctx context.Context, ws auto.Workspace, project, stack string
 	key := project + ":domains"
 	v, err := ws.GetConfig(ctx, stack, key)
 	if err != nil {
-		return nil, fmt.Errorf("clone: a clone answers on <name>.<%s's domain>, but %s's %s cannot be read: %w", stack, stack, key, err)
+		return nil, fmt.Errorf("clone: a clone answers on <name>.<%s's domain>, but %s's %s cannot be read: %s", stack, stack, key, brief(err))
 	}
 	var domains []string
 	if err := json.Unmarshal([]byte(v.Value), &domains); err != nil || len(domains) == 0 {
@@ -140,7 +157,7 @@ func (e *envctl) list(ctx context.Context, args []string) error {
 	}
 	summaries, err := ws.ListStacks(ctx)
 	if err != nil {
-		return fmt.Errorf("list: %w", err)
+		return fmt.Errorf("list: %s", brief(err))
 	}
 	slices.SortFunc(summaries, func(a, b auto.StackSummary) int { return strings.Compare(a.Name, b.Name) })
 
@@ -199,7 +216,7 @@ func (e *envctl) destroy(ctx context.Context, args []string) error {
 	}
 	stack, err := auto.SelectStack(ctx, name, ws)
 	if err != nil {
-		return fmt.Errorf("destroy: %w", err)
+		return fmt.Errorf("destroy: %s", brief(err))
 	}
 	// Remove runs only once the destroy succeeded: a stack that still has
 	// resources stays, so that they stay tracked.
@@ -208,7 +225,7 @@ func (e *envctl) destroy(ctx context.Context, args []string) error {
 		optdestroy.ProgressStreams(e.stdout),
 		optdestroy.ErrorProgressStreams(e.stderr))
 	if err != nil {
-		return fmt.Errorf("destroy %s: %w\nthe stack was kept; fix the cause and run envctl destroy %s again", name, err, name)
+		return fmt.Errorf("destroy %s: %s\nthe stack was kept; fix the cause and run envctl destroy %s again", name, brief(err), name)
 	}
 	fmt.Fprintf(e.stdout, "Destroyed %s's resources and removed the stack.\n", name)
 	return nil
@@ -260,7 +277,7 @@ func (e *envctl) workspace(ctx context.Context) (auto.Workspace, string, error) 
 func stackNames(ctx context.Context, ws auto.Workspace) ([]string, error) {
 	summaries, err := ws.ListStacks(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listing stacks: %w", err)
+		return nil, fmt.Errorf("listing stacks: %s", brief(err))
 	}
 	names := make([]string, len(summaries))
 	for i, s := range summaries {
@@ -268,6 +285,22 @@ func stackNames(ctx context.Context, ws auto.Workspace) ([]string, error) {
 	}
 	slices.Sort(names)
 	return names, nil
+}
+
+// brief shortens an Automation API error for people: its message carries
+// the command's whole stdout and stderr ("...\ncode: 1\nstdout: ...\nstderr:
+// error: ..."), of which the first line and the CLI's own error say it all.
+// Any other error is kept whole.
+func brief(err error) string {
+	msg := err.Error()
+	head, rest, ok := strings.Cut(msg, "\ncode: ")
+	if !ok {
+		return msg
+	}
+	if _, stderr, ok := strings.Cut(rest, "\nstderr: "); ok && strings.TrimSpace(stderr) != "" {
+		return head + ": " + strings.TrimSpace(stderr)
+	}
+	return head
 }
 
 // pulumi runs one CLI command as the workspace runs its own (its directory,

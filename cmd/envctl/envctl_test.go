@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -100,6 +101,20 @@ func TestHelp(t *testing.T) {
 		code, stdout, _ := envctlRun(t, args...)
 		if code != exitOK || !strings.Contains(stdout, "envctl [--dir DIR] clone [--from staging] --to NAME") {
 			t.Errorf("envctl %s: status %d, stdout %q; want the usage and status 0", strings.Join(args, " "), code, stdout)
+		}
+	}
+}
+
+func TestBrief(t *testing.T) {
+	tests := map[string]string{
+		// As the Automation API words a failed command.
+		"unable to read config: exit status 1\ncode: 1\nstdout: \nstderr: error: configuration key 'domains' not found for stack 'local'\n": "unable to read config: exit status 1: error: configuration key 'domains' not found for stack 'local'",
+		"failed to destroy stack: exit status 255\ncode: 255\nstdout: lots of progress\nstderr: \n":                                         "failed to destroy stack: exit status 255",
+		"exec: \"pulumi\": executable file not found in $PATH":                                                                              "exec: \"pulumi\": executable file not found in $PATH",
+	}
+	for in, want := range tests {
+		if got := brief(errors.New(in)); got != want {
+			t.Errorf("brief(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
