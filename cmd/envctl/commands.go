@@ -104,8 +104,9 @@ func (e *envctl) clone(ctx context.Context, args []string) error {
 // stack before it copies the config, so a source it cannot decrypt (a wrong
 // passphrase) leaves an empty stack behind, which would make the next try
 // fail with "already exists". The target did not exist before envctl ran,
-// so removing it loses nothing.
+// so removing it loses nothing, and is done even after an interrupt.
 func removeHalfMade(ctx context.Context, ws auto.Workspace, name string, cloneErr error) error {
+	ctx = context.WithoutCancel(ctx)
 	existing, err := stackNames(ctx, ws)
 	if err != nil || !slices.Contains(existing, name) {
 		return cloneErr
