@@ -4,7 +4,10 @@
 // whole program.
 package stackname
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Stack names with a profile of their own. Any other name is a clone of staging.
 const (
@@ -32,4 +35,37 @@ func Domains(stack string, configured []string) []string {
 		out[i] = d
 	}
 	return out
+}
+
+// maxLabel is the longest DNS label: a clone's name is the first label of
+// its host name.
+const maxLabel = 63
+
+// CheckClone says why a name cannot be a new clone's, or nil when it can. A
+// clone's name becomes the first label of its host name
+// (pr-42.staging.example.com) and part of every Docker name
+// (django-stack-pr-42-postgres), so it must be a lower-case DNS label, and it
+// must not be a stack with a profile of its own.
+func CheckClone(name string) error {
+	if !IsClone(name) {
+		return fmt.Errorf("%q has a profile of its own, not staging's: a clone needs another name, such as pr-42", name)
+	}
+	if !isLabel(name) {
+		return fmt.Errorf("%q cannot name a clone: it becomes a host name (%s.staging.example.com) and part of Docker names, "+
+			"so use lower-case letters, digits and hyphens, at most %d, starting and ending with a letter or digit, such as pr-42",
+			name, name, maxLabel)
+	}
+	return nil
+}
+
+func isLabel(s string) bool {
+	if s == "" || len(s) > maxLabel || s[0] == '-' || s[len(s)-1] == '-' {
+		return false
+	}
+	for _, c := range s {
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
 }
