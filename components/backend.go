@@ -414,6 +414,9 @@ type BackendArgs struct {
 	SharedVolumes VolumeDriver
 	// Root is the project directory, which a build context is relative to.
 	Root string
+	// SecretsRevision names the revision of the secrets: rotating one rolls
+	// the backend like any other change.
+	SecretsRevision string
 }
 
 // Backend is the set of Django containers behind Traefik.
@@ -477,6 +480,7 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 			EnvRedisPassword:    args.RedisPassword,
 			EnvSecretKey:        args.SecretKey,
 		},
+		SecretsRevision: args.SecretsRevision,
 		Volumes: []VolumeMount{
 			{Volume: args.StaticVolume, Target: StaticRoot, Driver: args.SharedVolumes},
 			{Volume: args.MediaVolume, Target: MediaRoot, Driver: args.SharedVolumes},
@@ -493,14 +497,21 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 	c.Spec = replica.Describe()
 	c.Fingerprint = c.Spec.Fingerprint()
 
+	// Nothing of the backend logs in before the database has the stack's
+	// password.
+	gate := func(image pulumi.StringOutput, after pulumi.StringOutput) pulumi.StringOutput {
+		return pulumi.All(image, after).ApplyT(func(v []any) string { return v[0].(string) }).(pulumi.StringOutput)
+	}
 	release := image.ID
 	if args.Runtime == RuntimeSwarm {
 		release = image.Digest
 	}
+	release = gate(release, args.Database.PasswordSet)
 	if s.Migrate.Enabled() {
 		// The migration step is a container on the host Pulumi talks to,
 		// on Swarm too: a service cannot report how a one-shot run ended.
 		job := replica
+		job.Image = gate(image.ID, args.Database.PasswordSet)
 		job.Name = args.Naming.Name("migrate")
 		job.Networks = []pulumi.StringInput{args.DataNetwork}
 		job.Labels = args.Naming.ComponentLabels("migrate")
@@ -511,7 +522,7 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 		c.Migration = migrations.Name
 		// The image reaches the backend only once its migrations passed:
 		// a failure stops the update before any new task exists.
-		release = pulumi.All(release, migrations.Passed).ApplyT(func(v []any) string { return v[0].(string) }).(pulumi.StringOutput)
+		release = gate(release, migrations.Passed)
 	}
 	replica.Image = release
 	after := pulumi.DependsOn([]pulumi.Resource{args.Database.Server, args.Redis.Server})

@@ -191,14 +191,50 @@ type Postgres struct {
 	User     string
 	// URL is the application's connection URL (secret).
 	URL pulumi.StringOutput
+	// PasswordSet resolves once the running cluster has Password (see
+	// setPassword); nothing that logs in should start before.
+	PasswordSet pulumi.StringOutput
 }
 
 // Paths inside the Postgres container.
 const (
 	postgresDataDir      = "/var/lib/postgresql/data"
+	postgresSocketDir    = "/var/run/postgresql"
 	postgresPasswordFile = "/run/secrets/postgres-password"
 	PostgresPort         = 5432
 )
+
+// setPasswordScript sets the application user's password to the one in the
+// password file, over the server's unix socket, where the image's local
+// connections need no password: the old one may be gone already.
+const setPasswordScript = `set -eu
+psql -X -q -v ON_ERROR_STOP=1 -h ` + postgresSocketDir + ` -U "$POSTGRES_USER" -d "$POSTGRES_DB" \
+  -v role="$POSTGRES_USER" -v password="$(cat ` + postgresPasswordFile + `)" <<'SQL'
+ALTER ROLE :"role" PASSWORD :'password';
+SQL
+echo "postgres: the password of $POSTGRES_USER is the stack's"
+`
+
+// setPassword registers the one-shot step that gives the running cluster
+// the stack's password. The image sets the password only when it creates the
+// cluster; after a rotation (a new password file) the step sets it in the
+// existing one. It runs whenever the password changes — its upload is the
+// password file — and on the first deploy, where it changes nothing.
+func setPassword(ctx *pulumi.Context, name string, s PostgresSettings, server Workload, socket pulumi.StringInput, after Deployed, parent pulumi.ResourceOption) (*job, error) {
+	w := Workload{
+		Name:    server.Name + "-password",
+		Image:   server.Image,
+		Command: []string{"sh", "-c", setPasswordScript},
+		Env:     map[string]string{"POSTGRES_USER": s.User, "POSTGRES_DB": s.Database},
+		Files:   server.Files,
+		Volumes: []VolumeMount{{Volume: socket, Target: postgresSocketDir}},
+		Labels:  mergeMaps(server.Labels, map[string]string{LabelComponent: "postgres-password"}),
+		// The job needs no network: it speaks to the server's socket.
+		Settings: s.ContainerSettings,
+	}
+	return runJob(ctx, name+"-password", w, "setting the database password failed", "the running backend keeps the old one",
+		nil, parent, pulumi.DependsOn([]pulumi.Resource{after}))
+}
 
 // PostgresDataVolume is the Docker name of the Postgres data volume.
 func PostgresDataVolume(n Naming) string { return n.Name("postgres-data") }
@@ -231,6 +267,14 @@ func NewPostgres(ctx *pulumi.Context, name string, args *PostgresArgs, opts ...p
 	if err != nil {
 		return nil, err
 	}
+	// The server's unix socket, in a volume a one-shot job can mount too.
+	socket, err := NewVolume(ctx, name+"-socket", VolumeArgs{
+		DockerName: args.Naming.Name("postgres-socket"),
+		Labels:     args.Naming.ComponentLabels("postgres"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
 	w := Workload{
 		Name:        c.Host,
 		ImageSource: s.Image,
@@ -245,8 +289,11 @@ func NewPostgres(ctx *pulumi.Context, name string, args *PostgresArgs, opts ...p
 		// The image's entrypoint reads the file both as root and after
 		// dropping to the postgres user, hence world-readable inside the
 		// container; nothing else runs there.
-		Files:       []File{{Path: postgresPasswordFile, Content: pulumi.ToSecret(args.Password).(pulumi.StringOutput), Mode: "0444", Secret: true}},
-		Volumes:     []VolumeMount{{Volume: c.Volume.Name, Target: postgresDataDir}},
+		Files: []File{{Path: postgresPasswordFile, Content: pulumi.ToSecret(args.Password).(pulumi.StringOutput), Mode: "0444", Secret: true}},
+		Volumes: []VolumeMount{
+			{Volume: c.Volume.Name, Target: postgresDataDir},
+			{Volume: socket.Name, Target: postgresSocketDir},
+		},
 		Constraints: args.Constraints,
 		Networks:    []pulumi.StringInput{args.Network},
 		Labels:      args.Naming.ComponentLabels("postgres"),
@@ -260,6 +307,14 @@ func NewPostgres(ctx *pulumi.Context, name string, args *PostgresArgs, opts ...p
 		return nil, err
 	}
 	c.URL = pulumi.ToSecret(pulumi.Sprintf("postgres://%s:%s@%s:%d/%s", s.User, args.Password, c.Host, PostgresPort, s.Database)).(pulumi.StringOutput)
+	c.PasswordSet = pulumi.String("").ToStringOutput()
+	if args.Runtime != RuntimeSwarm {
+		set, err := setPassword(ctx, name, s, w, socket.Name, c.Server, parent)
+		if err != nil {
+			return nil, err
+		}
+		c.PasswordSet = set.Passed
+	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"host": pulumi.String(c.Host),
 		"url":  c.URL,

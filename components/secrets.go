@@ -7,9 +7,20 @@ import (
 
 // SecretsArgs are the inputs of the Secrets component.
 type SecretsArgs struct {
-	// Keepers regenerate every secret when any value changes; leave empty to
-	// keep the secrets for the life of the stack.
-	Keepers map[string]string
+	// Rotation regenerates each secret whose revision changes.
+	Rotation Rotation
+}
+
+// Rotation names a revision of each generated secret. The secrets last as
+// long as the stack; changing a revision (any new value, such as a date)
+// generates that secret anew on the next deploy.
+type Rotation struct {
+	// Postgres is the revision of the database password (default empty).
+	Postgres string `json:"postgres"`
+	// Redis is the revision of the Redis password (default empty).
+	Redis string `json:"redis"`
+	// SecretKey is the revision of Django's SECRET_KEY (default empty).
+	SecretKey string `json:"secretKey"`
 }
 
 // Secrets are the deployment's generated credentials. They live only in the
@@ -42,9 +53,10 @@ func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pul
 		return nil, err
 	}
 	parent := pulumi.Parent(c)
-	generate := func(suffix string, pw *random.RandomPasswordArgs) (pulumi.StringOutput, error) {
-		if len(args.Keepers) > 0 {
-			pw.Keepers = pulumi.ToStringMap(args.Keepers)
+	generate := func(suffix, revision string, pw *random.RandomPasswordArgs) (pulumi.StringOutput, error) {
+		if revision != "" {
+			// A keeper: a new value replaces the password.
+			pw.Keepers = pulumi.StringMap{"revision": pulumi.String(revision)}
 		}
 		r, err := random.NewRandomPassword(ctx, name+"-"+suffix, pw, parent)
 		if err != nil {
@@ -58,13 +70,14 @@ func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pul
 		return &random.RandomPasswordArgs{Length: pulumi.Int(length), Special: pulumi.Bool(false)}
 	}
 	var err error
-	if c.DatabasePassword, err = generate("postgres-password", alphanumeric(32)); err != nil {
+	r := args.Rotation
+	if c.DatabasePassword, err = generate("postgres-password", r.Postgres, alphanumeric(32)); err != nil {
 		return nil, err
 	}
-	if c.RedisPassword, err = generate("redis-password", alphanumeric(32)); err != nil {
+	if c.RedisPassword, err = generate("redis-password", r.Redis, alphanumeric(32)); err != nil {
 		return nil, err
 	}
-	if c.DjangoSecretKey, err = generate("django-secret-key", &random.RandomPasswordArgs{
+	if c.DjangoSecretKey, err = generate("django-secret-key", r.SecretKey, &random.RandomPasswordArgs{
 		Length:          pulumi.Int(50),
 		Special:         pulumi.Bool(true),
 		OverrideSpecial: pulumi.String(secretKeySpecials),

@@ -56,6 +56,7 @@ func (w Workload) Describe() Spec {
 		"entrypoint":  strings.Join(w.Entrypoint, " "),
 		"command":     strings.Join(w.Command, " "),
 		"env":         strings.Join(env, "\n"),
+		"secrets":     w.SecretsRevision,
 		"files":       strings.Join(files, "\n"),
 		"volumes":     strings.Join(volumes, "\n"),
 		"ports":       strings.Join(ports, "\n"),

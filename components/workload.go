@@ -166,6 +166,9 @@ type Workload struct {
 	Env map[string]string
 	// SecretEnv are environment variables whose values are secrets.
 	SecretEnv map[string]pulumi.StringInput
+	// SecretsRevision names the revision of the secrets, which the Spec
+	// cannot show: a rotated secret changes the Spec through it.
+	SecretsRevision string
 	// Files are written into the container before it starts.
 	Files []File
 	// Volumes are named volumes (or host paths) mounted into the container.

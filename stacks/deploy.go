@@ -81,7 +81,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 	for _, w := range volumeWarnings {
 		d.Notes = append(d.Notes, w.Error())
 	}
-	if d.Secrets, err = components.NewSecrets(ctx, "secrets", nil); err != nil {
+	if d.Secrets, err = components.NewSecrets(ctx, "secrets", &components.SecretsArgs{Rotation: p.Rotation}); err != nil {
 		return nil, err
 	}
 	// Every Docker resource goes through this stack's own provider, bound
@@ -176,6 +176,7 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		MediaVolume:      media.Name,
 		SharedVolumes:    p.Swarm.SharedVolumes,
 		Root:             ctx.RootDirectory(),
+		SecretsRevision:  fmt.Sprintf("postgres=%s redis=%s secretKey=%s", p.Rotation.Postgres, p.Rotation.Redis, p.Rotation.SecretKey),
 	}, withHost); err != nil {
 		return nil, err
 	}

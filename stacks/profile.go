@@ -40,6 +40,8 @@ type Profile struct {
 	Postgres components.PostgresSettings `json:"postgres"`
 	// Backup are the scheduled dumps of the database.
 	Backup components.BackupSettings `json:"backup"`
+	// Rotation regenerates a generated secret when its revision changes.
+	Rotation components.Rotation `json:"rotation"`
 	// Redis is the cache and channel-layer server.
 	Redis components.RedisSettings `json:"redis"`
 	// Backend are the Django containers.
@@ -217,6 +219,10 @@ func ForStack(stack string) Profile {
 	// Traefiks cannot both publish ports 80 and 443.
 	p := Staging()
 	p.Traefik.Ingress = components.IngressJoin
+	// Its name is two levels under the zone (pr-42.staging.example.com),
+	// which Cloudflare's Universal SSL certificate does not cover: its
+	// record goes straight to the host, where Traefik has a certificate.
+	p.Edge.Proxied = false
 	return p
 }
 

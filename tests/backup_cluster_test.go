@@ -129,8 +129,14 @@ func backupServerUser(t *testing.T) *syscall.Credential {
 }
 
 // backupStartCluster initialises and starts a cluster, stopped and removed
-// when the test ends.
+// when the test ends. Every connection needs the password.
 func backupStartCluster(t *testing.T, tools backupTools) *backupCluster {
+	t.Helper()
+	return backupStartClusterWith(t, tools, "--auth=scram-sha-256")
+}
+
+// backupStartClusterWith starts a cluster with initdb's given auth options.
+func backupStartClusterWith(t *testing.T, tools backupTools, auth ...string) *backupCluster {
 	t.Helper()
 	cred := backupServerUser(t)
 	dir, err := os.MkdirTemp("", "backup-cluster-")
@@ -161,8 +167,8 @@ func backupStartCluster(t *testing.T, tools backupTools) *backupCluster {
 		}
 	}
 	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(tools.pgBin, "initdb"), "-D", data, "-U", c.superuser,
-		"--pwfile="+initPW, "--auth=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync")
+	initdb := exec.Command(filepath.Join(tools.pgBin, "initdb"), append([]string{"-D", data, "-U", c.superuser,
+		"--pwfile=" + initPW, "-E", "UTF8", "--locale=C", "--no-sync"}, auth...)...)
 	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	if out, err := initdb.CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)

@@ -9,14 +9,14 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 )
 
-// records lists a run's DNS records as "name type content proxied".
-func records(r *run) []string {
+// records lists a run's DNS records as "name type content", and checks that
+// each is in the zone, proxied or not as wanted.
+func records(r *run, proxied bool) []string {
 	var out []string
 	for _, rec := range r.all(typeRecord) {
 		out = append(out, strings.Join([]string{rec.str("name"), rec.str("type"), rec.str("content")}, " "))
-		if rec.input("proxied") != true || rec.str("zoneId") != testZoneID || rec.num("ttl") != 1 {
-			t := r.t
-			t.Errorf("record %s: proxied %v, zone %q, ttl %v", rec.Name, rec.input("proxied"), rec.str("zoneId"), rec.num("ttl"))
+		if rec.input("proxied") != proxied || rec.str("zoneId") != testZoneID || rec.num("ttl") != 1 {
+			r.t.Errorf("record %s: proxied %v (want %v), zone %q, ttl %v", rec.Name, rec.input("proxied"), proxied, rec.str("zoneId"), rec.num("ttl"))
 		}
 	}
 	sort.Strings(out)
@@ -25,25 +25,27 @@ func records(r *run) []string {
 
 func TestEdgeRecordsPerStack(t *testing.T) {
 	cases := []struct {
-		stack string
-		cfg   map[string]any
-		want  []string
+		stack   string
+		cfg     map[string]any
+		proxied bool
+		want    []string
 	}{
-		{"production", withEdge(shippedConfig(t, "production")), []string{
+		{"production", withEdge(shippedConfig(t, "production")), true, []string{
 			"example.com A 203.0.113.10", "example.com AAAA 2001:db8::10",
 			"www.example.com A 203.0.113.10", "www.example.com AAAA 2001:db8::10",
 		}},
-		{"staging", withEdge(shippedConfig(t, "staging")), []string{
+		{"staging", withEdge(shippedConfig(t, "staging")), true, []string{
 			"staging.example.com A 203.0.113.10", "staging.example.com AAAA 2001:db8::10",
 		}},
-		// A clone copies staging's config and gets its own name under it.
-		{"pr-42", withEdge(shippedConfig(t, "staging")), []string{
+		// A clone copies staging's config and gets its own name under it,
+		// not proxied: Universal SSL covers one level of subdomain only.
+		{"pr-42", withEdge(shippedConfig(t, "staging")), false, []string{
 			"pr-42.staging.example.com A 203.0.113.10", "pr-42.staging.example.com AAAA 2001:db8::10",
 		}},
 	}
 	for _, c := range cases {
 		r := deployOK(t, c.stack, c.cfg)
-		if got := records(r); !reflect.DeepEqual(got, c.want) {
+		if got := records(r, c.proxied); !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s records = %v\nwant %v", c.stack, got, c.want)
 		}
 		for _, rec := range r.all(typeRecord) {

@@ -86,13 +86,14 @@ type recorder struct {
 	stack string
 	// previous are the outputs the stack's last deployment left.
 	previous map[string]any
-	// jobExitCode and jobLogs are how one-shot containers end.
-	jobExitCode int
-	jobLogs     string
-	mu          sync.Mutex
-	regs        []*Registration
-	byURN       map[resource.URN]*Registration
-	errs        []error
+	// failJob names the one-shot container that fails (a part of its
+	// logical name), with jobLogs as its output; the others exit 0.
+	failJob string
+	jobLogs string
+	mu      sync.Mutex
+	regs    []*Registration
+	byURN   map[resource.URN]*Registration
+	errs    []error
 }
 
 func newRecorder(stack string) *recorder {
@@ -155,8 +156,12 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	case typeContainer:
 		// A one-shot container attached to its run reports how it ended.
 		if args.Inputs["attach"].IsBool() && args.Inputs["attach"].BoolValue() {
-			outputs["exitCode"] = resource.NewNumberProperty(float64(r.jobExitCode))
-			outputs["containerLogs"] = resource.NewStringProperty(r.jobLogs)
+			code, logs := 0, ""
+			if r.failJob != "" && strings.Contains(args.Name, r.failJob) {
+				code, logs = 1, r.jobLogs
+			}
+			outputs["exitCode"] = resource.NewNumberProperty(float64(code))
+			outputs["containerLogs"] = resource.NewStringProperty(logs)
 		}
 	case typeRandomPassword:
 		// The provider marks the result secret; the mock monitor does not

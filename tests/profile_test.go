@@ -136,7 +136,7 @@ func TestLocalIsStagingOnPlainHTTP(t *testing.T) {
 // A clone is staging, but joins the Traefik that staging runs for the host.
 func TestUnknownStacksAreClonesOfStaging(t *testing.T) {
 	for _, stack := range []string{"pr-42", "feature-x", "qa"} {
-		want := []string{`traefik.ingress: "host" -> "join"`}
+		want := []string{`edge.proxied: true -> false`, `traefik.ingress: "host" -> "join"`}
 		if d := diff(flatten(t, stacks.Staging()), flatten(t, stacks.ForStack(stack))); !reflect.DeepEqual(d, want) {
 			t.Errorf("%s differs from staging: %v, want %v", stack, d, want)
 		}

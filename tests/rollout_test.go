@@ -139,7 +139,7 @@ func dependsOn(reg *Registration, suffix string) bool {
 
 func TestAFailedMigrationStopsTheRelease(t *testing.T) {
 	rec := newRecorder("production")
-	rec.jobExitCode = 1
+	rec.failJob = "-migrate-"
 	rec.jobLogs = "Operations to perform:\ndjango.db.utils.ProgrammingError: relation \"core_note\" already exists\n"
 	failed := deployWith(t, rec, with(t, "production", "backend.image", "registry.example.com/django-app:1.0.1"))
 	if failed.err == nil {

@@ -65,6 +65,7 @@ func TestVolumes(t *testing.T) {
 			"redis-data":           {prefix + "redis-data", false},
 			"static":               {prefix + "static", false},
 			"traefik-certificates": {prefix + "traefik-certificates", false},
+			"postgres-socket":      {prefix + "postgres-socket", false},
 		}
 		// The dumps outlive the stack everywhere; protected where the data is.
 		backups := r.get(typeVolume, "backup-dumps")

@@ -1,0 +1,63 @@
+//go:build linux
+
+package tests
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// The password step's script, as the program ships it, against a real
+// Postgres set up as the image sets it up: local connections trusted, TCP
+// ones by password. After a rotation the cluster has the new password and
+// refuses the old one.
+func TestThePasswordStepSetsTheNewPasswordOnARealPostgres(t *testing.T) {
+	tools := backupRequireTools(t)
+	cluster := backupStartClusterWith(t, tools, "--auth-local=trust", "--auth-host=scram-sha-256")
+	script := deployOK(t, "production", shippedConfig(t, "production")).container("postgres-password").strings("command")
+	if len(script) != 3 || script[0] != "sh" || script[1] != "-c" {
+		t.Fatalf("the password step runs %q", script)
+	}
+
+	const newPassword = `n3w 'pass' "word" $x \ `
+	secrets := t.TempDir()
+	passwordFile := filepath.Join(secrets, "postgres-password")
+	if err := os.WriteFile(passwordFile, []byte(newPassword), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	// Only the paths differ from the container's: the socket directory and
+	// the password file are the test's.
+	body := strings.NewReplacer("/var/run/postgresql", cluster.dir, "/run/secrets/postgres-password", passwordFile).Replace(script[2])
+	for _, shell := range backupShells(t, tools) {
+		cmd := exec.Command(shell.argv[0], append(shell.argv[1:], "-c", body)...)
+		cmd.Env = []string{"PATH=" + shell.path, "POSTGRES_USER=" + cluster.superuser, "POSTGRES_DB=postgres", "PGPORT=" + strconv.Itoa(cluster.port)}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: the password step failed: %v\n%s", shell.name, err, out)
+		}
+		if strings.Contains(string(out), newPassword) {
+			t.Errorf("%s: the password step printed the password", shell.name)
+		}
+	}
+
+	login := func(password string) error {
+		cmd := exec.Command(filepath.Join(tools.pgBin, "psql"), "-X", "-At", "-c", "SELECT 1")
+		cmd.Env = []string{"PGHOST=127.0.0.1", "PGPORT=" + strconv.Itoa(cluster.port), "PGUSER=" + cluster.superuser,
+			"PGDATABASE=postgres", "PGPASSWORD=" + password, "PGCONNECT_TIMEOUT=5"}
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			return &exec.ExitError{Stderr: out}
+		}
+		return nil
+	}
+	if err := login(newPassword); err != nil {
+		t.Errorf("the new password does not log in over TCP: %s", err.(*exec.ExitError).Stderr)
+	}
+	if err := login(cluster.password); err == nil {
+		t.Errorf("the old password still logs in")
+	}
+}

@@ -1,0 +1,90 @@
+package tests
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestTheDatabaseGetsTheStacksPasswordBeforeAnythingLogsIn(t *testing.T) {
+	r := deployOK(t, "production", shippedConfig(t, "production"))
+	pg := r.container("postgres")
+	mounted := false
+	for _, v := range asSlice(pg.input("volumes")) {
+		m := asMap(v)
+		mounted = mounted || (m["volumeName"] == "django-stack-production-postgres-socket" && m["containerPath"] == "/var/run/postgresql")
+	}
+	if !mounted {
+		t.Errorf("postgres's socket directory is not in its volume: %v", pg.input("volumes"))
+	}
+
+	step := r.container("postgres-password")
+	script := strings.Join(step.strings("command"), " ")
+	for _, part := range []string{"sh -c", "psql", "-h /var/run/postgresql", `ALTER ROLE :"role" PASSWORD :'password'`, "cat /run/secrets/postgres-password"} {
+		if !strings.Contains(script, part) {
+			t.Errorf("the password step lacks %q:\n%s", part, script)
+		}
+	}
+	if content, secret, ok := step.upload("/run/secrets/postgres-password"); !ok || !secret || content != "mock-secrets-postgres-password" {
+		t.Errorf("the password step's password file: %q secret %v present %v", content, secret, ok)
+	}
+	if step.str("networkMode") != "none" || step.input("attach") != true || step.str("restart") != "no" {
+		t.Errorf("the password step is not a one-shot with no network: networkMode %q attach %v", step.str("networkMode"), step.input("attach"))
+	}
+	if !dependsOn(step, "Postgres$docker:index/container:Container::postgres") {
+		t.Errorf("the password step does not wait for a healthy Postgres")
+	}
+	for _, c := range append(r.backends(), r.container("migrate")) {
+		if !dependsOn(c, "Postgres$docker:index/container:Container::postgres-password") {
+			t.Errorf("%s starts before the database has the stack's password", c.Name)
+		}
+	}
+}
+
+func TestAFailedPasswordStepStopsTheUpdate(t *testing.T) {
+	rec := newRecorder("production")
+	rec.failJob = "postgres-password"
+	rec.jobLogs = `psql: error: role "app" does not exist`
+	r := deployWith(t, rec, shippedConfig(t, "production"))
+	if r.err == nil || !strings.Contains(r.err.Error(), "setting the database password failed (exit 1)") || !strings.Contains(r.err.Error(), `role "app" does not exist`) {
+		t.Errorf("a failed password step: %v", r.err)
+	}
+	if n := len(r.backends()); n != 0 {
+		t.Errorf("%d backend containers registered", n)
+	}
+}
+
+func TestRotatingASecretRegeneratesItAndRollsTheBackend(t *testing.T) {
+	before := deployOK(t, "production", shippedConfig(t, "production"))
+	after := deployAfter(t, before, with(t, "production", "rotation.postgres", "2026-11"))
+	if after.err != nil {
+		t.Fatal(after.err)
+	}
+	keepers := func(r *run, name string) any { return r.get(typeRandomPassword, name).input("keepers") }
+	if got := keepers(after, "secrets-postgres-password"); !reflect.DeepEqual(got, map[string]any{"revision": "2026-11"}) {
+		t.Errorf("the database password's keepers = %v", got)
+	}
+	for _, other := range []string{"secrets-redis-password", "secrets-django-secret-key"} {
+		if got := keepers(after, other); got != nil {
+			t.Errorf("%s is regenerated too (keepers %v)", other, got)
+		}
+	}
+	// New backend containers roll in, as for any release: rotation does not
+	// replace them delete-first.
+	if slices.Equal(replicaNames(before), replicaNames(after)) {
+		t.Errorf("the backends keep their names across a rotation")
+	}
+	if notes := strings.Join(after.deployment.Notes, "\n"); !strings.Contains(notes, "backend: secrets changed; new backend containers start") {
+		t.Errorf("notes: %s", notes)
+	}
+}
+
+func TestOnASwarmThereIsNoPasswordStep(t *testing.T) {
+	r := deployOK(t, "production", swarmConfig(t))
+	for _, c := range r.all(typeContainer) {
+		if c.Name == "postgres-password" {
+			t.Errorf("a swarm runs the password step, whose socket volume is on the data node")
+		}
+	}
+}
