@@ -207,15 +207,6 @@ func routerOf(labels map[string]string) string {
 	return ""
 }
 
-func traefikDynamic(t *testing.T, r *run) map[string]any {
-	t.Helper()
-	content, _, ok := r.container("traefik").upload("/etc/traefik/dynamic.yml")
-	if !ok {
-		t.Fatal("traefik gets no /etc/traefik/dynamic.yml")
-	}
-	return parseYAML(t, content)
-}
-
 func TestSecurityHeadersOnEveryPublicRouter(t *testing.T) {
 	r := deployOK(t, "production", withEdge(shippedConfig(t, "production")))
 	headers := asMap(at(traefikDynamic(t, r), "http.middlewares.security-headers.headers"))

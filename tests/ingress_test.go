@@ -58,8 +58,7 @@ func TestClonesShareStagingsTraefik(t *testing.T) {
 		t.Errorf("not valid Traefik v3: %v", err)
 	}
 	doc := traefikStatic(t, staging)
-	content, _, _ := staging.container("traefik").upload("/etc/traefik/dynamic.yml")
-	if err := checkDynamicReferences(dyn, parseYAML(t, content), doc); err != nil {
+	if err := checkDynamicReferences(dyn, traefikDynamic(t, staging), doc); err != nil {
 		t.Error(err)
 	}
 	if err := checkTraefikSeesContainers(doc, containers); err != nil {

@@ -8,11 +8,23 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
+// traefikStatic is the traefik.yml a run gives its Traefik, parsed.
 func traefikStatic(t *testing.T, r *run) map[string]any {
 	t.Helper()
-	content, _, ok := r.container("traefik").upload("/etc/traefik/traefik.yml")
+	return traefikUpload(t, r, "/etc/traefik/traefik.yml")
+}
+
+// traefikDynamic is the dynamic.yml a run gives its Traefik, parsed.
+func traefikDynamic(t *testing.T, r *run) map[string]any {
+	t.Helper()
+	return traefikUpload(t, r, "/etc/traefik/dynamic.yml")
+}
+
+func traefikUpload(t *testing.T, r *run, path string) map[string]any {
+	t.Helper()
+	content, _, ok := r.container("traefik").upload(path)
 	if !ok {
-		t.Fatal("traefik gets no /etc/traefik/traefik.yml")
+		t.Fatalf("traefik gets no %s", path)
 	}
 	return parseYAML(t, content)
 }
