@@ -63,9 +63,9 @@ type Deployment struct {
 	Notes []string
 }
 
-// Register deploys a validated profile: networks and shared volumes, the
-// generated secrets, then the five components; it returns them with the
-// stack outputs.
+// Register deploys a validated profile: the generated secrets, the stack's
+// Docker provider, networks and shared volumes, then the components; it
+// returns them with the stack outputs and the notes of what changes.
 func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deployment, error) {
 	site := p.Site()
 	d := &Deployment{}
@@ -93,8 +93,6 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 	}
 	onHost := pulumi.Provider(provider)
 	withHost := pulumi.Providers(provider)
-	// edge: Traefik, nginx and the backend. data: the backend, Postgres and
-	// Redis, with no route out of the host and no published port.
 	swarm := p.Runtime == components.RuntimeSwarm
 	if p.Traefik.Ingress != components.IngressOwn {
 		// The host's shared Traefik routes what carries the ingress label.
@@ -107,6 +105,8 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		// Postgres and Redis run where their volumes are.
 		dataTarget.Constraints = []string{p.Swarm.DataConstraint()}
 	}
+	// edge: Traefik, nginx and the backend. data: the backend, Postgres and
+	// Redis, with no route out of the host and no published port.
 	edgeName, edgeNet, err := edgeNetwork(ctx, p, naming, onHost)
 	if err != nil {
 		return nil, err
