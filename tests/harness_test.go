@@ -251,7 +251,7 @@ type secret string
 // configFor renders config the way the Pulumi CLI hands it to a program:
 // full keys, objects and lists as JSON, scalars as text, and the keys whose
 // values are secrets.
-func configFor(t *testing.T, config map[string]any) (map[string]string, []string) {
+func configFor(t testing.TB, config map[string]any) (map[string]string, []string) {
 	out := map[string]string{}
 	var secretKeys []string
 	for k, v := range config {
@@ -296,7 +296,7 @@ func loadProfile(t *testing.T, stack string, config map[string]any) stacks.Profi
 }
 
 // shippedConfig reads Pulumi.<stack>.yaml from the repository.
-func shippedConfig(t *testing.T, stack string) map[string]any {
+func shippedConfig(t testing.TB, stack string) map[string]any {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "Pulumi."+stack+".yaml"))
 	if err != nil {
