@@ -23,7 +23,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -110,7 +109,7 @@ type backupFixture struct {
 	// vars are the scripts' environment, as the container would set it.
 	vars map[string]string
 	// printed is everything the scripts printed, searched for the password.
-	printed *backupBuffer
+	printed *lockedBuffer
 }
 
 func newBackupFixture(t *testing.T, cluster *backupCluster, shell backupShell) *backupFixture {
@@ -120,7 +119,7 @@ func newBackupFixture(t *testing.T, cluster *backupCluster, shell backupShell) *
 		shell:   shell,
 		db:      fmt.Sprintf("app_%s_%d", shell.name, backupDatabases.Add(1)),
 		dir:     filepath.Join(t.TempDir(), "backups"),
-		printed: &backupBuffer{},
+		printed: &lockedBuffer{},
 	}
 	fx.vars = map[string]string{
 		"PGHOST":          "127.0.0.1",
@@ -736,39 +735,17 @@ func testBackupHealth(t *testing.T, base *backupFixture) {
 	})
 }
 
-// backupBuffer collects a running script's output.
-type backupBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *backupBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *backupBuffer) WriteString(s string) {
-	b.Write([]byte(s))
-}
-
-func (b *backupBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // backupLoop is `backup.sh loop` running in the background.
 type backupLoop struct {
 	cmd            *exec.Cmd
-	stdout, stderr *backupBuffer
+	stdout, stderr *lockedBuffer
 	done           chan struct{}
 	err            error
 }
 
 func (fx *backupFixture) startLoop(vars map[string]string) *backupLoop {
 	fx.t.Helper()
-	l := &backupLoop{stdout: &backupBuffer{}, stderr: &backupBuffer{}, done: make(chan struct{})}
+	l := &backupLoop{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
 	l.cmd = fx.command(context.Background(), vars, "backup.sh", "loop")
 	l.cmd.Stdout, l.cmd.Stderr = l.stdout, l.stderr
 	// Its own process group, so that a failed test can kill the loop's

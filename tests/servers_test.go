@@ -177,7 +177,8 @@ func (u *unprivileged) own(t *testing.T, path string) {
 	}
 }
 
-// lockedBuffer collects a process's output while it runs.
+// lockedBuffer collects a process's output while it runs; it is safe to
+// write from the process and read from the test at once.
 type lockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -187,6 +188,12 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) WriteString(s string) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.WriteString(s)
 }
 
 func (b *lockedBuffer) String() string {
