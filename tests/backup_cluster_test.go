@@ -17,7 +17,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -27,72 +26,20 @@ import (
 
 // backupTools are the binaries the backup tests run.
 type backupTools struct {
-	// pgBin holds initdb, postgres, pg_dump, pg_restore, psql, pg_isready.
+	// pgBin holds Postgres's programs (requirePostgres).
 	pgBin string
 	// sh is the system's sh (dash on Debian), busybox the busybox binary
 	// ("" when it is not installed): the shell of the alpine image.
 	sh, busybox string
 }
 
-var backupPgBinaries = []string{"initdb", "postgres", "pg_dump", "pg_restore", "psql", "pg_isready"}
-
-// backupMissing skips the test, or fails it on CI, where every tool must be
-// installed (.ci/run installs them).
-func backupMissing(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-// backupRequireTools finds the tools or skips the test naming what is missing.
+// backupRequireTools finds the tools or skips the test naming what is
+// missing (fails it under CI=true).
 func backupRequireTools(t *testing.T) backupTools {
 	t.Helper()
-	var tools backupTools
-	var missing []string
-	if tools.pgBin, missing = backupFindPgBin(); tools.pgBin == "" {
-		backupMissing(t, "the backup tests need %s from Postgres, not found in /usr/lib/postgresql/*/bin or on PATH (apt-get install -y postgresql)", strings.Join(missing, ", "))
-	}
-	var err error
-	if tools.sh, err = exec.LookPath("sh"); err != nil {
-		backupMissing(t, "the backup tests need sh")
-	}
+	tools := backupTools{pgBin: requirePostgres(t), sh: requireBinary(t, "sh", "dash")}
 	tools.busybox, _ = exec.LookPath("busybox")
 	return tools
-}
-
-// backupFindPgBin is the directory with every Postgres binary the tests
-// need: Debian's newest /usr/lib/postgresql/N/bin (the /usr/bin names are
-// wrappers that pick a version by cluster), else the one of initdb on PATH.
-// When there is none, missing names what the best candidate lacks.
-func backupFindPgBin() (dir string, missing []string) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	version := func(dir string) int {
-		n, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
-		return n
-	}
-	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
-	if p, err := exec.LookPath("initdb"); err == nil {
-		dirs = append(dirs, filepath.Dir(p))
-	}
-	missing = backupPgBinaries
-	for _, dir := range dirs {
-		var lacks []string
-		for _, b := range backupPgBinaries {
-			if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-				lacks = append(lacks, b)
-			}
-		}
-		if len(lacks) == 0 {
-			return dir, nil
-		}
-		if len(lacks) < len(missing) {
-			missing = lacks
-		}
-	}
-	return "", missing
 }
 
 // backupCluster is a running Postgres server.
@@ -124,7 +71,7 @@ func backupServerUser(t *testing.T) *syscall.Credential {
 		gid, _ := strconv.Atoi(u.Gid)
 		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
 	}
-	backupMissing(t, "running as root, the backup tests need an unprivileged user to run Postgres (postgres or nobody)")
+	missing(t, "running as root, the backup tests need an unprivileged user to run Postgres (postgres or nobody)")
 	return nil
 }
 

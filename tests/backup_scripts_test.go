@@ -72,7 +72,7 @@ func backupShells(t *testing.T, tools backupTools) []backupShell {
 	}
 	shells := []backupShell{{name: filepath.Base(sh), argv: []string{sh}, path: tools.pgBin + ":/usr/bin:/bin"}}
 	if tools.busybox == "" {
-		if os.Getenv("CI") == "true" {
+		if onCI() {
 			t.Fatal("the backup tests need busybox on CI, the shell of the alpine image (apt-get install -y busybox)")
 		}
 		t.Log("busybox is not installed: the scripts run under sh only (apt-get install -y busybox)")

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -22,40 +21,6 @@ import (
 
 	"github.com/djangostack/infra/components"
 )
-
-// requirePostgres returns the directory of Debian's Postgres server
-// binaries (initdb, postgres, psql): /usr/lib/postgresql/<version>/bin, the
-// newest version if several are installed.
-func requirePostgres(t *testing.T) string {
-	t.Helper()
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool {
-		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
-		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
-		return vi > vj
-	})
-	for _, dir := range dirs {
-		if hasFiles(dir, "initdb", "postgres", "psql") {
-			return dir
-		}
-	}
-	if path, err := exec.LookPath("postgres"); err == nil {
-		if real, err := filepath.EvalSymlinks(path); err == nil && hasFiles(filepath.Dir(real), "initdb", "postgres", "psql") {
-			return filepath.Dir(real)
-		}
-	}
-	missingBinary(t, "postgres", "postgresql")
-	return ""
-}
-
-func hasFiles(dir string, names ...string) bool {
-	for _, n := range names {
-		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
-			return false
-		}
-	}
-	return true
-}
 
 // pgCluster is a throwaway database cluster in a temporary directory, run by
 // an unprivileged account when the tests run as root (Postgres refuses root).

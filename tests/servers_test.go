@@ -50,7 +50,16 @@ func requireBinary(t *testing.T, name, pkg string) string {
 
 func missingBinary(t *testing.T, name, pkg string) {
 	t.Helper()
-	msg := fmt.Sprintf("%s not installed (apt-get install %s)", name, pkg)
+	missing(t, "%s not installed (apt-get install %s)", name, pkg)
+}
+
+// missing reports something the machine lacks for a test (a binary, an
+// account): locally it skips the test with the message, which should say
+// how to install it; under CI=true, where .ci/run installs everything, it
+// fails the test.
+func missing(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
 	if onCI() {
 		t.Fatal(msg + "; CI=true requires it")
 	}
