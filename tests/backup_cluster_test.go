@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -55,26 +54,6 @@ type backupCluster struct {
 	passwordFile string
 }
 
-// backupServerUser is who runs initdb and postgres, which refuse root: the
-// test's own user, or, as root (CI), Debian's postgres user or nobody.
-func backupServerUser(t *testing.T) *syscall.Credential {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	for _, name := range []string{"postgres", "nobody"} {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	}
-	missing(t, "running as root, the backup tests need an unprivileged user to run Postgres (postgres or nobody)")
-	return nil
-}
-
 // backupStartCluster initialises and starts a cluster, stopped and removed
 // when the test ends. Every connection needs the password.
 func backupStartCluster(t *testing.T, tools backupTools) *backupCluster {
@@ -85,7 +64,9 @@ func backupStartCluster(t *testing.T, tools backupTools) *backupCluster {
 // backupStartClusterWith starts a cluster with initdb's given auth options.
 func backupStartClusterWith(t *testing.T, tools backupTools, auth ...string) *backupCluster {
 	t.Helper()
-	cred := backupServerUser(t)
+	// initdb and postgres refuse root: as root they run as Debian's
+	// postgres user, or nobody.
+	as := unprivilegedUser(t, "postgres")
 	dir, err := os.MkdirTemp("", "backup-cluster-")
 	if err != nil {
 		t.Fatal(err)
@@ -106,17 +87,13 @@ func backupStartClusterWith(t *testing.T, tools backupTools, auth ...string) *ba
 			t.Fatal(err)
 		}
 	}
-	if cred != nil {
-		for _, p := range []string{dir, initPW} {
-			if err := os.Chown(p, int(cred.Uid), int(cred.Gid)); err != nil {
-				t.Fatal(err)
-			}
-		}
+	for _, p := range []string{dir, initPW} {
+		as.own(t, p)
 	}
 	data := filepath.Join(dir, "data")
 	initdb := exec.Command(filepath.Join(tools.pgBin, "initdb"), append([]string{"-D", data, "-U", c.superuser,
 		"--pwfile=" + initPW, "-E", "UTF8", "--locale=C", "--no-sync"}, auth...)...)
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	as.apply(initdb)
 	if out, err := initdb.CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
@@ -124,7 +101,7 @@ func backupStartClusterWith(t *testing.T, tools backupTools, auth ...string) *ba
 	// A free port can be taken between the check and the server's bind.
 	var lastErr error
 	for try := 0; try < 3; try++ {
-		if lastErr = c.start(t, cred, data); lastErr == nil {
+		if lastErr = c.start(t, as, data); lastErr == nil {
 			return c
 		}
 	}
@@ -132,7 +109,7 @@ func backupStartClusterWith(t *testing.T, tools backupTools, auth ...string) *ba
 	return nil
 }
 
-func (c *backupCluster) start(t *testing.T, cred *syscall.Credential, data string) error {
+func (c *backupCluster) start(t *testing.T, as *unprivileged, data string) error {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -152,7 +129,8 @@ func (c *backupCluster) start(t *testing.T, cred *syscall.Credential, data strin
 		// A throwaway cluster: no durability, small memory.
 		"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "shared_buffers=16MB", "-c", "max_connections=30")
 	server.Stdout, server.Stderr = log, log
-	server.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	server.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	as.apply(server)
 	if err := server.Start(); err != nil {
 		return err
 	}

@@ -141,13 +141,16 @@ type unprivileged struct {
 }
 
 // unprivilegedUser picks the account for servers that must not run as root:
-// the first of names that exists, else nobody.
+// the first of names that exists, else nobody. Nil when the tests do not run
+// as root: the servers then run as the test's own user. Without any of the
+// accounts the test is skipped locally and fails under CI=true.
 func unprivilegedUser(t *testing.T, names ...string) *unprivileged {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	for _, name := range append(names, "nobody") {
+	names = append(names, "nobody")
+	for _, name := range names {
 		u, err := user.Lookup(name)
 		if err != nil {
 			continue
@@ -159,7 +162,7 @@ func unprivilegedUser(t *testing.T, names ...string) *unprivileged {
 		}
 		return &unprivileged{name: name, uid: uint32(uid), gid: uint32(gid)}
 	}
-	t.Fatalf("running as root and none of the accounts %v exists to run the server as (useradd --system %s)", append(names, "nobody"), names[0])
+	missing(t, "running as root and none of the accounts %v exists to run the server as (useradd --system %s)", names, names[0])
 	return nil
 }
 
