@@ -31,7 +31,7 @@ import (
 
 func TestBackupScripts(t *testing.T) {
 	tools := backupRequireTools(t)
-	cluster := backupStartCluster(t, tools)
+	cluster := backupStartCluster(t, tools, "--auth=scram-sha-256")
 	for _, shell := range backupShells(t, tools) {
 		t.Run(shell.name, func(t *testing.T) {
 			for _, tc := range []struct {
@@ -102,7 +102,7 @@ var backupDatabases atomic.Int32
 // backupFixture is one test's database, backup directory and environment.
 type backupFixture struct {
 	t       *testing.T
-	cluster *backupCluster
+	cluster *pgCluster
 	shell   backupShell
 	db      string
 	dir     string
@@ -112,7 +112,7 @@ type backupFixture struct {
 	printed *lockedBuffer
 }
 
-func newBackupFixture(t *testing.T, cluster *backupCluster, shell backupShell) *backupFixture {
+func newBackupFixture(t *testing.T, cluster *pgCluster, shell backupShell) *backupFixture {
 	fx := &backupFixture{
 		t:       t,
 		cluster: cluster,
@@ -378,7 +378,7 @@ func testBackupRestoreFindsEveryRow(t *testing.T, fx *backupFixture) {
 		CREATE TABLE added_later (id int);
 		SELECT nextval('invoice_numbers');
 	`)
-	session := exec.Command(filepath.Join(fx.cluster.tools.pgBin, "psql"), "-X", "-c", "SELECT pg_sleep(60)")
+	session := exec.Command(filepath.Join(fx.cluster.bin, "psql"), "-X", "-c", "SELECT pg_sleep(60)")
 	session.Env = fx.cluster.env(fx.db)
 	if err := session.Start(); err != nil {
 		t.Fatal(err)
