@@ -735,60 +735,48 @@ func testBackupHealth(t *testing.T, base *backupFixture) {
 	})
 }
 
-// backupLoop is `backup.sh loop` running in the background.
+// backupLoop is `backup.sh loop` running in the background, with its
+// standard output and error kept apart.
 type backupLoop struct {
-	cmd            *exec.Cmd
+	srv            *server
 	stdout, stderr *lockedBuffer
-	done           chan struct{}
-	err            error
 }
 
 func (fx *backupFixture) startLoop(vars map[string]string) *backupLoop {
 	fx.t.Helper()
-	l := &backupLoop{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	l.cmd = fx.command(context.Background(), vars, "backup.sh", "loop")
-	l.cmd.Stdout, l.cmd.Stderr = l.stdout, l.stderr
-	// Its own process group, so that a failed test can kill the loop's
-	// children too (pg_dump, sleep), which hold its output open.
-	l.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	l.cmd.WaitDelay = 5 * time.Second
-	if err := l.cmd.Start(); err != nil {
+	l := &backupLoop{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	cmd := fx.command(context.Background(), vars, "backup.sh", "loop")
+	cmd.Stdout, cmd.Stderr = l.stdout, l.stderr
+	// The loop's children (pg_dump, sleep) hold its output open.
+	cmd.WaitDelay = 5 * time.Second
+	// Registered before the server's stop, so it runs after it.
+	fx.t.Cleanup(func() { fx.printed.WriteString(l.stdout.String() + l.stderr.String()) })
+	// A failed test kills the loop's process group (startServer gives it
+	// its own): the loop and its children.
+	srv, err := startServer(fx.t, "backup.sh loop", cmd, syscall.SIGKILL)
+	if err != nil {
 		fx.t.Fatal(err)
 	}
-	go func() { l.err = l.cmd.Wait(); close(l.done) }()
-	fx.t.Cleanup(func() {
-		syscall.Kill(-l.cmd.Process.Pid, syscall.SIGKILL)
-		<-l.done
-		fx.printed.WriteString(l.stdout.String() + l.stderr.String())
-	})
+	l.srv = srv
 	return l
-}
-
-func (l *backupLoop) running() bool {
-	select {
-	case <-l.done:
-		return false
-	default:
-		return true
-	}
 }
 
 // stop sends SIGTERM, as docker stop does, and checks that the loop ends
 // at once with 143, the status of a process ended by SIGTERM.
 func (l *backupLoop) stop(t *testing.T) {
 	t.Helper()
-	if !l.running() {
-		t.Fatalf("the loop ended by itself: %v\nstdout:\n%s\nstderr:\n%s", l.err, l.stdout, l.stderr)
+	if l.srv.exited() {
+		t.Fatalf("the loop ended by itself: %v\nstdout:\n%s\nstderr:\n%s", l.srv.err, l.stdout, l.stderr)
 	}
-	l.cmd.Process.Signal(syscall.SIGTERM)
+	l.srv.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-l.done:
+	case <-l.srv.done:
 	case <-time.After(3 * time.Second):
 		t.Fatalf("the loop did not stop within 3s of SIGTERM:\n%s", l.stdout)
 	}
 	var exit *exec.ExitError
-	if !errors.As(l.err, &exit) || exit.ExitCode() != 143 {
-		t.Errorf("the loop ended with %v on SIGTERM, want exit status 143", l.err)
+	if !errors.As(l.srv.err, &exit) || exit.ExitCode() != 143 {
+		t.Errorf("the loop ended with %v on SIGTERM, want exit status 143", l.srv.err)
 	}
 	if !strings.HasSuffix(l.stdout.String(), "backup: stopped\n") {
 		t.Errorf("the loop did not say it stopped:\n%s", l.stdout)

@@ -226,13 +226,15 @@ type server struct {
 	stopSignal syscall.Signal
 }
 
-// startServer starts cmd in its own process group, collecting its output.
-// The process is stopped when the test ends, and killed if the test binary
-// dies first.
+// startServer starts cmd in its own process group, collecting its output
+// in out unless the caller has set cmd's Stdout or Stderr. The process is
+// stopped when the test ends, and killed if the test binary dies first.
 func startServer(t *testing.T, name string, cmd *exec.Cmd, stopSignal syscall.Signal) (*server, error) {
 	t.Helper()
 	s := &server{name: name, cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{}), stopSignal: stopSignal}
-	cmd.Stdout, cmd.Stderr = s.out, s.out
+	if cmd.Stdout == nil && cmd.Stderr == nil {
+		cmd.Stdout, cmd.Stderr = s.out, s.out
+	}
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
