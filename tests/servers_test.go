@@ -1,9 +1,13 @@
 package tests
 
-// Helpers for the tests that run what the program renders through the real
-// servers (servers_*_test.go): finding the binaries, each shipped stack's
-// registered containers and profile, temporary trees, free ports, and server
-// processes that are stopped when the test ends.
+// Helpers for the tests that run real programs: what the program renders
+// through the real servers (servers_*_test.go), the backup scripts and the
+// password step (backup_*_test.go, postgres_password_test.go). Finding the
+// binaries (skipped locally, failed under CI=true when missing), each shipped
+// stack's registered containers and profile, temporary trees, free ports,
+// the unprivileged account servers run as under root, and server processes
+// that are stopped when the test ends. The throwaway Postgres cluster is in
+// servers_pgcluster_test.go.
 
 import (
 	"bytes"
