@@ -2,289 +2,56 @@
 
 package tests
 
-// A throwaway Postgres cluster for the backup tests: Debian's binaries,
-// started as an unprivileged user in a temporary directory on a loopback
-// port, with password authentication over TCP as in the stack. Everything
-// here is prefixed backup so that it stays out of the way of other tests in
-// the package.
+// The backup tests' tools and Postgres cluster: the shared throwaway
+// cluster (servers_pgcluster_test.go) with password authentication as in
+// the stack. Everything here is prefixed backup so that it stays out of the
+// way of other tests in the package.
 
 import (
-	"bytes"
-	"context"
 	"fmt"
-	"net"
-	"os"
 	"os/exec"
-	"os/user"
-	"path/filepath"
-	"sort"
-	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 )
 
 // backupTools are the binaries the backup tests run.
 type backupTools struct {
-	// pgBin holds initdb, postgres, pg_dump, pg_restore, psql, pg_isready.
+	// pgBin holds Postgres's programs (requirePostgres).
 	pgBin string
 	// sh is the system's sh (dash on Debian), busybox the busybox binary
 	// ("" when it is not installed): the shell of the alpine image.
 	sh, busybox string
 }
 
-var backupPgBinaries = []string{"initdb", "postgres", "pg_dump", "pg_restore", "psql", "pg_isready"}
-
-// backupMissing skips the test, or fails it on CI, where every tool must be
-// installed (.ci/run installs them).
-func backupMissing(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-}
-
-// backupRequireTools finds the tools or skips the test naming what is missing.
+// backupRequireTools finds the tools or skips the test naming what is
+// missing (fails it under CI=true).
 func backupRequireTools(t *testing.T) backupTools {
 	t.Helper()
-	var tools backupTools
-	var missing []string
-	if tools.pgBin, missing = backupFindPgBin(); tools.pgBin == "" {
-		backupMissing(t, "the backup tests need %s from Postgres, not found in /usr/lib/postgresql/*/bin or on PATH (apt-get install -y postgresql)", strings.Join(missing, ", "))
-	}
-	var err error
-	if tools.sh, err = exec.LookPath("sh"); err != nil {
-		backupMissing(t, "the backup tests need sh")
-	}
+	tools := backupTools{pgBin: requirePostgres(t), sh: requireBinary(t, "sh", "dash")}
 	tools.busybox, _ = exec.LookPath("busybox")
 	return tools
 }
 
-// backupFindPgBin is the directory with every Postgres binary the tests
-// need: Debian's newest /usr/lib/postgresql/N/bin (the /usr/bin names are
-// wrappers that pick a version by cluster), else the one of initdb on PATH.
-// When there is none, missing names what the best candidate lacks.
-func backupFindPgBin() (dir string, missing []string) {
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	version := func(dir string) int {
-		n, _ := strconv.Atoi(filepath.Base(filepath.Dir(dir)))
-		return n
-	}
-	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
-	if p, err := exec.LookPath("initdb"); err == nil {
-		dirs = append(dirs, filepath.Dir(p))
-	}
-	missing = backupPgBinaries
-	for _, dir := range dirs {
-		var lacks []string
-		for _, b := range backupPgBinaries {
-			if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
-				lacks = append(lacks, b)
-			}
-		}
-		if len(lacks) == 0 {
-			return dir, nil
-		}
-		if len(lacks) < len(missing) {
-			missing = lacks
-		}
-	}
-	return "", missing
-}
+// backupPassword is the superuser's password in the backup tests' cluster.
+// Quotes, a dollar, a backslash and spaces: the scripts must pass it
+// through untouched.
+const backupPassword = `s3cret 'with' "quotes" $HOME \n`
 
-// backupCluster is a running Postgres server.
-type backupCluster struct {
-	tools backupTools
-	dir   string
-	port  int
-	// superuser owns the cluster, as POSTGRES_USER does in the image.
-	superuser string
-	password  string
-	// passwordFile holds the password followed by a newline, as a file
-	// written by hand would.
-	passwordFile string
-}
+// backupServerFlags make the cluster a quick throwaway one: no durability,
+// small memory.
+var backupServerFlags = []string{"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "shared_buffers=16MB", "-c", "max_connections=30"}
 
-// backupServerUser is who runs initdb and postgres, which refuse root: the
-// test's own user, or, as root (CI), Debian's postgres user or nobody.
-func backupServerUser(t *testing.T) *syscall.Credential {
+// backupStartCluster starts a cluster for the backup tests, stopped and
+// removed when the test ends: owned by app, as POSTGRES_USER makes it in
+// the image, with backupPassword as its password, and initdb's given
+// authentication options.
+func backupStartCluster(t *testing.T, tools backupTools, auth ...string) *pgCluster {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		return nil
-	}
-	for _, name := range []string{"postgres", "nobody"} {
-		u, err := user.Lookup(name)
-		if err != nil {
-			continue
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	}
-	backupMissing(t, "running as root, the backup tests need an unprivileged user to run Postgres (postgres or nobody)")
-	return nil
-}
-
-// backupStartCluster initialises and starts a cluster, stopped and removed
-// when the test ends. Every connection needs the password.
-func backupStartCluster(t *testing.T, tools backupTools) *backupCluster {
-	t.Helper()
-	return backupStartClusterWith(t, tools, "--auth=scram-sha-256")
-}
-
-// backupStartClusterWith starts a cluster with initdb's given auth options.
-func backupStartClusterWith(t *testing.T, tools backupTools, auth ...string) *backupCluster {
-	t.Helper()
-	cred := backupServerUser(t)
-	dir, err := os.MkdirTemp("", "backup-cluster-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	c := &backupCluster{
-		tools:     tools,
-		dir:       dir,
-		superuser: "app",
-		// Quotes, a dollar, a backslash and spaces: the scripts must pass
-		// it through untouched.
-		password:     `s3cret 'with' "quotes" $HOME \n`,
-		passwordFile: filepath.Join(dir, "password"),
-	}
-	initPW := filepath.Join(dir, "initdb-password")
-	for _, f := range []string{initPW, c.passwordFile} {
-		if err := os.WriteFile(f, []byte(c.password+"\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if cred != nil {
-		for _, p := range []string{dir, initPW} {
-			if err := os.Chown(p, int(cred.Uid), int(cred.Gid)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	data := filepath.Join(dir, "data")
-	initdb := exec.Command(filepath.Join(tools.pgBin, "initdb"), append([]string{"-D", data, "-U", c.superuser,
-		"--pwfile=" + initPW, "-E", "UTF8", "--locale=C", "--no-sync"}, auth...)...)
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	if out, err := initdb.CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
-
-	// A free port can be taken between the check and the server's bind.
-	var lastErr error
-	for try := 0; try < 3; try++ {
-		if lastErr = c.start(t, cred, data); lastErr == nil {
-			return c
-		}
-	}
-	t.Fatalf("postgres did not start: %v", lastErr)
-	return nil
-}
-
-func (c *backupCluster) start(t *testing.T, cred *syscall.Credential, data string) error {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	c.port = l.Addr().(*net.TCPAddr).Port
-	l.Close()
-
-	logFile := filepath.Join(c.dir, "postgres.log")
-	log, err := os.Create(logFile)
-	if err != nil {
-		return err
-	}
-	defer log.Close()
-	server := exec.Command(filepath.Join(c.tools.pgBin, "postgres"), "-D", data,
-		"-p", strconv.Itoa(c.port), "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories="+c.dir,
-		// A throwaway cluster: no durability, small memory.
-		"-c", "fsync=off", "-c", "full_page_writes=off", "-c", "shared_buffers=16MB", "-c", "max_connections=30")
-	server.Stdout, server.Stderr = log, log
-	server.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-	if err := server.Start(); err != nil {
-		return err
-	}
-	exited := make(chan struct{})
-	go func() { server.Wait(); close(exited) }()
-	stop := func() {
-		server.Process.Signal(syscall.SIGINT) // fast shutdown
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			server.Process.Kill()
-			<-exited
-		}
-	}
-
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		ready := exec.Command(filepath.Join(c.tools.pgBin, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", strconv.Itoa(c.port), "-t", "1")
-		if ready.Run() == nil {
-			t.Cleanup(stop)
-			return nil
-		}
-		select {
-		case <-exited:
-			out, _ := os.ReadFile(logFile)
-			return fmt.Errorf("postgres exited:\n%s", out)
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			stop()
-			out, _ := os.ReadFile(logFile)
-			return fmt.Errorf("postgres was not ready within 30s:\n%s", out)
-		}
-	}
-}
-
-// env is the connection to database db, as libpq reads it, for the test's
-// own clients (the scripts get PGPASSWORD_FILE instead of PGPASSWORD).
-func (c *backupCluster) env(db string) []string {
-	return []string{
-		"PATH=" + c.tools.pgBin + ":/usr/bin:/bin",
-		"PGHOST=127.0.0.1",
-		"PGPORT=" + strconv.Itoa(c.port),
-		"PGUSER=" + c.superuser,
-		"PGDATABASE=" + db,
-		"PGPASSWORD=" + c.password,
-		"PGCONNECT_TIMEOUT=10",
-	}
-}
-
-// client runs one of the cluster's client programs against database db and
-// returns its standard output.
-func (c *backupCluster) client(db, stdin, program string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, filepath.Join(c.tools.pgBin, program), args...)
-	cmd.Env = c.env(db)
-	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%s %s: %v\n%s", program, strings.Join(args, " "), err, stderr.String())
-	}
-	return stdout.String(), nil
-}
-
-// psql runs sql in database db, stopping at the first error, and returns
-// the rows unaligned, one per line, fields separated by |.
-func (c *backupCluster) psql(t *testing.T, db, sql string) string {
-	t.Helper()
-	out, err := c.client(db, sql, "psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return startPgCluster(t, tools.pgBin, pgOptions{superuser: "app", password: backupPassword, auth: auth}, backupServerFlags...)
 }
 
 // databaseExists tells whether the cluster has database db.
-func (c *backupCluster) databaseExists(t *testing.T, db string) bool {
+func (c *pgCluster) databaseExists(t *testing.T, db string) bool {
 	t.Helper()
 	return c.psql(t, "postgres", fmt.Sprintf("SELECT count(*) FROM pg_database WHERE datname = '%s'", db)) == "1\n"
 }
@@ -292,7 +59,7 @@ func (c *backupCluster) databaseExists(t *testing.T, db string) bool {
 // snapshot is the whole of database db as pg_dump writes it in plain SQL:
 // schema, every row, sequence positions, indexes and constraints. The
 // \restrict lines, which carry a random key per run, are left out.
-func (c *backupCluster) snapshot(t *testing.T, db string) string {
+func (c *pgCluster) snapshot(t *testing.T, db string) string {
 	t.Helper()
 	out, err := c.client(db, "", "pg_dump", "--no-owner")
 	if err != nil {

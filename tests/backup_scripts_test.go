@@ -23,7 +23,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -32,7 +31,7 @@ import (
 
 func TestBackupScripts(t *testing.T) {
 	tools := backupRequireTools(t)
-	cluster := backupStartCluster(t, tools)
+	cluster := backupStartCluster(t, tools, "--auth=scram-sha-256")
 	for _, shell := range backupShells(t, tools) {
 		t.Run(shell.name, func(t *testing.T) {
 			for _, tc := range []struct {
@@ -73,7 +72,7 @@ func backupShells(t *testing.T, tools backupTools) []backupShell {
 	}
 	shells := []backupShell{{name: filepath.Base(sh), argv: []string{sh}, path: tools.pgBin + ":/usr/bin:/bin"}}
 	if tools.busybox == "" {
-		if os.Getenv("CI") == "true" {
+		if onCI() {
 			t.Fatal("the backup tests need busybox on CI, the shell of the alpine image (apt-get install -y busybox)")
 		}
 		t.Log("busybox is not installed: the scripts run under sh only (apt-get install -y busybox)")
@@ -103,24 +102,24 @@ var backupDatabases atomic.Int32
 // backupFixture is one test's database, backup directory and environment.
 type backupFixture struct {
 	t       *testing.T
-	cluster *backupCluster
+	cluster *pgCluster
 	shell   backupShell
 	db      string
 	dir     string
 	// vars are the scripts' environment, as the container would set it.
 	vars map[string]string
 	// printed is everything the scripts printed, searched for the password.
-	printed *backupBuffer
+	printed *lockedBuffer
 }
 
-func newBackupFixture(t *testing.T, cluster *backupCluster, shell backupShell) *backupFixture {
+func newBackupFixture(t *testing.T, cluster *pgCluster, shell backupShell) *backupFixture {
 	fx := &backupFixture{
 		t:       t,
 		cluster: cluster,
 		shell:   shell,
 		db:      fmt.Sprintf("app_%s_%d", shell.name, backupDatabases.Add(1)),
 		dir:     filepath.Join(t.TempDir(), "backups"),
-		printed: &backupBuffer{},
+		printed: &lockedBuffer{},
 	}
 	fx.vars = map[string]string{
 		"PGHOST":          "127.0.0.1",
@@ -379,7 +378,7 @@ func testBackupRestoreFindsEveryRow(t *testing.T, fx *backupFixture) {
 		CREATE TABLE added_later (id int);
 		SELECT nextval('invoice_numbers');
 	`)
-	session := exec.Command(filepath.Join(fx.cluster.tools.pgBin, "psql"), "-X", "-c", "SELECT pg_sleep(60)")
+	session := exec.Command(filepath.Join(fx.cluster.bin, "psql"), "-X", "-c", "SELECT pg_sleep(60)")
 	session.Env = fx.cluster.env(fx.db)
 	if err := session.Start(); err != nil {
 		t.Fatal(err)
@@ -736,82 +735,48 @@ func testBackupHealth(t *testing.T, base *backupFixture) {
 	})
 }
 
-// backupBuffer collects a running script's output.
-type backupBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *backupBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *backupBuffer) WriteString(s string) {
-	b.Write([]byte(s))
-}
-
-func (b *backupBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
-// backupLoop is `backup.sh loop` running in the background.
+// backupLoop is `backup.sh loop` running in the background, with its
+// standard output and error kept apart.
 type backupLoop struct {
-	cmd            *exec.Cmd
-	stdout, stderr *backupBuffer
-	done           chan struct{}
-	err            error
+	srv            *server
+	stdout, stderr *lockedBuffer
 }
 
 func (fx *backupFixture) startLoop(vars map[string]string) *backupLoop {
 	fx.t.Helper()
-	l := &backupLoop{stdout: &backupBuffer{}, stderr: &backupBuffer{}, done: make(chan struct{})}
-	l.cmd = fx.command(context.Background(), vars, "backup.sh", "loop")
-	l.cmd.Stdout, l.cmd.Stderr = l.stdout, l.stderr
-	// Its own process group, so that a failed test can kill the loop's
-	// children too (pg_dump, sleep), which hold its output open.
-	l.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	l.cmd.WaitDelay = 5 * time.Second
-	if err := l.cmd.Start(); err != nil {
+	l := &backupLoop{stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
+	cmd := fx.command(context.Background(), vars, "backup.sh", "loop")
+	cmd.Stdout, cmd.Stderr = l.stdout, l.stderr
+	// The loop's children (pg_dump, sleep) hold its output open.
+	cmd.WaitDelay = 5 * time.Second
+	// Registered before the server's stop, so it runs after it.
+	fx.t.Cleanup(func() { fx.printed.WriteString(l.stdout.String() + l.stderr.String()) })
+	// A failed test kills the loop's process group (startServer gives it
+	// its own): the loop and its children.
+	srv, err := startServer(fx.t, "backup.sh loop", cmd, syscall.SIGKILL)
+	if err != nil {
 		fx.t.Fatal(err)
 	}
-	go func() { l.err = l.cmd.Wait(); close(l.done) }()
-	fx.t.Cleanup(func() {
-		syscall.Kill(-l.cmd.Process.Pid, syscall.SIGKILL)
-		<-l.done
-		fx.printed.WriteString(l.stdout.String() + l.stderr.String())
-	})
+	l.srv = srv
 	return l
-}
-
-func (l *backupLoop) running() bool {
-	select {
-	case <-l.done:
-		return false
-	default:
-		return true
-	}
 }
 
 // stop sends SIGTERM, as docker stop does, and checks that the loop ends
 // at once with 143, the status of a process ended by SIGTERM.
 func (l *backupLoop) stop(t *testing.T) {
 	t.Helper()
-	if !l.running() {
-		t.Fatalf("the loop ended by itself: %v\nstdout:\n%s\nstderr:\n%s", l.err, l.stdout, l.stderr)
+	if l.srv.exited() {
+		t.Fatalf("the loop ended by itself: %v\nstdout:\n%s\nstderr:\n%s", l.srv.err, l.stdout, l.stderr)
 	}
-	l.cmd.Process.Signal(syscall.SIGTERM)
+	l.srv.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-l.done:
+	case <-l.srv.done:
 	case <-time.After(3 * time.Second):
 		t.Fatalf("the loop did not stop within 3s of SIGTERM:\n%s", l.stdout)
 	}
 	var exit *exec.ExitError
-	if !errors.As(l.err, &exit) || exit.ExitCode() != 143 {
-		t.Errorf("the loop ended with %v on SIGTERM, want exit status 143", l.err)
+	if !errors.As(l.srv.err, &exit) || exit.ExitCode() != 143 {
+		t.Errorf("the loop ended with %v on SIGTERM, want exit status 143", l.srv.err)
 	}
 	if !strings.HasSuffix(l.stdout.String(), "backup: stopped\n") {
 		t.Errorf("the loop did not say it stopped:\n%s", l.stdout)

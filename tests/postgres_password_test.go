@@ -17,7 +17,7 @@ import (
 // refuses the old one.
 func TestThePasswordStepSetsTheNewPasswordOnARealPostgres(t *testing.T) {
 	tools := backupRequireTools(t)
-	cluster := backupStartClusterWith(t, tools, "--auth-local=trust", "--auth-host=scram-sha-256")
+	cluster := backupStartCluster(t, tools, "--auth-local=trust", "--auth-host=scram-sha-256")
 	script := deployOK(t, "production", shippedConfig(t, "production")).container("postgres-password").strings("command")
 	if len(script) != 3 || script[0] != "sh" || script[1] != "-c" {
 		t.Fatalf("the password step runs %q", script)
@@ -31,7 +31,7 @@ func TestThePasswordStepSetsTheNewPasswordOnARealPostgres(t *testing.T) {
 	}
 	// Only the paths differ from the container's: the socket directory and
 	// the password file are the test's.
-	body := strings.NewReplacer("/var/run/postgresql", cluster.dir, "/run/secrets/postgres-password", passwordFile).Replace(script[2])
+	body := strings.NewReplacer("/var/run/postgresql", cluster.sockets, "/run/secrets/postgres-password", passwordFile).Replace(script[2])
 	for _, shell := range backupShells(t, tools) {
 		cmd := exec.Command(shell.argv[0], append(shell.argv[1:], "-c", body)...)
 		cmd.Env = []string{"PATH=" + shell.path, "POSTGRES_USER=" + cluster.superuser, "POSTGRES_DB=postgres", "PGPORT=" + strconv.Itoa(cluster.port)}

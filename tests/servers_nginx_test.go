@@ -96,23 +96,21 @@ func nginxMimeTypes(t *testing.T, bin string) string {
 	return path
 }
 
-// nginxWorkerUser is the account nginx's workers run as when the tests run
-// as root: Debian's www-data, else nobody with its own group (nginx's user
-// directive takes the group of the same name unless told another).
+// nginxWorkerUser is the user directive for nginx's workers when the tests
+// run as root: the account unprivilegedUser picks (Debian's www-data, else
+// nobody) and its own group, named because nginx would otherwise take the
+// group of the user's name, which nobody's is not on Debian (nogroup).
 func nginxWorkerUser(t *testing.T) string {
 	t.Helper()
-	if _, err := user.Lookup("www-data"); err == nil {
-		return "www-data"
+	u := unprivilegedUser(t, "www-data")
+	if u == nil {
+		return ""
 	}
-	u, err := user.Lookup("nobody")
+	g, err := user.LookupGroupId(strconv.FormatUint(uint64(u.gid), 10))
 	if err != nil {
-		t.Fatalf("no www-data or nobody account to run nginx's workers as: %v", err)
+		t.Fatalf("the group of %s: %v", u.name, err)
 	}
-	g, err := user.LookupGroupId(u.Gid)
-	if err != nil {
-		t.Fatalf("nobody's group: %v", err)
-	}
-	return "nobody " + g.Name
+	return u.name + " " + g.Name
 }
 
 // write puts a rendered nginx.conf into the tree and returns its path.

@@ -8,131 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"reflect"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/djangostack/infra/components"
 )
-
-// requirePostgres returns the directory of Debian's Postgres server
-// binaries (initdb, postgres, psql): /usr/lib/postgresql/<version>/bin, the
-// newest version if several are installed.
-func requirePostgres(t *testing.T) string {
-	t.Helper()
-	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
-	sort.Slice(dirs, func(i, j int) bool {
-		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
-		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
-		return vi > vj
-	})
-	for _, dir := range dirs {
-		if hasFiles(dir, "initdb", "postgres", "psql") {
-			return dir
-		}
-	}
-	if path, err := exec.LookPath("postgres"); err == nil {
-		if real, err := filepath.EvalSymlinks(path); err == nil && hasFiles(filepath.Dir(real), "initdb", "postgres", "psql") {
-			return filepath.Dir(real)
-		}
-	}
-	missingBinary(t, "postgres", "postgresql")
-	return ""
-}
-
-func hasFiles(dir string, names ...string) bool {
-	for _, n := range names {
-		if _, err := os.Stat(filepath.Join(dir, n)); err != nil {
-			return false
-		}
-	}
-	return true
-}
-
-// pgCluster is a throwaway database cluster in a temporary directory, run by
-// an unprivileged account when the tests run as root (Postgres refuses root).
-type pgCluster struct {
-	bin, data, sockets string
-	as                 *unprivileged
-}
-
-func newPgCluster(t *testing.T, bin string) *pgCluster {
-	t.Helper()
-	base := serverDir(t, "postgres")
-	c := &pgCluster{
-		bin:     bin,
-		data:    filepath.Join(base, "data"),
-		sockets: filepath.Join(base, "sockets"),
-		as:      unprivilegedUser(t, "postgres"),
-	}
-	for _, dir := range []string{c.data, c.sockets} {
-		if err := os.Mkdir(dir, 0o700); err != nil {
-			t.Fatal(err)
-		}
-		c.as.own(t, dir)
-	}
-	cmd := exec.Command(filepath.Join(bin, "initdb"), "-D", c.data, "-U", "postgres", "--auth=trust",
-		"--encoding=UTF8", "--locale=C", "--no-sync")
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	c.as.apply(cmd)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("initdb: %v:\n%s", err, out)
-	}
-	return c
-}
-
-// start runs the server with flags after the test's own (data directory,
-// port, loopback only, sockets in the temporary tree) and waits until it
-// answers queries.
-func (c *pgCluster) start(t *testing.T, flags []string) (*server, int, error) {
-	t.Helper()
-	port := freePort(t)
-	args := append([]string{"-D", c.data, "-p", strconv.Itoa(port),
-		"-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=" + c.sockets}, flags...)
-	cmd := exec.Command(filepath.Join(c.bin, "postgres"), args...)
-	cmd.Env = append(os.Environ(), "LC_ALL=C")
-	c.as.apply(cmd)
-	// SIGINT is Postgres's fast shutdown.
-	srv, err := startServer(t, "postgres", cmd, syscall.SIGINT)
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := srv.waitListening(fmt.Sprintf("127.0.0.1:%d", port), 30*time.Second); err != nil {
-		return srv, port, err
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		_, err := c.query(port, "SELECT 1")
-		if err == nil {
-			return srv, port, nil
-		}
-		if srv.exited() || time.Now().After(deadline) {
-			return srv, port, fmt.Errorf("postgres does not answer: %v\n%s", err, srv.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// query runs SQL through psql over TCP and returns its unaligned output,
-// one row a line, fields separated by tabs.
-func (c *pgCluster) query(port int, sql string) (string, error) {
-	cmd := exec.Command(filepath.Join(c.bin, "psql"), "-h", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "postgres",
-		"-d", "postgres", "-X", "-q", "-A", "-t", "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", sql)
-	cmd.Env = append(os.Environ(), "PGCONNECT_TIMEOUT=5", "LC_ALL=C")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("psql: %v: %s", err, out)
-	}
-	return string(out), nil
-}
 
 // pgSetting is one row of pg_settings.
 type pgSetting struct {
@@ -166,13 +49,13 @@ func (s pgSetting) value() (float64, error) {
 // hold as the profile says. The typed fields are compared in one unit
 // (bytes, or the plain number); every rendered flag, extra ones included,
 // must have been taken from the command line.
-func checkPostgres(c *pgCluster, port int, tuning components.PostgresTuning) error {
+func checkPostgres(c *pgCluster, tuning components.PostgresTuning) error {
 	rendered := tuning.Settings()
 	quoted := make([]string, len(rendered))
 	for i, kv := range rendered {
 		quoted[i] = "'" + strings.ReplaceAll(kv[0], "'", "''") + "'"
 	}
-	out, err := c.query(port, "SELECT name, setting, coalesce(unit, ''), source, current_setting(name) FROM pg_settings WHERE name IN ("+strings.Join(quoted, ", ")+")")
+	out, err := c.query("postgres", "SELECT name, setting, coalesce(unit, ''), source, current_setting(name) FROM pg_settings WHERE name IN ("+strings.Join(quoted, ", ")+")")
 	if err != nil {
 		return err
 	}
@@ -254,12 +137,11 @@ func TestPostgresStartsWithTheRenderedCommand(t *testing.T) {
 	bin := requirePostgres(t)
 	forEachShippedStack(t, func(t *testing.T, st shippedStack) {
 		flags := postgresFlags(t, st)
-		c := newPgCluster(t, bin)
-		_, port, err := c.start(t, flags)
-		if err != nil {
+		c := newPgCluster(t, bin, pgOptions{})
+		if _, err := c.start(t, flags); err != nil {
 			t.Fatalf("postgres %s: %v", strings.Join(flags, " "), err)
 		}
-		if err := checkPostgres(c, port, st.profile.Postgres.Tuning); err != nil {
+		if err := checkPostgres(c, st.profile.Postgres.Tuning); err != nil {
 			t.Errorf("stack %s: Postgres does not hold the profile's tuning:\n%v", st.name, err)
 		}
 	})
@@ -272,7 +154,7 @@ func TestPostgresCheckFailsOnABrokenRender(t *testing.T) {
 	st := loadShippedStack(t, "production")
 	flags := postgresFlags(t, st)
 	tuning := st.profile.Postgres.Tuning
-	c := newPgCluster(t, bin)
+	c := newPgCluster(t, bin, pgOptions{})
 
 	// withFlag replaces the value of one rendered -c flag.
 	withFlag := func(name, value string) []string {
@@ -296,7 +178,7 @@ func TestPostgresCheckFailsOnABrokenRender(t *testing.T) {
 		{"unit in the wrong case", withFlag("shared_buffers", strings.ToLower(tuning.SharedBuffers.String())),
 			`invalid value for parameter "shared_buffers"`},
 	} {
-		srv, _, err := c.start(t, tc.flags)
+		srv, err := c.start(t, tc.flags)
 		if err == nil || !errors.Is(err, errStartFailed) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: postgres %q started or failed otherwise: %v\nwant it refused with %q", tc.name, tc.flags, err, tc.want)
 		}
@@ -307,12 +189,12 @@ func TestPostgresCheckFailsOnABrokenRender(t *testing.T) {
 
 	// A render that Postgres accepts but that differs from the profile.
 	doubled := components.PostgresSize(2 * tuning.WorkMem.Bytes())
-	srv, port, err := c.start(t, withFlag("work_mem", doubled.String()))
+	srv, err := c.start(t, withFlag("work_mem", doubled.String()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer srv.stop()
-	if err := checkPostgres(c, port, tuning); err == nil || !strings.Contains(err.Error(), "work_mem: SHOW gives "+doubled.String()) {
+	if err := checkPostgres(c, tuning); err == nil || !strings.Contains(err.Error(), "work_mem: SHOW gives "+doubled.String()) {
 		t.Errorf("work_mem rendered as %s against a profile of %s: %v, want the check to report it", doubled, tuning.WorkMem, err)
 	}
 }

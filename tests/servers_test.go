@@ -1,9 +1,13 @@
 package tests
 
-// Helpers for the tests that run what the program renders through the real
-// servers (servers_*_test.go): finding the binaries, each shipped stack's
-// registered containers and profile, temporary trees, free ports, and server
-// processes that are stopped when the test ends.
+// Helpers for the tests that run real programs: what the program renders
+// through the real servers (servers_*_test.go), the backup scripts and the
+// password step (backup_*_test.go, postgres_password_test.go). Finding the
+// binaries (skipped locally, failed under CI=true when missing), each shipped
+// stack's registered containers and profile, temporary trees, free ports,
+// the unprivileged account servers run as under root, and server processes
+// that are stopped when the test ends. The throwaway Postgres cluster is in
+// servers_pgcluster_test.go.
 
 import (
 	"bytes"
@@ -50,7 +54,16 @@ func requireBinary(t *testing.T, name, pkg string) string {
 
 func missingBinary(t *testing.T, name, pkg string) {
 	t.Helper()
-	msg := fmt.Sprintf("%s not installed (apt-get install %s)", name, pkg)
+	missing(t, "%s not installed (apt-get install %s)", name, pkg)
+}
+
+// missing reports something the machine lacks for a test (a binary, an
+// account): locally it skips the test with the message, which should say
+// how to install it; under CI=true, where .ci/run installs everything, it
+// fails the test.
+func missing(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
 	if onCI() {
 		t.Fatal(msg + "; CI=true requires it")
 	}
@@ -132,13 +145,16 @@ type unprivileged struct {
 }
 
 // unprivilegedUser picks the account for servers that must not run as root:
-// the first of names that exists, else nobody.
+// the first of names that exists, else nobody. Nil when the tests do not run
+// as root: the servers then run as the test's own user. Without any of the
+// accounts the test is skipped locally and fails under CI=true.
 func unprivilegedUser(t *testing.T, names ...string) *unprivileged {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		return nil
 	}
-	for _, name := range append(names, "nobody") {
+	names = append(names, "nobody")
+	for _, name := range names {
 		u, err := user.Lookup(name)
 		if err != nil {
 			continue
@@ -150,7 +166,7 @@ func unprivilegedUser(t *testing.T, names ...string) *unprivileged {
 		}
 		return &unprivileged{name: name, uid: uint32(uid), gid: uint32(gid)}
 	}
-	t.Fatalf("running as root and none of the accounts %v exists to run the server as (useradd --system %s)", append(names, "nobody"), names[0])
+	missing(t, "running as root and none of the accounts %v exists to run the server as (useradd --system %s)", names, names[0])
 	return nil
 }
 
@@ -177,7 +193,8 @@ func (u *unprivileged) own(t *testing.T, path string) {
 	}
 }
 
-// lockedBuffer collects a process's output while it runs.
+// lockedBuffer collects a process's output while it runs; it is safe to
+// write from the process and read from the test at once.
 type lockedBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -187,6 +204,12 @@ func (b *lockedBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) WriteString(s string) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.WriteString(s)
 }
 
 func (b *lockedBuffer) String() string {
@@ -207,13 +230,15 @@ type server struct {
 	stopSignal syscall.Signal
 }
 
-// startServer starts cmd in its own process group, collecting its output.
-// The process is stopped when the test ends, and killed if the test binary
-// dies first.
+// startServer starts cmd in its own process group, collecting its output
+// in out unless the caller has set cmd's Stdout or Stderr. The process is
+// stopped when the test ends, and killed if the test binary dies first.
 func startServer(t *testing.T, name string, cmd *exec.Cmd, stopSignal syscall.Signal) (*server, error) {
 	t.Helper()
 	s := &server{name: name, cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{}), stopSignal: stopSignal}
-	cmd.Stdout, cmd.Stderr = s.out, s.out
+	if cmd.Stdout == nil && cmd.Stderr == nil {
+		cmd.Stdout, cmd.Stderr = s.out, s.out
+	}
 	if cmd.SysProcAttr == nil {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
