@@ -392,7 +392,7 @@ func testBackupRestoreFindsEveryRow(t *testing.T, fx *backupFixture) {
 
 	r := fx.ok("restore.sh", name)
 	if got := fx.snapshot(); got != want {
-		t.Fatalf("after the restore the database differs from what was dumped: %s\n%s", backupFirstDifference(want, got), r)
+		t.Fatalf("after the restore the database differs from what was dumped: %s\n%s", firstDifference(want, got), r)
 	}
 	for _, line := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^  public\.authors +3 rows$`),
@@ -422,7 +422,7 @@ func testBackupRestoreFindsEveryRow(t *testing.T, fx *backupFixture) {
 	fx.cluster.psql(t, "postgres", fmt.Sprintf("DROP DATABASE %s", fx.db))
 	fx.ok("restore.sh", strings.TrimSuffix(name, ".dump")) // the name without .dump works too
 	if got := fx.snapshot(); got != want {
-		t.Fatalf("after a restore into a dropped database it differs from what was dumped: %s", backupFirstDifference(want, got))
+		t.Fatalf("after a restore into a dropped database it differs from what was dumped: %s", firstDifference(want, got))
 	}
 
 	// Beyond the text of a dump: the rows read back as written, sequences
@@ -469,7 +469,7 @@ func testBackupCorruptDumpIsRefused(t *testing.T, fx *backupFixture) {
 		t.Errorf("restore.sh must refuse a corrupted dump by its checksum:\n%s", r)
 	}
 	if got := fx.snapshot(); got != want {
-		t.Errorf("refusing a corrupted dump changed the database: %s", backupFirstDifference(want, got))
+		t.Errorf("refusing a corrupted dump changed the database: %s", firstDifference(want, got))
 	}
 	if r := fx.ok("backup.sh", "list"); !regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` .* bad$`).MatchString(r.stdout) {
 		t.Errorf("backup.sh list does not show %s as bad:\n%s", name, r)
@@ -486,7 +486,7 @@ func testBackupCorruptDumpIsRefused(t *testing.T, fx *backupFixture) {
 		t.Errorf("backup.sh list does not show %s's checksum as missing:\n%s", name, r)
 	}
 	if got := fx.snapshot(); got != want {
-		t.Errorf("refusing a dump without a checksum changed the database: %s", backupFirstDifference(want, got))
+		t.Errorf("refusing a dump without a checksum changed the database: %s", firstDifference(want, got))
 	}
 }
 
@@ -509,7 +509,7 @@ func testBackupFailedRestoreLeavesTheDatabase(t *testing.T, fx *backupFixture) {
 		t.Errorf("restore.sh of a truncated dump must fail and say the database was not touched:\n%s", r)
 	}
 	if got := fx.snapshot(); got != want {
-		t.Errorf("a failed restore changed the database: %s", backupFirstDifference(want, got))
+		t.Errorf("a failed restore changed the database: %s", firstDifference(want, got))
 	}
 	if fx.cluster.databaseExists(t, fx.db+"_restoring") {
 		t.Errorf("a failed restore left %s_restoring behind", fx.db)
@@ -910,22 +910,4 @@ func testBackupConfiguration(t *testing.T, fx *backupFixture) {
 	if r := fx.runWith(fx.with("PGPORT", "", "PGDATABASE", "no_such_database"), "backup.sh", "once"); !strings.Contains(r.stderr, "port 5432") {
 		t.Errorf("without PGPORT the dump must go to libpq's port 5432:\n%s", r)
 	}
-}
-
-// backupFirstDifference shows where two snapshots part.
-func backupFirstDifference(want, got string) string {
-	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
-	for i := 0; i < len(w) || i < len(g); i++ {
-		var wl, gl string
-		if i < len(w) {
-			wl = w[i]
-		}
-		if i < len(g) {
-			gl = g[i]
-		}
-		if wl != gl {
-			return fmt.Sprintf("line %d is %q, want %q", i+1, gl, wl)
-		}
-	}
-	return "no difference"
 }

@@ -104,15 +104,15 @@ func TestGoldenSnapshots(t *testing.T) {
 				t.Fatalf("%v (run with -update to create it)", err)
 			}
 			if !bytes.Equal(got, want) {
-				t.Errorf("stack %s no longer matches %s; if the change is intended, run `go test ./tests -run Golden -update` and review the diff.\n%s", stack, path, firstDifference(want, got))
+				t.Errorf("stack %s no longer matches %s; if the change is intended, run `go test ./tests -run Golden -update` and review the diff.\n%s", stack, path, firstDifference(string(want), string(got)))
 			}
 		})
 	}
 }
 
-// firstDifference shows the first differing line of two snapshots.
-func firstDifference(want, got []byte) string {
-	w, g := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
+// firstDifference shows the first differing line of two texts.
+func firstDifference(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
 	for i := 0; i < len(w) || i < len(g); i++ {
 		var a, b string
 		if i < len(w) {
