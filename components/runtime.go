@@ -205,7 +205,6 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 	task := &docker.ServiceTaskSpecArgs{
 		ContainerSpec: &docker.ServiceTaskSpecContainerSpecArgs{
 			Image:  w.Image,
-			Args:   pulumi.ToStringArray(w.Command),
 			Env:    env,
 			Labels: containerLabels,
 			Healthcheck: &docker.ServiceTaskSpecContainerSpecHealthcheckArgs{
