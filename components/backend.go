@@ -3,8 +3,10 @@ package components
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -329,7 +331,7 @@ func (s BackendSettings) Check() Problems {
 	if s.CORS.PreflightMaxAge < 0 {
 		ps.Add("cors.preflightMaxAge", "%q must not be negative", s.CORS.PreflightMaxAge.String())
 	}
-	for _, k := range sortedKeys(s.Env) {
+	for _, k := range slices.Sorted(maps.Keys(s.Env)) {
 		if !envName.MatchString(k) {
 			ps.Add("env."+k, "%q is not an environment variable name", k)
 		}

@@ -2,7 +2,6 @@ package components
 
 import (
 	"regexp"
-	"sort"
 	"strings"
 )
 
@@ -70,22 +69,10 @@ func (n Naming) ComponentLabels(component string) map[string]string {
 	return labels
 }
 
-// sortedKeys returns the keys of m in order, so that everything rendered
-// from a map (flags, env, labels) is stable from one run to the next and a
-// preview never shows a reordering as a change.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
 // mergeMaps returns a new map with the entries of all maps, later ones winning.
-func mergeMaps(maps ...map[string]string) map[string]string {
+func mergeMaps(layers ...map[string]string) map[string]string {
 	out := map[string]string{}
-	for _, m := range maps {
+	for _, m := range layers {
 		for k, v := range m {
 			out[k] = v
 		}

@@ -2,7 +2,9 @@ package components
 
 import (
 	"errors"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -147,7 +149,7 @@ func (s PostgresSettings) Check() Problems {
 	if t.MaxParallelWorkers < 0 || t.MaxParallelWorkers > 1024 {
 		ps.Add("tuning.maxParallelWorkers", "%d must be between 0 and 1024", t.MaxParallelWorkers)
 	}
-	for _, k := range sortedKeys(t.Extra) {
+	for _, k := range slices.Sorted(maps.Keys(t.Extra)) {
 		if !postgresSetting.MatchString(k) {
 			ps.Add("tuning.extra."+k, "%q is not a Postgres setting name (lower-case, e.g. log_min_duration_statement)", k)
 		}

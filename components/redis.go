@@ -3,7 +3,9 @@ package components
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -156,7 +158,7 @@ func (s RedisSettings) Check() Problems {
 	if t.MaxClients < 1 {
 		ps.Add("tuning.maxClients", "%d must be at least 1", t.MaxClients)
 	}
-	for _, k := range sortedKeys(t.Extra) {
+	for _, k := range slices.Sorted(maps.Keys(t.Extra)) {
 		if !redisSetting.MatchString(k) || k == "requirepass" {
 			ps.Add("tuning.extra."+k, "%q is not a Redis setting this program lets you set (lower-case, e.g. lazyfree-lazy-eviction; the password is generated)", k)
 		}

@@ -1,6 +1,9 @@
 package components
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -37,7 +40,7 @@ func NewVolume(ctx *pulumi.Context, name string, args VolumeArgs, opts ...pulumi
 		opts = append(opts, pulumi.Protect(true), pulumi.RetainOnDelete(true))
 	}
 	labels := make(docker.VolumeLabelArray, 0, len(args.Labels))
-	for _, k := range sortedKeys(args.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(args.Labels)) {
 		labels = append(labels, docker.VolumeLabelArgs{Label: pulumi.String(k), Value: pulumi.String(args.Labels[k])})
 	}
 	return docker.NewVolume(ctx, name, &docker.VolumeArgs{
@@ -64,7 +67,7 @@ type NetworkArgs struct {
 // NewNetwork registers a network.
 func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulumi.ResourceOption) (*docker.Network, error) {
 	labels := make(docker.NetworkLabelArray, 0, len(args.Labels))
-	for _, k := range sortedKeys(args.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(args.Labels)) {
 		labels = append(labels, docker.NetworkLabelArgs{Label: pulumi.String(k), Value: pulumi.String(args.Labels[k])})
 	}
 	network := &docker.NetworkArgs{

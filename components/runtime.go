@@ -3,7 +3,9 @@ package components
 import (
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -131,7 +133,7 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 		})
 		return nil
 	}
-	for _, k := range sortedKeys(w.SecretEnv) {
+	for _, k := range slices.Sorted(maps.Keys(w.SecretEnv)) {
 		file := "/run/secrets/" + strings.ToLower(k)
 		if err := addSecret(file, w.SecretEnv[k], 0o400); err != nil {
 			return nil, err
@@ -197,7 +199,7 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 	replicas := max(1, w.Replicas)
 	containerLabels := docker.ServiceTaskSpecContainerSpecLabelArray{}
 	serviceLabels := docker.ServiceLabelArray{}
-	for _, k := range sortedKeys(w.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(w.Labels)) {
 		containerLabels = append(containerLabels, docker.ServiceTaskSpecContainerSpecLabelArgs{Label: pulumi.String(k), Value: pulumi.String(w.Labels[k])})
 		// Traefik's Swarm provider reads the service's labels.
 		serviceLabels = append(serviceLabels, docker.ServiceLabelArgs{Label: pulumi.String(k), Value: pulumi.String(w.Labels[k])})

@@ -5,8 +5,10 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -26,10 +28,10 @@ type Spec map[string]string
 func (w Workload) Describe() Spec {
 	s := w.Settings
 	var env []string
-	for _, k := range sortedKeys(w.Env) {
+	for _, k := range slices.Sorted(maps.Keys(w.Env)) {
 		env = append(env, k+"="+w.Env[k])
 	}
-	for _, k := range sortedKeys(w.SecretEnv) {
+	for _, k := range slices.Sorted(maps.Keys(w.SecretEnv)) {
 		env = append(env, k+"=(secret)")
 	}
 	sort.Strings(env)
@@ -47,7 +49,7 @@ func (w Workload) Describe() Spec {
 	for _, p := range w.Ports {
 		ports = append(ports, fmt.Sprintf("%s:%d->%d", p.IP, p.External, p.Internal))
 	}
-	for _, k := range sortedKeys(w.Labels) {
+	for _, k := range slices.Sorted(maps.Keys(w.Labels)) {
 		labels = append(labels, k+"="+w.Labels[k])
 	}
 	h := s.Healthcheck
@@ -75,7 +77,7 @@ func (w Workload) Describe() Spec {
 // Fingerprint is a short digest of the whole Spec.
 func (s Spec) Fingerprint() string {
 	var b strings.Builder
-	for _, k := range sortedKeys(s) {
+	for _, k := range slices.Sorted(maps.Keys(s)) {
 		fmt.Fprintf(&b, "%s=%q\n", k, s[k])
 	}
 	return digest(b.String())[:10]
@@ -84,7 +86,7 @@ func (s Spec) Fingerprint() string {
 // Changed lists the fields whose values differ from before, in order.
 func (s Spec) Changed(before Spec) []string {
 	var changed []string
-	for _, k := range sortedKeys(mergeMaps(s, before)) {
+	for _, k := range slices.Sorted(maps.Keys(mergeMaps(s, before))) {
 		if s[k] != before[k] {
 			changed = append(changed, k)
 		}

@@ -3,7 +3,9 @@ package components
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net"
+	"slices"
 	"strings"
 	"time"
 
@@ -414,7 +416,7 @@ func providers(env TraefikEnvironment) traefikProviders {
 // labelConstraint is a Traefik constraint expression matching every label.
 func labelConstraint(labels map[string]string) string {
 	parts := make([]string, 0, len(labels))
-	for _, k := range sortedKeys(labels) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		parts = append(parts, fmt.Sprintf("Label(`%s`, `%s`)", k, labels[k]))
 	}
 	return strings.Join(parts, " && ")

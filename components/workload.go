@@ -2,6 +2,8 @@ package components
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -134,7 +136,7 @@ func guideContainer(resources Resources, health Healthcheck, stopTimeout Duratio
 // withExtra appends a component's extra settings, in name order, to its
 // named settings.
 func withExtra(settings [][2]string, extra map[string]string) [][2]string {
-	for _, k := range sortedKeys(extra) {
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
 		settings = append(settings, [2]string{k, extra[k]})
 	}
 	return settings
@@ -323,7 +325,7 @@ func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.R
 // envArray renders environment variables as KEY=value, sorted by key. A secret
 // value keeps its variable secret; the other variables stay readable in a diff.
 func envArray(plain map[string]string, secret map[string]pulumi.StringInput) pulumi.StringArray {
-	keys := sortedKeys(mergeMaps(plain, keysOf(secret)))
+	keys := slices.Sorted(maps.Keys(mergeMaps(plain, keysOf(secret))))
 	env := make(pulumi.StringArray, 0, len(keys))
 	for _, k := range keys {
 		if v, ok := secret[k]; ok {
@@ -345,7 +347,7 @@ func keysOf[V any](m map[string]V) map[string]string {
 
 func labelArray(labels map[string]string) docker.ContainerLabelArray {
 	out := make(docker.ContainerLabelArray, 0, len(labels))
-	for _, k := range sortedKeys(labels) {
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
 		out = append(out, docker.ContainerLabelArgs{Label: pulumi.String(k), Value: pulumi.String(labels[k])})
 	}
 	return out

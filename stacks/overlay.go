@@ -4,8 +4,10 @@ import (
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -95,7 +97,7 @@ func overlayStruct(dst reflect.Value, src any, key string, ps *components.Proble
 		ps.Add(key, "%s is not an object of settings (known keys: %s)", describe(src), strings.Join(settingNames(dst.Type()), ", "))
 		return
 	}
-	for _, name := range sortedNames(fields) {
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
 		field, found := fieldByName(dst, name)
 		if !found {
 			ps.Add(joinKey(key, name), "is not a setting%s (known keys: %s)", suggestion(name, settingNames(dst.Type())), strings.Join(settingNames(dst.Type()), ", "))
@@ -115,7 +117,7 @@ func overlayMap(dst reflect.Value, src any, key string, ps *components.Problems)
 	for _, k := range dst.MapKeys() {
 		out.SetMapIndex(k, dst.MapIndex(k))
 	}
-	for _, name := range sortedNames(entries) {
+	for _, name := range slices.Sorted(maps.Keys(entries)) {
 		if entries[name] == nil {
 			out.SetMapIndex(reflect.ValueOf(name), reflect.Value{})
 			continue
@@ -215,15 +217,6 @@ func describe(v any) string {
 		return string(b[:57]) + "..."
 	}
 	return string(b)
-}
-
-func sortedNames(m map[string]any) []string {
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	return names
 }
 
 func joinKey(prefix, name string) string {

@@ -7,6 +7,7 @@ package tests
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
 	"slices"
@@ -78,7 +79,7 @@ func checkPostgres(c *pgCluster, tuning components.PostgresTuning) error {
 		"max_parallel_workers":         float64(tuning.MaxParallelWorkers),
 	}
 	var problems []error
-	for _, name := range sortedNames(want) {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
 		if !slices.ContainsFunc(rendered, func(kv [2]string) bool { return kv[0] == name }) {
 			problems = append(problems, fmt.Errorf("%s: the profile's value is not rendered as a flag", name))
 		}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -228,7 +229,7 @@ func checkRedis(addr, password string, tuning components.RedisTuning) error {
 		"maxclients":       strconv.Itoa(tuning.MaxClients),
 	}
 	rendered := tuning.Settings()
-	for _, name := range sortedNames(want) {
+	for _, name := range slices.Sorted(maps.Keys(want)) {
 		if !slices.ContainsFunc(rendered, func(kv [2]string) bool { return kv[0] == name }) {
 			problems = append(problems, fmt.Errorf("%s: the profile's value is not rendered as an argument", name))
 		}

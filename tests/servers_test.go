@@ -18,7 +18,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -314,14 +313,4 @@ func replaceOnce(t *testing.T, s, old, new string) string {
 		t.Fatalf("the mutation expects %q exactly once, found %d times in:\n%s", old, n, s)
 	}
 	return strings.Replace(s, old, new, 1)
-}
-
-// sortedNames returns a map's keys in order.
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

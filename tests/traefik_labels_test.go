@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"slices"
 	"sort"
@@ -118,7 +119,7 @@ func dynamicFromLabels(s *traefikSchema, containers []labeledContainer) (map[str
 			problems = append(problems, fmt.Errorf("container %s: %s", c.name, fmt.Sprintf(format, args...)))
 		}
 		var httpLabels []string
-		for _, k := range sortedNames(c.labels) {
+		for _, k := range slices.Sorted(maps.Keys(c.labels)) {
 			switch {
 			case !strings.HasPrefix(k, "traefik."), k == "traefik.enable", k == "traefik.docker.network":
 			case strings.HasPrefix(k, "traefik.http."):
@@ -190,7 +191,7 @@ func dynamicFromLabels(s *traefikSchema, containers []labeledContainer) (map[str
 				fail("label %s: %v", k, err)
 			}
 		}
-		for _, svc := range sortedNames(servers) {
+		for _, svc := range slices.Sorted(maps.Keys(servers)) {
 			port, err := strconv.Atoi(servers[svc]["port"])
 			if err != nil || port < 1 || port > 65535 {
 				fail("service %s: loadbalancer.server.port %q is not a port", svc, servers[svc]["port"])
@@ -209,12 +210,12 @@ func dynamicFromLabels(s *traefikSchema, containers []labeledContainer) (map[str
 		// Merge: a router or middleware defined by several containers must be
 		// the same everywhere (Traefik drops it otherwise); a service's
 		// containers each add a server.
-		for _, kind := range sortedNames(own) {
+		for _, kind := range slices.Sorted(maps.Keys(own)) {
 			objs := asMap(own[kind])
 			if merged[kind] == nil {
 				merged[kind] = map[string]any{}
 			}
-			for _, name := range sortedNames(objs) {
+			for _, name := range slices.Sorted(maps.Keys(objs)) {
 				obj := asMap(objs[name])
 				prev, seen := merged[kind][name]
 				if !seen {
@@ -283,19 +284,19 @@ func checkDynamicReferences(dyn, files, static map[string]any) error {
 		name, provider, qualified := strings.Cut(ref, "@")
 		return name, !qualified || provider == "docker"
 	}
-	for _, name := range sortedNames(routers) {
+	for _, name := range slices.Sorted(maps.Keys(routers)) {
 		r := asMap(routers[name])
 		svc, _ := r["service"].(string)
 		if n, ok := local(svc); !ok || services[n] == nil {
-			fail("router %s: service %q does not exist (services: %v)", name, svc, sortedNames(services))
+			fail("router %s: service %q does not exist (services: %v)", name, svc, slices.Sorted(maps.Keys(services)))
 		}
 		for _, m := range asSlice(r["middlewares"]) {
 			if n, provider, _ := strings.Cut(fmt.Sprint(m), "@"); provider == "file" {
 				if fileMiddlewares[n] == nil {
-					fail("router %s: middleware %q does not exist in the file provider's configuration (middlewares: %v)", name, m, sortedNames(fileMiddlewares))
+					fail("router %s: middleware %q does not exist in the file provider's configuration (middlewares: %v)", name, m, slices.Sorted(maps.Keys(fileMiddlewares)))
 				}
 			} else if n, ok := local(fmt.Sprint(m)); !ok || middlewares[n] == nil {
-				fail("router %s: middleware %q does not exist (middlewares: %v)", name, m, sortedNames(middlewares))
+				fail("router %s: middleware %q does not exist (middlewares: %v)", name, m, slices.Sorted(maps.Keys(middlewares)))
 			}
 		}
 		eps := asSlice(r["entryPoints"])
@@ -304,7 +305,7 @@ func checkDynamicReferences(dyn, files, static map[string]any) error {
 		}
 		for _, ep := range eps {
 			if entryPoints[fmt.Sprint(ep)] == nil {
-				fail("router %s: entrypoint %q is not in the static configuration (entrypoints: %v)", name, ep, sortedNames(entryPoints))
+				fail("router %s: entrypoint %q is not in the static configuration (entrypoints: %v)", name, ep, slices.Sorted(maps.Keys(entryPoints)))
 			}
 		}
 		rule, _ := r["rule"].(string)
@@ -312,7 +313,7 @@ func checkDynamicReferences(dyn, files, static map[string]any) error {
 			fail("router %s: rule %q: %v", name, rule, err)
 		}
 	}
-	for _, name := range sortedNames(services) {
+	for _, name := range slices.Sorted(maps.Keys(services)) {
 		hc := asMap(at(services[name], "loadBalancer.healthCheck"))
 		if hc == nil {
 			continue

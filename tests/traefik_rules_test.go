@@ -7,6 +7,7 @@ package tests
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -187,7 +188,7 @@ func checkRule(rule string) error {
 	for _, m := range matchers {
 		counts, ok := traefikV3Matchers[m.name]
 		if !ok {
-			return fmt.Errorf("%s is not a Traefik v3 matcher (known: %s)", m.name, strings.Join(sortedNames(traefikV3Matchers), ", "))
+			return fmt.Errorf("%s is not a Traefik v3 matcher (known: %s)", m.name, strings.Join(slices.Sorted(maps.Keys(traefikV3Matchers)), ", "))
 		}
 		if !slices.Contains(counts, len(m.args)) {
 			return fmt.Errorf("%s takes %v arguments in Traefik v3, not %d (%q)", m.name, counts, len(m.args), m.args)

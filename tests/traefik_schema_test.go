@@ -213,7 +213,7 @@ func (s *traefikSchema) knownKeys(doc any, node map[string]any, path string) []e
 	var problems []error
 	switch d := doc.(type) {
 	case map[string]any:
-		for _, k := range sortedNames(d) {
+		for _, k := range slices.Sorted(maps.Keys(d)) {
 			_, child, err := s.option(node, k, false)
 			if err != nil {
 				problems = append(problems, fmt.Errorf("%s: %w", strings.TrimPrefix(path+"."+k, "."), err))
@@ -316,7 +316,7 @@ func checkTraefikStaticValues(doc map[string]any, p stacks.Profile, naming compo
 		fail("the site's entrypoint %q is missing", site.EntryPoint())
 	}
 	public := map[int]bool{}
-	for _, name := range sortedNames(eps) {
+	for _, name := range slices.Sorted(maps.Keys(eps)) {
 		if name == metricsEP {
 			continue
 		}
