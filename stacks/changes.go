@@ -26,28 +26,28 @@ type Previous struct {
 	DataVolumes map[string]string
 }
 
+// readStackOutputs is the engine's own function that reads a stack's
+// outputs: what a StackReference reads, without the read resource, which
+// `pulumi preview --diff` would print on every run.
+const readStackOutputs = "pulumi:pulumi:readStackOutputs"
+
 // readPrevious reads the stack's own last outputs. A stack that was never
 // deployed has none: nothing is compared.
 func readPrevious(ctx *pulumi.Context) (Previous, error) {
 	prev := Previous{Specs: map[string]components.Spec{}, DataVolumes: map[string]string{}}
-	ref, err := pulumi.NewStackReference(ctx, "previous-deployment", &pulumi.StackReferenceArgs{
-		Name: pulumi.String(fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), ctx.Stack())),
-	})
-	if err != nil {
-		return prev, err
+	var result struct {
+		Outputs map[string]any `pulumi:"outputs"`
 	}
-	specs, err := ref.GetOutputDetails(outputSpecs)
-	if err != nil {
-		return prev, err
+	// Raw: the outputs hold secrets (databaseUrl), which are not read here.
+	if _, err := ctx.InvokePackageRaw(readStackOutputs, map[string]any{
+		"name": fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), ctx.Stack()),
+	}, &result, ""); err != nil {
+		return prev, fmt.Errorf("reading the stack's last outputs: %w", err)
 	}
-	for component, spec := range asStringMaps(specs.Value) {
+	for component, spec := range asStringMaps(result.Outputs[outputSpecs]) {
 		prev.Specs[component] = components.Spec(spec)
 	}
-	volumes, err := ref.GetOutputDetails(outputDataVolumes)
-	if err != nil {
-		return prev, err
-	}
-	if m, ok := volumes.Value.(map[string]any); ok {
+	if m, ok := result.Outputs[outputDataVolumes].(map[string]any); ok {
 		for k, v := range m {
 			prev.DataVolumes[k] = fmt.Sprint(v)
 		}

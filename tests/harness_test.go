@@ -44,7 +44,6 @@ const (
 	typeRecord         = "cloudflare:index/record:Record"
 	typeZoneSettings   = "cloudflare:index/zoneSettingsOverride:ZoneSettingsOverride"
 	typeCloudflare     = "pulumi:providers:cloudflare"
-	typeStackReference = "pulumi:pulumi:StackReference"
 	typeService        = "docker:index/service:Service"
 	typeSecret         = "docker:index/secret:Secret"
 	typeServiceConfig  = "docker:index/serviceConfig:ServiceConfig"
@@ -54,7 +53,7 @@ const (
 var knownTypes = map[string]bool{
 	typeContainer: true, typeNetwork: true, typeVolume: true, typeRemoteImage: true, typeImage: true,
 	typeRandomPassword: true, typeStack: true, typeRecord: true, typeZoneSettings: true, typeCloudflare: true,
-	typeStackReference: true, typeService: true, typeSecret: true, typeServiceConfig: true, typeDockerProvider: true,
+	typeService: true, typeSecret: true, typeServiceConfig: true, typeDockerProvider: true,
 	"django-stack:components:Secrets":  true,
 	"django-stack:components:Postgres": true,
 	"django-stack:components:Redis":    true,
@@ -92,8 +91,10 @@ type recorder struct {
 	jobLogs string
 	mu      sync.Mutex
 	regs    []*Registration
-	byURN   map[resource.URN]*Registration
-	errs    []error
+	// calls are the functions the program invoked, in order.
+	calls []string
+	byURN map[resource.URN]*Registration
+	errs  []error
 }
 
 func newRecorder(stack string) *recorder {
@@ -148,11 +149,6 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	case typeImage:
 		// A local build's repoDigest is the built image's id.
 		outputs["repoDigest"] = resource.NewStringProperty("sha256:built-" + args.Name)
-	case typeStackReference:
-		// The stack's own last outputs, as a test set them (none: a stack
-		// that was never deployed).
-		outputs["outputs"] = resource.NewObjectProperty(resource.NewPropertyMapFromMap(r.previous))
-		outputs["secretOutputNames"] = resource.NewArrayProperty(nil)
 	case typeContainer:
 		// A one-shot container attached to its run reports how it ended.
 		if args.Inputs["attach"].IsBool() && args.Inputs["attach"].BoolValue() {
@@ -172,7 +168,20 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 }
 
 func (r *recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	return nil, fmt.Errorf("unexpected call of %s", args.Token)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, args.Token)
+	if args.Token == "pulumi:pulumi:readStackOutputs" {
+		// The stack's own last outputs, as a test set them (none: a stack
+		// that was never deployed).
+		return resource.PropertyMap{
+			"name":    args.Args["name"],
+			"outputs": resource.NewObjectProperty(resource.NewPropertyMapFromMap(r.previous)),
+		}, nil
+	}
+	err := fmt.Errorf("unexpected call of %s", args.Token)
+	r.errs = append(r.errs, err)
+	return nil, err
 }
 
 // run is one execution of the program under mocks.
@@ -526,6 +535,19 @@ func (reg *Registration) upload(path string) (string, bool, bool) {
 		}
 	}
 	return "", false, false
+}
+
+// secretFile returns the value of a secret the container receives as a
+// file named by NAME_FILE, the convention of the official images, and
+// whether the file's content is secret. ok is false when NAME_FILE is not
+// set or names no uploaded file.
+func (reg *Registration) secretFile(name string) (value string, secret, ok bool) {
+	env, _ := reg.env()
+	path, set := env[name+"_FILE"]
+	if !set {
+		return "", false, false
+	}
+	return reg.upload(path)
 }
 
 // Cloudflare facts of the tests: a zone, the host's addresses and a token.
