@@ -3,6 +3,7 @@ module github.com/djangostack/infra
 go 1.26.6
 
 require (
+	github.com/coder/websocket v1.8.14
 	github.com/pulumi/pulumi-cloudflare/sdk/v5 v5.49.1
 	github.com/pulumi/pulumi-docker/sdk/v4 v4.10.0
 	github.com/pulumi/pulumi-random/sdk/v4 v4.18.0

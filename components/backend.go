@@ -35,6 +35,8 @@ type BackendSettings struct {
 	Port int `json:"port"`
 	// HealthPath is probed by Docker and Traefik (default /api/).
 	HealthPath string `json:"healthPath"`
+	// Websocket is where the containers serve websockets.
+	Websocket Websocket `json:"websocket"`
 	// Database is how Django connects to Postgres.
 	Database DatabaseClient `json:"database"`
 	// CORS is django-cors-headers' configuration.
@@ -54,6 +56,21 @@ type BackendSettings struct {
 	Rollout Rollouts `json:"rollout"`
 	ContainerSettings
 }
+
+// Websocket is the backend's websocket server: Traefik routes the URLs
+// under PathPrefix to Port of the same containers.
+type Websocket struct {
+	// PathPrefix of the websocket URLs (default /ws/).
+	PathPrefix string `json:"pathPrefix"`
+	// Port the websocket server listens on inside the container (default
+	// 8001: the reference backend serves HTTP with a WSGI server on Port and
+	// websockets with an ASGI server here). Set it to the backend's port when
+	// one server answers both.
+	Port int `json:"port"`
+}
+
+// Separate reports whether websockets have a server of their own.
+func (w Websocket) Separate(httpPort int) bool { return w.Port != httpPort }
 
 // Rollouts are a Swarm service's update and rollback.
 type Rollouts struct {
@@ -144,6 +161,7 @@ func DefaultBackendSettings() BackendSettings {
 		Workers:    4,
 		Port:       8000,
 		HealthPath: "/api/",
+		Websocket:  Websocket{PathPrefix: "/ws/", Port: 8001},
 		Database: DatabaseClient{
 			ConnMaxAge:         Seconds(600),
 			ConnectTimeout:     Seconds(10),
@@ -235,7 +253,8 @@ func BackendEnv(s BackendSettings, e BackendEndpoints) map[string]string {
 		"RUN_MIGRATIONS": pythonBool(!s.Migrate.Enabled()),
 	}
 	for k, v := range s.Env {
-		if _, taken := env[k]; !taken {
+		_, taken := env[k]
+		if !taken && k != EnvDatabasePassword && k != EnvRedisPassword && k != EnvSecretKey {
 			env[k] = v
 		}
 	}
@@ -261,9 +280,27 @@ func (s BackendSettings) HealthTest(site Site) []string {
 	return []string{"CMD", "python3", "-c", script}
 }
 
-// Route is the backend's Traefik route: every request for the site that no
-// more specific router takes, to containers that pass the health probe.
-func (s BackendSettings) Route(name string, site Site) Route {
+// Routes are the backend's Traefik routes: every request for the site that
+// no more specific router takes, to containers that pass the health probe,
+// and the websocket URLs to the websocket server of the same containers
+// when it has a port of its own.
+func (s BackendSettings) Routes(name string, site Site) []Route {
+	routes := []Route{s.httpRoute(name, site)}
+	if s.Websocket.Separate(s.Port) {
+		ws := s.httpRoute(name+"-ws", site)
+		ws.Rule = fmt.Sprintf("(%s) && PathPrefix(`%s`)", site.HostRule(), s.Websocket.PathPrefix)
+		// Above the catch-all, below nginx's files.
+		ws.Priority = 50
+		ws.Port = s.Websocket.Port
+		// A websocket upgrade is not retried: it is a long-lived stream.
+		ws.Retry = false
+		ws.Health.Port = s.Port
+		routes = append(routes, ws)
+	}
+	return routes
+}
+
+func (s BackendSettings) httpRoute(name string, site Site) Route {
 	return Route{
 		Name:     name,
 		Rule:     site.HostRule(),
@@ -301,6 +338,10 @@ func (s BackendSettings) Check() Problems {
 		ps.Add("workers", "%d must be at least 1", s.Workers)
 	}
 	checkPort(&ps, "port", s.Port)
+	checkPort(&ps, "websocket.port", s.Websocket.Port)
+	if !strings.HasPrefix(s.Websocket.PathPrefix, "/") || !strings.HasSuffix(s.Websocket.PathPrefix, "/") || strings.ContainsAny(s.Websocket.PathPrefix, " `\"'\\") {
+		ps.Add("websocket.pathPrefix", "%q is not a URL path prefix (e.g. /ws/)", s.Websocket.PathPrefix)
+	}
 	if !strings.HasPrefix(s.HealthPath, "/") || strings.ContainsAny(s.HealthPath, " \"'\\") {
 		ps.Add("healthPath", "%q is not a URL path (e.g. /api/)", s.HealthPath)
 	}
@@ -488,7 +529,7 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 			{Volume: args.MediaVolume, Target: MediaRoot, Driver: args.SharedVolumes},
 		},
 		Networks:    []pulumi.StringInput{args.EdgeNetwork, args.DataNetwork},
-		Labels:      mergeMaps(args.Naming.ComponentLabels("backend"), s.Route(args.Naming.Name("backend"), args.Site).Labels(args.Site)),
+		Labels:      mergeMaps(args.Naming.ComponentLabels("backend"), routeLabels(s.Routes(args.Naming.Name("backend"), args.Site), args.Site)),
 		HealthTest:  s.HealthTest(args.Site),
 		Settings:    s.ContainerSettings,
 		Replicas:    s.Replicas,

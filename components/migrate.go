@@ -98,22 +98,25 @@ type job struct {
 // runs w's entrypoint and command, env, files and volumes, on its first
 // network or none. Changes to ignore do not run it again.
 func runJob(ctx *pulumi.Context, name string, w Workload, failed, kept string, ignore []string, opts ...pulumi.ResourceOption) (*job, error) {
+	w = w.secretsAsFiles()
 	s := w.Settings
 	args := &docker.ContainerArgs{
 		Name:    pulumi.String(w.Name),
 		Image:   w.Image,
 		Command: pulumi.ToStringArray(w.Command),
-		Envs:    envArray(w.Env, w.SecretEnv),
+		Envs:    envArray(w.Env),
 		Labels:  labelArray(w.Labels),
 		// Wait for the end of the run and keep its output for the error.
-		Attach:    pulumi.Bool(true),
-		Logs:      pulumi.Bool(true),
-		MustRun:   pulumi.Bool(false),
-		Restart:   pulumi.String("no"),
-		Cpus:      pulumi.String(s.Resources.Limits.CPUs.String()),
-		Memory:    pulumi.Int(s.Resources.Limits.Memory.MiB()),
-		LogDriver: pulumi.String(s.Logs.Driver),
-		LogOpts:   pulumi.ToStringMap(s.Logs.Options()),
+		Attach:  pulumi.Bool(true),
+		Logs:    pulumi.Bool(true),
+		MustRun: pulumi.Bool(false),
+		Restart: pulumi.String("no"),
+		Cpus:    pulumi.String(s.Resources.Limits.CPUs.String()),
+		Memory:  pulumi.Int(s.Resources.Limits.Memory.MiB()),
+		// As for every container: no swap, and no diff on the next preview.
+		MemorySwap: pulumi.Int(s.Resources.Limits.MemorySwap()),
+		LogDriver:  pulumi.String(s.Logs.Driver),
+		LogOpts:    pulumi.ToStringMap(s.Logs.Options()),
 	}
 	if len(w.Entrypoint) > 0 {
 		args.Entrypoints = pulumi.ToStringArray(w.Entrypoint)
@@ -161,7 +164,7 @@ func runMigrations(ctx *pulumi.Context, name string, m Migrations, w Workload, a
 	w.Networks = w.Networks[:1]
 	w.Volumes = nil
 	return runJob(ctx, name+"-migrate-"+key, w,
-		"migrations failed", "the running backend keeps serving", []string{"envs", "labels", "networksAdvanced", "cpus", "memory", "logDriver", "logOpts"},
+		"migrations failed", "the running backend keeps serving", []string{"envs", "uploads", "labels", "networksAdvanced", "cpus", "memory", "memorySwap", "logDriver", "logOpts"},
 		append(opts, pulumi.DependsOn([]pulumi.Resource{after}))...)
 }
 

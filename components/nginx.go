@@ -382,7 +382,10 @@ func NewNginx(ctx *pulumi.Context, name string, args *NginxArgs, opts ...pulumi.
 		Name:        c.Name,
 		ImageSource: s.Image,
 		Image:       runImage(args.Runtime, image),
-		Files:       []File{{Path: "/etc/nginx/nginx.conf", Content: pulumi.String(c.Conf), Mode: "0444"}},
+		// The official image's entrypoint and command; see stopExitScript.
+		ImageEntrypoint: []string{"/docker-entrypoint.sh"},
+		Command:         []string{"nginx", "-g", "daemon off;"},
+		Files:           []File{{Path: "/etc/nginx/nginx.conf", Content: pulumi.String(c.Conf), Mode: "0444"}},
 		Volumes: []VolumeMount{
 			{Volume: args.StaticVolume, Target: StaticRoot, ReadOnly: true, Driver: args.SharedVolumes},
 			{Volume: args.MediaVolume, Target: MediaRoot, ReadOnly: true, Driver: args.SharedVolumes},

@@ -281,7 +281,9 @@ func NewPostgres(ctx *pulumi.Context, name string, args *PostgresArgs, opts ...p
 		Name:        c.Host,
 		ImageSource: s.Image,
 		Image:       runImage(args.Runtime, image),
-		Command:     s.Command(),
+		// The official image's; see stopExitScript.
+		ImageEntrypoint: []string{"docker-entrypoint.sh"},
+		Command:         s.Command(),
 		Env: map[string]string{
 			"POSTGRES_DB":            s.Database,
 			"POSTGRES_USER":          s.User,

@@ -124,10 +124,16 @@ func (s RedisSettings) HealthTest() []string {
 		`REDISCLI_AUTH="$(sed -n 's/^requirepass //p' %s)" redis-cli -p %d ping | grep -q PONG`, redisAuthConf, RedisPort)}
 }
 
-// OpenFiles is the open-files limit the container needs: Redis keeps 32
-// descriptors for itself on top of maxclients and lowers maxclients when the
-// limit is short.
-func (s RedisSettings) OpenFiles() int { return max(65536, s.Tuning.MaxClients+32) }
+// OpenFiles is the open-files limit the container asks for: maxclients plus
+// the 32 descriptors Redis keeps for itself (10032 for the guide's 10000).
+// No more: Docker refuses to start a container whose limit is above the
+// daemon's own (`error setting rlimit type 7`), and a daemon started by hand
+// may have as few as 20000. Below it, Redis would lower maxclients itself.
+func (s RedisSettings) OpenFiles() int { return s.Tuning.MaxClients + redisReservedFiles }
+
+// redisReservedFiles are the descriptors Redis keeps beyond maxclients
+// (CONFIG_MIN_RESERVED_FDS).
+const redisReservedFiles = 32
 
 var (
 	redisPolicies = []string{"noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"}
@@ -237,7 +243,9 @@ func NewRedis(ctx *pulumi.Context, name string, args *RedisArgs, opts ...pulumi.
 		Name:        c.Host,
 		ImageSource: s.Image,
 		Image:       runImage(args.Runtime, image),
-		Command:     s.Command(),
+		// The official image's; see stopExitScript.
+		ImageEntrypoint: []string{"docker-entrypoint.sh"},
+		Command:         s.Command(),
 		// Read by redis-server after the image drops to the redis user.
 		Files:       []File{{Path: redisAuthConf, Content: authConf, Mode: "0444", Secret: true}},
 		Volumes:     []VolumeMount{{Volume: c.Volume.Name, Target: redisDataDir}},

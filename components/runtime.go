@@ -105,6 +105,7 @@ func swarmRestart(condition string) string {
 // configs, and its secrets as Swarm secrets — files under /run/secrets/,
 // with the variable NAME_FILE pointing at each secret variable's file.
 func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.ResourceOption) (*docker.Service, error) {
+	w = w.secretsAsFiles()
 	s := w.Settings
 	env := pulumi.StringMap{}
 	for k, v := range w.Env {
@@ -113,7 +114,7 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 	var secrets docker.ServiceTaskSpecContainerSpecSecretArray
 	var configs docker.ServiceTaskSpecContainerSpecConfigArray
 	addSecret := func(file string, content pulumi.StringInput, mode int) error {
-		base := strings.ReplaceAll(strings.TrimPrefix(file, "/run/secrets/"), "/", "-")
+		base := strings.ReplaceAll(strings.TrimPrefix(file, SecretsDir+"/"), "/", "-")
 		// Swarm secrets cannot change: a new value is a new secret, named
 		// after a digest of its content (which reveals nothing of it).
 		dockerName := pulumi.Unsecret(pulumi.ToSecret(content).(pulumi.StringOutput).ApplyT(func(v string) string {
@@ -132,13 +133,6 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 			SecretId: secret.ID(), SecretName: secret.Name, FileName: pulumi.String(file), FileMode: pulumi.Int(mode),
 		})
 		return nil
-	}
-	for _, k := range slices.Sorted(maps.Keys(w.SecretEnv)) {
-		file := "/run/secrets/" + strings.ToLower(k)
-		if err := addSecret(file, w.SecretEnv[k], 0o400); err != nil {
-			return nil, err
-		}
-		env[k+"_FILE"] = pulumi.String(file)
 	}
 	for _, f := range w.Files {
 		mode, _ := strconv.ParseInt(f.Mode, 8, 32)

@@ -111,7 +111,10 @@ type Route struct {
 
 // RouteHealth is a Traefik load-balancer healthcheck.
 type RouteHealth struct {
-	Path     string
+	Path string
+	// Port is probed instead of the route's when set: the websocket server's
+	// containers are judged by their HTTP server's health.
+	Port     int
 	Interval Duration
 	Timeout  Duration
 	// Hostname is sent as the Host header, so Django's ALLOWED_HOSTS accepts
@@ -155,12 +158,24 @@ func (r Route) Labels(site Site) map[string]string {
 		labels[service+"healthcheck.path"] = h.Path
 		labels[service+"healthcheck.interval"] = h.Interval.Go()
 		labels[service+"healthcheck.timeout"] = h.Timeout.Go()
+		if h.Port != 0 {
+			labels[service+"healthcheck.port"] = fmt.Sprint(h.Port)
+		}
 		if h.Hostname != "" {
 			labels[service+"healthcheck.hostname"] = h.Hostname
 		}
 		for k, v := range h.Headers {
 			labels[service+"healthcheck.headers."+k] = v
 		}
+	}
+	return labels
+}
+
+// routeLabels are the labels of several routes on the same containers.
+func routeLabels(routes []Route, site Site) map[string]string {
+	labels := map[string]string{}
+	for _, r := range routes {
+		labels = mergeMaps(labels, r.Labels(site))
 	}
 	return labels
 }

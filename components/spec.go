@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -26,15 +25,12 @@ type Spec map[string]string
 // them: the image reference, the mount targets. Secret values are never
 // described, only that they are there.
 func (w Workload) Describe() Spec {
+	w = w.secretsAsFiles()
 	s := w.Settings
 	var env []string
 	for _, k := range slices.Sorted(maps.Keys(w.Env)) {
 		env = append(env, k+"="+w.Env[k])
 	}
-	for _, k := range slices.Sorted(maps.Keys(w.SecretEnv)) {
-		env = append(env, k+"=(secret)")
-	}
-	sort.Strings(env)
 	var files, volumes, ports, labels []string
 	for _, f := range w.Files {
 		content := "(secret)"
@@ -55,7 +51,7 @@ func (w Workload) Describe() Spec {
 	h := s.Healthcheck
 	return Spec{
 		"image":       w.ImageSource,
-		"entrypoint":  strings.Join(w.Entrypoint, " "),
+		"entrypoint":  strings.Join(append(slices.Clone(w.Entrypoint), w.ImageEntrypoint...), " "),
 		"command":     strings.Join(w.Command, " "),
 		"env":         strings.Join(env, "\n"),
 		"secrets":     w.SecretsRevision,

@@ -597,6 +597,10 @@ func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pul
 		Name:        c.Name,
 		ImageSource: s.Image,
 		Image:       runImage(args.Runtime, image),
+		// The official image's entrypoint and command (it reads
+		// /etc/traefik/traefik.yml); see stopExitScript.
+		ImageEntrypoint: []string{"/entrypoint.sh"},
+		Command:         []string{"traefik"},
 		Files: []File{
 			{Path: "/etc/traefik/traefik.yml", Content: pulumi.String(c.Static), Mode: "0444"},
 			{Path: traefikDynamicPath, Content: pulumi.String(c.Dynamic), Mode: "0444"},

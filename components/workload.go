@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -40,6 +41,12 @@ type Resources struct {
 	// Swarm reserves both for real when it places the task.
 	Reservations ResourceAmount `json:"reservations"`
 }
+
+// MemorySwap is the container's memory plus swap limit in MiB: the memory
+// limit itself, so the container gets no swap. Left unset, Docker doubles
+// the limit, the provider reads that back, and every later preview shows a
+// change nobody made.
+func (l ResourceAmount) MemorySwap() int { return l.Memory.MiB() }
 
 // ResourceAmount is an amount of CPU and memory.
 type ResourceAmount struct {
@@ -162,11 +169,20 @@ type Workload struct {
 	ImageSource string
 	// Entrypoint replaces the image's entrypoint when set.
 	Entrypoint []string
+	// ImageEntrypoint is the image's own entrypoint, given by components
+	// whose server exits 0 when it is stopped (Postgres, Redis, nginx,
+	// Traefik) so that a container with the on-failure policy runs it under
+	// stopExit. Command must then be complete: a new entrypoint drops the
+	// image's default command.
+	ImageEntrypoint []string
 	// Command replaces the image's command when set.
 	Command []string
 	// Env are the plain environment variables.
 	Env map[string]string
-	// SecretEnv are environment variables whose values are secrets.
+	// SecretEnv are environment variables whose values are secrets. They
+	// never reach the environment (`docker inspect` would show them): each
+	// becomes a file under /run/secrets/ and the variable NAME_FILE names
+	// it, the official images' convention (see secretsAsFiles).
 	SecretEnv map[string]pulumi.StringInput
 	// SecretsRevision names the revision of the secrets, which the Spec
 	// cannot show: a rotated secret changes the Spec through it.
@@ -243,14 +259,79 @@ type PublishedPort struct {
 	IP string
 }
 
+// SecretsDir is where a workload's secret files are, on both runtimes.
+const SecretsDir = "/run/secrets"
+
+// SecretFile is the file that holds the secret environment variable name:
+// DB_PASSWORD is /run/secrets/db_password, named by DB_PASSWORD_FILE.
+func SecretFile(name string) string { return SecretsDir + "/" + strings.ToLower(name) }
+
+// secretsAsFiles hands the workload's secret variables over as files: each
+// becomes a secret file and the plain variable NAME_FILE its path. Files
+// are world-readable inside the container (0444) because images drop to
+// their own user (the backend's django, uid 10001) after start; nothing else
+// runs there. Every registration and the Spec go through it, so both
+// runtimes and the preview agree.
+func (w Workload) secretsAsFiles() Workload {
+	if len(w.SecretEnv) == 0 {
+		return w
+	}
+	env := maps.Clone(w.Env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	files := slices.Clone(w.Files)
+	for _, k := range slices.Sorted(maps.Keys(w.SecretEnv)) {
+		path := SecretFile(k)
+		env[k+"_FILE"] = path
+		files = append(files, File{Path: path, Content: pulumi.ToSecret(w.SecretEnv[k]).(pulumi.StringOutput), Mode: "0444", Secret: true})
+	}
+	w.Env, w.Files, w.SecretEnv = env, files, nil
+	return w
+}
+
+// stopExitScript runs the image's entrypoint and command as its child, hands
+// it the signal Docker stops the container with (SIGINT, SIGQUIT or SIGTERM,
+// the image's STOPSIGNAL), and when the child exits 0 after such a stop,
+// exits 128+signal as a shell does.
+//
+// Why: the guide's restart policy, on-failure with at most 3 attempts, is
+// the one Docker policy that stops a crash loop, and Docker applies it when
+// its daemon starts again too: it starts the containers that had exited
+// non-zero when the daemon stopped them. A reboot stops every container
+// cleanly, and Postgres, Redis, nginx and Traefik all exit 0 on their stop
+// signal, so without this the site would stay down after a reboot. A stop
+// by `docker stop` or by a release is recorded by Docker as manual and is
+// never restarted, whatever the exit code.
+const stopExitScript = `signal=0
+stop() { signal=$1; kill -"$1" "$child" 2>/dev/null; }
+trap 'stop 2' INT
+trap 'stop 3' QUIT
+trap 'stop 15' TERM
+"$@" &
+child=$!
+while wait "$child"; status=$?; kill -0 "$child" 2>/dev/null; do :; done
+if [ "$status" = 0 ] && [ "$signal" != 0 ]; then exit $((128 + signal)); fi
+exit "$status"`
+
+// containerEntrypoint is the entrypoint a plain container runs: its own,
+// or the image's under stopExitScript when the on-failure policy needs it.
+func (w Workload) containerEntrypoint() []string {
+	if len(w.Entrypoint) > 0 || len(w.ImageEntrypoint) == 0 || w.Settings.Restart.Condition != "on-failure" {
+		return w.Entrypoint
+	}
+	return append([]string{"/bin/sh", "-c", stopExitScript, "stop-exit"}, w.ImageEntrypoint...)
+}
+
 // newContainer registers the container a Workload describes.
 func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.ResourceOption) (*docker.Container, error) {
+	w = w.secretsAsFiles()
 	s := w.Settings
 	grace := pulumi.Int(int(s.StopTimeout.Seconds()))
 	args := &docker.ContainerArgs{
 		Name:   pulumi.String(w.Name),
 		Image:  w.Image,
-		Envs:   envArray(w.Env, w.SecretEnv),
+		Envs:   envArray(w.Env),
 		Labels: labelArray(w.Labels),
 		Healthcheck: &docker.ContainerHealthcheckArgs{
 			Tests:       pulumi.ToStringArray(w.HealthTest),
@@ -266,6 +347,7 @@ func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.R
 		Cpus:              pulumi.String(s.Resources.Limits.CPUs.String()),
 		CpuShares:         pulumi.Int(s.Resources.Reservations.CPUs.Shares()),
 		Memory:            pulumi.Int(s.Resources.Limits.Memory.MiB()),
+		MemorySwap:        pulumi.Int(s.Resources.Limits.MemorySwap()),
 		MemoryReservation: pulumi.Int(s.Resources.Reservations.Memory.MiB()),
 		Restart:           pulumi.String(s.Restart.Condition),
 		LogDriver:         pulumi.String(s.Logs.Driver),
@@ -281,8 +363,8 @@ func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.R
 	if len(w.Command) > 0 {
 		args.Command = pulumi.ToStringArray(w.Command)
 	}
-	if len(w.Entrypoint) > 0 {
-		args.Entrypoints = pulumi.ToStringArray(w.Entrypoint)
+	if entrypoint := w.containerEntrypoint(); len(entrypoint) > 0 {
+		args.Entrypoints = pulumi.ToStringArray(entrypoint)
 	}
 	if w.ShmSize > 0 {
 		args.ShmSize = pulumi.Int(w.ShmSize.MiB())
@@ -322,25 +404,12 @@ func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.R
 	return docker.NewContainer(ctx, name, args, opts...)
 }
 
-// envArray renders environment variables as KEY=value, sorted by key. A secret
-// value keeps its variable secret; the other variables stay readable in a diff.
-func envArray(plain map[string]string, secret map[string]pulumi.StringInput) pulumi.StringArray {
-	keys := slices.Sorted(maps.Keys(mergeMaps(plain, keysOf(secret))))
-	env := make(pulumi.StringArray, 0, len(keys))
-	for _, k := range keys {
-		if v, ok := secret[k]; ok {
-			env = append(env, pulumi.ToSecret(pulumi.Sprintf("%s=%s", k, v)).(pulumi.StringOutput))
-			continue
-		}
-		env = append(env, pulumi.String(k+"="+plain[k]))
-	}
-	return env
-}
-
-func keysOf[V any](m map[string]V) map[string]string {
-	out := make(map[string]string, len(m))
-	for k := range m {
-		out[k] = ""
+// envArray renders environment variables as KEY=value, sorted by key. They
+// are all plain: secrets reach a container as files (secretsAsFiles).
+func envArray(env map[string]string) pulumi.StringArray {
+	out := make(pulumi.StringArray, 0, len(env))
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		out = append(out, pulumi.String(k+"="+env[k]))
 	}
 	return out
 }

@@ -42,29 +42,42 @@ var productionContract = map[string]string{
 	"WEB_CONCURRENCY":               "4",
 	"STATIC_ROOT":                   "/srv/static",
 	"MEDIA_ROOT":                    "/srv/media",
-	// Generated secrets, as the mock generates them.
+	// Generated secrets are files, named by NAME_FILE (productionSecrets).
+	"DB_PASSWORD_FILE":    "/run/secrets/db_password",
+	"REDIS_PASSWORD_FILE": "/run/secrets/redis_password",
+	"SECRET_KEY_FILE":     "/run/secrets/secret_key",
+}
+
+// The generated secrets, as the mock generates them: each reaches the
+// backend as a secret file, never in its environment.
+var productionSecrets = map[string]string{
 	"DB_PASSWORD":    "mock-secrets-postgres-password",
 	"REDIS_PASSWORD": "mock-secrets-redis-password",
 	"SECRET_KEY":     "mock-secrets-django-secret-key",
 }
 
-var secretVariables = []string{"DB_PASSWORD", "REDIS_PASSWORD", "SECRET_KEY"}
-
 func TestBackendHonoursTheEnvironmentContract(t *testing.T) {
 	r := deployOK(t, "production", shippedConfig(t, "production"))
-	for _, name := range []string{"backend-1", "backend-2"} {
-		env, secret := r.container(name).env()
+	for _, name := range []string{"backend-1", "backend-2", "migrate"} {
+		c := r.container(name)
+		env, secret := c.env()
 		for k, want := range productionContract {
 			if env[k] != want {
 				t.Errorf("%s %s = %q, want %q", name, k, env[k], want)
-			}
-			if secret[k] != slices.Contains(secretVariables, k) {
-				t.Errorf("%s %s secret = %v", name, k, secret[k])
 			}
 		}
 		for k := range env {
 			if _, known := productionContract[k]; !known {
 				t.Errorf("%s has %s, which the contract does not list", name, k)
+			}
+			if secret[k] {
+				t.Errorf("%s %s is a secret in the environment; secrets are files", name, k)
+			}
+		}
+		for k, want := range productionSecrets {
+			value, isSecret, ok := c.secretFile(k)
+			if !ok || value != want || !isSecret {
+				t.Errorf("%s: %s_FILE gives %q (uploaded %v, secret %v), want the secret %q", name, k, value, ok, isSecret, want)
 			}
 		}
 	}
@@ -105,6 +118,8 @@ func TestBackendTraefikLabels(t *testing.T) {
 	r := deployOK(t, "production", shippedConfig(t, "production"))
 	const router = "traefik.http.routers.django-stack-production-backend."
 	const service = "traefik.http.services.django-stack-production-backend.loadbalancer."
+	const wsRouter = "traefik.http.routers.django-stack-production-backend-ws."
+	const wsService = "traefik.http.services.django-stack-production-backend-ws.loadbalancer."
 	want := map[string]string{
 		"traefik.enable":                                  "true",
 		router + "rule":                                   "Host(`example.com`) || Host(`www.example.com`)",
@@ -120,9 +135,25 @@ func TestBackendTraefikLabels(t *testing.T) {
 		service + "healthcheck.timeout":                   "10s",
 		service + "healthcheck.hostname":                  "example.com",
 		service + "healthcheck.headers.X-Forwarded-Proto": "https",
-		"djangostack.project":                             "django-stack",
-		"djangostack.stack":                               "production",
-		"djangostack.component":                           "backend",
+		// Websockets go to the websocket server of the same containers,
+		// judged by the health of their HTTP server.
+		wsRouter + "rule":                                   "(Host(`example.com`) || Host(`www.example.com`)) && PathPrefix(`/ws/`)",
+		wsRouter + "entrypoints":                            "websecure",
+		wsRouter + "tls":                                    "true",
+		wsRouter + "tls.certresolver":                       "letsencrypt",
+		wsRouter + "middlewares":                            "security-headers@file",
+		wsRouter + "service":                                "django-stack-production-backend-ws",
+		wsRouter + "priority":                               "50",
+		wsService + "server.port":                           "8001",
+		wsService + "healthcheck.path":                      "/api/",
+		wsService + "healthcheck.port":                      "8000",
+		wsService + "healthcheck.interval":                  "30s",
+		wsService + "healthcheck.timeout":                   "10s",
+		wsService + "healthcheck.hostname":                  "example.com",
+		wsService + "healthcheck.headers.X-Forwarded-Proto": "https",
+		"djangostack.project":                               "django-stack",
+		"djangostack.stack":                                 "production",
+		"djangostack.component":                             "backend",
 	}
 	for _, name := range []string{"backend-1", "backend-2"} {
 		if got := r.container(name).labels(); !reflect.DeepEqual(got, want) {

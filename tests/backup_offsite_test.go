@@ -16,6 +16,7 @@ import (
 const fakeAWS = `#!/bin/sh
 store=$FAKE_S3_DIR
 echo "$*" >>"$store/calls"
+echo "${AWS_SECRET_ACCESS_KEY:-}" >>"$store/keys"
 [ "$1" = s3 ] || exit 252
 case $2 in
 ls)
@@ -44,7 +45,13 @@ func testBackupOffsite(t *testing.T, base *backupFixture) {
 		t.Fatal(err)
 	}
 	fx.shell.path = bin + ":" + fx.shell.path
-	vars := fx.with("OFFSITE_URL", "s3://backups/django-stack/", "FAKE_S3_DIR", store)
+	// The program hands the storage key over as a file, which the aws
+	// command cannot read: the script exports it.
+	keyFile := filepath.Join(t.TempDir(), "aws_secret_access_key")
+	if err := os.WriteFile(keyFile, []byte("s3cret-from-file"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+	vars := fx.with("OFFSITE_URL", "s3://backups/django-stack/", "FAKE_S3_DIR", store, "AWS_SECRET_ACCESS_KEY_FILE", keyFile)
 	calls := func() []string {
 		b, _ := os.ReadFile(filepath.Join(store, "calls"))
 		return strings.Split(strings.TrimSpace(string(b)), "\n")
@@ -75,6 +82,9 @@ func testBackupOffsite(t *testing.T, base *backupFixture) {
 	if !slices.Equal(copies, want) {
 		t.Errorf("copies, in order:\n%s\nwant (good dumps only, each dump before its checksum):\n%s", strings.Join(copies, "\n"), strings.Join(want, "\n"))
 	}
+	if keys, _ := os.ReadFile(filepath.Join(store, "keys")); !strings.HasPrefix(string(keys), "s3cret-from-file\n") {
+		t.Errorf("the aws command saw the key %q, want the one in AWS_SECRET_ACCESS_KEY_FILE", keys)
+	}
 	if !strings.Contains(r.stderr, "not copying "+corrupt+": checksum mismatch") {
 		t.Errorf("the corrupt dump is not reported:\n%s", r)
 	}
@@ -95,6 +105,10 @@ func testBackupOffsite(t *testing.T, base *backupFixture) {
 	r = fx.runWith(fx.with("OFFSITE_URL", "s3://backups/django-stack", "FAKE_S3_DIR", store, "FAKE_S3_FAIL", "1"), "offsite.sh", "sync")
 	if r.code != 1 || !strings.Contains(r.stderr, "cannot list s3://backups/django-stack/") {
 		t.Errorf("a refused listing: %s", r)
+	}
+	missing := fx.with("OFFSITE_URL", "s3://backups/django-stack", "FAKE_S3_DIR", store, "AWS_SECRET_ACCESS_KEY_FILE", keyFile+".gone")
+	if r := fx.runWith(missing, "offsite.sh", "sync"); r.code != 2 || !strings.Contains(r.stderr, "AWS_SECRET_ACCESS_KEY_FILE: cannot read") {
+		t.Errorf("a key file that is not there: %s", r)
 	}
 	if r := fx.runWith(fx.with("OFFSITE_URL", "https://bucket"), "offsite.sh", "sync"); r.code != 2 || !strings.Contains(r.stderr, "OFFSITE_URL must be s3://bucket/prefix") {
 		t.Errorf("a bad OFFSITE_URL: %s", r)

@@ -58,9 +58,11 @@ func TestStructuredOverridesMergeKeyByKey(t *testing.T) {
 func TestExtraEnvCannotReplaceTheContract(t *testing.T) {
 	cfg := shippedConfig(t, "production")
 	cfg["backend"] = map[string]any{"image": "app:1", "env": map[string]any{"DB_HOST": "elsewhere", "SECRET_KEY": "plain"}}
-	env, secret := deployOK(t, "production", cfg).container("backend-1").env()
-	if env["DB_HOST"] != "django-stack-production-postgres" || !secret["SECRET_KEY"] || env["SECRET_KEY"] == "plain" {
-		t.Errorf("backend.env replaced the contract: DB_HOST=%q SECRET_KEY secret=%v", env["DB_HOST"], secret["SECRET_KEY"])
+	backend := deployOK(t, "production", cfg).container("backend-1")
+	env, _ := backend.env()
+	key, secret, _ := backend.secretFile("SECRET_KEY")
+	if _, plain := env["SECRET_KEY"]; env["DB_HOST"] != "django-stack-production-postgres" || plain || key == "plain" || !secret {
+		t.Errorf("backend.env replaced the contract: DB_HOST=%q, SECRET_KEY in the environment %v, the file's key %q (secret %v)", env["DB_HOST"], plain, key, secret)
 	}
 }
 

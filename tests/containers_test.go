@@ -27,6 +27,9 @@ func assertRuntime(t *testing.T, name string, c *Registration, want runtime) {
 	}{
 		{"cpus (limit)", c.str("cpus"), want.cpus},
 		{"memory limit, MiB", c.num("memory"), want.memoryMiB},
+		// Set, and to the limit: no swap, and Docker's doubled default
+		// would read back as a change on every preview.
+		{"memory + swap limit, MiB", c.num("memorySwap"), want.memoryMiB},
 		{"memory reservation, MiB", c.num("memoryReservation"), want.reservationMiB},
 		{"cpu shares (CPU reservation x 1024)", c.num("cpuShares"), want.cpuShares},
 		{"restart", c.str("restart"), "on-failure"},
@@ -168,8 +171,14 @@ func TestRedisCarriesTheGuide(t *testing.T) {
 		t.Errorf("redis publishes ports %v", rd.input("ports"))
 	}
 	nofile := asMap(asSlice(rd.input("ulimits"))[0])
-	if nofile["name"] != "nofile" || nofile["soft"].(float64) < 10032 {
-		t.Errorf("redis open-files limit %v is below maxclients + 32", nofile)
+	// maxclients + 32, and no more: a daemon started by hand may allow only
+	// 20000, and a container asking for more does not start.
+	if nofile["name"] != "nofile" || nofile["soft"].(float64) != 10032 || nofile["hard"].(float64) != 10032 {
+		t.Errorf("redis open-files limit %v, want soft and hard 10032 (maxclients 10000 + 32)", nofile)
+	}
+	fewer := deployOK(t, "production", with(t, "production", "redis.tuning.maxClients", 5000))
+	if got := asMap(asSlice(fewer.container("redis").input("ulimits"))[0])["soft"]; got != 5032.0 {
+		t.Errorf("with maxClients 5000 the open-files limit is %v, want 5032", got)
 	}
 }
 

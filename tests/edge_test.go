@@ -113,9 +113,10 @@ func TestCloudflareTokenIsASecret(t *testing.T) {
 			t.Errorf("%s is not under the edge component", rec.Name)
 		}
 	}
-	env, secret := r.container("traefik").env()
-	if env["CF_DNS_API_TOKEN"] != testToken || !secret["CF_DNS_API_TOKEN"] {
-		t.Errorf("traefik CF_DNS_API_TOKEN = %q, secret %v", env["CF_DNS_API_TOKEN"], secret["CF_DNS_API_TOKEN"])
+	// lego reads CF_DNS_API_TOKEN_FILE as it would CF_DNS_API_TOKEN.
+	fileToken, secret, ok := r.container("traefik").secretFile("CF_DNS_API_TOKEN")
+	if env, _ := r.container("traefik").env(); fileToken != testToken || !secret || !ok || env["CF_DNS_API_TOKEN"] != "" {
+		t.Errorf("traefik CF_DNS_API_TOKEN_FILE gives %q (secret %v, uploaded %v); in the environment %q", fileToken, secret, ok, env["CF_DNS_API_TOKEN"])
 	}
 	for _, c := range r.all(typeContainer) {
 		for k, v := range c.labels() {

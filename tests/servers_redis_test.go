@@ -137,10 +137,9 @@ func shippedRedis(t *testing.T, st shippedStack) redisLaunch {
 			l.nofile = [2]int{int(soft), int(hard)}
 		}
 	}
-	env, _ := st.run.container("backend-1").env()
-	l.password = env["REDIS_PASSWORD"]
+	l.password, _, _ = st.run.container("backend-1").secretFile("REDIS_PASSWORD")
 	if l.password == "" {
-		t.Fatal("the backend gets no REDIS_PASSWORD")
+		t.Fatal("the backend gets no REDIS_PASSWORD_FILE")
 	}
 	return l
 }

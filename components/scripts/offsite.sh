@@ -13,6 +13,9 @@
 #   OFFSITE_INTERVAL   seconds between syncs (loop)
 #   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION and, for
 #   storage other than AWS, AWS_ENDPOINT_URL: the aws command's own.
+#   AWS_SECRET_ACCESS_KEY_FILE: a file holding AWS_SECRET_ACCESS_KEY, which
+#                      is how the program hands it over (the aws command
+#                      reads no _FILE variable, so it is exported from here).
 #
 # Only dumps whose checksum verifies are copied; the dump first, its .sha256
 # last, so a copy whose checksum is there is complete. What is there already
@@ -41,6 +44,11 @@ need_offsite() {
 	*) die "OFFSITE_URL must be s3://bucket/prefix, not '$OFFSITE_URL'" ;;
 	esac
 	OFFSITE_URL=${OFFSITE_URL%/}
+	if [ -n "${AWS_SECRET_ACCESS_KEY_FILE:-}" ]; then
+		[ -r "$AWS_SECRET_ACCESS_KEY_FILE" ] || die "AWS_SECRET_ACCESS_KEY_FILE: cannot read $AWS_SECRET_ACCESS_KEY_FILE"
+		AWS_SECRET_ACCESS_KEY=$(cat "$AWS_SECRET_ACCESS_KEY_FILE") || die "AWS_SECRET_ACCESS_KEY_FILE: cannot read $AWS_SECRET_ACCESS_KEY_FILE"
+		export AWS_SECRET_ACCESS_KEY
+	fi
 }
 
 # copied: the names already off the host (those whose .sha256 is there).
