@@ -187,20 +187,14 @@ func TestDomainsAreChecked(t *testing.T) {
 	}
 }
 
-// mapConfig is a stack's config as a plain map, all of it plain text.
-type mapConfig map[string]string
-
-func (m mapConfig) GetConfig(key string) (string, bool) { v, ok := m[key]; return v, ok }
-func (m mapConfig) IsConfigSecret(string) bool          { return false }
-
 func TestLoadReadsOnlyTheProjectsNamespace(t *testing.T) {
-	cfg := mapConfig{
+	cfg := stacks.MapConfig{Values: map[string]string{
 		"other-project:domains": `["wrong.example.com"]`,
 		"django-stack:domains":  `["right.example.com"]`,
 		"django-stack:backend":  `{"image":"app:1"}`,
 		"django-stack:host":     `{"docker":"ssh://deploy@staging.example.com"}`,
-	}
-	p, _, err := stacks.Load("django-stack", "staging", cfg)
+	}}
+	p, _, err := stacks.Load(stacks.Stack{Project: "django-stack", Name: "staging"}, cfg)
 	if err != nil || len(p.Domains) != 1 || p.Domains[0] != "right.example.com" {
 		t.Errorf("Load = %v, %v", p.Domains, err)
 	}
