@@ -130,7 +130,7 @@ func checkLimitsCoverReservations(p Profile) (ps components.Problems) {
 	for _, c := range p.containers() {
 		r := c.settings.Resources
 		if r.Reservations.CPUs > r.Limits.CPUs {
-			ps.Add(c.key+".resources.reservations.cpus", "%q is above the limit %q: the reservation promises CPU that the limit takes away; keep each reservation at or under its limit",
+			ps.AddComparing(c.key+".resources.reservations.cpus", []string{c.key + ".resources.limits.cpus"}, "%q is above the limit %q: the reservation promises CPU that the limit takes away; keep each reservation at or under its limit",
 				r.Reservations.CPUs.String(), r.Limits.CPUs.String())
 		}
 	}
@@ -140,20 +140,22 @@ func checkLimitsCoverReservations(p Profile) (ps components.Problems) {
 func checkReservationsFitHost(p Profile) (ps components.Problems) {
 	var cpus components.CPUs
 	var memory components.Size
-	var cpuParts, memoryParts []string
+	var cpuParts, memoryParts, cpuKeys, memoryKeys []string
 	for _, c := range p.containers() {
 		r := c.settings.Resources.Reservations
+		cpuKeys = append(cpuKeys, c.key+".resources.reservations.cpus")
+		memoryKeys = append(memoryKeys, c.key+".resources.reservations.memory")
 		cpus += components.CPUs(c.count) * r.CPUs
 		memory += components.Size(c.count) * r.Memory
 		cpuParts = append(cpuParts, part(c, r.CPUs.String()))
 		memoryParts = append(memoryParts, part(c, r.Memory.String()))
 	}
 	if cpus > p.Host.CPUs+1e-9 {
-		ps.Add("host.cpus", "%q is less than the %s CPUs the containers reserve (%s); reservations that do not fit the host are not honoured under contention: raise host.cpus to the real size or lower the reservations",
+		ps.AddComparing("host.cpus", cpuKeys, "%q is less than the %s CPUs the containers reserve (%s); reservations that do not fit the host are not honoured under contention: raise host.cpus to the real size or lower the reservations",
 			p.Host.CPUs.String(), cpus.String(), strings.Join(cpuParts, ", "))
 	}
 	if memory > p.Host.Memory {
-		ps.Add("host.memory", "%q is less than the %s the containers reserve (%s); reservations that do not fit the host are not honoured when memory runs short: raise host.memory to the real size or lower the reservations",
+		ps.AddComparing("host.memory", memoryKeys, "%q is less than the %s the containers reserve (%s); reservations that do not fit the host are not honoured when memory runs short: raise host.memory to the real size or lower the reservations",
 			p.Host.Memory.String(), memory.String(), strings.Join(memoryParts, ", "))
 	}
 	return ps
@@ -170,7 +172,7 @@ func checkHealthcheckTiming(p Profile) (ps components.Problems) {
 	for _, c := range p.containers() {
 		h := c.settings.Healthcheck
 		if h.Timeout >= h.Interval {
-			ps.Add(c.key+".healthcheck.timeout", "%q is not below the interval %q: a hanging probe would still run when the next one is due, and a dead container is noticed late; keep the timeout under the interval",
+			ps.AddComparing(c.key+".healthcheck.timeout", []string{c.key + ".healthcheck.interval"}, "%q is not below the interval %q: a hanging probe would still run when the next one is due, and a dead container is noticed late; keep the timeout under the interval",
 				h.Timeout.String(), h.Interval.String())
 		}
 	}

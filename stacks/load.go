@@ -100,8 +100,10 @@ func Load(s Stack, cfg Config) (Profile, components.Problems, error) {
 	found = append(found, checkBuildContext(s.Root, p.Backend)...)
 	guardrailErrors, warnings := Guardrails(s.Name, p)
 	found = append(found, guardrailErrors...)
-	problems := append(r.problems, r.news(found)...)
-	warnings = append(notes, r.news(warnings)...)
+	// One problem per key: what cannot work comes first, and what is only
+	// unwise about the same value is no news.
+	problems := oncePerKey(withoutFollowOns(append(r.problems, r.news(found)...), nil))
+	warnings = withoutFollowOns(append(notes, r.news(warnings)...), problems)
 	r.asWritten(problems)
 	r.asWritten(warnings)
 	sortByKey(problems)
@@ -125,6 +127,38 @@ func (e *ConfigError) Error() string {
 		lines[i] = p.Error()
 	}
 	return fmt.Sprintf("stack %s: the configuration has %s; nothing was deployed:\n%s", e.Stack, countProblems(len(e.Problems)), strings.Join(lines, "\n"))
+}
+
+// withoutFollowOns drops the findings that compare with a value that has a
+// problem of its own (a reservation above a limit that is no limit), and,
+// among warnings, those at a key that has an error.
+func withoutFollowOns(found, errors components.Problems) components.Problems {
+	bad := map[string]bool{}
+	for _, p := range append(slices.Clone(errors), found...) {
+		bad[p.Key] = true
+	}
+	var out components.Problems
+	for _, f := range found {
+		followOn := slices.ContainsFunc(f.Refs, func(ref string) bool { return bad[ref] && ref != f.Key })
+		hasError := slices.ContainsFunc(errors, func(p components.Problem) bool { return p.Key == f.Key })
+		if !followOn && !hasError {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// oncePerKey keeps the first problem at each key.
+func oncePerKey(ps components.Problems) components.Problems {
+	seen := map[string]bool{}
+	var out components.Problems
+	for _, p := range ps {
+		if !seen[p.Key] {
+			seen[p.Key] = true
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func sortByKey(ps components.Problems) {
@@ -273,18 +307,40 @@ func parentKey(key string) string {
 // written, "0.0" for 0), which the user may not recognise.
 func (r *reader) asWritten(found components.Problems) {
 	for i, f := range found {
-		written, ok := r.written[f.Key]
-		if !ok {
-			continue
+		// The key's own value comes first in a message; the values it is
+		// compared with follow.
+		msg := r.asWrittenAt(f.Key, f.Msg, false)
+		for _, ref := range f.Refs {
+			msg = r.asWrittenAt(ref, msg, true)
 		}
-		t, ok := typeAt(reflect.TypeOf(Profile{}), f.Key)
-		if !ok {
-			continue
-		}
-		if rendered, ok := render(t, written); ok && rendered != written {
-			found[i].Msg = strings.Replace(f.Msg, strconv.Quote(rendered), strconv.Quote(written), 1)
-		}
+		found[i].Msg = msg
 	}
+}
+
+// asWrittenAt quotes the value at key in msg as the config wrote it, when
+// the config set it and the program renders it otherwise: its first
+// quotation in msg, or its last for a value compared with.
+func (r *reader) asWrittenAt(key, msg string, last bool) string {
+	written, ok := r.written[key]
+	if !ok {
+		return msg
+	}
+	t, ok := typeAt(reflect.TypeOf(Profile{}), key)
+	if !ok {
+		return msg
+	}
+	rendered, ok := render(t, written)
+	if !ok || rendered == written {
+		return msg
+	}
+	i := strings.Index(msg, strconv.Quote(rendered))
+	if last {
+		i = strings.LastIndex(msg, strconv.Quote(rendered))
+	}
+	if i < 0 {
+		return msg
+	}
+	return msg[:i] + strconv.Quote(written) + msg[i+len(strconv.Quote(rendered)):]
 }
 
 // typeAt is the type of the profile's setting at a key ("a.b[2].c"). The
