@@ -82,7 +82,6 @@ func Load(s Stack, cfg Config) (Profile, components.Problems, error) {
 	p := ForStack(s.Name)
 	r := newReader()
 	checkStackName(&r.problems, s.Project, s.Name)
-	unknownKeys(r, s.Project, cfg)
 	target := reflect.ValueOf(&p).Elem()
 	for _, key := range ConfigKeys() {
 		raw, ok := cfg.GetConfig(s.Project + ":" + key)
@@ -92,6 +91,7 @@ func Load(s Stack, cfg Config) (Profile, components.Problems, error) {
 		field, _ := fieldByName(target, key)
 		r.overlay(field, decodeConfig(raw), key)
 	}
+	unknownKeys(r, s.Project, cfg)
 	r.problems = append(r.problems, loadCredentials(s.Project, &p, cfg)...)
 	// Validate what was read too, so that one pass reports everything.
 	found := Validate(s.Name, p)

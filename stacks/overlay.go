@@ -25,10 +25,12 @@ type reader struct {
 	unread map[string]bool
 	// written is each scalar the config set, by key, as the config wrote it.
 	written map[string]string
+	// set are the keys the config set, objects included.
+	set map[string]bool
 }
 
 func newReader() *reader {
-	return &reader{unread: map[string]bool{}, written: map[string]string{}}
+	return &reader{unread: map[string]bool{}, written: map[string]string{}, set: map[string]bool{}}
 }
 
 // fail reports a value that could not be read.
@@ -44,6 +46,7 @@ func (r *reader) fail(key, format string, args ...any) {
 // replaced. Keys are the fields' json names, including those of embedded
 // structs, so the profile types are the single list of what can be set.
 func (r *reader) overlay(dst reflect.Value, src any, key string) {
+	r.set[key] = true
 	if src == nil && dst.Kind() != reflect.Map {
 		r.fail(key, "is null; remove the key to keep the default")
 		return
@@ -122,26 +125,32 @@ func (r *reader) overlayStruct(dst reflect.Value, src any, key string) {
 		r.fail(key, "%s is not an object of settings (known keys: %s)", describe(src), strings.Join(settingNames(dst.Type()), ", "))
 		return
 	}
-	known := settingNames(dst.Type())
+	var unknown []string
 	for _, name := range slices.Sorted(maps.Keys(fields)) {
 		field, found := fieldByName(dst, name)
 		if !found {
-			r.unknown(key, name, known)
+			unknown = append(unknown, name)
 			continue
 		}
 		r.overlay(field, fields[name], joinKey(key, name))
 	}
+	// After the known keys, so that a guess the config set too is known.
+	for _, name := range unknown {
+		r.unknown(key, name, settingNames(dst.Type()))
+	}
 }
 
 // unknown reports a key that is not a setting, with the known one it is
-// closest to. That one then counts as unread too: what is wrong with its
-// default is no news to a user who meant to set it.
+// closest to. Unless the config set that one too, it then counts as unread:
+// what is wrong with its default is no news to a user who meant to set it.
 func (r *reader) unknown(prefix, name string, known []string) {
 	guess := closest(name, known)
 	hint := ""
 	if guess != "" {
 		hint = fmt.Sprintf("; did you mean %q?", guess)
-		r.unread[joinKey(prefix, guess)] = true
+		if !r.set[joinKey(prefix, guess)] {
+			r.unread[joinKey(prefix, guess)] = true
+		}
 	}
 	r.fail(joinKey(prefix, name), "is not a setting%s (known keys: %s)", hint, strings.Join(known, ", "))
 }

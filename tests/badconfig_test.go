@@ -554,3 +554,16 @@ func TestACloneMayRunItsOwnTraefikOnPortsOfItsOwn(t *testing.T) {
 	cfg["traefik"] = map[string]any{"ingress": "own", "httpPort": 8081, "httpsPort": 8444}
 	deployOK(t, "pr-42", cfg)
 }
+
+// A misspelt key hides the problems of its guess's default, never those of
+// a value the config set too.
+func TestAMisspeltKeyHidesOnlyTheDefaultOfItsGuess(t *testing.T) {
+	cfg := shippedConfig(t, "production")
+	cfg["backend"] = map[string]any{"image": "App:1", "imag": "app:1"}
+	r := deploy(t, "production", cfg)
+	for _, want := range []string{`backend.imag: is not a setting; did you mean "image"?`, `backend.image: "App:1" is not an image reference`} {
+		if r.err == nil || !strings.Contains(r.err.Error(), want) {
+			t.Errorf("the error lacks %q:\n%v", want, r.err)
+		}
+	}
+}
