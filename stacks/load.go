@@ -132,15 +132,15 @@ func (e *ConfigError) Error() string {
 // withoutFollowOns drops the findings that compare with a value that has a
 // problem of its own (a reservation above a limit that is no limit), and,
 // among warnings, those at a key that has an error.
-func withoutFollowOns(found, errors components.Problems) components.Problems {
+func withoutFollowOns(found, errs components.Problems) components.Problems {
 	bad := map[string]bool{}
-	for _, p := range append(slices.Clone(errors), found...) {
+	for _, p := range append(slices.Clone(errs), found...) {
 		bad[p.Key] = true
 	}
 	var out components.Problems
 	for _, f := range found {
 		followOn := slices.ContainsFunc(f.Refs, func(ref string) bool { return bad[ref] && ref != f.Key })
-		hasError := slices.ContainsFunc(errors, func(p components.Problem) bool { return p.Key == f.Key })
+		hasError := slices.ContainsFunc(errs, func(p components.Problem) bool { return p.Key == f.Key })
 		if !followOn && !hasError {
 			out = append(out, f)
 		}
