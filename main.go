@@ -3,11 +3,8 @@
 // Docker. Everything it does is in package stacks.
 package main
 
-import (
-	"github.com/djangostack/infra/stacks"
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-)
+import "github.com/djangostack/infra/stacks"
 
 func main() {
-	pulumi.Run(stacks.Deploy)
+	stacks.Run()
 }

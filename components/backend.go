@@ -211,6 +211,78 @@ const (
 	EnvSecretKey        = "SECRET_KEY"
 )
 
+// ContractSources say what sets each variable of the environment contract,
+// as a config key to use instead or, for what no key sets, the program's
+// own source: backend.env cannot replace any of them.
+var ContractSources = map[string]string{
+	"DB_HOST":                       "program:the stack's Postgres server",
+	"DB_PORT":                       "program:Postgres's port, " + strconv.Itoa(PostgresPort),
+	"DB_NAME":                       "postgres.database",
+	"DB_USER":                       "postgres.user",
+	"DB_CONN_MAX_AGE":               "backend.database.connMaxAge",
+	"DB_CONNECT_TIMEOUT":            "backend.database.connectTimeout",
+	"DB_STATEMENT_TIMEOUT":          "backend.database.statementTimeout",
+	"DB_KEEPALIVES_IDLE":            "backend.database.keepalivesIdle",
+	"DB_KEEPALIVES_INTERVAL":        "backend.database.keepalivesInterval",
+	"DB_KEEPALIVES_COUNT":           "backend.database.keepalivesCount",
+	"CORS_ALLOWED_ORIGINS":          "backend.cors.allowedOrigins",
+	"CORS_ALLOW_ALL_ORIGINS":        "backend.cors.allowAllOrigins",
+	"CORS_PREFLIGHT_MAX_AGE":        "backend.cors.preflightMaxAge",
+	"REDIS_HOST":                    "program:the stack's Redis server",
+	"REDIS_PORT":                    "program:Redis's port, " + strconv.Itoa(RedisPort),
+	"REDIS_DB":                      "backend.redis.db",
+	"REDIS_CHANNEL_CAPACITY":        "backend.redis.channelCapacity",
+	"REDIS_CHANNEL_EXPIRY":          "backend.redis.channelExpiry",
+	"REDIS_MAX_CONNECTIONS":         "backend.redis.maxConnections",
+	"USE_REDIS_CACHE":               "backend.redis.useCache",
+	"DRF_PAGE_SIZE":                 "backend.drf.pageSize",
+	"DRF_ANON_RATE":                 "backend.drf.anonRate",
+	"DRF_USER_RATE":                 "backend.drf.userRate",
+	"DATA_UPLOAD_MAX_MEMORY_SIZE":   "backend.uploads.dataMaxMemorySize",
+	"DATA_UPLOAD_MAX_NUMBER_FIELDS": "backend.uploads.dataMaxNumberFields",
+	"FILE_UPLOAD_MAX_MEMORY_SIZE":   "backend.uploads.fileMaxMemorySize",
+	"USE_TLS":                       "tls",
+	"ALLOWED_HOSTS":                 "domains",
+	"CSRF_TRUSTED_ORIGINS":          "domains",
+	"WEB_CONCURRENCY":               "backend.workers",
+	"STATIC_ROOT":                   "program:the static volume's mount, " + StaticRoot,
+	"MEDIA_ROOT":                    "program:the media volume's mount, " + MediaRoot,
+	"RUN_MIGRATIONS":                "backend.migrate.command",
+	// The generated secrets, in either form the contract reads them.
+	EnvDatabasePassword:           "secret:rotation.postgres",
+	EnvDatabasePassword + "_FILE": "secret:rotation.postgres",
+	EnvRedisPassword:              "secret:rotation.redis",
+	EnvRedisPassword + "_FILE":    "secret:rotation.redis",
+	EnvSecretKey:                  "secret:rotation.secretKey",
+	EnvSecretKey + "_FILE":        "secret:rotation.secretKey",
+}
+
+// checkEnv reports a backend.env entry that names a variable of the
+// contract: the program's value would win, so the entry would be dropped
+// without a word. A secret's value is never echoed.
+func checkEnv(ps *Problems, env map[string]string) {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		key := "env." + k
+		if !envName.MatchString(k) {
+			ps.Add(key, "%q is not an environment variable name", k)
+			continue
+		}
+		source, taken := ContractSources[k]
+		if !taken {
+			continue
+		}
+		kind, what, _ := strings.Cut(source, ":")
+		switch kind {
+		case "secret":
+			ps.Add(key, "cannot be set: %s is generated and kept secret in the stack's state (set %s to a new value to generate it anew); remove it from the config, which holds it in plain text", k, what)
+		case "program":
+			ps.Add(key, "%q cannot replace %s, which the program sets: %s", env[k], k, what)
+		default:
+			ps.Add(key, "%q cannot replace %s, a variable of the environment contract; set %s instead", env[k], k, source)
+		}
+	}
+}
+
 // BackendEnv renders the plain part of the backend's environment contract:
 // the variables the guide's settings.py reads, with the profile's values.
 func BackendEnv(s BackendSettings, e BackendEndpoints) map[string]string {
@@ -372,9 +444,15 @@ func (s BackendSettings) Check() Problems {
 	if s.CORS.PreflightMaxAge < 0 {
 		ps.Add("cors.preflightMaxAge", "%q must not be negative", s.CORS.PreflightMaxAge.String())
 	}
-	for _, k := range slices.Sorted(maps.Keys(s.Env)) {
-		if !envName.MatchString(k) {
-			ps.Add("env."+k, "%q is not an environment variable name", k)
+	checkEnv(&ps, s.Env)
+	limit := s.Resources.Limits.Memory
+	for _, u := range []struct {
+		key  string
+		size Size
+	}{{"uploads.dataMaxMemorySize", s.Uploads.DataMaxMemorySize}, {"uploads.fileMaxMemorySize", s.Uploads.FileMaxMemorySize}} {
+		if u.size >= limit {
+			ps.AddComparing(u.key, []string{"resources.limits.memory"}, "%q does not fit in the container's %q memory limit: Django holds a request body or upload this large in memory, and the container is killed first",
+				u.size.String(), limit.String())
 		}
 	}
 	ps.Merge("migrate", s.Migrate.Check())

@@ -59,6 +59,14 @@ func (n Naming) Name(part string) string { return n.Prefix + "-" + part }
 // ("django-stack-ingress").
 func (n Naming) Shared(part string) string { return n.Project + "-" + part }
 
+// MaxDNSLabel is the longest label of a DNS name (RFC 1035): a container
+// name that other containers resolve must fit in one.
+const MaxDNSLabel = 63
+
+// ResolvedNames are the Docker names other containers look up by DNS on the
+// data network: the backend's DB_HOST and REDIS_HOST.
+func (n Naming) ResolvedNames() []string { return []string{PostgresHost(n), RedisHost(n)} }
+
 // ComponentLabels returns the deployment's labels plus the component's own.
 func (n Naming) ComponentLabels(component string) map[string]string {
 	labels := make(map[string]string, len(n.Labels)+1)

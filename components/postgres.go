@@ -2,9 +2,7 @@ package components
 
 import (
 	"errors"
-	"maps"
 	"regexp"
-	"slices"
 	"strconv"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -75,18 +73,31 @@ func DefaultPostgresSettings() PostgresSettings {
 	}
 }
 
+// typed are the settings the tuning types, in the guide's order.
+func (t PostgresTuning) typed() []serverSetting {
+	return []serverSetting{
+		{"shared_buffers", "tuning.sharedBuffers", t.SharedBuffers.String()},
+		{"effective_cache_size", "tuning.effectiveCacheSize", t.EffectiveCacheSize.String()},
+		{"max_connections", "tuning.maxConnections", strconv.Itoa(t.MaxConnections)},
+		{"work_mem", "tuning.workMem", t.WorkMem.String()},
+		{"checkpoint_completion_target", "tuning.checkpointCompletionTarget", strconv.FormatFloat(t.CheckpointCompletionTarget, 'f', -1, 64)},
+		{"max_parallel_workers", "tuning.maxParallelWorkers", strconv.Itoa(t.MaxParallelWorkers)},
+	}
+}
+
 // Settings returns the tuning as ordered name/value pairs: the guide's
 // settings in the guide's order, then the extra ones by name.
 func (t PostgresTuning) Settings() [][2]string {
-	out := [][2]string{
-		{"shared_buffers", t.SharedBuffers.String()},
-		{"effective_cache_size", t.EffectiveCacheSize.String()},
-		{"max_connections", strconv.Itoa(t.MaxConnections)},
-		{"work_mem", t.WorkMem.String()},
-		{"checkpoint_completion_target", strconv.FormatFloat(t.CheckpointCompletionTarget, 'f', -1, 64)},
-		{"max_parallel_workers", strconv.Itoa(t.MaxParallelWorkers)},
+	return settingPairs(t.typed(), t.Extra)
+}
+
+// ExtraInt reads an integer setting of the extra ones, or Postgres's
+// default def when it is not set there.
+func (t PostgresTuning) ExtraInt(name string, def int) int {
+	if n, err := strconv.Atoi(t.Extra[name]); err == nil {
+		return n
 	}
-	return withExtra(out, t.Extra)
+	return def
 }
 
 // Flags renders the tuning as arguments of the postgres command:
@@ -112,12 +123,77 @@ func (s PostgresSettings) HealthTest() []string {
 	return []string{"CMD", "pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", s.User, "-d", s.Database}
 }
 
-var (
-	postgresIdentifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
-	postgresSetting    = regexp.MustCompile(`^[a-z_][a-z0-9_.]*$`)
+var postgresIdentifier = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// Postgres's own bounds, as `postgres --describe-config` reports them
+// (min_val, max_val; 64-bit builds, 8 kB blocks) and as its start-up
+// checks apply them.
+const (
+	postgresBlock = 8 * KiB
+	// MaxBackends: max_connections, autovacuum_max_workers + 1 (the
+	// launcher), max_worker_processes and max_wal_senders together.
+	postgresMaxBackends = 262143
+	// Defaults of the settings the profile does not type.
+	postgresAutovacuumMaxWorkers         = 3
+	postgresMaxWorkerProcesses           = 8
+	postgresMaxWalSenders                = 10
+	postgresSuperuserReservedConnections = 3
+	// PostgresSharedMemoryPerConnection is a lower bound of the shared
+	// memory Postgres maps at start for each allowed connection (its
+	// process slot and lock table share): `postgres -C shared_memory_size`
+	// reports 481MB for max_connections=10000 and 4677MB for 100000.
+	PostgresSharedMemoryPerConnection = 46 * KiB
 )
 
-// Check reports settings Postgres cannot start with.
+// WorkerProcesses is max_worker_processes: the pool parallel workers come
+// from.
+func (t PostgresTuning) WorkerProcesses() int {
+	return t.ExtraInt("max_worker_processes", postgresMaxWorkerProcesses)
+}
+
+// ReservedConnections are the connection slots the application cannot
+// use: superuser_reserved_connections and reserved_connections.
+func (t PostgresTuning) ReservedConnections() int {
+	return t.ExtraInt("superuser_reserved_connections", postgresSuperuserReservedConnections) + t.ExtraInt("reserved_connections", 0)
+}
+
+// postgresSizes are the typed memory settings and their bounds.
+func (t PostgresTuning) sizes() []struct {
+	key, name string
+	v         PostgresSize
+	min, max  int64
+} {
+	return []struct {
+		key, name string
+		v         PostgresSize
+		min, max  int64
+	}{
+		{"tuning.sharedBuffers", "shared_buffers", t.SharedBuffers, 16 * postgresBlock, 1073741823 * postgresBlock},
+		{"tuning.effectiveCacheSize", "effective_cache_size", t.EffectiveCacheSize, 1 * postgresBlock, 2147483647 * postgresBlock},
+		{"tuning.workMem", "work_mem", t.WorkMem, 64 * KiB, 2147483647 * KiB},
+	}
+}
+
+// postgresExtra are the rules of tuning.extra.
+func (t PostgresTuning) extraRules() extraRules {
+	return extraRules{
+		server:  "Postgres",
+		name:    regexp.MustCompile(`^[a-z_][a-z0-9_.]*$`),
+		example: "log_min_duration_statement",
+		typed:   t.typed(),
+		reserved: map[string]string{
+			"port":                    "the healthcheck, DB_PORT and the backups connect to 5432",
+			"listen_addresses":        "the backend and the backups connect over the data network",
+			"unix_socket_directories": "the password step connects through /var/run/postgresql",
+			"data_directory":          "the data volume is mounted at " + postgresDataDir,
+			"config_file":             "the image's own configuration is the base of the tuning",
+			"hba_file":                "the image's pg_hba.conf lets the network connect with a password",
+		},
+	}
+}
+
+// Check reports settings Postgres cannot start with, or cannot run with in
+// its container.
 func (s PostgresSettings) Check() Problems {
 	var ps Problems
 	checkImage(&ps, "image", s.Image)
@@ -127,35 +203,49 @@ func (s PostgresSettings) Check() Problems {
 		}
 	}
 	t := s.Tuning
-	for _, sz := range []struct {
-		key string
-		v   PostgresSize
-		min int64
-	}{
-		{"tuning.sharedBuffers", t.SharedBuffers, 128 * KiB},
-		{"tuning.effectiveCacheSize", t.EffectiveCacheSize, 8 * KiB},
-		{"tuning.workMem", t.WorkMem, 64 * KiB},
-	} {
-		if sz.v.Bytes() < sz.min {
-			ps.Add(sz.key, "%q is below Postgres's minimum of %s", sz.v.String(), PostgresSize(sz.min).String())
+	for _, sz := range t.sizes() {
+		switch {
+		case sz.v.Bytes() < sz.min:
+			ps.Add(sz.key, "%q is below Postgres's minimum of %s for %s", sz.v.String(), PostgresSize(sz.min).String(), sz.name)
+		case sz.v.Bytes() > sz.max:
+			ps.Add(sz.key, "%q is above Postgres's maximum of %s for %s; the server would not start", sz.v.String(), PostgresSize(sz.max).String(), sz.name)
 		}
 	}
-	if t.MaxConnections < 1 || t.MaxConnections > 262143 {
-		ps.Add("tuning.maxConnections", "%d must be between 1 and 262143", t.MaxConnections)
+	others := t.ExtraInt("autovacuum_max_workers", postgresAutovacuumMaxWorkers) + 1 +
+		t.WorkerProcesses() + t.ExtraInt("max_wal_senders", postgresMaxWalSenders)
+	reserved := t.ReservedConnections()
+	switch {
+	case t.MaxConnections < 1:
+		ps.Add("tuning.maxConnections", "%d must be at least 1", t.MaxConnections)
+	case t.MaxConnections+others > postgresMaxBackends:
+		ps.Add("tuning.maxConnections", "%d is above Postgres's maximum of %d: with its %d other processes (autovacuum_max_workers + 1, max_worker_processes, max_wal_senders) it may run %d in all, and it would not start",
+			t.MaxConnections, postgresMaxBackends-others, others, postgresMaxBackends)
+	case t.MaxConnections <= reserved:
+		ps.Add("tuning.maxConnections", "%d leaves no connection for the application: superuser_reserved_connections and reserved_connections hold %d, and Postgres refuses to start unless max_connections is more",
+			t.MaxConnections, reserved)
 	}
 	if t.CheckpointCompletionTarget <= 0 || t.CheckpointCompletionTarget > 1 {
 		ps.Add("tuning.checkpointCompletionTarget", "%v must be more than 0 and at most 1", t.CheckpointCompletionTarget)
 	}
 	if t.MaxParallelWorkers < 0 || t.MaxParallelWorkers > 1024 {
-		ps.Add("tuning.maxParallelWorkers", "%d must be between 0 and 1024", t.MaxParallelWorkers)
+		ps.Add("tuning.maxParallelWorkers", "%d must be between 0 and 1024 (Postgres's bounds)", t.MaxParallelWorkers)
 	}
-	for _, k := range slices.Sorted(maps.Keys(t.Extra)) {
-		if !postgresSetting.MatchString(k) {
-			ps.Add("tuning.extra."+k, "%q is not a Postgres setting name (lower-case, e.g. log_min_duration_statement)", k)
-		}
-	}
+	t.extraRules().check(&ps, "tuning.extra", t.Extra)
 	if s.ShmSize < Size(MiB) {
 		ps.Add("shmSize", "%q must be at least 1M", s.ShmSize.String())
+	}
+	// What the container's memory cannot hold: Postgres maps its shared
+	// memory (the buffers, a slot per allowed connection) at start.
+	limit := s.Resources.Limits.Memory
+	limitKey := []string{"resources.limits.memory"}
+	shared := t.SharedBuffers.Bytes() + int64(t.MaxConnections)*PostgresSharedMemoryPerConnection
+	switch {
+	case t.SharedBuffers.Bytes() >= limit.Bytes():
+		ps.AddComparing("tuning.sharedBuffers", limitKey, "%q does not fit in the container's %q memory limit: Postgres maps its shared buffers at start, and the container is killed when they fill",
+			t.SharedBuffers.String(), limit.String())
+	case t.MaxConnections >= 1 && shared > limit.Bytes():
+		ps.AddComparing("tuning.maxConnections", append(limitKey, "tuning.sharedBuffers"), "%d connections need at least %d MiB of shared memory with shared_buffers %q (Postgres maps about %d kB per allowed connection at start), more than the container's %q memory limit",
+			t.MaxConnections, shared/MiB, t.SharedBuffers.String(), PostgresSharedMemoryPerConnection/KiB, limit.String())
 	}
 	ps = append(ps, s.ContainerSettings.Check()...)
 	return ps
@@ -238,6 +328,10 @@ func setPassword(ctx *pulumi.Context, name string, s PostgresSettings, server Wo
 		nil, parent, pulumi.DependsOn([]pulumi.Resource{after}))
 }
 
+// PostgresHost is the Postgres container's name, which the backend and the
+// backups resolve on the data network (DB_HOST).
+func PostgresHost(n Naming) string { return n.Name("postgres") }
+
 // PostgresDataVolume is the Docker name of the Postgres data volume.
 func PostgresDataVolume(n Naming) string { return n.Name("postgres-data") }
 
@@ -252,7 +346,7 @@ func NewPostgres(ctx *pulumi.Context, name string, args *PostgresArgs, opts ...p
 		return nil, err
 	}
 
-	c := &Postgres{Host: args.Naming.Name("postgres"), Port: PostgresPort, Database: s.Database, User: s.User}
+	c := &Postgres{Host: PostgresHost(args.Naming), Port: PostgresPort, Database: s.Database, User: s.User}
 	if err := ctx.RegisterComponentResource(typePrefix+"Postgres", name, c, opts...); err != nil {
 		return nil, err
 	}

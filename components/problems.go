@@ -12,6 +12,10 @@ import (
 type Problem struct {
 	Key string
 	Msg string
+	// Refs are the other keys whose values the finding compares Key's
+	// with ("postgres.resources.limits.memory" for shared_buffers): when
+	// one of them could not be read, the finding is not news.
+	Refs []string
 }
 
 func (p Problem) Error() string { return p.Key + ": " + p.Msg }
@@ -25,10 +29,20 @@ func (ps *Problems) Add(key, format string, args ...any) {
 	*ps = append(*ps, Problem{Key: key, Msg: fmt.Sprintf(format, args...)})
 }
 
+// AddComparing records a problem at key that compares its value with the
+// values at refs.
+func (ps *Problems) AddComparing(key string, refs []string, format string, args ...any) {
+	*ps = append(*ps, Problem{Key: key, Msg: fmt.Sprintf(format, args...), Refs: refs})
+}
+
 // Merge records the problems of a nested setting under prefix.
 func (ps *Problems) Merge(prefix string, nested Problems) {
 	for _, p := range nested {
-		*ps = append(*ps, Problem{Key: joinKey(prefix, p.Key), Msg: p.Msg})
+		refs := make([]string, len(p.Refs))
+		for i, r := range p.Refs {
+			refs[i] = joinKey(prefix, r)
+		}
+		*ps = append(*ps, Problem{Key: joinKey(prefix, p.Key), Msg: p.Msg, Refs: refs})
 	}
 }
 
@@ -56,6 +70,10 @@ func joinKey(prefix, key string) string {
 	return prefix + "." + key
 }
 
+// DockerMinMemory is the smallest memory limit or reservation the Docker
+// daemon accepts since 20.10 ("Minimum memory limit allowed is 6MB").
+const DockerMinMemory = 6 * MiB
+
 // Check reports what cannot work in any deployment: non-positive amounts,
 // unknown restart conditions, a healthcheck that can never pass.
 func (s ContainerSettings) Check() Problems {
@@ -67,13 +85,13 @@ func (s ContainerSettings) Check() Problems {
 		if r.amount.CPUs <= 0 {
 			ps.Add(r.key+".cpus", "%q must be more than 0", r.amount.CPUs.String())
 		}
-		if r.amount.Memory < Size(4*MiB) || int64(r.amount.Memory)%MiB != 0 {
-			ps.Add(r.key+".memory", "%q must be a whole number of MiB, at least 4M (Docker's minimum)", r.amount.Memory.String())
+		if r.amount.Memory < Size(DockerMinMemory) || int64(r.amount.Memory)%MiB != 0 {
+			ps.Add(r.key+".memory", "%q must be a whole number of MiB, at least %s (Docker's minimum since 20.10)", r.amount.Memory.String(), Size(DockerMinMemory).String())
 		}
 	}
 	if s.Resources.Reservations.Memory > s.Resources.Limits.Memory {
 		// Docker refuses to create such a container.
-		ps.Add("resources.reservations.memory", "%q is above the memory limit %q; a reservation must fit under its limit",
+		ps.AddComparing("resources.reservations.memory", []string{"resources.limits.memory"}, "%q is above the memory limit %q; a reservation must fit under its limit",
 			s.Resources.Reservations.Memory.String(), s.Resources.Limits.Memory.String())
 	}
 	h := s.Healthcheck

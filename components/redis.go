@@ -3,7 +3,7 @@ package components
 import (
 	"errors"
 	"fmt"
-	"maps"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
@@ -66,17 +66,21 @@ func DefaultRedisSettings() RedisSettings {
 	}
 }
 
+// typed are the settings the tuning types.
+func (t RedisTuning) typed() []serverSetting {
+	return []serverSetting{
+		{"maxmemory", "tuning.maxMemory", t.MaxMemory.String()},
+		{"maxmemory-policy", "tuning.maxMemoryPolicy", t.MaxMemoryPolicy},
+		{"save", "tuning.save", t.Save},
+		{"appendonly", "tuning.appendOnly", yesNo(t.AppendOnly)},
+		{"tcp-keepalive", "tuning.tcpKeepalive", strconv.FormatInt(t.TCPKeepalive.Seconds(), 10)},
+		{"maxclients", "tuning.maxClients", strconv.Itoa(t.MaxClients)},
+	}
+}
+
 // Settings returns the tuning as ordered name/value pairs.
 func (t RedisTuning) Settings() [][2]string {
-	out := [][2]string{
-		{"maxmemory", t.MaxMemory.String()},
-		{"maxmemory-policy", t.MaxMemoryPolicy},
-		{"save", t.Save},
-		{"appendonly", yesNo(t.AppendOnly)},
-		{"tcp-keepalive", strconv.FormatInt(t.TCPKeepalive.Seconds(), 10)},
-		{"maxclients", strconv.Itoa(t.MaxClients)},
-	}
-	return withExtra(out, t.Extra)
+	return settingPairs(t.typed(), t.Extra)
 }
 
 // Args renders the tuning as redis-server arguments. A multi-word value such
@@ -135,40 +139,62 @@ func (s RedisSettings) OpenFiles() int { return s.Tuning.MaxClients + redisReser
 // (CONFIG_MIN_RESERVED_FDS).
 const redisReservedFiles = 32
 
-var (
-	redisPolicies = []string{"noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"}
-	redisSetting  = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
-)
+var redisPolicies = []string{"noeviction", "allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru", "volatile-lfu", "volatile-random", "volatile-ttl"}
 
-// Check reports settings Redis cannot start with.
+// redisMaxSeconds is the largest tcp-keepalive redis-server accepts
+// ("argument must be between 0 and 2147483647 inclusive").
+const redisMaxSeconds = math.MaxInt32
+
+// extraRules are the rules of tuning.extra.
+func (t RedisTuning) extraRules() extraRules {
+	return extraRules{
+		server:  "Redis",
+		name:    regexp.MustCompile(`^[a-z][a-z0-9-]*$`),
+		example: "lazyfree-lazy-eviction",
+		typed:   t.typed(),
+		reserved: map[string]string{
+			"requirepass": "the password is generated and read from a file (rotation.redis makes a new one)",
+			"port":        fmt.Sprintf("the healthcheck and REDIS_PORT connect to %d", RedisPort),
+			"bind":        "the backend connects over the data network",
+			"dir":         "the data volume is mounted at " + redisDataDir,
+			"daemonize":   "the container's process must stay in the foreground",
+		},
+		secret: map[string]bool{"requirepass": true},
+	}
+}
+
+// Check reports settings Redis cannot start with, or cannot run with in its
+// container.
 func (s RedisSettings) Check() Problems {
 	var ps Problems
 	checkImage(&ps, "image", s.Image)
 	t := s.Tuning
-	if t.MaxMemory.Bytes() < MiB {
+	limit := s.Resources.Limits.Memory
+	switch {
+	case t.MaxMemory.Bytes() < MiB:
 		ps.Add("tuning.maxMemory", "%q must be at least 1mb (0, no limit, would let the cache grow until the container is killed)", t.MaxMemory.String())
+	case t.MaxMemory.Bytes() >= limit.Bytes():
+		// Redis's own memory, its buffers and a fork for persistence come on
+		// top of the data set.
+		ps.AddComparing("tuning.maxMemory", []string{"resources.limits.memory"}, "%q does not fit in the container's %q memory limit: the data set alone would fill it, and the kernel kills Redis before maxmemory evicts anything",
+			t.MaxMemory.String(), limit.String())
 	}
-	known := false
-	for _, p := range redisPolicies {
-		known = known || p == t.MaxMemoryPolicy
-	}
-	if !known {
+	if !slices.Contains(redisPolicies, t.MaxMemoryPolicy) {
 		ps.Add("tuning.maxMemoryPolicy", "%q is not a maxmemory-policy (one of %s)", t.MaxMemoryPolicy, strings.Join(redisPolicies, ", "))
 	}
 	if words := strings.Fields(t.Save); len(words)%2 != 0 || !allPositiveInts(words) {
 		ps.Add("tuning.save", "%q is not a snapshot schedule (pairs of <seconds> <changes>, e.g. \"60 1000\" or \"900 1 300 10\"; \"\" disables)", t.Save)
 	}
-	if t.TCPKeepalive < 0 {
+	switch {
+	case t.TCPKeepalive < 0:
 		ps.Add("tuning.tcpKeepalive", "%q must not be negative", t.TCPKeepalive.String())
+	case t.TCPKeepalive.Seconds() > redisMaxSeconds:
+		ps.Add("tuning.tcpKeepalive", "%q is above Redis's maximum of %ds for tcp-keepalive; the server would not start", t.TCPKeepalive.String(), redisMaxSeconds)
 	}
 	if t.MaxClients < 1 {
 		ps.Add("tuning.maxClients", "%d must be at least 1", t.MaxClients)
 	}
-	for _, k := range slices.Sorted(maps.Keys(t.Extra)) {
-		if !redisSetting.MatchString(k) || k == "requirepass" {
-			ps.Add("tuning.extra."+k, "%q is not a Redis setting this program lets you set (lower-case, e.g. lazyfree-lazy-eviction; the password is generated)", k)
-		}
-	}
+	t.extraRules().check(&ps, "tuning.extra", t.Extra)
 	ps = append(ps, s.ContainerSettings.Check()...)
 	return ps
 }
@@ -211,6 +237,10 @@ type Redis struct {
 	URL pulumi.StringOutput
 }
 
+// RedisHost is the Redis container's name, which the backend resolves on
+// the data network (REDIS_HOST).
+func RedisHost(n Naming) string { return n.Name("redis") }
+
 // NewRedis registers the Redis server: its image, a data volume for the
 // snapshot and append-only file, and a password-protected container.
 func NewRedis(ctx *pulumi.Context, name string, args *RedisArgs, opts ...pulumi.ResourceOption) (*Redis, error) {
@@ -222,7 +252,7 @@ func NewRedis(ctx *pulumi.Context, name string, args *RedisArgs, opts ...pulumi.
 		return nil, err
 	}
 
-	c := &Redis{Host: args.Naming.Name("redis"), Port: RedisPort}
+	c := &Redis{Host: RedisHost(args.Naming), Port: RedisPort}
 	if err := ctx.RegisterComponentResource(typePrefix+"Redis", name, c, opts...); err != nil {
 		return nil, err
 	}

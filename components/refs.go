@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/distribution/reference"
 )
 
 // The parsers below check names rather than quantities: domains, origins,
@@ -83,27 +85,36 @@ func checkPort(ps *Problems, key string, port int) {
 
 // ImageRef is a Docker image reference: repository, tag and digest.
 type ImageRef struct {
+	// Repository is the name as Docker prints it: "postgres",
+	// "registry.example.com/team/app".
 	Repository string
 	Tag        string
 	Digest     string
 }
 
-// imageRef follows the grammar of Docker's reference package: an optional
-// registry host, lower-case path components, an optional tag, an optional digest.
-var imageRef = regexp.MustCompile(`^` +
-	`((?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?` +
-	`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)` +
-	`(?::([\w][\w.-]{0,127}))?` +
-	`(?:@([a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}))?$`)
-
 // ParseImageRef reads an image reference such as postgres:16-alpine or
-// registry.example.com/team/app:1.4.2@sha256:….
+// registry.example.com/team/app:1.4.2@sha256:…, the way Docker does
+// (github.com/distribution/reference). Docker reads a first path component
+// with upper-case letters as a registry host ("UPPER/app:1" is the image
+// app on the host UPPER), which no one means: that is refused too.
 func ParseImageRef(text string) (ImageRef, error) {
-	m := imageRef.FindStringSubmatch(text)
-	if m == nil {
-		return ImageRef{}, fmt.Errorf("%q is not an image reference (e.g. postgres:16-alpine, registry.example.com/app:1.4.2, app@sha256:<digest>)", text)
+	named, err := reference.ParseNormalizedNamed(text)
+	if err != nil {
+		return ImageRef{}, fmt.Errorf("%q is not an image reference (Docker: %v; e.g. postgres:16-alpine, registry.example.com/app:1.4.2, app@sha256:<digest>)", text, err)
 	}
-	return ImageRef{Repository: m[1], Tag: m[2], Digest: m[3]}, nil
+	if first, _, ok := strings.Cut(text, "/"); ok && reference.Domain(named) == first &&
+		first != "localhost" && !strings.ContainsAny(first, ".:") {
+		return ImageRef{}, fmt.Errorf("%q is not an image reference: Docker reads %q as a registry host, because it has upper-case letters, and the pull fails; "+
+			"repository names are lower case (%s), and a registry host has a dot or a port (registry.example.com/app:1.4.2)", text, first, strings.ToLower(text))
+	}
+	ref := ImageRef{Repository: reference.FamiliarName(named)}
+	if t, ok := named.(reference.Tagged); ok {
+		ref.Tag = t.Tag()
+	}
+	if d, ok := named.(reference.Digested); ok {
+		ref.Digest = d.Digest().String()
+	}
+	return ref, nil
 }
 
 // Pinned is true for a digest or a tag other than latest: what a deploy

@@ -16,11 +16,23 @@ type SecretsArgs struct {
 // generates that secret anew on the next deploy.
 type Rotation struct {
 	// Postgres is the revision of the database password (default empty).
-	Postgres string `json:"postgres"`
+	Postgres Revision `json:"postgres"`
 	// Redis is the revision of the Redis password (default empty).
-	Redis string `json:"redis"`
+	Redis Revision `json:"redis"`
 	// SecretKey is the revision of Django's SECRET_KEY (default empty).
-	SecretKey string `json:"secretKey"`
+	SecretKey Revision `json:"secretKey"`
+}
+
+// Revision is any text that names a revision: a date, a number, a word.
+// `pulumi config set --path rotation.postgres 2` stores the number 2, which
+// reads as "2".
+type Revision string
+
+func (r Revision) MarshalText() ([]byte, error) { return []byte(r), nil }
+
+func (r *Revision) UnmarshalText(b []byte) error {
+	*r = Revision(b)
+	return nil
 }
 
 // Secrets are the deployment's generated credentials. They live only in the
@@ -53,10 +65,10 @@ func NewSecrets(ctx *pulumi.Context, name string, args *SecretsArgs, opts ...pul
 		return nil, err
 	}
 	parent := pulumi.Parent(c)
-	generate := func(suffix, revision string, pw *random.RandomPasswordArgs) (pulumi.StringOutput, error) {
+	generate := func(suffix string, revision Revision, pw *random.RandomPasswordArgs) (pulumi.StringOutput, error) {
 		if revision != "" {
 			// A keeper: a new value replaces the password.
-			pw.Keepers = pulumi.StringMap{"revision": pulumi.String(revision)}
+			pw.Keepers = pulumi.StringMap{"revision": pulumi.String(string(revision))}
 		}
 		r, err := random.NewRandomPassword(ctx, name+"-"+suffix, pw, parent)
 		if err != nil {

@@ -3,44 +3,12 @@ package stacks
 import (
 	"fmt"
 	"maps"
-	"os"
 
 	"github.com/djangostack/infra/components"
 	"github.com/djangostack/infra/components/edge"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
-
-// Deploy is the whole program: it loads and validates the stack's profile,
-// warns about the guardrails a non-production stack breaks, then registers
-// the deployment. Nothing is registered when the config has a problem.
-func Deploy(ctx *pulumi.Context) error {
-	profile, warnings, err := Load(ctx.Project(), ctx.Stack(), ctx)
-	if err != nil {
-		return err
-	}
-	if err := checkDockerEnvironment(os.Getenv, profile.Host); err != nil {
-		return err
-	}
-	for _, w := range warnings {
-		if err := ctx.Log.Warn(w.Error(), nil); err != nil {
-			return err
-		}
-	}
-	d, err := Register(ctx, profile, components.NewNaming(ctx.Project(), ctx.Stack()))
-	if err != nil {
-		return err
-	}
-	for _, note := range d.Notes {
-		if err := ctx.Log.Warn(note, nil); err != nil {
-			return err
-		}
-	}
-	for name, value := range d.Outputs {
-		ctx.Export(name, value)
-	}
-	return nil
-}
 
 // Deployment is what Register created.
 type Deployment struct {

@@ -2,7 +2,6 @@ package stacks
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 
 	"github.com/djangostack/infra/components"
@@ -39,6 +38,7 @@ var guardrails = []guardrail{
 	{rule: "postgres-workers", check: checkPostgresWorkers},
 	{rule: "postgres-connections", check: checkPostgresConnections},
 	{rule: "postgres-work-mem", advisory: true, check: checkPostgresWorkMem},
+	{rule: "uploads-in-memory", check: checkUploadsInMemory},
 	{rule: "swarm-shared-files", advisory: true, check: checkSwarmSharedFiles},
 }
 
@@ -130,7 +130,7 @@ func checkLimitsCoverReservations(p Profile) (ps components.Problems) {
 	for _, c := range p.containers() {
 		r := c.settings.Resources
 		if r.Reservations.CPUs > r.Limits.CPUs {
-			ps.Add(c.key+".resources.reservations.cpus", "%q is above the limit %q: the reservation promises CPU that the limit takes away; keep each reservation at or under its limit",
+			ps.AddComparing(c.key+".resources.reservations.cpus", []string{c.key + ".resources.limits.cpus"}, "%q is above the limit %q: the reservation promises CPU that the limit takes away; keep each reservation at or under its limit",
 				r.Reservations.CPUs.String(), r.Limits.CPUs.String())
 		}
 	}
@@ -140,20 +140,22 @@ func checkLimitsCoverReservations(p Profile) (ps components.Problems) {
 func checkReservationsFitHost(p Profile) (ps components.Problems) {
 	var cpus components.CPUs
 	var memory components.Size
-	var cpuParts, memoryParts []string
+	var cpuParts, memoryParts, cpuKeys, memoryKeys []string
 	for _, c := range p.containers() {
 		r := c.settings.Resources.Reservations
+		cpuKeys = append(cpuKeys, c.key+".resources.reservations.cpus")
+		memoryKeys = append(memoryKeys, c.key+".resources.reservations.memory")
 		cpus += components.CPUs(c.count) * r.CPUs
 		memory += components.Size(c.count) * r.Memory
 		cpuParts = append(cpuParts, part(c, r.CPUs.String()))
 		memoryParts = append(memoryParts, part(c, r.Memory.String()))
 	}
 	if cpus > p.Host.CPUs+1e-9 {
-		ps.Add("host.cpus", "%q is less than the %s CPUs the containers reserve (%s); reservations that do not fit the host are not honoured under contention: raise host.cpus to the real size or lower the reservations",
+		ps.AddComparing("host.cpus", cpuKeys, "%q is less than the %s CPUs the containers reserve (%s); reservations that do not fit the host are not honoured under contention: raise host.cpus to the real size or lower the reservations",
 			p.Host.CPUs.String(), cpus.String(), strings.Join(cpuParts, ", "))
 	}
 	if memory > p.Host.Memory {
-		ps.Add("host.memory", "%q is less than the %s the containers reserve (%s); reservations that do not fit the host are not honoured when memory runs short: raise host.memory to the real size or lower the reservations",
+		ps.AddComparing("host.memory", memoryKeys, "%q is less than the %s the containers reserve (%s); reservations that do not fit the host are not honoured when memory runs short: raise host.memory to the real size or lower the reservations",
 			p.Host.Memory.String(), memory.String(), strings.Join(memoryParts, ", "))
 	}
 	return ps
@@ -170,7 +172,7 @@ func checkHealthcheckTiming(p Profile) (ps components.Problems) {
 	for _, c := range p.containers() {
 		h := c.settings.Healthcheck
 		if h.Timeout >= h.Interval {
-			ps.Add(c.key+".healthcheck.timeout", "%q is not below the interval %q: a hanging probe would still run when the next one is due, and a dead container is noticed late; keep the timeout under the interval",
+			ps.AddComparing(c.key+".healthcheck.timeout", []string{c.key + ".healthcheck.interval"}, "%q is not below the interval %q: a hanging probe would still run when the next one is due, and a dead container is noticed late; keep the timeout under the interval",
 				h.Timeout.String(), h.Interval.String())
 		}
 	}
@@ -184,8 +186,9 @@ const redisHeadroomNum, redisHeadroomDen = 2, 3
 func checkRedisHeadroom(p Profile) (ps components.Problems) {
 	limit := p.Redis.Resources.Limits.Memory.Bytes()
 	maxmemory := p.Redis.Tuning.MaxMemory.Bytes()
-	if maxmemory*redisHeadroomDen > limit*redisHeadroomNum {
-		ps.Add("redis.tuning.maxMemory", "%q leaves %s of the %q container limit; keep maxmemory at most two thirds of the limit (the guide: 512mb under 768M): a snapshot or AOF rewrite forks Redis, and the copy-on-write pages of a busy data set need that room, or the kernel kills Redis",
+	// At or above the limit it cannot work at all: Validate says so.
+	if maxmemory*redisHeadroomDen > limit*redisHeadroomNum && maxmemory < limit {
+		ps.AddComparing("redis.tuning.maxMemory", []string{"redis.resources.limits.memory"}, "%q leaves %s of the %q container limit; keep maxmemory at most two thirds of the limit (the guide: 512mb under 768M): a snapshot or AOF rewrite forks Redis, and the copy-on-write pages of a busy data set need that room, or the kernel kills Redis",
 			p.Redis.Tuning.MaxMemory.String(), mib(limit-maxmemory), p.Redis.Resources.Limits.Memory.String())
 	}
 	return ps
@@ -195,31 +198,27 @@ func checkRedisHeadroom(p Profile) (ps components.Problems) {
 // should give shared_buffers: the guide's 256MB of 1G is 25%.
 const postgresSharedBuffersPercent = 40
 
+var postgresLimit = []string{"postgres.resources.limits.memory"}
+
 func checkPostgresMemory(p Profile) (ps components.Problems) {
 	limit := p.Postgres.Resources.Limits.Memory.Bytes()
 	t := p.Postgres.Tuning
-	if t.SharedBuffers.Bytes()*100 > limit*postgresSharedBuffersPercent {
-		ps.Add("postgres.tuning.sharedBuffers", "%q is %d%% of the %q memory limit; keep it at most %d%% (the guide: 256MB of 1G): the rest is for the connections' work_mem, maintenance and the page cache",
+	// At or above the limit it cannot work at all: Validate says so.
+	if t.SharedBuffers.Bytes()*100 > limit*postgresSharedBuffersPercent && t.SharedBuffers.Bytes() < limit {
+		ps.AddComparing("postgres.tuning.sharedBuffers", postgresLimit, "%q is %d%% of the %q memory limit; keep it at most %d%% (the guide: 256MB of 1G): the rest is for the connections' work_mem, maintenance and the page cache",
 			t.SharedBuffers.String(), t.SharedBuffers.Bytes()*100/limit, p.Postgres.Resources.Limits.Memory.String(), postgresSharedBuffersPercent)
 	}
 	if t.EffectiveCacheSize.Bytes() > limit {
-		ps.Add("postgres.tuning.effectiveCacheSize", "%q is above the %q memory limit; the planner would count on a cache the container cannot have and pick plans that then read from disk",
+		ps.AddComparing("postgres.tuning.effectiveCacheSize", postgresLimit, "%q is above the %q memory limit; the planner would count on a cache the container cannot have and pick plans that then read from disk",
 			t.EffectiveCacheSize.String(), p.Postgres.Resources.Limits.Memory.String())
 	}
 	return ps
 }
 
-// Postgres defaults of settings the profile does not tune itself.
-const (
-	postgresMaxWorkerProcesses           = 8
-	postgresSuperuserReservedConnections = 3
-)
-
 func checkPostgresWorkers(p Profile) (ps components.Problems) {
 	t := p.Postgres.Tuning
-	pool := extraInt(t.Extra, "max_worker_processes", postgresMaxWorkerProcesses)
-	if t.MaxParallelWorkers > pool {
-		ps.Add("postgres.tuning.maxParallelWorkers", "%d is above max_worker_processes (%d); parallel workers come out of that pool, so the extra ones never start: raise tuning.extra.max_worker_processes (it needs a restart) or lower this",
+	if pool := t.WorkerProcesses(); t.MaxParallelWorkers > pool {
+		ps.AddComparing("postgres.tuning.maxParallelWorkers", []string{"postgres.tuning.extra"}, "%d is above max_worker_processes (%d); parallel workers come out of that pool, so the extra ones never start: raise tuning.extra.max_worker_processes (it needs a restart) or lower this",
 			t.MaxParallelWorkers, pool)
 	}
 	return ps
@@ -227,11 +226,10 @@ func checkPostgresWorkers(p Profile) (ps components.Problems) {
 
 func checkPostgresConnections(p Profile) (ps components.Problems) {
 	t := p.Postgres.Tuning
-	reserved := extraInt(t.Extra, "superuser_reserved_connections", postgresSuperuserReservedConnections) +
-		extraInt(t.Extra, "reserved_connections", 0)
+	reserved := t.ReservedConnections()
 	held := p.Backend.Replicas * p.Backend.Workers
 	if need := held + reserved; t.MaxConnections < need {
-		ps.Add("postgres.tuning.maxConnections", "%d is below what the backends can hold open: %d replicas x %d workers x 1 persistent connection each (CONN_MAX_AGE=%d) + %d reserved = %d; past max_connections requests fail with \"too many clients\"",
+		ps.AddComparing("postgres.tuning.maxConnections", []string{"backend.replicas", "backend.workers", "postgres.tuning.extra"}, "%d is below what the backends can hold open: %d replicas x %d workers x 1 persistent connection each (CONN_MAX_AGE=%d) + %d reserved = %d; past max_connections requests fail with \"too many clients\"",
 			t.MaxConnections, p.Backend.Replicas, p.Backend.Workers, p.Backend.Database.ConnMaxAge.Seconds(), reserved, need)
 	}
 	return ps
@@ -241,8 +239,26 @@ func checkPostgresWorkMem(p Profile) (ps components.Problems) {
 	t := p.Postgres.Tuning
 	limit := p.Postgres.Resources.Limits.Memory.Bytes()
 	if total := t.WorkMem.Bytes() * int64(t.MaxConnections); total > limit {
-		ps.Add("postgres.tuning.workMem", "%q x %d connections = %s, above the %q memory limit; every connection may use work_mem per sort or hash at once, so a busy moment can get Postgres killed for memory",
+		ps.AddComparing("postgres.tuning.workMem", append(postgresLimit, "postgres.tuning.maxConnections"), "%q x %d connections = %s, above the %q memory limit; every connection may use work_mem per sort or hash at once, so a busy moment can get Postgres killed for memory",
 			t.WorkMem.String(), t.MaxConnections, mib(total), p.Postgres.Resources.Limits.Memory.String())
+	}
+	return ps
+}
+
+// checkUploadsInMemory: each worker may hold a request body and an upload
+// of the in-memory limits at once. One that cannot fit the container at
+// all is an error everywhere (BackendSettings.Check).
+func checkUploadsInMemory(p Profile) (ps components.Problems) {
+	b := p.Backend
+	limit := b.Resources.Limits.Memory
+	for _, u := range []struct {
+		key  string
+		size components.Size
+	}{{"backend.uploads.dataMaxMemorySize", b.Uploads.DataMaxMemorySize}, {"backend.uploads.fileMaxMemorySize", b.Uploads.FileMaxMemorySize}} {
+		if total := u.size * components.Size(b.Workers); total > limit && u.size < limit {
+			ps.AddComparing(u.key, []string{"backend.workers", "backend.resources.limits.memory"}, "%q x %d workers = %s, above the container's %q memory limit: each worker may hold one such request in memory at once",
+				u.size.String(), b.Workers, mib(total.Bytes()), limit.String())
+		}
 	}
 	return ps
 }
@@ -254,14 +270,6 @@ func checkSwarmSharedFiles(p Profile) (ps components.Problems) {
 			p.Backend.Replicas)
 	}
 	return ps
-}
-
-// extraInt reads an integer Postgres setting from the extra settings, or its default.
-func extraInt(extra map[string]string, name string, def int) int {
-	if n, err := strconv.Atoi(extra[name]); err == nil {
-		return n
-	}
-	return def
 }
 
 func mib(bytes int64) string { return fmt.Sprintf("%d MiB", bytes/components.MiB) }

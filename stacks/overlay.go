@@ -15,48 +15,76 @@ import (
 	"github.com/djangostack/infra/components"
 )
 
+// reader applies config onto a profile and remembers, for the messages,
+// what it could not read and what the config wrote.
+type reader struct {
+	problems components.Problems
+	// unread are the keys whose value could not be read (or was misspelt):
+	// a later problem at such a key, or under it, follows from that one and
+	// is not reported again.
+	unread map[string]bool
+	// written is each scalar the config set, by key, as the config wrote it.
+	written map[string]string
+	// set are the keys the config set, objects included.
+	set map[string]bool
+}
+
+func newReader() *reader {
+	return &reader{unread: map[string]bool{}, written: map[string]string{}, set: map[string]bool{}}
+}
+
+// fail reports a value that could not be read.
+func (r *reader) fail(key, format string, args ...any) {
+	r.problems.Add(key, format, args...)
+	r.unread[key] = true
+}
+
 // overlay applies one decoded config value (what encoding/json produces from
 // Pulumi's config: maps, slices, strings, float64s, bools) onto a profile
 // field, reporting every problem with its full key. Structs are merged key by
 // key, maps entry by entry (a null entry deletes), and everything else is
 // replaced. Keys are the fields' json names, including those of embedded
 // structs, so the profile types are the single list of what can be set.
-func overlay(dst reflect.Value, src any, key string, ps *components.Problems) {
+func (r *reader) overlay(dst reflect.Value, src any, key string) {
+	r.set[key] = true
 	if src == nil && dst.Kind() != reflect.Map {
-		ps.Add(key, "is null; remove the key to keep the default")
+		r.fail(key, "is null; remove the key to keep the default")
 		return
+	}
+	if text, isText := scalarText(src); isText {
+		r.written[key] = text
 	}
 	if u, ok := dst.Addr().Interface().(encoding.TextUnmarshaler); ok {
 		text, isText := scalarText(src)
 		if !isText {
-			ps.Add(key, "%s is not a single value", describe(src))
+			r.fail(key, "%s is not a single value", describe(src))
 			return
 		}
 		if err := u.UnmarshalText([]byte(text)); err != nil {
-			ps.Add(key, "%v", err)
+			r.fail(key, "%v", err)
 		}
 		return
 	}
 	switch dst.Kind() {
 	case reflect.Struct:
-		overlayStruct(dst, src, key, ps)
+		r.overlayStruct(dst, src, key)
 	case reflect.Map:
-		overlayMap(dst, src, key, ps)
+		r.overlayMap(dst, src, key)
 	case reflect.Slice:
 		items, ok := src.([]any)
 		if !ok {
-			ps.Add(key, "%s is not a list", describe(src))
+			r.fail(key, "%s is not a list", describe(src))
 			return
 		}
 		out := reflect.MakeSlice(dst.Type(), len(items), len(items))
 		for i, item := range items {
-			overlay(out.Index(i), item, fmt.Sprintf("%s[%d]", key, i), ps)
+			r.overlay(out.Index(i), item, fmt.Sprintf("%s[%d]", key, i))
 		}
 		dst.Set(out)
 	case reflect.String:
 		text, ok := src.(string)
 		if !ok {
-			ps.Add(key, "%s is not a string", describe(src))
+			r.fail(key, "%s is not a string", describe(src))
 			return
 		}
 		dst.SetString(text)
@@ -67,50 +95,70 @@ func overlay(dst reflect.Value, src any, key string, ps *components.Problems) {
 			b, ok = parsed, err == nil
 		}
 		if !ok {
-			ps.Add(key, "%s is not true or false", describe(src))
+			r.fail(key, "%s is not true or false", describe(src))
 			return
 		}
 		dst.SetBool(b)
 	case reflect.Int:
 		f, ok := number(src)
 		if !ok || f != math.Trunc(f) || math.Abs(f) > math.MaxInt32 {
-			ps.Add(key, "%s is not a whole number", describe(src))
+			r.fail(key, "%s is not a whole number", describe(src))
 			return
 		}
 		dst.SetInt(int64(f))
 	case reflect.Float64:
 		f, ok := number(src)
 		if !ok {
-			ps.Add(key, "%s is not a number", describe(src))
+			r.fail(key, "%s is not a number", describe(src))
 			return
 		}
 		dst.SetFloat(f)
 	default:
 		// Only reachable if a profile field of a new kind is added.
-		ps.Add(key, "cannot be set from config (unsupported field kind %s)", dst.Kind())
+		r.fail(key, "cannot be set from config (unsupported field kind %s)", dst.Kind())
 	}
 }
 
-func overlayStruct(dst reflect.Value, src any, key string, ps *components.Problems) {
+func (r *reader) overlayStruct(dst reflect.Value, src any, key string) {
 	fields, ok := src.(map[string]any)
 	if !ok {
-		ps.Add(key, "%s is not an object of settings (known keys: %s)", describe(src), strings.Join(settingNames(dst.Type()), ", "))
+		r.fail(key, "%s is not an object of settings (known keys: %s)", describe(src), strings.Join(settingNames(dst.Type()), ", "))
 		return
 	}
+	var unknown []string
 	for _, name := range slices.Sorted(maps.Keys(fields)) {
 		field, found := fieldByName(dst, name)
 		if !found {
-			ps.Add(joinKey(key, name), "is not a setting%s (known keys: %s)", suggestion(name, settingNames(dst.Type())), strings.Join(settingNames(dst.Type()), ", "))
+			unknown = append(unknown, name)
 			continue
 		}
-		overlay(field, fields[name], joinKey(key, name), ps)
+		r.overlay(field, fields[name], joinKey(key, name))
+	}
+	// After the known keys, so that a guess the config set too is known.
+	for _, name := range unknown {
+		r.unknown(key, name, settingNames(dst.Type()))
 	}
 }
 
-func overlayMap(dst reflect.Value, src any, key string, ps *components.Problems) {
+// unknown reports a key that is not a setting, with the known one it is
+// closest to. Unless the config set that one too, it then counts as unread:
+// what is wrong with its default is no news to a user who meant to set it.
+func (r *reader) unknown(prefix, name string, known []string) {
+	guess := closest(name, known)
+	hint := ""
+	if guess != "" {
+		hint = fmt.Sprintf("; did you mean %q?", guess)
+		if !r.set[joinKey(prefix, guess)] {
+			r.unread[joinKey(prefix, guess)] = true
+		}
+	}
+	r.fail(joinKey(prefix, name), "is not a setting%s (known keys: %s)", hint, strings.Join(known, ", "))
+}
+
+func (r *reader) overlayMap(dst reflect.Value, src any, key string) {
 	entries, ok := src.(map[string]any)
 	if !ok {
-		ps.Add(key, "%s is not an object of name: value pairs", describe(src))
+		r.fail(key, "%s is not an object of name: value pairs", describe(src))
 		return
 	}
 	out := reflect.MakeMap(dst.Type())
@@ -124,9 +172,10 @@ func overlayMap(dst reflect.Value, src any, key string, ps *components.Problems)
 		}
 		text, isText := scalarText(entries[name])
 		if !isText {
-			ps.Add(joinKey(key, name), "%s is not a single value", describe(entries[name]))
+			r.fail(joinKey(key, name), "%s is not a single value", describe(entries[name]))
 			continue
 		}
+		r.written[joinKey(key, name)] = text
 		out.SetMapIndex(reflect.ValueOf(name), reflect.ValueOf(text))
 	}
 	dst.Set(out)
@@ -226,18 +275,16 @@ func joinKey(prefix, name string) string {
 	return prefix + "." + name
 }
 
-// suggestion proposes the known name closest to a misspelt one.
-func suggestion(name string, known []string) string {
+// closest is the known name closest to a misspelt one, or "" when none is
+// close: at most two edits apart, case aside.
+func closest(name string, known []string) string {
 	best, bestDistance := "", 3
 	for _, k := range known {
 		if d := editDistance(strings.ToLower(name), strings.ToLower(k)); d < bestDistance {
 			best, bestDistance = k, d
 		}
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf("; did you mean %q?", best)
+	return best
 }
 
 func editDistance(a, b string) int {

@@ -1,12 +1,18 @@
 package stacks
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
+	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/stacks/stackname"
 )
 
 // checkHost reports a Docker host the provider could not reach, and a stack
@@ -40,22 +46,104 @@ func checkHost(ps *components.Problems, stack string, h Host) {
 
 var nodeLabel = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9._-]*$`)
 
-// Validate reports every problem of a profile, each at its config key.
-func Validate(stack string, p Profile) components.Problems {
-	var ps components.Problems
+// maxDomainName is the longest DNS name, dots included (RFC 1035).
+const maxDomainName = 253
+
+// checkStackName reports a stack name the program cannot deploy under: one
+// envctl refuses, and one that makes the name of a container that others
+// resolve (DB_HOST, REDIS_HOST) longer than a DNS label.
+func checkStackName(ps *components.Problems, project, stack string) {
+	if err := stackname.Check(stack); err != nil {
+		ps.Add(StackNameKey, "%v", err)
+		return
+	}
+	longest := ""
+	for _, host := range components.NewNaming(project, stack).ResolvedNames() {
+		if len(host) > len(longest) {
+			longest = host
+		}
+	}
+	if over := len(longest) - components.MaxDNSLabel; over > 0 {
+		ps.Add(StackNameKey, "%q makes the container name %q %d characters long, past DNS's %d per label: the backend could not resolve DB_HOST and REDIS_HOST; use a name of at most %d characters",
+			stack, longest, len(longest), components.MaxDNSLabel, len(stack)-over)
+	}
+}
+
+// checkDomains reports the site's domains as the config lists them, before
+// they are written in lower case and, for a clone, put under its name.
+func checkDomains(ps *components.Problems, stack string, p Profile) {
 	if len(p.Domains) == 0 {
 		ps.Add("domains", "must list the site's domains, the canonical one first (e.g. [example.com, www.example.com]); set it in Pulumi.%s.yaml", stack)
 	}
-	seen := map[string]bool{}
+	first := map[string]int{}
 	for i, d := range p.Domains {
 		key := fmt.Sprintf("domains[%d]", i)
-		if _, err := components.ParseDomain(d); err != nil {
+		lower, err := components.ParseDomain(d)
+		if err != nil {
 			ps.Add(key, "%v", err)
-		} else if seen[d] {
-			ps.Add(key, "%q is listed twice", d)
+			continue
 		}
-		seen[d] = true
+		if j, seen := first[lower]; seen {
+			if p.Domains[j] == d {
+				ps.Add(key, "%q is listed twice (domains[%d])", d, j)
+			} else {
+				ps.Add(key, "%q is listed twice: domains[%d] is %q, and DNS names ignore case", d, j, p.Domains[j])
+			}
+			continue
+		}
+		first[lower] = i
+		isIP := net.ParseIP(d) != nil
+		switch {
+		case isIP && stackname.IsClone(stack):
+			ps.Add(key, "%q is an IP address: a clone of staging answers on its own name under staging's domain (%s.<domain>), so staging's domains must be names", d, stack)
+		case isIP && p.TLS:
+			ps.Add(key, "%q is an IP address: with tls on, Traefik gets the site's certificate from Let's Encrypt, which issues certificates for domain names; list the name that points at this address, or set tls: false", d)
+		case isIP && p.Edge.Enabled():
+			ps.Add(key, "%q is an IP address: edge.zoneId makes Cloudflare records for the site's domains, and records have names; list the name that points at this address", d)
+		case stackname.IsClone(stack) && !strings.HasPrefix(lower, stack+".") && len(stack)+1+len(d) > maxDomainName:
+			ps.Add(key, "%q under the clone's name (%s.%s) is longer than DNS's %d characters", d, stack, d, maxDomainName)
+		}
 	}
+}
+
+// checkBuildContext reports a local build whose context directory or
+// Dockerfile is missing, before anything is registered: the build would
+// otherwise fail halfway through the update, naming a temporary path.
+func checkBuildContext(root string, b components.BackendSettings) (ps components.Problems) {
+	if b.Image != "" || b.Build.Context == "" {
+		return nil
+	}
+	dir := b.Build.Context
+	if !filepath.IsAbs(dir) {
+		dir = filepath.Join(root, dir)
+	}
+	switch info, err := os.Stat(dir); {
+	case errors.Is(err, fs.ErrNotExist):
+		ps.Add("backend.build.context", "%q does not exist (in the project directory, %s); name the directory that holds the backend's Dockerfile, or set backend.image", b.Build.Context, dir)
+		return ps
+	case err != nil:
+		ps.Add("backend.build.context", "%q cannot be read: %v", b.Build.Context, err)
+		return ps
+	case !info.IsDir():
+		ps.Add("backend.build.context", "%q is a file, not a directory (%s); name the directory that holds the backend's Dockerfile", b.Build.Context, dir)
+		return ps
+	}
+	dockerfile := b.Build.Dockerfile
+	if dockerfile == "" {
+		dockerfile = "Dockerfile"
+	}
+	if info, err := os.Stat(filepath.Join(dir, dockerfile)); err != nil || info.IsDir() {
+		ps.AddComparing("backend.build.dockerfile", []string{"backend.build.context"}, "%q is not a file in the build context %q (%s)", dockerfile, b.Build.Context, dir)
+	}
+	return ps
+}
+
+// Validate reports every problem of a profile, each at its config key: what
+// cannot work in any stack. Components check their own servers' bounds;
+// the bounds below compare values across components.
+func Validate(stack string, p Profile) components.Problems {
+	var ps components.Problems
+	checkDomains(&ps, stack, p)
 	checkHost(&ps, stack, p.Host)
 	ps.Merge("postgres", p.Postgres.Check())
 	ps.Merge("backup", p.Backup.Check())
@@ -80,6 +168,68 @@ func Validate(stack string, p Profile) components.Problems {
 	}
 	if p.TLS && p.Traefik.ACME.Challenge == "dns" && !p.Edge.Enabled() {
 		ps.Add("traefik.acme.challenge", "dns proves the domains through Cloudflare: set edge.zoneId, or use http or tls")
+	}
+	for _, b := range bounds {
+		ps = append(ps, b.check(stack, p)...)
+	}
+	return ps
+}
+
+// A bound is what cannot work across components, whatever the stack: a
+// value Docker refuses, or one that leaves the host without what the stacks
+// on it share. Breaking one is an error in every stack; the guardrails are
+// what is only unwise.
+type bound struct {
+	// rule names the bound (README); source is where it comes from.
+	rule, source string
+	check        func(stack string, p Profile) components.Problems
+}
+
+var bounds = []bound{
+	{rule: "cpus-within-host", source: "Docker", check: checkCPUsWithinHost},
+	{rule: "distinct-ports", source: "Docker", check: checkDistinctPorts},
+	{rule: "one-traefik-per-host", source: "the host's ports 80 and 443", check: checkIngress},
+}
+
+// BoundRules name the bounds checked across components, for the README.
+func BoundRules() []string {
+	out := make([]string, len(bounds))
+	for i, b := range bounds {
+		out[i] = b.rule
+	}
+	return out
+}
+
+func checkCPUsWithinHost(_ string, p Profile) (ps components.Problems) {
+	for _, c := range p.containers() {
+		if limit := c.settings.Resources.Limits.CPUs; limit > p.Host.CPUs+1e-9 {
+			ps.AddComparing(c.key+".resources.limits.cpus", []string{"host.cpus"}, "%q is more than the host's %q CPUs (host.cpus): Docker refuses a limit above the CPUs it has (\"range of CPUs is from 0.01 to %s\")",
+				limit.String(), p.Host.CPUs.String(), p.Host.CPUs.String())
+		}
+	}
+	return ps
+}
+
+func checkDistinctPorts(_ string, p Profile) (ps components.Problems) {
+	t := p.Traefik
+	if t.Ingress != components.IngressJoin && p.TLS && t.HTTPPort == t.HTTPSPort {
+		ps.AddComparing("traefik.httpsPort", []string{"traefik.httpPort"}, "%d is also traefik.httpPort: Docker cannot publish one host port for both of Traefik's entrypoints (http and https)", t.HTTPSPort)
+	}
+	return ps
+}
+
+// checkIngress keeps one Traefik on each host for ports 80 and 443: staging
+// runs it, and its clones join it.
+func checkIngress(stack string, p Profile) (ps components.Problems) {
+	t := p.Traefik
+	clone := stackname.IsClone(stack)
+	switch {
+	case clone && t.Ingress == components.IngressHost:
+		ps.Add("traefik.ingress", "%q would make clone %s run the host's shared Traefik, which staging runs: two of them fight for ports %d and %d; a clone joins staging's (join)", t.Ingress, stack, t.HTTPPort, t.HTTPSPort)
+	case clone && t.Ingress == components.IngressOwn && (t.HTTPPort == 80 || (p.TLS && t.HTTPSPort == 443)):
+		ps.Add("traefik.ingress", "%q gives clone %s a Traefik of its own on ports %d and %d, which staging's Traefik holds on the host the clones share; join staging's (join), or give this one ports of its own (traefik.httpPort, traefik.httpsPort)", t.Ingress, stack, t.HTTPPort, t.HTTPSPort)
+	case !clone && t.Ingress == components.IngressJoin:
+		ps.Add("traefik.ingress", "%q makes %s join a Traefik that staging runs for its clones, and no stack would run one for %s: the host would have no Traefik at all; use own (production, local) or host (staging)", t.Ingress, stack, stack)
 	}
 	return ps
 }

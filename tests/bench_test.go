@@ -14,9 +14,10 @@ func BenchmarkProgramProduction(b *testing.B) {
 	values, secrets := configFor(b, withEdge(shippedConfig(b, "production")))
 	b.ReportAllocs()
 	for b.Loop() {
-		err := pulumi.RunErr(stacks.Deploy, pulumi.WithMocks(project, "production", newRecorder("production")), func(info *pulumi.RunInfo) {
+		var program stacks.Program
+		err := pulumi.RunErr(program.Deploy, pulumi.WithMocks(project, "production", newRecorder("production")), func(info *pulumi.RunInfo) {
 			info.Config, info.ConfigSecretKeys, info.RootDirectory = values, secrets, ".."
-		})
+		}, program.ReadConfig)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -26,10 +27,10 @@ func BenchmarkProgramProduction(b *testing.B) {
 // Loading and validating a profile from config, guardrails included.
 func BenchmarkLoadProduction(b *testing.B) {
 	values, secrets := configFor(b, withEdge(shippedConfig(b, "production")))
-	cfg := configValues{values, secrets}
+	cfg := stacks.MapConfig{Values: values, Secrets: secrets}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := stacks.Load(project, "production", cfg); err != nil {
+		if _, _, err := stacks.Load(stacks.Stack{Project: project, Name: "production", Root: ".."}, cfg); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -1,9 +1,12 @@
 package tests
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/djangostack/infra/components"
 	"github.com/djangostack/infra/stacks"
 )
 
@@ -55,14 +58,56 @@ func TestStructuredOverridesMergeKeyByKey(t *testing.T) {
 	}
 }
 
+// backend.env cannot replace a variable of the contract: the program's value
+// would win, and the entry would be dropped without a word. Each refusal
+// names the setting to use, and a secret's value is never echoed.
 func TestExtraEnvCannotReplaceTheContract(t *testing.T) {
 	cfg := shippedConfig(t, "production")
-	cfg["backend"] = map[string]any{"image": "app:1", "env": map[string]any{"DB_HOST": "elsewhere", "SECRET_KEY": "plain"}}
-	backend := deployOK(t, "production", cfg).container("backend-1")
-	env, _ := backend.env()
-	key, secret, _ := backend.secretFile("SECRET_KEY")
-	if _, plain := env["SECRET_KEY"]; env["DB_HOST"] != "django-stack-production-postgres" || plain || key == "plain" || !secret {
-		t.Errorf("backend.env replaced the contract: DB_HOST=%q, SECRET_KEY in the environment %v, the file's key %q (secret %v)", env["DB_HOST"], plain, key, secret)
+	cfg["backend"] = map[string]any{"image": "app:1", "env": map[string]any{"DB_HOST": "elsewhere", "SECRET_KEY": "plain-secret", "WEB_CONCURRENCY": "8", "SENTRY_ENVIRONMENT": "production"}}
+	r := deploy(t, "production", cfg)
+	if r.err == nil {
+		t.Fatal("backend.env replaced the contract")
+	}
+	for _, want := range []string{
+		`backend.env.DB_HOST: "elsewhere" cannot replace DB_HOST, which the program sets: the stack's Postgres server`,
+		`backend.env.SECRET_KEY: cannot be set: SECRET_KEY is generated and kept secret in the stack's state (set rotation.secretKey`,
+		`backend.env.WEB_CONCURRENCY: "8" cannot replace WEB_CONCURRENCY, a variable of the environment contract; set backend.workers instead`,
+	} {
+		if !strings.Contains(r.err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, r.err)
+		}
+	}
+	if strings.Contains(r.err.Error(), "plain-secret") || strings.Contains(r.err.Error(), "SENTRY_ENVIRONMENT") {
+		t.Errorf("the error echoes a secret or refuses a variable of the user's own:\n%v", r.err)
+	}
+	if len(r.rec.regs) != 0 {
+		t.Errorf("%d resources registered", len(r.rec.regs))
+	}
+}
+
+// Every variable the backend receives has a source to name, and each source
+// is a config key the program reads (or the program's own).
+func TestEveryContractVariableNamesItsSource(t *testing.T) {
+	env := components.BackendEnv(components.DefaultBackendSettings(), components.BackendEndpoints{Site: components.Site{Domains: []string{"x"}}})
+	for _, name := range append(slices.Collect(maps.Keys(env)), components.EnvDatabasePassword, components.EnvRedisPassword, components.EnvSecretKey) {
+		if _, ok := components.ContractSources[name]; !ok {
+			t.Errorf("%s has no entry in components.ContractSources", name)
+		}
+	}
+	keys := map[string]bool{}
+	for _, l := range leaves(t) {
+		keys[l.key] = true
+	}
+	for name, source := range components.ContractSources {
+		kind, key, found := strings.Cut(source, ":")
+		if !found {
+			key = kind
+		} else if kind == "program" {
+			continue
+		}
+		if !keys[key] {
+			t.Errorf("ContractSources[%s] = %q: %q is not a config key", name, source, key)
+		}
 	}
 }
 
@@ -142,20 +187,14 @@ func TestDomainsAreChecked(t *testing.T) {
 	}
 }
 
-// mapConfig is a stack's config as a plain map, all of it plain text.
-type mapConfig map[string]string
-
-func (m mapConfig) GetConfig(key string) (string, bool) { v, ok := m[key]; return v, ok }
-func (m mapConfig) IsConfigSecret(string) bool          { return false }
-
 func TestLoadReadsOnlyTheProjectsNamespace(t *testing.T) {
-	cfg := mapConfig{
+	cfg := stacks.MapConfig{Values: map[string]string{
 		"other-project:domains": `["wrong.example.com"]`,
 		"django-stack:domains":  `["right.example.com"]`,
 		"django-stack:backend":  `{"image":"app:1"}`,
 		"django-stack:host":     `{"docker":"ssh://deploy@staging.example.com"}`,
-	}
-	p, _, err := stacks.Load("django-stack", "staging", cfg)
+	}}
+	p, _, err := stacks.Load(stacks.Stack{Project: "django-stack", Name: "staging"}, cfg)
 	if err != nil || len(p.Domains) != 1 || p.Domains[0] != "right.example.com" {
 		t.Errorf("Load = %v, %v", p.Domains, err)
 	}

@@ -7,11 +7,11 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -192,7 +192,12 @@ type run struct {
 	// deployment is set when the program got as far as registering.
 	deployment *stacks.Deployment
 	warnings   components.Problems
-	err        error
+	// err is the program's error as the user sees it: the one message
+	// the program logs.
+	err error
+	// reported is set when the program reported err itself (through the
+	// engine's log), as it does every error of its own.
+	reported bool
 }
 
 // deploy runs the program for a stack with config given as key: value, the
@@ -223,21 +228,16 @@ func deployWith(t *testing.T, rec *recorder, config map[string]any) *run {
 		// The project directory, which the local build context is relative to.
 		info.RootDirectory = ".."
 	}
-	r.err = pulumi.RunErr(func(ctx *pulumi.Context) error {
-		profile, warnings, err := stacks.Load(ctx.Project(), ctx.Stack(), ctx)
-		r.warnings = warnings
-		if err != nil {
-			return err
-		}
-		r.deployment, err = stacks.Register(ctx, profile, components.NewNaming(ctx.Project(), ctx.Stack()))
-		if err != nil {
-			return err
-		}
-		for name, value := range r.deployment.Outputs {
-			ctx.Export(name, value)
-		}
-		return nil
-	}, pulumi.WithMocks(project, stack, r.rec), withConfig)
+	// The program as main runs it, with an environment of its own.
+	program := &stacks.Program{Getenv: func(string) string { return "" }}
+	err := pulumi.RunErr(program.Deploy, pulumi.WithMocks(project, stack, r.rec), withConfig, program.ReadConfig)
+	r.deployment, r.warnings = program.Deployment, program.Warnings
+	var reported *stacks.Reported
+	if errors.As(err, &reported) {
+		r.err, r.reported = reported.Err, true
+	} else {
+		r.err = err
+	}
 	if len(r.rec.errs) > 0 {
 		t.Fatalf("the mock refused registrations: %v", r.rec.errs)
 	}
@@ -284,20 +284,11 @@ func configFor(t testing.TB, config map[string]any) (map[string]string, []string
 	return out, secretKeys
 }
 
-// configValues is a stack's config as stacks.Load reads it.
-type configValues struct {
-	values  map[string]string
-	secrets []string
-}
-
-func (c configValues) GetConfig(key string) (string, bool) { v, ok := c.values[key]; return v, ok }
-func (c configValues) IsConfigSecret(key string) bool      { return slices.Contains(c.secrets, key) }
-
 // loadProfile loads a stack's profile from config the way the program does.
 func loadProfile(t *testing.T, stack string, config map[string]any) stacks.Profile {
 	t.Helper()
 	values, secrets := configFor(t, config)
-	p, _, err := stacks.Load(project, stack, configValues{values, secrets})
+	p, _, err := stacks.Load(stacks.Stack{Project: project, Name: stack, Root: ".."}, stacks.MapConfig{Values: values, Secrets: secrets})
 	if err != nil {
 		t.Fatalf("stack %s: %v", stack, err)
 	}

@@ -87,9 +87,10 @@ func TestDockerContextInTheEnvironmentIsRefused(t *testing.T) {
 	t.Setenv("DOCKER_CONTEXT", "my-laptop")
 	rec := newRecorder("production")
 	values, secrets := configFor(t, shippedConfig(t, "production"))
-	err := pulumi.RunErr(stacks.Deploy, pulumi.WithMocks(project, "production", rec), func(info *pulumi.RunInfo) {
+	var program stacks.Program
+	err := pulumi.RunErr(program.Deploy, pulumi.WithMocks(project, "production", rec), func(info *pulumi.RunInfo) {
 		info.Config, info.ConfigSecretKeys, info.RootDirectory = values, secrets, ".."
-	})
+	}, program.ReadConfig)
 	if err == nil || !strings.Contains(err.Error(), "DOCKER_CONTEXT=my-laptop is set") || len(rec.regs) != 0 {
 		t.Errorf("with DOCKER_CONTEXT: %v (%d registered)", err, len(rec.regs))
 	}
@@ -101,9 +102,10 @@ func TestDeployRunsTheWholeProgram(t *testing.T) {
 	for _, stack := range []string{"production", "staging", "local"} {
 		rec := newRecorder(stack)
 		values, secrets := configFor(t, shippedConfig(t, stack))
-		err := pulumi.RunErr(stacks.Deploy, pulumi.WithMocks(project, stack, rec), func(info *pulumi.RunInfo) {
+		var program stacks.Program
+		err := pulumi.RunErr(program.Deploy, pulumi.WithMocks(project, stack, rec), func(info *pulumi.RunInfo) {
 			info.Config, info.ConfigSecretKeys, info.RootDirectory = values, secrets, ".."
-		})
+		}, program.ReadConfig)
 		if err != nil || len(rec.regs) < 20 {
 			t.Errorf("%s: %v (%d registered)", stack, err, len(rec.regs))
 		}

@@ -219,3 +219,32 @@ func TestREADMEHasTwoSetUpCommands(t *testing.T) {
 		t.Errorf(".ci/run does not run the README's test command %q", testCommand)
 	}
 }
+
+// TestREADMEListsTheBounds keeps "What is checked, and why" in step with
+// the program: every bound checked across components by its rule, and the
+// figures the components check with.
+func TestREADMEListsTheBounds(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	start := strings.Index(section, "### What is checked, and why")
+	if start < 0 {
+		t.Fatal(`README.md has no "What is checked, and why"`)
+	}
+	section = section[start:]
+	section = section[:strings.Index(section, "### Configuration reference")]
+	wants := []string{
+		fmt.Sprintf("at least %s", components.Size(components.DockerMinMemory).String()),
+		fmt.Sprintf("%d kB × `max_connections`", components.PostgresSharedMemoryPerConnection/components.KiB),
+	}
+	for _, rule := range stacks.BoundRules() {
+		wants = append(wants, "`"+rule+"`")
+	}
+	for _, want := range wants {
+		if !strings.Contains(section, want) {
+			t.Errorf("README.md's \"What is checked, and why\" lacks %s", want)
+		}
+	}
+}

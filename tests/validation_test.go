@@ -34,7 +34,7 @@ func TestBadInputsAreRefusedBeforeAnythingIsRegistered(t *testing.T) {
 		{"postgres.resources.limits.memory", "1.5T", `"1.5T" is not a size`, ""},
 		{"nginx.clientMaxBodySize", "10 MB", `"10 MB" is not a size`, ""},
 		{"backend.uploads.dataMaxMemorySize", "ten megabytes", `"ten megabytes" is not a size`, ""},
-		{"redis.resources.limits.memory", "768.5M", `"786944K" must be a whole number of MiB`, ""},
+		{"redis.resources.limits.memory", "768.5M", `"768.5M" must be a whole number of MiB`, ""},
 		// Durations.
 		{"backend.healthcheck.interval", "30", `"30" is not a duration (examples: 10s`, ""},
 		{"postgres.healthcheck.timeout", "5 s", `"5 s" is not a duration`, ""},
@@ -90,7 +90,7 @@ func TestBadInputsAreRefusedBeforeAnythingIsRegistered(t *testing.T) {
 		{"tls", false, `false serves the site, its session cookies and its CSRF tokens over plain http`, ""},
 		{"keepData", false, "false lets `pulumi destroy`", ""},
 		{"backend.resources.reservations.cpus", "3.0", `"3.0" is above the limit "2.0"`, ""},
-		{"host.cpus", 2, `"2.0" is less than the 4.1 CPUs the containers reserve (postgres 1.0, redis 0.5, backend 2 x 1.0, nginx 0.25, traefik 0.25, backup 0.1)`, ""},
+		{"host.cpus", 2, `"2" is less than the 4.1 CPUs the containers reserve (postgres 1.0, redis 0.5, backend 2 x 1.0, nginx 0.25, traefik 0.25, backup 0.1)`, ""},
 		{"host.memory", "2G", `"2G" is less than the 3264M the containers reserve`, ""},
 		{"redis.tuning.maxMemory", "700mb", `"700mb" leaves 68 MiB of the "768M" container limit; keep maxmemory at most two thirds of the limit`, ""},
 		{"postgres.tuning.sharedBuffers", "512MB", `"512MB" is 50% of the "1G" memory limit; keep it at most 40%`, ""},

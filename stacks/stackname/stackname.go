@@ -58,6 +58,22 @@ func CheckClone(name string) error {
 	return nil
 }
 
+// Check says why a stack cannot deploy under a name, or nil when it can:
+// production, staging and local, and any name CheckClone takes. A name that
+// differs from one of the three only in case is a clone of staging, which
+// no one means: the error says so.
+func Check(name string) error {
+	if !IsClone(name) {
+		return nil
+	}
+	for _, own := range []string{Production, Staging, Local} {
+		if strings.EqualFold(name, own) {
+			return fmt.Errorf("%q is not %q: stack names are case-sensitive, and any name but production, staging and local deploys a clone of staging; rename the stack (pulumi stack rename %s)", name, own, own)
+		}
+	}
+	return CheckClone(name)
+}
+
 func isLabel(s string) bool {
 	if s == "" || len(s) > maxLabel || s[0] == '-' || s[len(s)-1] == '-' {
 		return false

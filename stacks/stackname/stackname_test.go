@@ -52,3 +52,22 @@ func TestCheckClone(t *testing.T) {
 		}
 	}
 }
+
+func TestCheck(t *testing.T) {
+	for _, name := range []string{"production", "staging", "local", "pr-42"} {
+		if err := Check(name); err != nil {
+			t.Errorf("Check(%q) = %v, want nil", name, err)
+		}
+	}
+	refused := map[string]string{
+		"Staging":    `"Staging" is not "staging": stack names are case-sensitive`,
+		"PRODUCTION": `"PRODUCTION" is not "production"`,
+		"PR_42":      `"PR_42" cannot name a clone`,
+		"pr.42":      `"pr.42" cannot name a clone`,
+	}
+	for name, want := range refused {
+		if err := Check(name); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check(%q) = %v, want an error containing %q", name, err, want)
+		}
+	}
+}
