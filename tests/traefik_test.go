@@ -71,11 +71,19 @@ func TestTraefikStaticConfigurationCarriesTheGuide(t *testing.T) {
 		"providers.docker.endpoint":                                       "unix:///var/run/docker.sock",
 		"providers.docker.constraints":                                    "Label(`djangostack.project`, `django-stack`) && Label(`djangostack.stack`, `production`)",
 		"accessLog":                                                       map[string]any{},
+		// A stopped backend leaves the routes within half a second.
+		"providers.providersThrottleDuration": "500ms",
 	}
 	for path, v := range want {
 		if got := at(doc, path); !reflect.DeepEqual(numbersAsFloats(got), numbersAsFloats(v)) {
 			t.Errorf("traefik.yml %s = %#v, want %#v", path, got, v)
 		}
+	}
+	// Retries outlast that: 4 tries, waiting at least 0.5 s (less jitter)
+	// before each of the last three.
+	retry := at(traefikDynamic(t, r), "http.middlewares.retry.retry")
+	if want := map[string]any{"attempts": 4, "initialInterval": "500ms"}; !reflect.DeepEqual(numbersAsFloats(retry), numbersAsFloats(want)) {
+		t.Errorf("dynamic.yml retry = %#v, want %#v", retry, want)
 	}
 }
 
