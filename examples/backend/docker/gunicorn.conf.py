@@ -32,8 +32,12 @@ worker_class = "sync"
 # gets to stop (backend.stopTimeout) before Docker kills it.
 graceful_timeout = 15
 
-# One line per request on stdout, the container's log.
-accesslog = "-"
+# No access log here: Traefik's (the program turns it on) already records
+# every request, with its client, status and duration. Written here too, each
+# request's line would pass through Docker's log driver as well, which on a
+# small host costs CPU the workers need (measured: README, "Benchmark").
+# GUNICORN_CMD_ARGS="--access-logfile -" puts it back in the container's log.
+accesslog = None
 
 # Take the client's scheme from X-Forwarded-Proto whoever sends it: the port
 # is published nowhere, only Traefik and the healthcheck reach it, and
