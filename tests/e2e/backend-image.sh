@@ -15,11 +15,20 @@
 #     In the program's order: Postgres and Redis healthy, then the program's
 #     migration step (its one-shot container's script, with the new image),
 #     then the backends, whose entrypoints are told not to migrate.
+#     The backends get their secrets as the program hands them over: files
+#     copied into the container before it starts, named by DB_PASSWORD_FILE,
+#     REDIS_PASSWORD_FILE and SECRET_KEY_FILE.
 #  4. checks that both become healthy by the program's own probe, that /api/
 #     answers the health document, that the migrations ran, that the cache
-#     writes to Redis, the websocket answers through the channel layer, the
-#     static files are in the volume, and that the backend rides out Redis
-#     going away and Postgres restarting.
+#     writes to Redis, the websocket (port 8001) answers through the channel
+#     layer, the static files are in the volume, that a browser gets its
+#     cookies, posts a CSRF-checked form, keeps a session and logs into the
+#     admin, that 30 s of concurrent load (HTTP and a websocket) has not one
+#     error, that no secret shows in `docker inspect` of any container, that
+#     the backend rides out Redis going away and Postgres restarting, and
+#     last, that a SIGTERM under load (docker stop) drops no request: the
+#     backend leaves the load balancer's rotation by its health probe, serves
+#     what it was sent meanwhile, and finishes a request in progress.
 #
 # Needs root (it installs docker.io and debootstrap if missing and starts
 # dockerd if no engine runs). Exits non-zero on the first failure, after
@@ -32,10 +41,13 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=tests/e2e/lib.sh
 . "$here/lib.sh"
 
-BACKEND_IMAGE=djangostack-backend:e2e
-TEST_IMAGE=djangostack-backend-tests:e2e
-POSTGRES_IMAGE=djangostack-e2e-postgres:trixie
-REDIS_IMAGE=djangostack-e2e-redis:trixie
+# E2E_IMAGE_TAG: another tag for the images, so that runs from several work
+# trees on one engine do not replace each other's.
+image_tag=${E2E_IMAGE_TAG:-e2e}
+BACKEND_IMAGE=djangostack-backend:$image_tag
+TEST_IMAGE=djangostack-backend-tests:$image_tag
+POSTGRES_IMAGE=djangostack-e2e-postgres:${E2E_IMAGE_TAG:-trixie}
+REDIS_IMAGE=djangostack-e2e-redis:${E2E_IMAGE_TAG:-trixie}
 LOCAL_GOLDEN=$repo/tests/testdata/local.golden.json
 PRODUCTION_GOLDEN=$repo/tests/testdata/production.golden.json
 
@@ -45,7 +57,8 @@ postgres=$p-postgres
 redis=$p-redis
 local_backend=$p-backend-local
 production_backend=$p-backend-production
-containers=("$postgres" "$redis" "$local_backend" "$production_backend")
+migrator=$p-migrate
+containers=("$postgres" "$redis" "$local_backend" "$production_backend" "$migrator")
 data_network=$p-data
 edge_network=$p-edge
 volumes=("$p-static" "$p-media" "$p-postgres-data" "$p-redis-data")
@@ -107,16 +120,25 @@ print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in rang
 }
 
 # backend_env GOLDEN FILE: the program's environment for the backend, with
-# this run's host names and secrets.
+# this run's host names; the secrets are files (backend_secrets), named by
+# the *_FILE variables, never values in the environment.
 backend_env() {
     {
-        rendered "$1" backend-1 env | grep -v -e '^DB_HOST=' -e '^REDIS_HOST='
+        rendered "$1" backend-1 env | grep -v -e '^DB_HOST=' -e '^REDIS_HOST=' \
+            -e '^DB_PASSWORD' -e '^REDIS_PASSWORD' -e '^SECRET_KEY'
         echo "DB_HOST=$postgres"
         echo "REDIS_HOST=$redis"
-        echo "DB_PASSWORD=$db_password"
-        echo "REDIS_PASSWORD=$redis_password"
-        echo "SECRET_KEY=$secret_key"
+        echo "DB_PASSWORD_FILE=/run/secrets/db-password"
+        echo "REDIS_PASSWORD_FILE=/run/secrets/redis-password"
+        echo "SECRET_KEY_FILE=/run/secrets/secret-key"
     } >"$2"
+}
+
+# backend_secrets CONTAINER: the files the *_FILE variables name, copied in
+# before the container starts, as the program uploads them: root's, 0444,
+# under /run/secrets/ (the app runs as uid 10001).
+backend_secrets() {
+    docker cp "$work/backend-secrets/secrets" "$1:/run/"
 }
 
 # Probes every 2 s instead of the program's 10 s to 30 s: same probe, and
@@ -143,6 +165,11 @@ start_stack() {
     printf '%s' "$db_password" >"$work/secrets/postgres-password"
     printf 'requirepass %s\n' "$redis_password" >"$work/secrets/redis-auth.conf"
     chmod 444 "$work/secrets/postgres-password" "$work/secrets/redis-auth.conf"
+    mkdir -p -m 755 "$work/backend-secrets/secrets"
+    printf '%s' "$db_password" >"$work/backend-secrets/secrets/db-password"
+    printf '%s' "$redis_password" >"$work/backend-secrets/secrets/redis-password"
+    printf '%s' "$secret_key" >"$work/backend-secrets/secrets/secret-key"
+    chmod 444 "$work/backend-secrets/secrets/"*
 
     rendered "$LOCAL_GOLDEN" postgres env >"$work/postgres.env"
     mapfile -t command < <(rendered "$LOCAL_GOLDEN" postgres command)
@@ -163,11 +190,12 @@ start_stack() {
         golden=$LOCAL_GOLDEN
         [ "$name" = production ] && golden=$PRODUCTION_GOLDEN
         backend_env "$golden" "$work/backend-$name.env"
-            docker create --name "$p-backend-$name" --network "$data_network" \
+        docker create --name "$p-backend-$name" --network "$data_network" \
             -v "$p-static:/srv/static" -v "$p-media:/srv/media" \
-            --env-file "$work/backend-$name.env" \
+            --env-file "$work/backend-$name.env" --stop-timeout "$(rendered "$golden" backend-1 stop-timeout)" \
             --health-cmd "$(rendered "$golden" backend-1 health-cmd)" "${fast_health[@]}" \
             "$BACKEND_IMAGE" >/dev/null
+        backend_secrets "$p-backend-$name"
         docker network connect "$edge_network" "$p-backend-$name"
     done
 
@@ -178,11 +206,15 @@ start_stack() {
 
 # migrate: the program's migration step, as its one-shot container runs it:
 # the new image, the entrypoint /bin/sh -c, the rendered script, the
-# backend's environment, the data network only.
+# backend's environment and secret files, the data network only.
 migrate() {
     local output
     rendered "$LOCAL_GOLDEN" migrate script >"$work/migrate.sh"
-    if ! output=$(docker run --rm --name "$p-migrate" --network "$data_network"         --env-file "$work/backend-local.env" --entrypoint /bin/sh         "$BACKEND_IMAGE" -c "$(cat "$work/migrate.sh")" 2>&1); then
+    docker create --name "$migrator" --network "$data_network" \
+        --env-file "$work/backend-local.env" --entrypoint /bin/sh \
+        "$BACKEND_IMAGE" -c "$(cat "$work/migrate.sh")" >/dev/null
+    backend_secrets "$migrator"
+    if ! output=$(docker start -a "$migrator" 2>&1); then
         printf '%s\n' "$output" | sed 's/^/  /'
         fail "the migration step failed"
     fi
@@ -287,6 +319,102 @@ check_websocket() {
     expect "$backend: the websocket answers through the channel layer" \
         "$(docker run --rm -i --network "$data_network" "$TEST_IMAGE" python3 - "$url" "$origin" <"$here/ws_ping.py")" \
         '{"type": "pong", "echo": "e2e", "via": "channel layer"}'
+    expect "$backend: the websocket server's probe (8001 /ws/health/) answers" \
+        "$(docker exec "$backend" python3 -c 'import urllib.request as u; r = u.urlopen("http://127.0.0.1:8001/ws/health/", timeout=10); print(r.status, r.read().decode())')" \
+        '200 {"status": "ok"}'
+}
+
+# check_browser CONTAINER HOST PROTO ORIGIN SECURE: what a browser does on
+# the site, through gunicorn (tests/e2e/browser.py): cookies, a CSRF-checked
+# form, a session, the admin's login. SECURE is " Secure" when the cookies
+# must be (USE_TLS).
+check_browser() {
+    local backend=$1 host=$2 proto=$3 origin=$4 secure=$5 password
+    password=$(secret 24)
+    django_shell "$backend" "from django.contrib.auth import get_user_model
+User = get_user_model()
+User.objects.filter(username='e2e-admin').delete()
+User.objects.create_superuser('e2e-admin', None, '$password')" >/dev/null
+    expect "$backend: cookies, a CSRF-checked form, a session and the admin's login work" \
+        "$(docker exec -i --user django "$backend" python3 - "$host" "$proto" "$origin" e2e-admin "$password" <"$here/browser.py")" \
+        "notes page: 200 - cookies [csrftoken$secure]
+POST without the token: 403 - cookies []
+POST with the token: 302 /notes/ cookies [sessionid$secure HttpOnly]
+notes page again: 200 - cookies [csrftoken$secure] says '1 note added in this session.', lists it: True
+admin login page: 200 - cookies [csrftoken$secure]
+admin login: 302 /admin/ cookies [csrftoken$secure, sessionid$secure HttpOnly]
+admin index: 200 - cookies [csrftoken$secure] shows the notes: True"
+}
+
+# load ARGS...: tests/e2e/load.py in the test image on the edge network,
+# against the local backend; prints its JSON report.
+load() {
+    docker run --rm -i --name "$p-load" --network "$edge_network" "$TEST_IMAGE" python3 - \
+        --server "$local_backend:8000" --host localhost --proto http --origin http://localhost:8080 "$@" <"$here/load.py"
+}
+
+# field JSON NAME: one field of load.py's report.
+field() { python3 -c 'import json, sys; print(json.loads(sys.argv[1]).get(sys.argv[2], ""))' "$1" "$2"; }
+
+check_load() {
+    local report
+    report=$(load --clients 8 --seconds 30 --url /api/ --url /notes/ --ws "ws://$local_backend:8001/ws/ping/")
+    echo "  $report"
+    expect "30 s of load, 8 clients on /api/ and /notes/: not one failed or refused request ($(field "$report" 200) answered, $(field "$report" requests/s)/s)" \
+        "$(field "$report" failed) $(field "$report" "not accepted")" "0 0"
+    [ "$(field "$report" 200)" -ge 1000 ] || fail "fewer than 1000 requests answered in 30 s: $report"
+    case $(field "$report" websocket) in
+        *"pongs through the channel layer") pass "meanwhile, a websocket: $(field "$report" websocket)" ;;
+        *) fail "the websocket under load: $(field "$report" websocket)" ;;
+    esac
+}
+
+# check_secrets: the secrets are in files only, never in any container's
+# configuration (environment, command, labels), whichever the container.
+check_secrets() {
+    local leaks
+    leaks=$(docker inspect "${containers[@]}" | grep -c -F -e "$db_password" -e "$redis_password" -e "$secret_key" || true)
+    expect "no secret in docker inspect of any container (${#containers[@]})" "$leaks" "0"
+    expect "the backends read them from files, root's and read-only" \
+        "$(docker exec "$local_backend" stat -c '%U %a %n' /run/secrets/db-password /run/secrets/redis-password /run/secrets/secret-key)" \
+        "root 444 /run/secrets/db-password
+root 444 /run/secrets/redis-password
+root 444 /run/secrets/secret-key"
+}
+
+# check_stop_under_load: the release's last step, a container stopped while
+# it serves. load.py acts as Traefik does: it probes /api/ every second and
+# sends no new request once the probe fails; a POST whose body trickles in
+# is in progress when the servers stop. Nothing it sent may be lost.
+check_stop_under_load() {
+    local report stopped=$work/stopped status
+    load --clients 8 --seconds 60 --url /api/ --url /notes/ --probe /api/ --slow-post /notes/ >"$work/stop-load.json" &
+    local loader=$!
+    sleep 5
+    local start
+    start=$(now)
+    (docker stop "$local_backend" >/dev/null; seconds_since "$start" >"$stopped") &
+    local stopper=$!
+    wait "$loader" || fail "the load under SIGTERM did not run"
+    wait "$stopper"
+    report=$(cat "$work/stop-load.json")
+    echo "  $report"
+    expect "SIGTERM under load: every request sent was answered 200 ($(field "$report" 200) answered)" \
+        "$(field "$report" failed) $(field "$report" "not accepted")" "0 0"
+    expect "the backend left the rotation by its probe (503 draining)" "$(field "$report" "probe saw")" "503"
+    case $(field "$report" "slow POST") in
+        "302 /notes/ after "*) pass "a POST in progress when the servers stopped was answered: $(field "$report" "slow POST")" ;;
+        *) fail "the POST in progress: $(field "$report" "slow POST")" ;;
+    esac
+    status=$(docker inspect -f '{{.State.ExitCode}}' "$local_backend")
+    expect "the backend stopped cleanly, in $(cat "$stopped") s of its $(docker inspect -f '{{.Config.StopTimeout}}' "$local_backend") s (exit code)" "$status" "0"
+    local lines
+    lines=$(docker logs "$local_backend" 2>&1 | grep '^serve: ')
+    printf '%s\n' "$lines" | sed 's/^/  /'
+    case $lines in
+        *"serve: the load balancer's probe saw the drain after "*) pass "the supervisor stopped the servers once the probe had seen the drain" ;;
+        *) fail "the supervisor did not see the probe" ;;
+    esac
 }
 
 check_static_files() {
@@ -330,6 +458,8 @@ for _ in range(100):
     local address count workers
     address=$(docker inspect -f "{{(index .NetworkSettings.Networks \"$data_network\").IPAddress}}" "$local_backend")
     workers=$(grep '^WEB_CONCURRENCY=' "$work/backend-local.env" | cut -d= -f2)
+    # gunicorn's sync workers hold one each; the websocket server, whose
+    # consumers use no database here, none.
     count=$(psql "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND client_addr = '$address'")
     if [ "$count" -ge 1 ] && [ "$count" -le "$workers" ]; then
         pass "after 100 requests, $count persistent connection(s) for $workers workers"
@@ -382,12 +512,17 @@ phase "health documents" check_health_documents
 phase "database" check_database
 phase "cache" check_cache
 phase "REST framework" check_rest_framework
-phase "websockets" check_websocket "$local_backend" "ws://$local_backend:8000/ws/ping/" "http://localhost:8080"
-phase "websockets over TLS" check_websocket "$production_backend" "ws://$production_backend:8000/ws/ping/" "https://example.com"
+phase "websockets" check_websocket "$local_backend" "ws://$local_backend:8001/ws/ping/" "http://localhost:8080"
+phase "websockets over TLS" check_websocket "$production_backend" "ws://$production_backend:8001/ws/ping/" "https://example.com"
 phase "static files and logs" check_static_files
-phase "Redis outage" check_redis_outage
+phase "browser: cookies, CSRF, session, admin" check_browser "$local_backend" localhost http http://localhost:8080 ""
+phase "browser over TLS" check_browser "$production_backend" example.com https https://example.com " Secure"
+phase "secrets" check_secrets
+phase "30 s of load" check_load
 phase "persistent connections" check_persistent_connections
+phase "Redis outage" check_redis_outage
 phase "Postgres restart" check_postgres_restart
+phase "SIGTERM under load" check_stop_under_load
 print_timings
 echo "--- total $(seconds_since "$started")s"
 print_checks

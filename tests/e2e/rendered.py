@@ -16,6 +16,8 @@ image and script (backend-migrate-<digest>). FIELD:
                 --health-cmd always runs through a shell)
   script        the migration step's shell script, as it is (it runs with
                 the entrypoint /bin/sh -c)
+  stop-timeout  the seconds Docker waits after the stop signal before it
+                kills the container
 """
 
 import json
@@ -51,6 +53,8 @@ def main(golden, name, field):
             sys.exit(f"rendered.py: {name} is not a /bin/sh -c script")
         sys.stdout.write(inputs["command"][0])
         return
+    elif field == "stop-timeout":
+        lines = [str(inputs["stopTimeout"])]
     elif field == "health-cmd":
         kind, *test = inputs["healthcheck"]["tests"]
         lines = [shlex.join(test) if kind == "CMD" else test[0]]

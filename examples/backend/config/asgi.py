@@ -1,37 +1,60 @@
-"""The ASGI application gunicorn's uvicorn workers serve: Django for HTTP,
-Channels for websockets.
+"""The ASGI application uvicorn serves on port 8001 (docker/serve.py): the
+websockets, under /ws/, through Channels. Traefik routes /ws/ there and
+everything else to gunicorn on port 8000 (config/wsgi.py).
 
-HTTP goes through Django's WSGI handler, wrapped for ASGI by asgiref, not
-through Django's ASGI handler. The ASGI handler runs each request's sync code
-(middleware, views, the ORM) in a thread of its own that ends with the
-request, so a persistent connection (CONN_MAX_AGE) is never reused: each
-request opens one, which stays open until the garbage collector finds it.
-Django's documentation says to disable persistent connections under ASGI;
-measured here, 2 workers held 16 connections after 250 requests. Wrapped,
-a worker runs all its HTTP requests in its one sync thread, so it keeps one
-persistent connection, reused and health-checked (CONN_HEALTH_CHECKS) as the
-guide intends, and serves one HTTP request at a time, like gunicorn's sync
-workers: WEB_CONCURRENCY of them per container. Websockets stay asynchronous.
+Plain HTTP on this port answers only /ws/health/, the websocket server's
+own health probe: 200 {"status": "ok"}, or, to a probe, 503 {"status":
+"draining"} once the container is stopping (core/drain.py). Any other HTTP
+request is a 404: HTTP is served on port 8000.
 """
 
+import json
 import os
 
-from django.core.wsgi import get_wsgi_application
+import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 # Set up Django (settings, app registry) before anything imports models.
-django_application = get_wsgi_application()
+django.setup()
 
-from asgiref.wsgi import WsgiToAsgi  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from core import drain  # noqa: E402
 from core.routing import websocket_urlpatterns  # noqa: E402
+
+HEALTH_PATH = "/ws/health/"
+
+
+async def http(scope, receive, send):
+    if scope["path"] == HEALTH_PATH and scope["method"] in ("GET", "HEAD"):
+        client = (scope.get("client") or ("", 0))[0]
+        forwarded = any(name == b"x-forwarded-for" for name, _ in scope["headers"])
+        if drain.tell_probe(client, forwarded):
+            status, document = 503, {"status": "draining"}
+        else:
+            status, document = 200, {"status": "ok"}
+    else:
+        status, document = 404, {"detail": "this port serves websockets under /ws/; HTTP is served on port 8000"}
+    body = json.dumps(document).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"cache-control", b"no-cache, no-store, must-revalidate, max-age=0"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
+
 
 application = ProtocolTypeRouter(
     {
-        "http": WsgiToAsgi(django_application),
+        "http": http,
         # A websocket's Origin must be one of ALLOWED_HOSTS: a page on
         # another site cannot open a socket with the user's cookies.
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),

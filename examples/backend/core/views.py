@@ -1,16 +1,46 @@
-from django.shortcuts import render
+from django import forms
+from django.shortcuts import redirect, render
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from . import health
+from . import drain, health
 from .models import Note
 
 
 def index(request):
     return render(request, "core/index.html")
+
+
+class NoteForm(forms.ModelForm):
+    class Meta:
+        model = Note
+        fields = ["text"]
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def notes(request):
+    """A page with a form: rendering {% csrf_token %} sets the CSRF cookie,
+    a POST without the token is refused (403), and a note added is counted
+    in the visitor's session (database sessions, the session cookie). The
+    form posts back here and is redirected, so a reload posts nothing."""
+    if request.method == "POST":
+        form = NoteForm(request.POST)
+        if form.is_valid():
+            form.save()
+            request.session["notes_added"] = request.session.get("notes_added", 0) + 1
+            return redirect("notes-page")
+    else:
+        form = NoteForm()
+    context = {
+        "form": form,
+        "notes": Note.objects.all()[:10],
+        "added": request.session.get("notes_added", 0),
+    }
+    return render(request, "core/notes.html", context)
 
 
 @method_decorator(never_cache, name="dispatch")
@@ -20,7 +50,8 @@ class HealthView(APIView):
     sending it traffic. Redis is reported but does not fail the probe: the
     cache ignores its errors (IGNORE_EXCEPTIONS), so the site still serves
     while Redis is down, and a backend taken out of rotation for it would
-    only make things worse."""
+    only make things worse. While the container stops, the probes are
+    answered 503 "draining" (core/drain.py)."""
 
     # Probes carry no credentials, and must never be throttled into
     # "unhealthy" or be slowed by a session lookup.
@@ -29,6 +60,10 @@ class HealthView(APIView):
     throttle_classes = []
 
     def get(self, request):
+        # The container is stopping (docker/serve.py): the probes learn it
+        # first, while every request forwarded by Traefik is still served.
+        if drain.tell_probe(request.META.get("REMOTE_ADDR"), "HTTP_X_FORWARDED_FOR" in request.META):
+            return Response({"status": "draining"}, status=503)
         database = health.database_status()
         document = {
             "status": health.OK if database == health.OK else health.UNAVAILABLE,

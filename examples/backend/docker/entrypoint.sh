@@ -4,7 +4,9 @@
 #   2. check the connection (`manage.py check --database default`), with retries;
 #   3. migrate, with retries (unless RUN_MIGRATIONS=False);
 # then collects the static files into the volume nginx serves (unless
-# COLLECT_STATIC=False) and runs the command, gunicorn by default.
+# COLLECT_STATIC=False) and runs the command: by default docker/serve.py,
+# which runs gunicorn (HTTP) and uvicorn (websockets) and drains them on
+# SIGTERM.
 #
 # The Pulumi program runs the migrations once, as a one-shot step before it
 # starts a new image's containers, and sets RUN_MIGRATIONS=False: replicas
@@ -15,6 +17,13 @@
 set -eu
 
 log() { echo "entrypoint: $*" >&2; }
+
+# PID 1 ignores a signal it has no handler for: without these, a `docker
+# stop` while the entrypoint waits for the database would wait out the stop
+# timeout. (The shell acts on them when its current command, e.g. a sleep,
+# ends.)
+trap 'log "stopped before the servers started"; exit 143' TERM
+trap 'log "interrupted before the servers started"; exit 130' INT
 
 # The shared volumes are root's when Docker creates them. Started as root, the
 # entrypoint hands them to the app user and runs the rest as that user.

@@ -1,28 +1,45 @@
-"""gunicorn's settings for the backend.
+"""gunicorn's settings for the backend's HTTP server (docker/serve.py starts
+it next to the websocket server).
 
 The number of workers is WEB_CONCURRENCY, which gunicorn reads by itself.
 GUNICORN_CMD_ARGS, which gunicorn also reads, overrides anything here
 (e.g. "--bind 0.0.0.0:9000" with a backend.port other than 8000).
 """
 
+# The WSGI application: Django's WSGI handler, so that each worker keeps one
+# persistent database connection (CONN_MAX_AGE); see config/wsgi.py.
+wsgi_app = "config.wsgi:application"
+
 # The contract's port, on every interface: Traefik and the healthcheck
 # reach it from the edge network and from inside the container.
 bind = "0.0.0.0:8000"
 
-# An ASGI worker, which Channels needs for websockets. Debian trixie has no
-# uvicorn-worker package; uvicorn's own worker class is deprecated in its
-# favour but shipped and working in uvicorn 0.32.
-worker_class = "uvicorn.workers.UvicornWorker"
+# Sync workers: one request at a time per worker, WEB_CONCURRENCY workers per
+# container, one database connection each. Measured against threads
+# (examples/backend/README.md, "Benchmark"): on this app threads brought no
+# throughput (Python runs one thread at a time, and a request here spends
+# most of its time in Python), only more database connections. Sync workers
+# do not keep connections alive: Traefik opens one per request, which on the
+# host's network costs little, and a closing container never has an idle
+# kept-alive connection that Traefik could reuse as it closes (Traefik does
+# not retry a request it has written). Traefik does not buffer requests:
+# a client that sends its body slowly holds a worker that long, within
+# Traefik's readTimeout (60 s).
+worker_class = "sync"
 
-# Let in-flight requests finish for 25 s after SIGTERM, inside the 30 s the
-# container gets to stop (backend.stopTimeout) before Docker kills it.
-graceful_timeout = 25
+# On SIGTERM, let each worker finish its request for up to 15 s: docker/
+# serve.py's lame duck (at most 10 s) and this fit in the 30 s the container
+# gets to stop (backend.stopTimeout) before Docker kills it.
+graceful_timeout = 15
 
-# One line per request on stdout, the container's log.
-accesslog = "-"
+# No access log here: Traefik's (the program turns it on) already records
+# every request, with its client, status and duration. Written here too, each
+# request's line would pass through Docker's log driver as well, which on a
+# small host costs CPU the workers need (measured: README, "Benchmark").
+# GUNICORN_CMD_ARGS="--access-logfile -" puts it back in the container's log.
+accesslog = None
 
-# Take the client's address and scheme from X-Forwarded-For and
-# X-Forwarded-Proto whoever sends them: the port is published nowhere, only
-# Traefik and the healthcheck reach it, and Traefik replaces those headers
-# when a client sends them. The access log then shows real clients.
+# Take the client's scheme from X-Forwarded-Proto whoever sends it: the port
+# is published nowhere, only Traefik and the healthcheck reach it, and
+# Traefik replaces that header when a client sends it.
 forwarded_allow_ips = "*"

@@ -91,10 +91,16 @@ def settings_module():
     return sys.modules["config.settings"]
 
 
+# The secrets, which the program may hand over as values (secret entries,
+# "[secret]" in a snapshot) or as files named by NAME_FILE.
+SECRETS = ("DB_PASSWORD", "REDIS_PASSWORD", "SECRET_KEY")
+
+
 def golden_contract(path=os.environ.get("CONTRACT_GOLDEN", "")):
     """The backend environment's variable names in one of the Pulumi
     program's golden snapshots (tests/testdata/<stack>.golden.json), when the
-    test run was given one; secrets appear there only as "[secret]"."""
+    test run was given one, with NAME_FILE counted as NAME; secret values
+    appear there only as "[secret]"."""
     import json
 
     if not path or not os.path.exists(path):
@@ -106,5 +112,6 @@ def golden_contract(path=os.environ.get("CONTRACT_GOLDEN", "")):
     for resource in resources:
         if first.search(resource["resource"]):
             names = {entry.split("=", 1)[0] for entry in resource["inputs"]["envs"] if "=" in entry}
-            return (names - ENTRYPOINT_ONLY) | {"DB_PASSWORD", "REDIS_PASSWORD", "SECRET_KEY"}
+            names = {name.removesuffix("_FILE") if name.removesuffix("_FILE") in SECRETS else name for name in names}
+            return (names - ENTRYPOINT_ONLY) | set(SECRETS)
     raise AssertionError(f"{path} has no first backend replica")

@@ -88,18 +88,87 @@ def test_probe_over_tls_is_not_redirected(django_settings):
     assert plain["Location"] == "https://example.com/api/"
 
 
-def test_asgi_serves_http_through_the_wsgi_handler(django_settings):
-    """config/asgi.py says why: one sync thread, one persistent connection
-    per worker."""
-    from asgiref.wsgi import WsgiToAsgi
+def test_http_is_served_by_djangos_wsgi_handler(django_settings):
+    """config/wsgi.py says why: one thread, one persistent connection per
+    gunicorn worker."""
     from django.core.handlers.wsgi import WSGIHandler
+
+    from config.wsgi import application
+
+    assert isinstance(application, WSGIHandler)
+
+
+def asgi_http(path, method="GET", client="127.0.0.1", headers=()):
+    """What config/asgi.py answers a plain HTTP request: (status, document)."""
+    import asyncio
 
     from config.asgi import application
 
+    sent = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "path": path,
+        "method": method,
+        "headers": list(headers),
+        "query_string": b"",
+        "client": (client, 40000),
+    }
+    asyncio.run(application(scope, receive, send))
+    return sent[0]["status"], json.loads(sent[1]["body"])
+
+
+def test_asgi_serves_websockets_and_its_own_probe_only(django_settings, monkeypatch):
+    from config.asgi import application
+
     assert set(application.application_mapping) == {"http", "websocket"}
-    http = application.application_mapping["http"]
-    assert isinstance(http, WsgiToAsgi)
-    assert isinstance(http.wsgi_application, WSGIHandler)
+    monkeypatch.delenv("SERVE_DRAIN_DIR", raising=False)
+    assert asgi_http("/ws/health/") == (200, {"status": "ok"})
+    status, _ = asgi_http("/api/")
+    assert status == 404
+
+
+@pytest.fixture
+def draining(tmp_path, monkeypatch):
+    """The container as docker/serve.py leaves it on SIGTERM."""
+    monkeypatch.setenv("SERVE_DRAIN_DIR", str(tmp_path))
+    (tmp_path / "draining").touch()
+    return tmp_path
+
+
+FORWARDED = {"HTTP_X_FORWARDED_FOR": "203.0.113.9", "REMOTE_ADDR": "172.18.0.3"}
+
+
+def test_probes_are_told_the_container_is_draining(django_settings, draining):
+    response = get("/api/", HTTP_X_FORWARDED_PROTO="https")
+    assert response.status_code == 503
+    assert json.loads(response.content) == {"status": "draining"}
+    assert asgi_http("/ws/health/") == (503, {"status": "draining"})
+
+
+def test_requests_through_traefik_are_served_while_draining(django_settings, draining):
+    """Traefik still forwards requests until its probe has seen the drain:
+    they get the real answer (here the database is down: unavailable)."""
+    response = get("/api/", HTTP_X_FORWARDED_PROTO="https", **FORWARDED)
+    assert json.loads(response.content)["status"] == "unavailable"
+    forwarded = [(b"x-forwarded-for", b"203.0.113.9")]
+    assert asgi_http("/ws/health/", client="203.0.113.9", headers=forwarded) == (200, {"status": "ok"})
+
+
+def test_only_the_load_balancers_probe_ends_the_lame_duck(django_settings, draining):
+    """Docker's healthcheck (127.0.0.1) is told too, but only a probe from
+    the load balancer itself tells the supervisor it may stop."""
+    get("/api/", HTTP_X_FORWARDED_PROTO="https")  # the test client is 127.0.0.1
+    get("/api/", HTTP_X_FORWARDED_PROTO="https", **FORWARDED)
+    assert not (draining / "probed").exists()
+    get("/api/", HTTP_X_FORWARDED_PROTO="https", REMOTE_ADDR="172.18.0.3")
+    assert (draining / "probed").exists()
 
 
 def test_database_ping_answers_like_pg_isready(django_settings):

@@ -308,7 +308,8 @@ def test_redis_password_is_quoted_in_the_url(load_settings):
 
 
 def test_secrets_can_come_from_files(load_settings, tmp_path):
-    """On a swarm the program hands secrets over as files (NAME_FILE)."""
+    """The program hands the secrets over as files (NAME_FILE), as Swarm
+    does: read-only files under /run/secrets/, never in the environment."""
     env = dict(PRODUCTION_ENV)
     for name in ("DB_PASSWORD", "REDIS_PASSWORD", "SECRET_KEY"):
         path = tmp_path / name.lower()
