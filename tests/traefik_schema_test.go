@@ -488,8 +488,8 @@ func TestTraefikLabelsValidateAgainstTheV3Schema(t *testing.T) {
 		hc := asMap(at(svc, "healthCheck"))
 		wantHC := map[string]any{
 			"path":     p.Backend.HealthPath,
-			"interval": time.Duration(p.Backend.Healthcheck.Interval).String(),
-			"timeout":  time.Duration(p.Backend.Healthcheck.Timeout).String(),
+			"interval": time.Duration(p.Backend.Probe.Interval).String(),
+			"timeout":  time.Duration(p.Backend.Probe.Timeout).String(),
 			"hostname": p.Domains[0],
 			"headers":  map[string]any{"X-Forwarded-Proto": p.Site().Scheme()},
 		}

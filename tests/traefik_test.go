@@ -71,8 +71,10 @@ func TestTraefikStaticConfigurationCarriesTheGuide(t *testing.T) {
 		"providers.docker.endpoint":                                       "unix:///var/run/docker.sock",
 		"providers.docker.constraints":                                    "Label(`djangostack.project`, `django-stack`) && Label(`djangostack.stack`, `production`)",
 		"accessLog":                                                       map[string]any{},
-		// A stopped backend leaves the routes within half a second.
-		"providers.providersThrottleDuration": "500ms",
+		// A stopped backend leaves the routes at once, and a connection to
+		// an address that is gone fails after 2 s, then is retried.
+		"providers.providersThrottleDuration":             "0s",
+		"serversTransport.forwardingTimeouts.dialTimeout": "2s",
 	}
 	for path, v := range want {
 		if got := at(doc, path); !reflect.DeepEqual(numbersAsFloats(got), numbersAsFloats(v)) {

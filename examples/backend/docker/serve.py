@@ -26,7 +26,11 @@ On SIGTERM (docker stop) or SIGINT it drains, in three steps
    finish the request they are serving (graceful_timeout, 15 s), uvicorn
    closes its websockets with 1012 ("service restart"; clients reconnect
    to another container).
-3. Exit, 0 once both servers have exited cleanly.
+3. Exit once both servers have exited cleanly, with 128 + the signal that
+   stopped it (143 for SIGTERM), as a shell does: the program's restart
+   policy (on-failure, at most 3) starts a container that exited non-zero
+   again when Docker's daemon restarts, which is what brings the site back
+   after a reboot.
 
 All of it fits in the 30 s that Docker waits (the program's stopTimeout)
 before SIGKILL: at most 10 s of lame duck, then 15 s for the last requests;
@@ -91,6 +95,7 @@ class Supervisor:
         self.children = {}  # pid -> name, of the servers still running
         self.failed = None  # (name, exit code) of a server that died unexpectedly
         self.stopping = False
+        self.stopped_by = None  # the signal that stopped the container
         self.signals = []
 
     # --- processes -------------------------------------------------------------
@@ -191,6 +196,7 @@ class Supervisor:
                     log("SIGHUP: passing it to gunicorn (graceful reload of its workers)")
                     self.signal_all(signal.SIGHUP, names={"gunicorn"})
                 elif drain_started is None and stop_started is None:
+                    self.stopped_by = sig
                     drain_started = now
                     lame_duck_ends = now + self.drain_seconds
                     open(os.path.join(self.drain_dir, "draining"), "w").close()
@@ -235,6 +241,14 @@ class Supervisor:
         if self.failed is not None:
             name, code = self.failed
             return code if code > 0 else 1
+        if self.stopped_by is not None:
+            # Stopped by a signal, as a shell reports it: 128 + the signal.
+            # Docker's on-failure policy then starts the container again
+            # when its daemon restarts (a reboot stops every container this
+            # way); a `docker stop` or a release is never restarted, whatever
+            # the status.
+            log(f"stopped by {signal.Signals(self.stopped_by).name}")
+            return 128 + self.stopped_by
         log("stopped")
         return 0
 
