@@ -18,4 +18,14 @@ from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from core import drain  # noqa: E402
+
+
+def application(environ, start_response):
+    # While the container stops (docker/serve.py), each request Traefik
+    # forwards tells the supervisor it is still in Traefik's rotation.
+    if "HTTP_X_FORWARDED_FOR" in environ:
+        drain.forwarded()
+    return django_application(environ, start_response)

@@ -11,9 +11,11 @@ A probe is a request that did not come through the load balancer: Traefik
 adds X-Forwarded-For to every request it forwards, and none to its own
 health probes; Docker's healthcheck sends none either. When the load
 balancer's probe (from another address than the container's own loopback)
-got "draining", "probed" is created in the directory, and the supervisor
-stops the servers a second later instead of waiting out its longest lame
-duck (DRAIN_SECONDS).
+got "draining", "probed" is created in the directory; every request the
+load balancer forwards while draining touches "forwarded" (config/wsgi.py).
+The supervisor stops the servers once the probe has been told and nothing
+was forwarded for a second, instead of waiting out its longest lame duck
+(DRAIN_SECONDS).
 
 Outside the supervisor (manage.py, tests, a plain gunicorn) there is no
 directory and the container is never draining.
@@ -32,6 +34,21 @@ def _path(name):
 def draining():
     path = _path("draining")
     return path is not None and os.path.exists(path)
+
+
+def forwarded():
+    """Called for every request the load balancer forwards: while the
+    container drains, notes when the last one came ("forwarded"'s time),
+    which the supervisor waits to see grow old before it stops."""
+    if not draining():
+        return
+    path = _path("forwarded")
+    try:
+        with open(path, "a"):
+            pass
+        os.utime(path)
+    except OSError:
+        pass  # the supervisor then waits out DRAIN_SECONDS
 
 
 def tell_probe(client_address, forwarded):

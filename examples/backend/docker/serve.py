@@ -14,14 +14,16 @@ non-zero, so that Docker's restart policy starts the container again.
 On SIGTERM (docker stop) or SIGINT it drains, in three steps
 (examples/backend/README.md, "Stopping without dropping a request"):
 
-1. Lame duck. /api/ and /ws/health/ answer 503 {"status": "draining"}, so
-   that the load balancer's health probe takes the container out of its
-   rotation; every other request is served as before, since the load
-   balancer still sends some until its probe has seen the 503. The step ends
-   one second after a probe from the load balancer got that answer (a
-   request from another address without X-Forwarded-For: Traefik's probes
-   carry none, requests it forwards always do), or after DRAIN_SECONDS
-   (default 10) if none came.
+1. Lame duck. /api/ and /ws/health/ answer 503 {"status": "draining"} to
+   the health probes (requests without X-Forwarded-For: Traefik adds one to
+   every request it forwards, none to its probes), so that the load
+   balancer takes the container out of its rotation; every request it
+   forwards is served as before. The step ends once a probe from the load
+   balancer (from another address than loopback) got that answer and the
+   load balancer then forwarded nothing for a second: a configuration
+   reload that puts the container back in its rotation (Traefik starts its
+   health checks afresh, "up", on every reload) keeps it serving until the
+   next probe. Or after DRAIN_SECONDS (default 10), whatever came.
 2. Stop. Both servers get SIGTERM: each closes its port, gunicorn's workers
    finish the request they are serving (graceful_timeout, 15 s), uvicorn
    closes its websockets with 1012 ("service restart"; clients reconnect
@@ -50,7 +52,7 @@ import time
 
 # What a lame duck waits for, and for how long at most.
 DRAIN_SECONDS_DEFAULT = 10
-# After the probe: requests the load balancer had sent before it still arrive.
+# After the probe: stop once the load balancer forwarded nothing this long.
 SETTLE_SECONDS = 1.0
 # Step 2's limit: gunicorn's graceful_timeout (15 s) and some slack.
 STOP_SECONDS = 18.0
@@ -182,6 +184,19 @@ class Supervisor:
     def probed(self):
         return os.path.exists(os.path.join(self.drain_dir, "probed"))
 
+    def probed_after(self, drain_started, now):
+        """Seconds from the drain's start to the first probe told."""
+        created = os.stat(os.path.join(self.drain_dir, "probed")).st_mtime
+        return max(0.0, (now - drain_started) - (time.time() - created))
+
+    def quiet_for(self, draining_for):
+        """Seconds since the last request the load balancer forwarded (the
+        app touches "forwarded" while draining), or since the drain began."""
+        try:
+            return min(draining_for, time.time() - os.stat(os.path.join(self.drain_dir, "forwarded")).st_mtime)
+        except FileNotFoundError:
+            return draining_for
+
     def run(self):
         self.install_signals()
         self.start()
@@ -209,14 +224,14 @@ class Supervisor:
                     lame_duck_ends = now
             if self.failed is not None and stop_started is None:
                 lame_duck_ends = now  # no lame duck: the container is restarting
-            if drain_started is not None and stop_started is None and self.probed():
-                seen = now + self.settle_seconds
-                if seen < lame_duck_ends:
+            if drain_started is not None and stop_started is None and now < lame_duck_ends and self.probed():
+                quiet = self.quiet_for(now - drain_started)
+                if quiet >= self.settle_seconds:
                     log(
-                        f"the load balancer's probe saw the drain after {now - drain_started:.1f} s; "
-                        f"stopping in {self.settle_seconds:g} s"
+                        f"the load balancer's probe saw the drain after {self.probed_after(drain_started, now):.1f} s, "
+                        f"and it forwarded nothing for {quiet:.1f} s: stopping"
                     )
-                    lame_duck_ends = seen
+                    lame_duck_ends = now
             if lame_duck_ends is not None and stop_started is None and now >= lame_duck_ends:
                 if drain_started is not None and not self.probed() and self.failed is None:
                     log(f"no probe from a load balancer saw the drain in {self.drain_seconds:g} s; stopping anyway")

@@ -93,9 +93,20 @@ def test_http_is_served_by_djangos_wsgi_handler(django_settings):
     gunicorn worker."""
     from django.core.handlers.wsgi import WSGIHandler
 
+    from config.wsgi import django_application
+
+    assert isinstance(django_application, WSGIHandler)
+
+
+def wsgi_get(path, **environ):
+    from django.test import RequestFactory
+
     from config.wsgi import application
 
-    assert isinstance(application, WSGIHandler)
+    statuses = []
+    request = RequestFactory().get(path, HTTP_HOST="example.com", HTTP_X_FORWARDED_PROTO="https", **environ)
+    b"".join(application(request.environ, lambda status, headers: statuses.append(status)))
+    return statuses[0]
 
 
 def asgi_http(path, method="GET", client="127.0.0.1", headers=()):
@@ -159,6 +170,19 @@ def test_requests_through_traefik_are_served_while_draining(django_settings, dra
     assert json.loads(response.content)["status"] == "unavailable"
     forwarded = [(b"x-forwarded-for", b"203.0.113.9")]
     assert asgi_http("/ws/health/", client="203.0.113.9", headers=forwarded) == (200, {"status": "ok"})
+
+
+def test_forwarded_requests_are_noted_while_draining(django_settings, tmp_path, monkeypatch, draining):
+    wsgi_get("/api/")  # a probe: not forwarded
+    assert not (draining / "forwarded").exists()
+    wsgi_get("/api/", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert (draining / "forwarded").exists()
+
+
+def test_forwarded_requests_are_not_noted_otherwise(django_settings, tmp_path, monkeypatch):
+    monkeypatch.setenv("SERVE_DRAIN_DIR", str(tmp_path))
+    wsgi_get("/api/", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_only_the_load_balancers_probe_ends_the_lame_duck(django_settings, draining):

@@ -116,6 +116,25 @@ def test_sigterm_drains_until_the_probe_then_stops_both(tmp_path):
     assert not drain.exists(), "the drain directory is removed"
 
 
+def test_requests_forwarded_after_the_probe_keep_it_serving(tmp_path):
+    """A configuration reload puts a draining container back in Traefik's
+    rotation until the next probe: while requests keep coming (the app
+    touches "forwarded"), the servers keep running."""
+    run = Run(tmp_path, [("gunicorn",), ("uvicorn",)], drain_seconds=10)
+    drain = run.drain_dir()
+    run.process.send_signal(signal.SIGTERM)
+    run.wait_for(lambda: (drain / "draining").exists())
+    (drain / "probed").touch()
+    for _ in range(15):  # 1.5 s of forwarded requests
+        (drain / "forwarded").touch()
+        time.sleep(0.1)
+    last = time.monotonic()
+    code, stderr = run.finish()
+    assert code == 128 + signal.SIGTERM, stderr
+    assert run.when("gunicorn SIGTERM") - last >= 0.4, "stopped only once nothing was forwarded for settle_seconds"
+    assert "and it forwarded nothing for" in stderr
+
+
 def test_without_a_probe_the_lame_duck_lasts_drain_seconds(tmp_path):
     # This uvicorn ends by raising the SIGTERM again, as the real one does.
     run = Run(tmp_path, [("gunicorn",), ("uvicorn", 600, -signal.SIGTERM)], drain_seconds=1.5)
@@ -136,6 +155,17 @@ def test_a_second_signal_skips_the_lame_duck(tmp_path):
     code, stderr = run.finish()
     assert code == 128 + signal.SIGTERM, stderr  # the first signal stopped it
     assert run.when("gunicorn SIGTERM") - sigterm < 3
+
+
+def test_a_stop_by_sigint_exits_130(tmp_path):
+    """128 + the signal that stopped it, as a shell reports it: Docker's
+    on-failure policy starts a container that exited non-zero again when
+    its daemon restarts."""
+    run = Run(tmp_path, [("gunicorn",), ("uvicorn",)], drain_seconds=0)
+    run.process.send_signal(signal.SIGINT)
+    code, stderr = run.finish()
+    assert code == 128 + signal.SIGINT, stderr
+    assert "stopped by SIGINT" in stderr
 
 
 def test_a_server_that_dies_stops_the_other_and_the_container(tmp_path):
