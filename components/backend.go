@@ -696,13 +696,23 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 		c.Units, c.Names = []Deployed{service}, []string{replica.Name}
 		return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"names": pulumi.ToStringArray(c.Names)})
 	}
+	// Each replica depends on the one before it. The engine deletes in the
+	// reverse order of dependencies, so a release stops the old replicas
+	// one after the other, each leaving Traefik's rotation before the next
+	// begins: stopped at once, the first one's exit reloads Traefik's
+	// configuration, which puts the second back in the rotation as it
+	// closes its ports (measured: examples/backend/README.md, "Stopping
+	// without dropping a request"). New replicas start one after the other
+	// too, each waited healthy.
+	previous := []pulumi.Resource{args.Database.Server, args.Redis.Server}
 	for i := 1; i <= s.Replicas; i++ {
 		w := replica
 		w.Name = args.Naming.Name(fmt.Sprintf("backend-%s-%d", c.Fingerprint, i))
-		container, err := register(ctx, args.Runtime, fmt.Sprintf("%s-%s-%d", name, c.Fingerprint, i), w, parent, after)
+		container, err := register(ctx, args.Runtime, fmt.Sprintf("%s-%s-%d", name, c.Fingerprint, i), w, parent, pulumi.DependsOn(previous))
 		if err != nil {
 			return nil, err
 		}
+		previous = []pulumi.Resource{args.Database.Server, args.Redis.Server, container}
 		c.Units = append(c.Units, container)
 		c.Names = append(c.Names, w.Name)
 	}

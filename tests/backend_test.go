@@ -109,6 +109,12 @@ func TestBackendContainers(t *testing.T) {
 			}
 		}
 	}
+	// One after the other: a release then stops the old ones in turn (the
+	// engine deletes in the reverse order of dependencies), each leaving
+	// Traefik's rotation before the next stops.
+	if !slices.ContainsFunc(backends[1].DependsOn, func(u resourceURN) bool { return u == backends[0].URN }) {
+		t.Errorf("%s does not depend on %s: the old replicas would stop at once", backends[1].Name, backends[0].Name)
+	}
 	if img := r.get(typeRemoteImage, "backend-image"); img.str("name") != "registry.example.com/django-app:1.0.0" {
 		t.Errorf("backend image = %q, want the configured one", img.str("name"))
 	}
