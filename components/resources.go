@@ -57,7 +57,10 @@ type NetworkArgs struct {
 	// Labels on the network.
 	Labels map[string]string
 	// Internal networks have no route out of the host: containers on them
-	// only reach each other.
+	// only reach each other. On one host the bridge gets no address either
+	// (com.docker.network.bridge.inhibit_ipv4), so the host itself has no
+	// route in: Docker would give it one, the network's gateway address,
+	// through which any process of the host could reach Postgres and Redis.
 	Internal bool
 	// Overlay spans a swarm's nodes; it is attachable, so the one-shot
 	// migration container can join it.
@@ -78,6 +81,8 @@ func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulu
 	}
 	if args.Overlay {
 		network.Driver, network.Attachable = pulumi.String("overlay"), pulumi.Bool(true)
+	} else if args.Internal {
+		network.Options = pulumi.StringMap{"com.docker.network.bridge.inhibit_ipv4": pulumi.String("true")}
 	}
 	return docker.NewNetwork(ctx, name, network, opts...)
 }

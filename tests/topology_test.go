@@ -22,6 +22,14 @@ func TestNetworks(t *testing.T) {
 	if data.str("name") != "django-stack-production-data" || data.input("internal") != true {
 		t.Errorf("data network = %q internal %v, want internal", data.str("name"), data.input("internal"))
 	}
+	// No address on the host's side of the bridge: the host has no route to
+	// Postgres and Redis either.
+	if got := data.input("options"); !reflect.DeepEqual(got, map[string]any{"com.docker.network.bridge.inhibit_ipv4": "true"}) {
+		t.Errorf("data network options %v, want the bridge without an address", got)
+	}
+	if got := edge.input("options"); got != nil {
+		t.Errorf("edge network options %v, want none: Traefik publishes through it", got)
+	}
 	members := map[string][]string{}
 	for _, c := range r.all(typeContainer) {
 		for _, n := range c.networks() {
