@@ -113,3 +113,59 @@ ensure_base_image() {
     tar -C "$root" -c . | docker import - debian:trixie-slim >/dev/null
     rm -rf "$root" "$root.log"
 }
+
+# restart_docker: stops the Docker daemon as a host shutdown does (SIGTERM:
+# it stops every container with its stop signal and timeout) and starts it
+# again with the same command line. A daemon under systemd is restarted by
+# systemd. A daemon this script did not start keeps running after it.
+restart_docker() {
+    if command -v systemctl >/dev/null && systemctl is-active --quiet docker 2>/dev/null; then
+        systemctl restart docker
+    else
+        local pid args=()
+        pid=$(cat /var/run/docker.pid 2>/dev/null || pidof dockerd)
+        [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || { echo "restart_docker: no dockerd to restart" >&2; exit 1; }
+        mapfile -d '' args <"/proc/$pid/cmdline"
+        kill -TERM "$pid"
+        local _
+        for _ in $(seq 180); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 1
+        done
+        ! kill -0 "$pid" 2>/dev/null || { echo "restart_docker: dockerd $pid did not stop within 180 s" >&2; exit 1; }
+        if [ -n "$_started_dockerd" ]; then
+            "${args[@]}" >>"${DOCKERD_LOG:-/tmp/e2e-dockerd.log}" 2>&1 &
+            _started_dockerd=$!
+        else
+            setsid "${args[@]}" >>"${DOCKERD_LOG:-/tmp/e2e-dockerd.log}" 2>&1 </dev/null &
+        fi
+    fi
+    local _
+    for _ in $(seq 60); do
+        docker info >/dev/null 2>&1 && return
+        sleep 1
+    done
+    echo "restart_docker: the daemon did not come back within 60 s" >&2
+    exit 1
+}
+
+# build_image TAG CONTEXT [docker build options...]: builds quietly (its
+# output only when it fails) and removes the image the tag named before, if
+# it changed; its layers that the new one shares stay, as the build cache.
+build_image() {
+    local tag=$1 context=$2 before after log
+    shift 2
+    log=$(mktemp)
+    before=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
+    if ! docker build -q -t "$tag" "$@" "$context" >/dev/null 2>"$log"; then
+        cat "$log" >&2
+        rm -f "$log"
+        fail "docker build of $tag"
+    fi
+    rm -f "$log"
+    after=$(docker image inspect -f '{{.Id}}' "$tag")
+    if [ -n "$before" ] && [ "$before" != "$after" ]; then
+        docker rmi "$before" >/dev/null 2>&1 || true
+    fi
+    echo "built $tag (${after:7:12})"
+}

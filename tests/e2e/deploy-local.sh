@@ -1,0 +1,470 @@
+#!/usr/bin/env bash
+# The program's main job, for real: `pulumi up --stack local` with the real
+# engine on this machine's Docker, then what a user would do with the site.
+#
+#  - The engine: the Pulumi CLI (.ci/pulumi-cli, built from the Go module
+#    proxy) and the Go language host, the docker and random plugins and a
+#    Traefik binary (../shared/engine/build, from their public sources). All
+#    cached after the first build.
+#  - The images: nothing can be pulled here, so postgres:16-alpine,
+#    redis:7-alpine, nginx:1.27-alpine and traefik:v3.5 are stand-ins built
+#    from Debian's packages (tests/e2e/standins), under exactly those names,
+#    behaving as the official images do where the program relies on it. The
+#    backend is the reference backend the local stack builds itself.
+#  - A throwaway copy of the project and a file state backend under a
+#    temporary directory: the repository's Pulumi.<stack>.yaml files and the
+#    user's Pulumi login are never touched. The program is compiled once and
+#    the copy's Pulumi.yaml runs that binary.
+#
+# Each check prints its figure. Contacts nothing outside this machine: the
+# stacks whose config names a documentation host (203.0.113.x) are pointed at
+# the local socket before their preview.
+#
+# Needs root, Docker (started if not running; restarted once, by check 7),
+# and no other `local` stack of this project on this Docker. Stops what it
+# started: the stack is destroyed, the state and the copy are removed.
+#   E2E_KEEP=1     keep the stack, the copy and the state (printed) at the end
+#   E2E_LOGS=DIR   keep the containers' logs and the engine's event log there
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/e2e/lib.sh
+. "$here/lib.sh"
+
+project_name=django-stack
+stack=local
+prefix=$project_name-$stack
+site=http://localhost:8080
+engine_kit=${PULUMI_ENGINE_KIT:-$repo/../shared/engine}
+
+work=$(mktemp -d /tmp/e2e-deploy.XXXXXX)
+copy=$work/project
+logs=$work/logs
+mkdir -p "$copy" "$logs" "$work/state" "$work/bin"
+started=$(now)
+
+export PULUMI_BACKEND_URL=file://$work/state
+export PULUMI_HOME=$work/pulumi-home
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_CONFIG_PASSPHRASE
+PULUMI_CONFIG_PASSPHRASE=$(head -c 24 /dev/urandom | base64)
+# The Docker provider would let a context override host.docker.
+unset DOCKER_CONTEXT DOCKER_HOST
+
+deployed=""
+cleanup() {
+    local status=$?
+    set +e
+    if [ -n "${E2E_LOGS:-}" ]; then
+        mkdir -p "$E2E_LOGS"
+        cp "$logs"/* "$E2E_LOGS"/ 2>/dev/null
+        for c in $(docker ps -aq --filter "label=djangostack.stack=$stack" 2>/dev/null); do
+            docker logs "$c" >"$E2E_LOGS/$(docker inspect -f '{{.Name}}' "$c" | tr -d /).log" 2>&1
+        done
+    fi
+    if [ "$status" -ne 0 ]; then
+        for c in $(docker ps -aq --filter "label=djangostack.stack=$stack" 2>/dev/null); do
+            echo "--- last lines of $(docker inspect -f '{{.Name}}' "$c")'s log" >&2
+            docker logs --tail 30 "$c" 2>&1 | sed 's/^/  /' >&2
+        done
+    fi
+    if [ -n "${E2E_KEEP:-}" ]; then
+        echo "kept: the project copy $copy, its state $work/state (PULUMI_BACKEND_URL=$PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE=$PULUMI_CONFIG_PASSPHRASE)"
+    else
+        if [ -n "$deployed" ]; then
+            (cd "$copy" && pulumi destroy --stack "$stack" --yes --skip-preview >"$logs/destroy-at-exit.log" 2>&1) ||
+                echo "destroying the stack at exit failed: $logs/destroy-at-exit.log" >&2
+        fi
+        # Whatever a failed run left: the stack's containers, networks and volumes.
+        docker rm -f -v $(docker ps -aq --filter "label=djangostack.stack=$stack") >/dev/null 2>&1
+        docker network rm $(docker network ls -q --filter "label=djangostack.stack=$stack") >/dev/null 2>&1
+        docker volume rm $(docker volume ls -q --filter "label=djangostack.stack=$stack") >/dev/null 2>&1
+        rm -rf "$work"
+    fi
+    stop_docker
+    exit "$status"
+}
+trap cleanup EXIT
+
+# pulumi_in_copy ARGS...: the CLI in the project copy, its output kept in
+# the logs and shown only when it fails.
+pulumi_in_copy() {
+    local log
+    log=$logs/pulumi-$(date +%s%N).log
+    if ! (cd "$copy" && pulumi "$@") >"$log" 2>&1; then
+        tail -60 "$log" | sed 's/^/  | /' >&2
+        fail "pulumi $*"
+    fi
+    cat "$log"
+}
+
+http() { # http PATH [curl options...]: "STATUS" of a GET through Traefik
+    curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@"
+}
+
+# --- the engine, the images, the program ------------------------------------------
+
+engine() {
+    local bin
+    bin=$("$engine_kit/build")
+    export PATH="$bin:$PATH"
+    PULUMI_CLI=${PULUMI_CLI:-$("$repo/.ci/pulumi-cli")}
+    mkdir -p "$work/cli"
+    ln -sf "$PULUMI_CLI" "$work/cli/pulumi"
+    export PATH="$work/cli:$PATH"
+    TRAEFIK_BIN=$bin/traefik
+    echo "$(pulumi version) from $PULUMI_CLI; plugins and Traefik from $bin"
+}
+
+images() {
+    ensure_base_image
+    build_image postgres:16-alpine "$here/standins/postgres"
+    build_image redis:7-alpine "$here/standins/redis"
+    build_image nginx:1.27-alpine "$here/standins/nginx"
+    cp "$TRAEFIK_BIN" "$here/standins/traefik/traefik"
+    build_image traefik:v3.5 "$here/standins/traefik"
+    rm -f "$here/standins/traefik/traefik"
+}
+
+# compile: what the Go language host would do on every run, done once; the
+# copy's Pulumi.yaml runs the binary.
+compile() {
+    (cd "$repo" && go build -o "$work/bin/$project_name" .)
+    (cd "$repo" && go build -o "$work/bin/probe" ./tests/e2e/probe && go build -o "$work/bin/clicases" ./tests/e2e/clicases &&
+        go build -o "$work/bin/envctl" ./cmd/envctl)
+    (cd "$repo" && git ls-files --cached --others --exclude-standard -z | tar --null -T - -c) | tar -x -C "$copy"
+    python3 - "$copy/Pulumi.yaml" "$work/bin/$project_name" <<'PY'
+import sys
+path, binary = sys.argv[1:]
+text = open(path).read()
+assert "\nruntime: go\n" in text, "Pulumi.yaml: runtime is not `go`"
+text = text.replace("\nruntime: go\n", f"\nruntime:\n  name: go\n  options:\n    binary: {binary}\n")
+open(path, "w").write(text)
+PY
+    ls -l "$work/bin/$project_name" | awk '{printf "program binary: %.0f MB\n", $5 / 1e6}'
+}
+
+refuse_a_running_stack() {
+    local running
+    running=$(docker ps -aq --filter "label=djangostack.stack=$stack" --filter "label=djangostack.project=$project_name")
+    [ -z "$running" ] || fail "this Docker already runs a $stack stack of $project_name ($(echo "$running" | wc -l) containers); destroy it first, this test deploys its own"
+}
+
+# --- 0. bad config, as the terminal shows it --------------------------------------------
+
+# check_cli_cases: the bad configs of tests/testdata/cli-cases.yaml through
+# `pulumi preview`, in a copy of the project and a state of their own.
+check_cli_cases() {
+    local cases=$work/cases
+    mkdir -p "$cases/project" "$cases/state"
+    (cd "$copy" && tar -c .) | tar -x -C "$cases/project"
+    PULUMI_BACKEND_URL=file://$cases/state "$work/bin/clicases" -cases "$repo/tests/testdata/cli-cases.yaml" -project "$cases/project" |
+        tee "$logs/cli-cases.log"
+    local passed
+    passed=$(grep -c '^  ok ' "$logs/cli-cases.log")
+    pass "$passed bad configs refused by pulumi preview with the program's message, once, nothing planned"
+}
+
+# --- 1. a first deploy ----------------------------------------------------------------
+
+first_deploy() {
+    pulumi_in_copy stack init "$stack" >/dev/null
+    local start
+    start=$(now)
+    deployed=1
+    # --event-log is one of the CLI's debugging flags.
+    PULUMI_DEBUG_COMMANDS=true pulumi_in_copy up --stack "$stack" --yes --skip-preview --event-log "$logs/first-up.events.jsonl" >"$logs/first-up.log"
+    local took
+    took=$(seconds_since "$start")
+    local unhealthy
+    unhealthy=$(docker ps -a --filter "label=djangostack.stack=$stack" --format '{{.Names}} {{.Status}}' |
+        grep -v -e '(healthy)' -e 'migrate' -e 'postgres-password' || true)
+    [ -z "$unhealthy" ] || fail "containers not healthy after up: $unhealthy"
+    pass "pulumi up --stack local: every container healthy ${took}s after the start of up ($(seconds_since "$started")s into the run, with the engine, images and compile)"
+    echo "  phases of the update (seconds after its start):"
+    python3 "$here/events.py" "$logs/first-up.events.jsonl"
+}
+
+# --- 2. the site, through Traefik ---------------------------------------------------------
+
+backend_container() { docker ps --filter "label=djangostack.stack=$stack" --filter "label=djangostack.component=backend" --format '{{.Names}}' | head -1; }
+
+check_site() {
+    expect "GET / through Traefik" "$(http "$site/")" 200
+    local body
+    body=$(curl -s --max-time 10 "$site/api/")
+    expect "GET /api/ answers the health document" "$body" '{"status":"ok","database":"ok","redis":"ok"}'
+
+    local css headers
+    css=$(curl -s --max-time 10 "$site/" | grep -o '/static/[^"]*\.css' | head -1)
+    [ -n "$css" ] || fail "the home page links no stylesheet"
+    headers=$(curl -s -D - -o /dev/null --max-time 10 "$site$css")
+    grep -qi '^cache-control: public, immutable' <<<"$headers" || fail "$css: no Cache-Control: public, immutable in:"$'\n'"$headers"
+    grep -qi '^expires: ' <<<"$headers" || fail "$css: no Expires"
+    pass "GET $css: 200 from nginx, Cache-Control: public, immutable, Expires $(grep -i '^expires:' <<<"$headers" | cut -d' ' -f2- | tr -d '\r')"
+
+    docker exec --user django "$(backend_container)" sh -c 'echo "uploaded" > /srv/media/e2e-upload.txt'
+    headers=$(curl -s -D - --max-time 10 "$site/media/e2e-upload.txt")
+    grep -q '^uploaded' <<<"$headers" && grep -qi '^cache-control: public' <<<"$headers" && grep -qi '^accept-ranges: bytes' <<<"$headers" ||
+        fail "/media/e2e-upload.txt:"$'\n'"$headers"
+    pass "a file written into the media volume is served at /media/ with Cache-Control: public and byte ranges"
+
+    docker exec -e DJANGO_SUPERUSER_PASSWORD=e2e-admin-password --user django "$(backend_container)" \
+        python3 manage.py createsuperuser --noinput --username e2e --email e2e@example.com >/dev/null
+    local out
+    out=$("$work/bin/probe" login -base "$site" -user e2e -password e2e-admin-password 2>&1) || fail "admin login: $out"
+    pass "the admin: login page with a csrftoken cookie, a CSRF-protected POST that signs in, a session"
+    sed 's/^/      /' <<<"$out"
+
+    out=$("$work/bin/probe" ws -url "ws://localhost:8080/ws/ping/" -origin "$site" 2>&1) || fail "websocket: $out"
+    expect "a websocket ping through Traefik answers through the channel layer" "$out" '{"type": "pong", "echo": "e2e", "via": "channel layer"}'
+    if out=$("$work/bin/probe" ws -url "ws://localhost:8080/ws/ping/" -origin "https://evil.example" 2>&1); then
+        fail "a websocket from a foreign Origin was accepted: $out"
+    fi
+    pass "a websocket from a foreign Origin is refused (${out#*refused })"
+
+    expect "an unknown Host gets no site" "$(http "$site/" -H 'Host: unknown.example')" 404
+}
+
+# --- 3. what is reachable ---------------------------------------------------------------------
+
+check_exposure() {
+    local published
+    published=$(docker ps --filter "label=djangostack.stack=$stack" --format '{{.Names}} {{.Ports}}' | awk 'NF > 1' | grep -- '->' || true)
+    expect "the only published port is Traefik's, on 127.0.0.1" "$published" "$prefix-traefik 127.0.0.1:8080->80/tcp"
+
+    # Each server is asked in its own protocol (tests/e2e/answers.py): from
+    # the host, at the host's addresses and at the server's own address on
+    # the data network (whose bridge has no address on the host, so the
+    # host has no route to it), and from a container on the edge network.
+    local c ip port kind edge=$prefix-edge targets=() out
+    for c in postgres:5432 redis:6379; do
+        kind=${c%%:*}
+        port=${c#*:}
+        c=$prefix-$kind
+        ip=$(docker inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}' "$c" | awk '{print $1}')
+        targets+=(127.0.0.1 "$port" "$kind" "$(hostname -I | awk '{print $1}')" "$port" "$kind" "$ip" "$port" "$kind")
+        # The control: a container on the data network gets an answer.
+        out=$(docker run --rm -i --network "$prefix-data" --entrypoint python3 "$prefix-backend:local" - "$c" "$port" "$kind" <"$here/answers.py") &&
+            fail "the control failed: $out"
+        if ip route get "$ip" | grep -q ' dev br-'; then
+            fail "the host has a route to the data network: $(ip route get "$ip" | head -1)"
+        fi
+    done
+    out=$(python3 "$here/answers.py" "${targets[@]}") || fail "reachable from the host: $out"
+    out=$(docker run --rm -i --network "$edge" --entrypoint python3 "$prefix-backend:local" - \
+        "$prefix-postgres" 5432 postgres "$prefix-redis" 6379 redis "${targets[@]:6:3}" "${targets[@]:15:3}" <"$here/answers.py") ||
+        fail "reachable from a container on the edge network: $out"
+    pass "Postgres and Redis do not answer from the host (its addresses, theirs: no route) nor from a container on the edge network (by name or address); they do on the data network"
+}
+
+# --- 4. secrets ---------------------------------------------------------------------------------
+
+check_secrets() {
+    local db_password redis_password secret_key
+    db_password=$(cd "$copy" && pulumi stack output databaseUrl --show-secrets --stack "$stack" | sed -E 's|^postgres://[^:]*:([^@]*)@.*|\1|')
+    redis_password=$(cd "$copy" && pulumi stack output redisUrl --show-secrets --stack "$stack" | sed -E 's|^redis://:([^@]*)@.*|\1|')
+    secret_key=$(docker exec "$(backend_container)" cat /run/secrets/secret_key)
+    [ "${#db_password}" -ge 32 ] && [ "${#redis_password}" -ge 32 ] && [ "${#secret_key}" -ge 50 ] ||
+        fail "could not read the generated secrets back (lengths ${#db_password}, ${#redis_password}, ${#secret_key})"
+
+    local where="$work/where"
+    mkdir -p "$where"
+    for c in $(docker ps -aq --filter "label=djangostack.stack=$stack"); do
+        docker inspect "$c" >>"$where/docker-inspect"
+        docker logs "$c" >>"$where/docker-logs" 2>&1
+    done
+    cp -r "$work/state" "$where/state"
+    (cd "$copy" && pulumi stack output --json --stack "$stack") >"$where/stack-outputs"
+    cat "$logs"/*.log >"$where/pulumi-logs"
+    local name value found
+    for name in db_password redis_password secret_key; do
+        value=${!name}
+        found=$(grep -rlF -- "$value" "$where" || true)
+        [ -z "$found" ] || fail "the generated $name is in plain text in: ${found//$where\//}"
+    done
+    pass "no generated secret in plain text in docker inspect of $(docker ps -aq --filter "label=djangostack.stack=$stack" | wc -l) containers, the state, the stack outputs, the engine's or the containers' logs"
+    local env_files
+    env_files=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$(backend_container)" | grep '_FILE=' | sort | tr '\n' ' ')
+    expect "the backend gets its secrets as files" "$env_files" "DB_PASSWORD_FILE=/run/secrets/db_password REDIS_PASSWORD_FILE=/run/secrets/redis_password SECRET_KEY_FILE=/run/secrets/secret_key "
+}
+
+# --- 5. previews settle ----------------------------------------------------------------------------
+
+check_no_changes() {
+    local out
+    out=$(pulumi_in_copy preview --stack "$stack" --expect-no-changes --diff)
+    printf '%s\n' "$out" >"$logs/preview-no-changes-$1.log"
+    if grep -E '^\s*[-+~]+\s' <<<"$out" | grep -v -e '^\s*[-+~]* *pulumi:pulumi:Stack' >/dev/null; then
+        fail "preview --diff $1 shows changes:"$'\n'"$(grep -E '^\s*[-+~<>]' <<<"$out" | head -20)"
+    fi
+    pass "pulumi preview --expect-no-changes --diff $1: no change, and nothing printed as one ($(grep -c . <<<"$out") lines)"
+}
+
+# --- 6. releases under load ------------------------------------------------------------------------
+
+# release WHAT: runs `pulumi up` while the probe loads /api/ and /notes/
+# (a template page with a form, which sets the CSRF cookie and counts the
+# visit in the session), and requires at least 2,000 requests during the
+# update and none failed.
+release() {
+    local what=$1 load_pid report took start before after
+    before=$(docker ps --filter "label=djangostack.stack=$stack" --filter "label=djangostack.component=backend" --format '{{.Names}}' | sort | tr '\n' ' ')
+    "$work/bin/probe" load -c 4 -url "$site/api/" -url "$site/notes/" >"$work/load.json" &
+    load_pid=$!
+    sleep 1
+    start=$(now)
+    pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/release-$what.log"
+    took=$(seconds_since "$start")
+    kill -TERM "$load_pid"
+    wait "$load_pid" || fail "the load generator failed"
+    after=$(docker ps --filter "label=djangostack.stack=$stack" --filter "label=djangostack.component=backend" --format '{{.Names}}' | sort | tr '\n' ' ')
+    [ "$before" != "$after" ] || fail "release $what: the backend containers are the same ($after)"
+    report=$(cat "$work/load.json")
+    local requests failed
+    requests=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["requests"])' <<<"$report")
+    failed=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["failed"])' <<<"$report")
+    echo "  load during the release: $report"
+    [ "$requests" -ge 2000 ] || fail "release $what: only $requests requests during the update (want at least 2,000)"
+    [ "$failed" -eq 0 ] || fail "release $what: $failed of $requests requests failed"
+    pass "release of $what (update ${took}s): $requests requests under load, 0 failed; backends now $after"
+}
+
+release_env() {
+    pulumi_in_copy config set --stack "$stack" --path backend.env.E2E_RELEASE "2" >/dev/null
+    release "a changed env value"
+}
+
+release_image() {
+    # The local stack builds the backend from its context: a changed file is
+    # a new image.
+    echo "release $(date +%s)" >"$copy/examples/backend/core/static/core/release.txt"
+    release "a changed image"
+}
+
+# --- 7. crashes and a daemon restart ------------------------------------------------------------------
+
+wait_healthy_again() { # wait_healthy_again CONTAINER OLD_STARTED_AT DEADLINE_SECONDS
+    local c=$1 old=$2 deadline=$((SECONDS + $3)) state
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        state=$(docker inspect -f '{{.State.StartedAt}} {{.State.Running}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$c" 2>/dev/null || true)
+        if [ "${state%% *}" != "$old" ] && [[ $state == *" true healthy" ]]; then
+            return 0
+        fi
+        sleep 1
+    done
+    return 1
+}
+
+check_crashes() {
+    local c pid old start
+    for c in $(docker ps --filter "label=djangostack.stack=$stack" --format '{{.Names}}' | sort); do
+        pid=$(docker inspect -f '{{.State.Pid}}' "$c")
+        old=$(docker inspect -f '{{.State.StartedAt}}' "$c")
+        start=$(now)
+        kill -KILL "$pid"
+        wait_healthy_again "$c" "$old" 90 || fail "$c: not healthy again within 90 s of a SIGKILL of its main process ($(docker inspect -f '{{.State.Status}} {{.RestartCount}}' "$c"))"
+        local took
+        took=$(seconds_since "$start")
+        awk -v t="$took" 'BEGIN { exit !(t <= 60) }' || fail "$c: healthy again only after ${took}s (want 60 s at most)"
+        pass "${c#"$prefix"-}: SIGKILL of its main process (pid $pid), healthy again after ${took}s"
+    done
+    expect "the site serves after the crashes" "$(http "$site/api/")" 200
+}
+
+check_daemon_restart() {
+    local start deadline
+    start=$(now)
+    restart_docker
+    deadline=$((SECONDS + 180))
+    until [ "$(http "$site/api/")" = 200 ]; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "the site does not serve 180 s after the Docker daemon restarted: $(docker ps -a --filter "label=djangostack.stack=$stack" --format '{{.Names}} {{.Status}}' | tr '\n' ';')"
+        sleep 1
+    done
+    pass "after a Docker daemon restart the site serves again by itself, $(seconds_since "$start")s after the restart began"
+    docker ps -a --filter "label=djangostack.stack=$stack" --format '{{.Names}} {{.Status}}' | sed 's/^/      /'
+}
+
+# --- 8. a Postgres change keeps the data ----------------------------------------------------------------
+
+check_postgres_change() {
+    local pg=$prefix-postgres before after rows
+    docker exec "$pg" psql -U app -d app -qc "CREATE TABLE e2e_kept (id int PRIMARY KEY, note text); INSERT INTO e2e_kept SELECT n, 'row ' || n FROM generate_series(1, 1000) n;"
+    before=$(docker inspect -f '{{.Id}}' "$pg")
+    pulumi_in_copy config set --stack "$stack" --path postgres.tuning.workMem 8MB >/dev/null
+    pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/postgres-change.log"
+    after=$(docker inspect -f '{{.Id}}' "$pg")
+    [ "$before" != "$after" ] || fail "a workMem change did not replace the Postgres container"
+    expect "the new Postgres runs with work_mem 8MB" "$(docker exec "$pg" psql -U app -d app -tAc 'SHOW work_mem')" "8MB"
+    rows=$(docker exec "$pg" psql -U app -d app -tAc "SELECT count(*) || ' ' || sum(id) FROM e2e_kept")
+    expect "a tuning change replaced the Postgres container (${before:0:12} -> ${after:0:12}); the table written before has every row" "$rows" "1000 500500"
+}
+
+# --- 9. destroy -----------------------------------------------------------------------------------------
+
+check_destroy() {
+    pulumi_in_copy destroy --stack "$stack" --yes --skip-preview >"$logs/destroy.log"
+    deployed=""
+    local left
+    left=$( {
+        docker ps -a --filter "label=djangostack.stack=$stack" --format 'container {{.Names}}'
+        docker network ls --filter "label=djangostack.stack=$stack" --format 'network {{.Name}}'
+        docker volume ls --filter "label=djangostack.stack=$stack" --format 'volume {{.Name}}'
+        docker image ls --format 'image {{.Repository}}:{{.Tag}}' | grep "$prefix" || true
+    })
+    # local keeps no data on purpose (keepData false, no backups); its
+    # built image stays as the next deploy's cache.
+    expect "pulumi destroy leaves only the built backend image (kept as the next build's cache)" "$left" "image $prefix-backend:local"
+}
+
+# --- 10. the other stacks preview -------------------------------------------------------------------------
+
+preview_stack() { # preview_stack STACK: preview --diff, host pointed at this machine's Docker
+    local s=$1 out
+    pulumi_in_copy config set --stack "$s" --path host.docker unix:///var/run/docker.sock >/dev/null
+    out=$(pulumi_in_copy preview --stack "$s" --diff)
+    printf '%s\n' "$out" >"$logs/preview-$s.log"
+    local want
+    for want in "${@:2}"; do
+        grep -qE -- "$want" <<<"$out" || fail "preview of $s does not show /$want/"
+    done
+    pass "pulumi preview --diff --stack $s: $(grep -oE '\+ [0-9]+ to create' <<<"$out"), with the guide's values: ${*:2}"
+}
+
+check_other_stacks() {
+    pulumi_in_copy stack init production >/dev/null
+    # Patterns of the diff: flags, arguments, the backend's 2 GiB limit and
+    # its 4 workers, the probe labels.
+    preview_stack production "shared_buffers=256MB" "max_connections=200" '"--maxmemory"' '"512mb"' \
+        'memory +: 2048' "WEB_CONCURRENCY=4" 'healthcheck.interval"' 'backend-[0-9a-f]+-2\]'
+    pulumi_in_copy stack init staging >/dev/null
+    preview_stack staging "shared_buffers=128MB" 'memory +: 1024' "WEB_CONCURRENCY=2"
+    (cd "$copy" && "$work/bin/envctl" clone --to pr-e2e) >"$logs/envctl-clone.log" 2>&1 || { cat "$logs/envctl-clone.log"; fail "envctl clone --to pr-e2e"; }
+    preview_stack pr-e2e "pr-e2e.staging.example.com" "django-stack-pr-e2e-postgres"
+}
+
+# --- the run ------------------------------------------------------------------------------------------------
+
+phase "docker engine" ensure_docker
+phase "refuse a second local stack" refuse_a_running_stack
+phase "engine (CLI, plugins, Traefik)" engine
+phase "images (stand-ins)" images
+phase "compile the program" compile
+phase "0. bad config through the CLI" check_cli_cases
+phase "1. first deploy" first_deploy
+phase "2. the site through Traefik" check_site
+phase "3. exposure" check_exposure
+phase "4. secrets" check_secrets
+phase "5. preview after up" check_no_changes "after the first up"
+phase "6a. release: env" release_env
+phase "6b. release: image" release_image
+phase "5. preview after the releases" check_no_changes "after the releases"
+phase "7a. crashes" check_crashes
+phase "7b. docker daemon restart" check_daemon_restart
+phase "8. postgres change" check_postgres_change
+phase "9. destroy" check_destroy
+phase "10. other stacks preview" check_other_stacks
+print_timings
+echo "--- total $(seconds_since "$started")s"
+print_checks

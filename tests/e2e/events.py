@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Summarises a `pulumi up --event-log FILE` run: when each step of the
+update began and ended, grouped into the phases of a first deploy.
+
+    events.py EVENT_LOG          prints one line per phase: start, end, seconds
+    events.py EVENT_LOG --steps  prints every resource step instead
+
+A phase runs from the first of its steps' start to the last one's end, in
+seconds after the update's first event (the engine stamps events in whole
+seconds). The phases, by resource:
+  images     the pulled images and the backend's build
+  postgres   the Postgres container (created, then waited healthy)
+  password   the step that sets the stack's password in the cluster
+  migration  the migration step's one-shot container
+  backend    the backend containers (created, waited healthy)
+  the rest   everything else: Redis, nginx, Traefik, networks, volumes...
+"""
+
+import json
+import re
+import sys
+
+PHASES = [
+    ("images", lambda t, n: t in ("docker:index/remoteImage:RemoteImage", "docker:index/image:Image")),
+    ("postgres", lambda t, n: t == "docker:index/container:Container" and n == "postgres"),
+    ("password", lambda t, n: t == "docker:index/container:Container" and n == "postgres-password"),
+    ("migration", lambda t, n: t == "docker:index/container:Container" and re.fullmatch(r"backend-migrate-\w+", n)),
+    ("backend", lambda t, n: t == "docker:index/container:Container" and re.fullmatch(r"backend-\w+-\d+", n)),
+]
+
+
+def steps(path):
+    """(type, name, op, start, end) of each resource step, in seconds."""
+    began, out, first = {}, [], None
+    with open(path) as f:
+        for line in f:
+            event = json.loads(line)
+            stamp = event.get("timestamp")
+            if first is None and stamp is not None:
+                first = stamp
+            for kind in ("resourcePreEvent", "resOutputsEvent", "resOpFailedEvent"):
+                if kind not in event:
+                    continue
+                meta = event[kind]["metadata"]
+                if meta["op"] in ("same", "read"):
+                    continue
+                urn = meta["urn"]
+                if kind == "resourcePreEvent":
+                    began[urn] = stamp
+                elif urn in began:
+                    name = urn.rsplit("::", 1)[1]
+                    out.append((meta["type"], name, meta["op"], began.pop(urn) - first, stamp - first))
+    return out, first
+
+
+def phase_of(typ, name):
+    for phase, match in PHASES:
+        if match(typ, name):
+            return phase
+    return "the rest"
+
+
+def main():
+    path = sys.argv[1]
+    all_steps, _ = steps(path)
+    if "--steps" in sys.argv:
+        for typ, name, op, start, end in sorted(all_steps, key=lambda s: (s[3], s[4])):
+            print(f"  {start:4d}s {end:4d}s  {op:8} {typ.split(':')[-1]:16} {name}")
+        return
+    phases = {}
+    for typ, name, _, start, end in all_steps:
+        p = phase_of(typ, name)
+        s, e = phases.get(p, (start, end))
+        phases[p] = (min(s, start), max(e, end))
+    for phase in [p for p, _ in PHASES] + ["the rest"]:
+        if phase in phases:
+            s, e = phases[phase]
+            print(f"  {phase:10} {s:4d}s -> {e:4d}s  ({e - s}s)")
+
+
+if __name__ == "__main__":
+    main()
