@@ -92,26 +92,6 @@ trap cleanup EXIT
 
 rendered() { python3 "$here/rendered.py" "$@"; }
 
-# --- images ---------------------------------------------------------------------
-
-build() { # build TAG CONTEXT [docker build options...]
-    local tag=$1 context=$2 before after
-    shift 2
-    before=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
-    # Quiet unless it fails: the client's notes about its builder are noise.
-    if ! docker build -q -t "$tag" "$@" "$context" >/dev/null 2>"$work/build.log"; then
-        cat "$work/build.log" >&2
-        fail "docker build of $tag"
-    fi
-    after=$(docker image inspect -f '{{.Id}}' "$tag")
-    # The image this tag named before is of no further use; its layers that
-    # the new one shares stay, as the next build's cache.
-    if [ -n "$before" ] && [ "$before" != "$after" ]; then
-        docker rmi "$before" >/dev/null 2>&1 || true
-    fi
-    echo "built $tag (${after:7:12})"
-}
-
 # --- the stack --------------------------------------------------------------------
 
 secret() { # secret LENGTH: letters and digits, like the program's passwords
@@ -498,10 +478,10 @@ check_bad_environment() {
 
 phase "docker engine" ensure_docker
 phase "base image (debian:trixie-slim)" ensure_base_image
-phase "postgres stand-in image" build "$POSTGRES_IMAGE" "$here/standins/postgres"
-phase "redis stand-in image" build "$REDIS_IMAGE" "$here/standins/redis"
-phase "backend image" build "$BACKEND_IMAGE" "$repo/examples/backend"
-phase "backend test image" build "$TEST_IMAGE" "$repo/examples/backend/tests" --build-arg "BACKEND_IMAGE=$BACKEND_IMAGE"
+phase "postgres stand-in image" build_image "$POSTGRES_IMAGE" "$here/standins/postgres"
+phase "redis stand-in image" build_image "$REDIS_IMAGE" "$here/standins/redis"
+phase "backend image" build_image "$BACKEND_IMAGE" "$repo/examples/backend"
+phase "backend test image" build_image "$TEST_IMAGE" "$repo/examples/backend/tests" --build-arg "BACKEND_IMAGE=$BACKEND_IMAGE"
 phase "settings tests (pytest in the image)" \
     docker run --rm -v "$PRODUCTION_GOLDEN:/contract.json:ro" -e CONTRACT_GOLDEN=/contract.json "$TEST_IMAGE"
 phase "bad environment" check_bad_environment

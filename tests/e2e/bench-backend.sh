@@ -74,15 +74,6 @@ trap cleanup EXIT
 
 rendered() { python3 "$here/rendered.py" "$@"; }
 
-build() { # build TAG CONTEXT
-    if ! docker build -q -t "$1" "$2" >/dev/null 2>"$work/build.log"; then
-        cat "$work/build.log" >&2
-        echo "docker build of $1 failed" >&2
-        exit 1
-    fi
-    echo "built $1"
-}
-
 find_traefik() {
     if [ -n "${TRAEFIK:-}" ]; then
         echo "$TRAEFIK"
@@ -292,9 +283,9 @@ db_connections() {
 
 ensure_docker
 ensure_base_image
-build "$POSTGRES_IMAGE" "$here/standins/postgres"
-build "$REDIS_IMAGE" "$here/standins/redis"
-build "$BACKEND_IMAGE" "$repo/examples/backend"
+build_image "$POSTGRES_IMAGE" "$here/standins/postgres"
+build_image "$REDIS_IMAGE" "$here/standins/redis"
+build_image "$BACKEND_IMAGE" "$repo/examples/backend"
 start_data
 start_traefik
 
