@@ -42,6 +42,8 @@ work=$(mktemp -d /tmp/e2e-deploy.XXXXXX)
 copy=$work/project
 logs=$work/logs
 mkdir -p "$copy" "$logs" "$work/state" "$work/bin"
+# Who owns the work directory: a later run clears what a killed one left.
+echo $$ >"$work/owner"
 started=$(now)
 
 export PULUMI_BACKEND_URL=file://$work/state
@@ -76,10 +78,9 @@ cleanup() {
             (cd "$copy" && pulumi destroy --stack "$stack" --yes --skip-preview >"$logs/destroy-at-exit.log" 2>&1) ||
                 echo "destroying the stack at exit failed: $logs/destroy-at-exit.log" >&2
         fi
-        # Whatever a failed run left: the stack's containers, networks and volumes.
-        docker rm -f -v $(docker ps -aq --filter "label=djangostack.stack=$stack") >/dev/null 2>&1
-        docker network rm $(docker network ls -q --filter "label=djangostack.stack=$stack") >/dev/null 2>&1
-        docker volume rm $(docker volume ls -q --filter "label=djangostack.stack=$stack") >/dev/null 2>&1
+        # Whatever a failed run left of its own stack: only after this run
+        # deployed; a stack it refused to touch stays as it was.
+        [ -z "$deployed" ] || remove_leftovers "$work/state" >/dev/null
         rm -rf "$work"
     fi
     stop_docker
@@ -145,7 +146,44 @@ PY
     ls -l "$work/bin/$project_name" | awk '{printf "program binary: %.0f MB\n", $5 / 1e6}'
 }
 
+# remove_leftovers STATE: the stack's containers, networks and volumes whose
+# ids the state STATE (a file backend's directory) records: what a run that
+# deployed into STATE left. Prints how many were removed.
+remove_leftovers() {
+    local state=$1 id removed=0
+    for id in $(docker ps -aq --filter "label=djangostack.stack=$stack" --filter "label=djangostack.project=$project_name"); do
+        grep -rqsF "$id" "$state" && docker rm -f -v "$id" >/dev/null 2>&1 && removed=$((removed + 1))
+    done
+    for id in $(docker network ls -q --filter "label=djangostack.stack=$stack"); do
+        grep -rqsF "$id" "$state" && docker network rm "$id" >/dev/null 2>&1 && removed=$((removed + 1))
+    done
+    for id in $(docker volume ls -q --filter "label=djangostack.stack=$stack"); do
+        grep -rqsF "\"$id\"" "$state" && docker volume rm "$id" >/dev/null 2>&1 && removed=$((removed + 1))
+    done
+    echo "$removed"
+}
+
+# clear_killed_runs: a run of this script that was killed (SIGKILL, a lost
+# session) could not destroy its stack. Its work directory is still there,
+# with the pid that owned it and its state; when that pid is gone and no
+# process works in the directory, what the state records is removed, and the
+# directory with it.
+clear_killed_runs() {
+    local dir proc removed
+    for dir in /tmp/e2e-deploy.*; do
+        [ "$dir" != "$work" ] && [ -f "$dir/owner" ] || continue
+        ! kill -0 "$(cat "$dir/owner")" 2>/dev/null || continue
+        for proc in /proc/[0-9]*; do
+            case $(readlink "$proc/cwd" 2>/dev/null) in "$dir"/* | "$dir") continue 2 ;; esac
+        done
+        removed=$(remove_leftovers "$dir/state")
+        echo "a killed run left $dir: removed $removed of its containers, networks and volumes"
+        rm -rf "$dir"
+    done
+}
+
 refuse_a_running_stack() {
+    clear_killed_runs
     local running
     running=$(docker ps -aq --filter "label=djangostack.stack=$stack" --filter "label=djangostack.project=$project_name")
     [ -z "$running" ] || fail "this Docker already runs a $stack stack of $project_name ($(echo "$running" | wc -l) containers); destroy it first, this test deploys its own"
