@@ -1,33 +1,18 @@
 package tests
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"github.com/djangostack/infra/tests/clicase"
 )
 
-// cliCase is one case of testdata/cli-cases.yaml: a stack's config that the
-// real engine must refuse with the program's own message.
-type cliCase struct {
-	Name   string         `yaml:"name"`
-	Stack  string         `yaml:"stack"`
-	Config map[string]any `yaml:"config"`
-	Want   []string       `yaml:"want"`
-	Absent []string       `yaml:"absent"`
-}
-
-func cliCases(t *testing.T) []cliCase {
+func cliCases(t *testing.T) []clicase.Case {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", "cli-cases.yaml"))
+	cases, err := clicase.Load(filepath.Join("testdata", "cli-cases.yaml"))
 	if err != nil {
 		t.Fatal(err)
-	}
-	var cases []cliCase
-	if err := yaml.Unmarshal(b, &cases); err != nil {
-		t.Fatalf("cli-cases.yaml: %v", err)
 	}
 	return cases
 }

@@ -26,15 +26,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
-)
 
-type cliCase struct {
-	Name   string         `yaml:"name"`
-	Stack  string         `yaml:"stack"`
-	Config map[string]any `yaml:"config"`
-	Want   []string       `yaml:"want"`
-	Absent []string       `yaml:"absent"`
-}
+	"github.com/djangostack/infra/tests/clicase"
+)
 
 // planned matches a resource the preview would create, update or delete.
 var planned = regexp.MustCompile(`(?m)^\s*[+~-]\s+(docker|random|cloudflare):`)
@@ -43,13 +37,9 @@ func main() {
 	casesFile := flag.String("cases", "tests/testdata/cli-cases.yaml", "the cases")
 	project := flag.String("project", "", "a throwaway copy of the project")
 	flag.Parse()
-	b, err := os.ReadFile(*casesFile)
+	cases, err := clicase.Load(*casesFile)
 	if err != nil {
 		fatal(err)
-	}
-	var cases []cliCase
-	if err := yaml.Unmarshal(b, &cases); err != nil {
-		fatal(fmt.Errorf("%s: %w", *casesFile, err))
 	}
 	failed := 0
 	for _, c := range cases {
@@ -66,7 +56,7 @@ func main() {
 	}
 }
 
-func run(project string, c cliCase) (err error) {
+func run(project string, c clicase.Case) (err error) {
 	if _, err := pulumi(project, "stack", "init", c.Stack); err != nil {
 		return err
 	}
