@@ -78,8 +78,8 @@ func (n Naming) ComponentLabels(component string) map[string]string {
 }
 
 // mergeMaps returns a new map with the entries of all maps, later ones winning.
-func mergeMaps(layers ...map[string]string) map[string]string {
-	out := map[string]string{}
+func mergeMaps[V any](layers ...map[string]V) map[string]V {
+	out := map[string]V{}
 	for _, m := range layers {
 		for k, v := range m {
 			out[k] = v

@@ -1,8 +1,10 @@
 package stacks
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/djangostack/infra/components"
 	"github.com/djangostack/infra/components/edge"
@@ -144,7 +146,8 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		MediaVolume:      media.Name,
 		SharedVolumes:    p.Swarm.SharedVolumes,
 		Root:             ctx.RootDirectory(),
-		SecretsRevision:  fmt.Sprintf("postgres=%s redis=%s secretKey=%s", p.Rotation.Postgres, p.Rotation.Redis, p.Rotation.SecretKey),
+		AppSecrets:       appSecrets(p.Credentials.BackendSecrets),
+		SecretsRevision:  secretsRevision(p),
 	}, withHost); err != nil {
 		return nil, err
 	}
@@ -284,4 +287,35 @@ func edgeNetwork(ctx *pulumi.Context, p Profile, naming components.Naming, opts 
 		return "", nil, err
 	}
 	return args.DockerName, network.Name, nil
+}
+
+// appSecrets are the app's own secret variables as secret inputs.
+func appSecrets(values map[string]string) map[string]pulumi.StringInput {
+	if len(values) == 0 {
+		return nil
+	}
+	secrets := map[string]pulumi.StringInput{}
+	for name, value := range values {
+		secrets[name] = pulumi.ToSecret(pulumi.String(value)).(pulumi.StringOutput)
+	}
+	return secrets
+}
+
+// secretsRevision names the revision of the backend's secrets: the rotation
+// settings of the generated ones and, when the app has secrets of its own, a
+// digest of their names and values. A changed value changes the backend's
+// fingerprint, so its containers are replaced one by one like in any release
+// (an uploaded file that changes under the same container name could not
+// be). The digest is 48 bits of SHA-256 over every value at once; it gives
+// away nothing of a key or a token, only of a value short enough to guess.
+func secretsRevision(p Profile) string {
+	revision := fmt.Sprintf("postgres=%s redis=%s secretKey=%s", p.Rotation.Postgres, p.Rotation.Redis, p.Rotation.SecretKey)
+	if len(p.Credentials.BackendSecrets) == 0 {
+		return revision
+	}
+	h := sha256.New()
+	for _, name := range slices.Sorted(maps.Keys(p.Credentials.BackendSecrets)) {
+		fmt.Fprintf(h, "%s=%q\n", name, p.Credentials.BackendSecrets[name])
+	}
+	return fmt.Sprintf("%s app=%x", revision, h.Sum(nil)[:6])
 }

@@ -42,6 +42,10 @@ const (
 	RegistryPasswordKey = "registryPassword"
 	// OffsiteSecretKeyKey is the storage key's secret of backup.offsite.
 	OffsiteSecretKeyKey = "offsiteSecretKey"
+	// BackendSecretsKey holds the app's own secret variables, an object of
+	// names to values, each set with
+	// `pulumi config set --secret --path 'backendSecrets.SENTRY_DSN' <value>`.
+	BackendSecretsKey = "backendSecrets"
 )
 
 // ConfigKeys are the top-level config keys the program reads, in the
@@ -53,7 +57,7 @@ func ConfigKeys() []string {
 // KnownKeys are every key the program reads in the project's namespace:
 // ConfigKeys and the secrets.
 func KnownKeys() []string {
-	return slices.Sorted(slices.Values(append(ConfigKeys(), RegistryPasswordKey, OffsiteSecretKeyKey)))
+	return slices.Sorted(slices.Values(append(ConfigKeys(), RegistryPasswordKey, OffsiteSecretKeyKey, BackendSecretsKey)))
 }
 
 // Stack names the stack a profile is loaded for.
@@ -232,7 +236,41 @@ func loadCredentials(project string, p *Profile, cfg Config) (ps components.Prob
 	if p.Backup.Enabled && p.Backup.Offsite.Enabled() {
 		p.Credentials.OffsiteSecretKey = read(project+":"+OffsiteSecretKeyKey, "when backup.offsite.url is")
 	}
+	p.Credentials.BackendSecrets, ps = loadBackendSecrets(project, p.Backend.Env, cfg, ps)
 	return ps
+}
+
+// loadBackendSecrets reads backendSecrets: an object of variable names to
+// values, secret as a whole. Pulumi marks a key secret when any value in it
+// is, so each entry is set with --secret; a value is never echoed.
+func loadBackendSecrets(project string, env map[string]string, cfg Config, ps components.Problems) (map[string]string, components.Problems) {
+	raw, ok := cfg.GetConfig(project + ":" + BackendSecretsKey)
+	if !ok {
+		return nil, ps
+	}
+	how := fmt.Sprintf("pulumi config set --secret --path '%s.SENTRY_DSN' <value>", BackendSecretsKey)
+	var secrets map[string]any
+	if err := json.Unmarshal([]byte(raw), &secrets); err != nil {
+		ps.Add(BackendSecretsKey, "must be an object of variable names to secret values: %s", how)
+		return nil, ps
+	}
+	if !cfg.IsConfigSecret(project + ":" + BackendSecretsKey) {
+		ps.Add(BackendSecretsKey, "is stored in plain text in the stack's config; set each entry again with --secret (%s), and rotate them", how)
+		return nil, ps
+	}
+	values := map[string]string{}
+	for name, v := range secrets {
+		switch text, isText := v.(string); {
+		case !isText:
+			ps.Add(BackendSecretsKey+"."+name, "must be a text value (a number or an object is not); set it with %s", strings.Replace(how, "SENTRY_DSN", name, 1))
+		case text == "":
+			ps.Add(BackendSecretsKey+"."+name, "is empty; remove it (pulumi config rm --path '%s.%s') or give it a value", BackendSecretsKey, name)
+		default:
+			values[name] = text
+		}
+	}
+	ps.Merge(BackendSecretsKey, components.CheckAppSecrets(slices.Collect(maps.Keys(secrets)), env))
+	return values, ps
 }
 
 // normalise writes the names that ignore case in lower case: the domains

@@ -67,6 +67,9 @@ type Credentials struct {
 	// OffsiteSecretKey is django-stack:offsiteSecretKey, required with
 	// backup.offsite.url.
 	OffsiteSecretKey string
+	// BackendSecrets are django-stack:backendSecrets, the app's own secret
+	// variables, name to value; none by default.
+	BackendSecrets map[string]string
 }
 
 // Host describes the machine the containers run on. Its size is what the

@@ -279,9 +279,34 @@ func configFor(t testing.TB, config map[string]any) (map[string]string, []string
 				t.Fatalf("config %s: %v", k, err)
 			}
 			out[k] = string(b)
+			// As the engine does: an object with a secret inside is secret.
+			if holdsSecret(x) {
+				secretKeys = append(secretKeys, k)
+			}
 		}
 	}
 	return out, secretKeys
+}
+
+// holdsSecret reports whether a config value holds a secret anywhere.
+func holdsSecret(v any) bool {
+	switch x := v.(type) {
+	case secret:
+		return true
+	case map[string]any:
+		for _, e := range x {
+			if holdsSecret(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range x {
+			if holdsSecret(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // loadProfile loads a stack's profile from config the way the program does.

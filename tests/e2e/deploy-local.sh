@@ -208,6 +208,9 @@ check_cli_cases() {
 
 first_deploy() {
     pulumi_in_copy stack init "$stack" >/dev/null
+    # An app secret of the user's own, as the README says to set one.
+    app_token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
+    pulumi_in_copy config set --stack "$stack" --secret --path backendSecrets.E2E_APP_TOKEN "$app_token" >/dev/null
     local start
     start=$(now)
     deployed=1
@@ -304,6 +307,8 @@ check_secrets() {
     db_password=$(cd "$copy" && pulumi stack output databaseUrl --show-secrets --stack "$stack" | sed -E 's|^postgres://[^:]*:([^@]*)@.*|\1|')
     redis_password=$(cd "$copy" && pulumi stack output redisUrl --show-secrets --stack "$stack" | sed -E 's|^redis://:([^@]*)@.*|\1|')
     secret_key=$(docker exec "$(backend_container)" cat /run/secrets/secret_key)
+    [ "$(docker exec "$(backend_container)" cat /run/secrets/e2e_app_token)" = "$app_token" ] ||
+        fail "the app secret backendSecrets.E2E_APP_TOKEN is not in /run/secrets/e2e_app_token"
     [ "${#db_password}" -ge 32 ] && [ "${#redis_password}" -ge 32 ] && [ "${#secret_key}" -ge 50 ] ||
         fail "could not read the generated secrets back (lengths ${#db_password}, ${#redis_password}, ${#secret_key})"
 
@@ -317,15 +322,15 @@ check_secrets() {
     (cd "$copy" && pulumi stack output --json --stack "$stack") >"$where/stack-outputs"
     cat "$logs"/*.log >"$where/pulumi-logs"
     local name value found
-    for name in db_password redis_password secret_key; do
+    for name in db_password redis_password secret_key app_token; do
         value=${!name}
         found=$(grep -rlF -- "$value" "$where" || true)
         [ -z "$found" ] || fail "the generated $name is in plain text in: ${found//$where\//}"
     done
-    pass "no generated secret in plain text in docker inspect of $(docker ps -aq --filter "label=djangostack.stack=$stack" | wc -l) containers, the state, the stack outputs, the engine's or the containers' logs"
+    pass "no generated secret, nor the app's own, in plain text in docker inspect of $(docker ps -aq --filter "label=djangostack.stack=$stack" | wc -l) containers, the state, the stack outputs, the engine's or the containers' logs"
     local env_files
     env_files=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$(backend_container)" | grep '_FILE=' | sort | tr '\n' ' ')
-    expect "the backend gets its secrets as files" "$env_files" "DB_PASSWORD_FILE=/run/secrets/db_password REDIS_PASSWORD_FILE=/run/secrets/redis_password SECRET_KEY_FILE=/run/secrets/secret_key "
+    expect "the backend gets its secrets as files" "$env_files" "DB_PASSWORD_FILE=/run/secrets/db_password E2E_APP_TOKEN_FILE=/run/secrets/e2e_app_token REDIS_PASSWORD_FILE=/run/secrets/redis_password SECRET_KEY_FILE=/run/secrets/secret_key "
 }
 
 # --- 5. previews settle ----------------------------------------------------------------------------
