@@ -236,14 +236,15 @@ func loadCredentials(project string, p *Profile, cfg Config) (ps components.Prob
 	if p.Backup.Enabled && p.Backup.Offsite.Enabled() {
 		p.Credentials.OffsiteSecretKey = read(project+":"+OffsiteSecretKeyKey, "when backup.offsite.url is")
 	}
-	p.Credentials.BackendSecrets, ps = loadBackendSecrets(project, p.Backend.Env, cfg, ps)
-	return ps
+	secrets, found := loadBackendSecrets(project, p.Backend.Env, cfg)
+	p.Credentials.BackendSecrets = secrets
+	return append(ps, found...)
 }
 
 // loadBackendSecrets reads backendSecrets: an object of variable names to
 // values, secret as a whole. Pulumi marks a key secret when any value in it
 // is, so each entry is set with --secret; a value is never echoed.
-func loadBackendSecrets(project string, env map[string]string, cfg Config, ps components.Problems) (map[string]string, components.Problems) {
+func loadBackendSecrets(project string, env map[string]string, cfg Config) (_ map[string]string, ps components.Problems) {
 	raw, ok := cfg.GetConfig(project + ":" + BackendSecretsKey)
 	if !ok {
 		return nil, ps
