@@ -90,29 +90,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-rendered() { python3 "$here/rendered.py" "$@"; }
-
 # --- the stack --------------------------------------------------------------------
-
-secret() { # secret LENGTH: letters and digits, like the program's passwords
-    python3 -c 'import secrets, string, sys
-print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(int(sys.argv[1]))))' "$1"
-}
-
-# backend_env GOLDEN FILE: the program's environment for the backend, with
-# this run's host names; the secrets are files (backend_secrets), named by
-# the *_FILE variables, never values in the environment.
-backend_env() {
-    {
-        rendered "$1" backend-1 env | grep -v -e '^DB_HOST=' -e '^REDIS_HOST=' \
-            -e '^DB_PASSWORD' -e '^REDIS_PASSWORD' -e '^SECRET_KEY'
-        echo "DB_HOST=$postgres"
-        echo "REDIS_HOST=$redis"
-        echo "DB_PASSWORD_FILE=/run/secrets/db-password"
-        echo "REDIS_PASSWORD_FILE=/run/secrets/redis-password"
-        echo "SECRET_KEY_FILE=/run/secrets/secret-key"
-    } >"$2"
-}
 
 # backend_secrets CONTAINER: the files the *_FILE variables name, copied in
 # before the container starts, as the program uploads them: root's, 0444,
@@ -126,9 +104,7 @@ backend_secrets() {
 fast_health=(--health-interval 2s --health-start-period 180s)
 
 start_stack() {
-    db_password=$(secret 32)
-    redis_password=$(secret 32)
-    secret_key=$(secret 50)
+    make_secrets "$work"
 
     # As in the program: Postgres and Redis only on the internal data
     # network, the backends on the edge network too. (On internal networks
@@ -141,16 +117,6 @@ start_stack() {
 
     # Postgres and Redis read their passwords from files the program uploads
     # into the containers before they start; docker cp does the same.
-    mkdir -m 755 "$work/secrets"
-    printf '%s' "$db_password" >"$work/secrets/postgres-password"
-    printf 'requirepass %s\n' "$redis_password" >"$work/secrets/redis-auth.conf"
-    chmod 444 "$work/secrets/postgres-password" "$work/secrets/redis-auth.conf"
-    mkdir -p -m 755 "$work/backend-secrets/secrets"
-    printf '%s' "$db_password" >"$work/backend-secrets/secrets/db-password"
-    printf '%s' "$redis_password" >"$work/backend-secrets/secrets/redis-password"
-    printf '%s' "$secret_key" >"$work/backend-secrets/secrets/secret-key"
-    chmod 444 "$work/backend-secrets/secrets/"*
-
     rendered "$LOCAL_GOLDEN" postgres env >"$work/postgres.env"
     mapfile -t command < <(rendered "$LOCAL_GOLDEN" postgres command)
     docker create --name "$postgres" --network "$data_network" --shm-size 256m \
@@ -169,7 +135,7 @@ start_stack() {
     for name in local production; do
         golden=$LOCAL_GOLDEN
         [ "$name" = production ] && golden=$PRODUCTION_GOLDEN
-        backend_env "$golden" "$work/backend-$name.env"
+        backend_env "$golden" >"$work/backend-$name.env"
         docker create --name "$p-backend-$name" --network "$data_network" \
             -v "$p-static:/srv/static" -v "$p-media:/srv/media" \
             --env-file "$work/backend-$name.env" --stop-timeout "$(rendered "$golden" backend-1 stop-timeout)" \
@@ -310,7 +276,7 @@ check_websocket() {
 # must be (USE_TLS).
 check_browser() {
     local backend=$1 host=$2 proto=$3 origin=$4 secure=$5 password
-    password=$(secret 24)
+    password=$(random_secret 24)
     django_shell "$backend" "from django.contrib.auth import get_user_model
 User = get_user_model()
 User.objects.filter(username='e2e-admin').delete()
@@ -356,10 +322,10 @@ check_secrets() {
     leaks=$(docker inspect "${containers[@]}" | grep -c -F -e "$db_password" -e "$redis_password" -e "$secret_key" || true)
     expect "no secret in docker inspect of any container (${#containers[@]})" "$leaks" "0"
     expect "the backends read them from files, root's and read-only" \
-        "$(docker exec "$local_backend" stat -c '%U %a %n' /run/secrets/db-password /run/secrets/redis-password /run/secrets/secret-key)" \
-        "root 444 /run/secrets/db-password
-root 444 /run/secrets/redis-password
-root 444 /run/secrets/secret-key"
+        "$(docker exec "$local_backend" stat -c '%U %a %n' /run/secrets/db_password /run/secrets/redis_password /run/secrets/secret_key)" \
+        "root 444 /run/secrets/db_password
+root 444 /run/secrets/redis_password
+root 444 /run/secrets/secret_key"
 }
 
 # check_stop_under_load: the release's last step, a container stopped while

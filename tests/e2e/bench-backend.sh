@@ -72,8 +72,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-rendered() { python3 "$here/rendered.py" "$@"; }
-
 find_traefik() {
     if [ -n "${TRAEFIK:-}" ]; then
         echo "$TRAEFIK"
@@ -82,11 +80,6 @@ find_traefik() {
     else
         echo "$("$repo/../shared/engine/build" --only traefik)/traefik"
     fi
-}
-
-secret() {
-    python3 -c 'import secrets, string, sys
-print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(int(sys.argv[1]))))' "$1"
 }
 
 address() { docker inspect -f "{{(index .NetworkSettings.Networks \"$network\").IPAddress}}" "$1"; }
@@ -107,16 +100,7 @@ wait_healthy() {
 
 start_data() {
     docker network create "$network" >/dev/null
-    db_password=$(secret 32)
-    redis_password=$(secret 32)
-    secret_key=$(secret 50)
-    mkdir -m 755 "$work/secrets" "$work/backend-secrets" "$work/backend-secrets/secrets"
-    printf '%s' "$db_password" >"$work/secrets/postgres-password"
-    printf 'requirepass %s\n' "$redis_password" >"$work/secrets/redis-auth.conf"
-    printf '%s' "$db_password" >"$work/backend-secrets/secrets/db-password"
-    printf '%s' "$redis_password" >"$work/backend-secrets/secrets/redis-password"
-    printf '%s' "$secret_key" >"$work/backend-secrets/secrets/secret-key"
-    chmod 444 "$work/secrets/"* "$work/backend-secrets/secrets/"*
+    make_secrets "$work"
 
     local command
     rendered "$PRODUCTION_GOLDEN" postgres env >"$work/postgres.env"
@@ -145,14 +129,7 @@ start_backend() {
         workers=4 cpus=2.0 memory=2048m
     fi
     {
-        rendered "$golden" backend-1 env | grep -v -e '^DB_HOST=' -e '^REDIS_HOST=' -e '^WEB_CONCURRENCY=' -e '^RUN_MIGRATIONS='
-        echo "DB_HOST=$postgres"
-        echo "REDIS_HOST=$redis"
-        echo "WEB_CONCURRENCY=$workers"
-        echo "RUN_MIGRATIONS=True"
-        echo "DB_PASSWORD_FILE=/run/secrets/db-password"
-        echo "REDIS_PASSWORD_FILE=/run/secrets/redis-password"
-        echo "SECRET_KEY_FILE=/run/secrets/secret-key"
+        backend_env "$golden" "WEB_CONCURRENCY=$workers" "RUN_MIGRATIONS=True"
         local args=""
         case $layout in
             gthread*) args="--worker-class gthread --threads $(sed 's/^gthread\([0-9]*\).*/\1/' <<<"$layout")" ;;

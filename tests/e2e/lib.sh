@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Shared by the end-to-end scripts: a Docker engine, the Debian base image,
-# timings and checks. Source it; it expects `set -euo pipefail`.
+# timings and checks, and the containers as the program renders them. Source it; it expects `set -euo pipefail`.
 
 # --- timings -------------------------------------------------------------------
 
@@ -168,4 +168,49 @@ build_image() {
         docker rmi "$before" >/dev/null 2>&1 || true
     fi
     echo "built $tag (${after:7:12})"
+}
+
+# --- the containers as the program renders them ---------------------------------------
+
+# rendered GOLDEN CONTAINER FIELD: what the program renders for a container,
+# read from a golden snapshot (rendered.py).
+rendered() { python3 "$(dirname "${BASH_SOURCE[0]}")/rendered.py" "$@"; }
+
+# random_secret LENGTH: letters and digits, like the program's passwords.
+random_secret() {
+    python3 -c 'import secrets, string, sys
+print("".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(int(sys.argv[1]))))' "$1"
+}
+
+# make_secrets DIR: this run's db_password, redis_password and secret_key,
+# and the files the program uploads for them, root's and 0444 once copied:
+# DIR/secrets/ holds Postgres's and Redis's (postgres-password,
+# redis-auth.conf), DIR/backend-secrets/secrets/ the backend's, under the
+# names its rendered *_FILE variables give. `docker cp DIR/secrets C:/run/`
+# puts either where the program does.
+make_secrets() {
+    local dir=$1
+    db_password=$(random_secret 32)
+    redis_password=$(random_secret 32)
+    secret_key=$(random_secret 50)
+    mkdir -p -m 755 "$dir/secrets" "$dir/backend-secrets/secrets"
+    printf '%s' "$db_password" >"$dir/secrets/postgres-password"
+    printf 'requirepass %s\n' "$redis_password" >"$dir/secrets/redis-auth.conf"
+    printf '%s' "$db_password" >"$dir/backend-secrets/secrets/db_password"
+    printf '%s' "$redis_password" >"$dir/backend-secrets/secrets/redis_password"
+    printf '%s' "$secret_key" >"$dir/backend-secrets/secrets/secret_key"
+    chmod 444 "$dir/secrets/"* "$dir/backend-secrets/secrets/"*
+}
+
+# backend_env GOLDEN [NAME=value...]: the backend's environment as the
+# program renders it (its secrets as the files make_secrets writes), with
+# this run's $postgres and $redis as DB_HOST and REDIS_HOST, and each
+# NAME=value given in place of the rendered one.
+backend_env() {
+    local golden=$1 setting drop=()
+    shift
+    set -- "DB_HOST=$postgres" "REDIS_HOST=$redis" "$@"
+    for setting in "$@"; do drop+=(-e "^${setting%%=*}="); done
+    rendered "$golden" backend-1 env | grep -v "${drop[@]}"
+    printf '%s\n' "$@"
 }
