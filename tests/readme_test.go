@@ -23,18 +23,36 @@ const (
 	referenceEnd   = "<!-- config-reference:end -->"
 )
 
+// modulePath is the program's module, from a type of its own.
+var modulePath = strings.TrimSuffix(reflect.TypeOf(stacks.Profile{}).PkgPath(), "/stacks")
+
 // fieldDocs reads the doc comments of struct fields in the program's Go
-// sources: "PostgresTuning.SharedBuffers" -> its comment.
+// sources, every package under components/ and stacks/ (tests aside), by
+// the type's package path, its name and the field's:
+// "github.com/djangostack/infra/components.PostgresTuning.SharedBuffers".
 func fieldDocs(t *testing.T) map[string]string {
 	t.Helper()
 	docs := map[string]string{}
 	fset := token.NewFileSet()
-	for _, dir := range []string{"../components", "../components/edge", "../stacks"} {
-		files, _ := filepath.Glob(filepath.Join(dir, "*.go"))
-		for _, file := range files {
-			f, err := parser.ParseFile(fset, file, nil, parser.ParseComments)
+	for _, root := range []string{"components", "stacks"} {
+		err := filepath.WalkDir(filepath.Join("..", root), func(path string, d os.DirEntry, err error) error {
 			if err != nil {
-				t.Fatal(err)
+				return err
+			}
+			if d.IsDir() && d.Name() == "testdata" {
+				return filepath.SkipDir
+			}
+			if d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+				return nil
+			}
+			rel, err := filepath.Rel("..", filepath.Dir(path))
+			if err != nil {
+				return err
+			}
+			pkg := modulePath + "/" + filepath.ToSlash(rel)
+			f, err := parser.ParseFile(fset, path, nil, parser.ParseComments)
+			if err != nil {
+				return err
 			}
 			ast.Inspect(f, func(n ast.Node) bool {
 				spec, ok := n.(*ast.TypeSpec)
@@ -47,11 +65,15 @@ func fieldDocs(t *testing.T) map[string]string {
 				}
 				for _, field := range st.Fields.List {
 					for _, name := range field.Names {
-						docs[spec.Name.Name+"."+name.Name] = strings.Join(strings.Fields(field.Doc.Text()), " ")
+						docs[pkg+"."+spec.Name.Name+"."+name.Name] = strings.Join(strings.Fields(field.Doc.Text()), " ")
 					}
 				}
 				return true
 			})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 	return docs
@@ -95,7 +117,7 @@ func leaves(t *testing.T) []leaf {
 				walk(key+".", fields)
 				continue
 			}
-			l := leaf{key: key, doc: docs[typ.Name()+"."+f.Name]}
+			l := leaf{key: key, doc: docs[typ.PkgPath()+"."+typ.Name()+"."+f.Name]}
 			for j, v := range fields {
 				b, _ := json.Marshal(v.Interface())
 				l.values[j] = string(b)
