@@ -263,8 +263,9 @@ func TestREADMEHasTwoSetUpCommands(t *testing.T) {
 }
 
 // TestDocsListTheBounds keeps "What is checked, and why" in step with the
-// program: every bound checked across components by its rule, and the
-// figures the components check with.
+// program: every bound checked across components by its rule, the figures
+// the components check with, and what production's reservations add up to
+// against its host.
 func TestDocsListTheBounds(t *testing.T) {
 	checked := section(t, configurationPath, "## What is checked, and why")
 	wants := []string{
@@ -274,9 +275,38 @@ func TestDocsListTheBounds(t *testing.T) {
 	for _, rule := range stacks.BoundRules() {
 		wants = append(wants, "`"+rule+"`")
 	}
+	wants = append(wants, productionReservations(t)...)
 	for _, want := range wants {
 		if !strings.Contains(checked, want) {
 			t.Errorf("%s's \"What is checked, and why\" lacks %s", configurationPath, want)
 		}
 	}
+}
+
+// productionReservations are what production's containers reserve and its
+// host holds, as the guardrail that compares them counts: "4.1 CPUs and
+// 3264 MiB", "6 CPUs / 8 GiB".
+func productionReservations(t *testing.T) []string {
+	p := stacks.Production()
+	host := fmt.Sprintf("%g CPUs / %d GiB", float64(p.Host.CPUs), p.Host.Memory.MiB()/1024)
+	// A host too small for anything makes the guardrail say what is reserved.
+	p.Host.CPUs, p.Host.Memory = 0.01, components.Size(components.MiB)
+	errs, _ := stacks.Guardrails(stacks.StackProduction, p)
+	var cpus, memory string
+	for _, e := range errs {
+		if m := regexp.MustCompile(`the ([0-9.]+) CPUs the containers reserve`).FindStringSubmatch(e.Msg); m != nil && e.Key == "host.cpus" {
+			cpus = m[1]
+		}
+		if m := regexp.MustCompile(`the (\S+) the containers reserve`).FindStringSubmatch(e.Msg); m != nil && e.Key == "host.memory" {
+			size, err := components.ParseSize(m[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			memory = fmt.Sprintf("%d MiB", size.MiB())
+		}
+	}
+	if cpus == "" || memory == "" {
+		t.Fatalf("the guardrail on the host's size no longer says what the containers reserve: %v", errs)
+	}
+	return []string{fmt.Sprintf("%s CPUs and %s", cpus, memory), host}
 }
