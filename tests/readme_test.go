@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/djangostack/infra/components"
 	"github.com/djangostack/infra/stacks"
@@ -262,6 +263,15 @@ func TestREADMEHasTwoSetUpCommands(t *testing.T) {
 	}
 }
 
+// TestREADMEStaysShort keeps the README what a newcomer reads in two
+// minutes; what does not fit there has its document in docs/.
+func TestREADMEStaysShort(t *testing.T) {
+	const maxLines = 120
+	if n := strings.Count(readDoc(t, readmePath), "\n"); n > maxLines {
+		t.Errorf("README.md has %d lines, more than %d: give the new text its place in docs/ and link it from the README's map", n, maxLines)
+	}
+}
+
 // TestDocsListTheBounds keeps "What is checked, and why" in step with the
 // program: every bound checked across components by its rule, the figures
 // the components check with, and what production's reservations add up to
@@ -309,4 +319,71 @@ func productionReservations(t *testing.T) []string {
 		t.Fatalf("the guardrail on the host's size no longer says what the containers reserve: %v", errs)
 	}
 	return []string{fmt.Sprintf("%s CPUs and %s", cpus, memory), host}
+}
+
+// docPaths are the documents whose links are checked: the README and
+// everything in docs/.
+func docPaths(t *testing.T) []string {
+	paths, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return append([]string{readmePath}, paths...)
+}
+
+var (
+	fence     = regexp.MustCompile("(?ms)^ *```.*?^ *```")
+	linkHref  = regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	headingRe = regexp.MustCompile(`(?m)^#{1,6} +(.+?) *$`)
+)
+
+// anchors are the GitHub anchors of a Markdown document's headings.
+func anchors(text string) map[string]bool {
+	out := map[string]bool{}
+	seen := map[string]int{}
+	for _, m := range headingRe.FindAllStringSubmatch(fence.ReplaceAllString(text, ""), -1) {
+		var b strings.Builder
+		for _, r := range strings.ToLower(m[1]) {
+			switch {
+			case r == ' ':
+				b.WriteRune('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+			}
+		}
+		a := b.String()
+		if n := seen[a]; n > 0 {
+			out[fmt.Sprintf("%s-%d", a, n)] = true
+		} else {
+			out[a] = true
+		}
+		seen[a]++
+	}
+	return out
+}
+
+// TestDocsLinks checks every relative link of the README and docs/: its
+// file exists, and a heading of it where the link names one.
+func TestDocsLinks(t *testing.T) {
+	for _, path := range docPaths(t) {
+		text := fence.ReplaceAllString(readDoc(t, path), "")
+		for _, m := range linkHref.FindAllStringSubmatch(text, -1) {
+			href := m[1]
+			if strings.Contains(href, "://") || strings.HasPrefix(href, "mailto:") {
+				continue
+			}
+			file, anchor, _ := strings.Cut(href, "#")
+			target := path
+			if file != "" {
+				target = filepath.Join(filepath.Dir(path), file)
+			}
+			if _, err := os.Stat(target); err != nil {
+				t.Errorf("%s links to %s, which does not exist", path, href)
+				continue
+			}
+			if anchor != "" && strings.HasSuffix(target, ".md") && !anchors(readDoc(t, target))[anchor] {
+				t.Errorf("%s links to %s, and %s has no heading #%s", path, href, target, anchor)
+			}
+		}
+	}
 }
