@@ -321,14 +321,14 @@ func productionReservations(t *testing.T) []string {
 	return []string{fmt.Sprintf("%s CPUs and %s", cpus, memory), host}
 }
 
-// docPaths are the documents whose links are checked: the README and
-// everything in docs/.
+// docPaths are the documents whose links are checked: the README,
+// everything in docs/, and the reference backend's README.
 func docPaths(t *testing.T) []string {
 	paths, err := filepath.Glob("../docs/*.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return append([]string{readmePath}, paths...)
+	return append([]string{readmePath, "../examples/backend/README.md"}, paths...)
 }
 
 var (
@@ -362,8 +362,8 @@ func anchors(text string) map[string]bool {
 	return out
 }
 
-// TestDocsLinks checks every relative link of the README and docs/: its
-// file exists, and a heading of it where the link names one.
+// TestDocsLinks checks every relative link of the documents: its file
+// exists, and a heading of it where the link names one.
 func TestDocsLinks(t *testing.T) {
 	for _, path := range docPaths(t) {
 		text := fence.ReplaceAllString(readDoc(t, path), "")

@@ -2,13 +2,13 @@
 
 They are the production-robustness guide's Django settings (docs/ in this
 repository), each value read from the environment contract the Pulumi program
-hands the backend (README, "The backend's environment contract"). Where the
+hands the backend (docs/backend-contract.md). Where the
 guide's code does not work as written with the packages it names, the
 setting says what it does instead and why.
 
 To adopt them, copy config/env.py and the sections below from "Database" to
-"Logging" into your own settings (README, "Adopting the settings in your own
-app").
+"Logging" into your own settings (docs/backend-contract.md, "Adopting the
+settings in your own app").
 """
 
 from pathlib import Path

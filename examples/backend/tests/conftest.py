@@ -6,7 +6,7 @@ import pytest
 from django.conf import Settings
 
 # The production profile's environment, as the Pulumi program renders it
-# (README, "The backend's environment contract"), with stand-ins for the
+# (docs/backend-contract.md), with stand-ins for the
 # stack's host names and generated secrets.
 PRODUCTION_ENV = {
     "DB_HOST": "django-stack-production-postgres",
