@@ -150,12 +150,7 @@ func ContainerNginxLayout() NginxLayout {
 }
 
 var nginxConf = template.Must(template.New("nginx.conf").Funcs(template.FuncMap{
-	"onoff": func(b bool) string {
-		if b {
-			return "on"
-		}
-		return "off"
-	},
+	"onoff":   OnOff,
 	"seconds": func(d Duration) string { return fmt.Sprintf("%ds", d.Seconds()) },
 	"join":    strings.Join,
 }).Parse(`# Rendered by the django-stack Pulumi program from its profile; edits here are overwritten.

@@ -40,9 +40,9 @@ func (ps *Problems) Merge(prefix string, nested Problems) {
 	for _, p := range nested {
 		refs := make([]string, len(p.Refs))
 		for i, r := range p.Refs {
-			refs[i] = joinKey(prefix, r)
+			refs[i] = JoinKey(prefix, r)
 		}
-		*ps = append(*ps, Problem{Key: joinKey(prefix, p.Key), Msg: p.Msg, Refs: refs})
+		*ps = append(*ps, Problem{Key: JoinKey(prefix, p.Key), Msg: p.Msg, Refs: refs})
 	}
 }
 
@@ -58,7 +58,11 @@ func (ps Problems) Err() error {
 	return errors.Join(errs...)
 }
 
-func joinKey(prefix, key string) string {
+// JoinKey is the config key of key under prefix: "postgres" and
+// "tuning.workMem" make "postgres.tuning.workMem". An index ("[2]") joins
+// without a dot, and an empty key is the prefix itself, so that a nested
+// setting can report a problem with its list's items or with itself.
+func JoinKey(prefix, key string) string {
 	switch {
 	case prefix == "":
 		return key

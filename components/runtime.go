@@ -142,7 +142,13 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 			}
 			continue
 		}
-		content, _ := f.Content.(pulumi.String)
+		content, literal := f.Content.(pulumi.String)
+		if !literal {
+			// A Swarm config is named after its content, which must be
+			// known when the program runs; content that flows from another
+			// resource must go as a secret (File.Secret).
+			return nil, fmt.Errorf("service %s: file %s: its content is not a literal, so it cannot become a Swarm config; mark the file secret to hand it over as a Swarm secret", w.Name, f.Path)
+		}
 		config, err := docker.NewServiceConfig(ctx, name+"-"+strings.ReplaceAll(path.Base(f.Path), ".", "-"), &docker.ServiceConfigArgs{
 			// Configs cannot change either: named after their content.
 			Name: pulumi.String(fmt.Sprintf("%s-%s-%s", w.Name, path.Base(f.Path), digest(string(content))[:10])),

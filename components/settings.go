@@ -58,11 +58,19 @@ func (r extraRules) check(ps *Problems, key string, extra map[string]string) {
 			ps.Add(at, "%s cannot be set: %s", value, why)
 			continue
 		}
-		for _, t := range r.typed {
-			if t.name == name {
-				ps.AddComparing(at, []string{t.key}, "%s would override %s (%s %s): extra settings come last on the command line and win, past the checks of the typed one; set %s instead",
-					value, t.key, name, t.value, t.key)
-			}
+		if i := slices.IndexFunc(r.typed, func(t serverSetting) bool { return t.name == name }); i >= 0 {
+			t := r.typed[i]
+			ps.AddComparing(at, []string{t.key}, "%s would override %s (%s %s): extra settings come last on the command line and win, past the checks of the typed one; set %s instead",
+				value, t.key, name, t.value, t.key)
 		}
 	}
+}
+
+// OnOff is a boolean as nginx's directives and Cloudflare's zone settings
+// spell it.
+func OnOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
 }

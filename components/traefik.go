@@ -518,11 +518,7 @@ func (s TraefikSettings) Check() Problems {
 	if s.SecurityHeaders.HSTS.MaxAge < 0 {
 		ps.Add("securityHeaders.hsts.maxAge", "%q must not be negative", s.SecurityHeaders.HSTS.MaxAge.String())
 	}
-	known := false
-	for _, l := range traefikLogLevels {
-		known = known || l == s.LogLevel
-	}
-	if !known {
+	if !slices.Contains(traefikLogLevels, s.LogLevel) {
 		ps.Add("logLevel", "%q is not a Traefik log level (one of %s)", s.LogLevel, strings.Join(traefikLogLevels, ", "))
 	}
 	ps = append(ps, s.ContainerSettings.Check()...)

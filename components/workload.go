@@ -421,3 +421,13 @@ func labelArray(labels map[string]string) docker.ContainerLabelArray {
 	}
 	return out
 }
+
+// mergeMaps returns a new map with the entries of all maps, later ones
+// winning: how a workload's labels and environment are layered.
+func mergeMaps[V any](layers ...map[string]V) map[string]V {
+	out := map[string]V{}
+	for _, m := range layers {
+		maps.Copy(out, m)
+	}
+	return out
+}

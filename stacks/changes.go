@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/djangostack/infra/components"
@@ -103,7 +104,7 @@ func changeNotes(prev Previous, specs map[string]components.Spec, dataVolumes ma
 			cost = fmt.Sprintf(cost, dataVolumes["postgres"])
 		case "backend":
 			migrations := ""
-			if contains(changed, "image") {
+			if slices.Contains(changed, "image") {
 				migrations = "; the new image runs its migrations first, and a failure stops the update with the old containers serving"
 			}
 			cost = fmt.Sprintf(cost, migrations)
@@ -133,13 +134,4 @@ func checkDataVolumes(stack string, prev Previous, dataVolumes map[string]string
 		}
 	}
 	return errs, warnings
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }

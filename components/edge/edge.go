@@ -197,11 +197,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			ZoneId: pulumi.String(s.ZoneID),
 			Settings: &cloudflare.ZoneSettingsOverrideSettingsArgs{
 				Ssl:            pulumi.String(z.SSL),
-				AlwaysUseHttps: pulumi.String(onOff(z.AlwaysUseHTTPS)),
+				AlwaysUseHttps: pulumi.String(components.OnOff(z.AlwaysUseHTTPS)),
 				MinTlsVersion:  pulumi.String(z.MinTLSVersion),
-				Tls13:          pulumi.String(onOff(z.TLS13)),
-				Http3:          pulumi.String(onOff(z.HTTP3)),
-				Brotli:         pulumi.String(onOff(z.Brotli)),
+				Tls13:          pulumi.String(components.OnOff(z.TLS13)),
+				Http3:          pulumi.String(components.OnOff(z.HTTP3)),
+				Brotli:         pulumi.String(components.OnOff(z.Brotli)),
 				SecurityHeader: &cloudflare.ZoneSettingsOverrideSettingsSecurityHeaderArgs{
 					Enabled:           pulumi.Bool(z.HSTS.MaxAge > 0),
 					MaxAge:            pulumi.Int(int(z.HSTS.MaxAge.Seconds())),
@@ -216,11 +216,4 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		}
 	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{})
-}
-
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
 }
