@@ -2,7 +2,6 @@ package stacks
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 
 	"github.com/djangostack/infra/components"
@@ -69,47 +68,22 @@ func asStringMaps(v any) map[string]map[string]string {
 	return out
 }
 
-// costs are what replacing each component's container costs, in the words a
-// reviewer of a preview needs.
-var costs = map[string]string{
-	"postgres": "its container is replaced, so the database restarts: it gets its stop timeout to shut down cleanly, " +
-		"and requests that need it fail until it is healthy again (typically 10-30 s); the data volume %s is kept",
-	"redis": "its container is replaced, so Redis restarts (a few seconds): the cache and the channel layer are " +
-		"unavailable meanwhile, and channel messages in flight are lost; data comes back from the append-only file",
-	"nginx": "its container is replaced: /static/ and /media/ answer 502 for a few seconds",
-	"traefik": "its container is replaced: the whole site is unreachable for a few seconds while Traefik starts " +
-		"again; its certificates are kept",
-	"backend": "new backend containers start and must pass their healthcheck before the old ones stop: " +
-		"no request is dropped%s",
-	"backup": "its container is replaced: a dump in progress is abandoned (never left half-written), " +
-		"and the schedule goes on from the newest good dump; the dumps are kept",
-}
-
-// changeNotes describe, for each component whose spec changed since the last
+// changeNotes describe, for each part whose spec changed since the last
 // deployment, which of its fields changed and what the change costs.
-func changeNotes(prev Previous, specs map[string]components.Spec, dataVolumes map[string]string) []string {
+func changeNotes(prev Previous, parts []part, d *Deployment) []string {
 	var notes []string
-	for _, component := range []string{"postgres", "redis", "backend", "nginx", "traefik", "backup"} {
-		before, deployed := prev.Specs[component]
+	for _, c := range parts {
+		before, deployed := prev.Specs[c.key]
 		if !deployed {
 			continue
 		}
-		changed := specs[component].Changed(before)
+		// A part the stack no longer runs compares as an empty spec.
+		now, _ := c.deployed(d)
+		changed := now.spec.Changed(before)
 		if len(changed) == 0 {
 			continue
 		}
-		cost := costs[component]
-		switch component {
-		case "postgres":
-			cost = fmt.Sprintf(cost, dataVolumes["postgres"])
-		case "backend":
-			migrations := ""
-			if slices.Contains(changed, "image") {
-				migrations = "; the new image runs its migrations first, and a failure stops the update with the old containers serving"
-			}
-			cost = fmt.Sprintf(cost, migrations)
-		}
-		notes = append(notes, fmt.Sprintf("%s: %s changed; %s", component, strings.Join(changed, ", "), cost))
+		notes = append(notes, fmt.Sprintf("%s: %s changed; %s", c.key, strings.Join(changed, ", "), c.cost(changed)))
 	}
 	return notes
 }
