@@ -1,27 +1,18 @@
 package components
 
 import (
-	"embed"
 	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 
+	"github.com/djangostack/infra/components/scripts"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// The backup scripts, uploaded into the backup containers as they are: the
-// tests run these same files against a real Postgres.
-//
-//go:embed scripts/*.sh
-var scripts embed.FS
-
-// Where the scripts and the dumps are inside the backup containers.
-const (
-	BackupScriptDir = "/opt/backup"
-	BackupDir       = "/backups"
-)
+// BackupDir is where the dumps are inside the backup containers.
+const BackupDir = "/backups"
 
 // BackupSettings are the scheduled dumps of the application database.
 type BackupSettings struct {
@@ -174,17 +165,17 @@ func BackupsVolume(n Naming) string { return n.Name("backups") }
 
 // scriptFiles are the backup scripts as files of a container.
 func scriptFiles() ([]File, error) {
-	entries, err := scripts.ReadDir("scripts")
+	entries, err := scripts.Files.ReadDir(".")
 	if err != nil {
 		return nil, err
 	}
 	var files []File
 	for _, e := range entries {
-		content, err := scripts.ReadFile("scripts/" + e.Name())
+		content, err := scripts.Files.ReadFile(e.Name())
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, File{Path: BackupScriptDir + "/" + e.Name(), Content: pulumi.String(string(content)), Mode: "0555"})
+		files = append(files, File{Path: scripts.Dir + "/" + e.Name(), Content: pulumi.String(string(content)), Mode: "0555"})
 	}
 	return files, nil
 }
@@ -233,7 +224,7 @@ func NewBackup(ctx *pulumi.Context, name string, args *BackupArgs, opts ...pulum
 		Name:        c.Name,
 		ImageSource: args.DatabaseImage,
 		Image:       runImage(args.Runtime, image),
-		Command:     []string{"sh", BackupScriptDir + "/backup.sh", "loop"},
+		Command:     []string{"sh", scripts.Backup, "loop"},
 		Env:         s.Env(args.Database, args.Naming.Prefix),
 		Files: append(files, File{
 			Path: postgresPasswordFile, Content: pulumi.ToSecret(args.Password).(pulumi.StringOutput), Mode: "0444", Secret: true,
@@ -241,7 +232,7 @@ func NewBackup(ctx *pulumi.Context, name string, args *BackupArgs, opts ...pulum
 		Volumes:     []VolumeMount{{Volume: c.Volume.Name, Target: BackupDir}},
 		Networks:    []pulumi.StringInput{args.Network},
 		Labels:      args.Naming.ComponentLabels("backup"),
-		HealthTest:  []string{"CMD", "sh", BackupScriptDir + "/backup.sh", "health"},
+		HealthTest:  []string{"CMD", "sh", scripts.Backup, "health"},
 		Settings:    s.ContainerSettings,
 		Constraints: args.Constraints,
 		// The first dump of a big database takes a while: the release does
@@ -290,7 +281,7 @@ func newOffsite(ctx *pulumi.Context, name string, s BackupSettings, args *Backup
 		ImageSource: o.Image,
 		Image:       runImage(args.Runtime, image),
 		Entrypoint:  []string{"sh"},
-		Command:     []string{BackupScriptDir + "/offsite.sh", "loop"},
+		Command:     []string{scripts.Offsite, "loop"},
 		Env:         env,
 		SecretEnv:   map[string]pulumi.StringInput{"AWS_SECRET_ACCESS_KEY": args.OffsiteSecretKey},
 		Files:       files,

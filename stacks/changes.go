@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/stacks/outputs"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -13,12 +14,6 @@ import (
 // starts again, a data volume recreated empty. To say so, every deploy
 // exports the specs of its containers and the names of its data volumes, and
 // the next one reads them back from the stack's last outputs and compares.
-
-// Outputs under which a deployment records what the next one compares.
-const (
-	outputSpecs       = "specs"
-	outputDataVolumes = "dataVolumes"
-)
 
 // Previous is what the last deployment of the stack recorded.
 type Previous struct {
@@ -44,10 +39,10 @@ func readPrevious(ctx *pulumi.Context) (Previous, error) {
 	}, &result, ""); err != nil {
 		return prev, fmt.Errorf("reading the stack's last outputs: %w", err)
 	}
-	for component, spec := range asStringMaps(result.Outputs[outputSpecs]) {
+	for component, spec := range asStringMaps(result.Outputs[outputs.Specs]) {
 		prev.Specs[component] = components.Spec(spec)
 	}
-	if m, ok := result.Outputs[outputDataVolumes].(map[string]any); ok {
+	if m, ok := result.Outputs[outputs.DataVolumes].(map[string]any); ok {
 		for k, v := range m {
 			prev.DataVolumes[k] = fmt.Sprint(v)
 		}

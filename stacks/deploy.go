@@ -8,6 +8,7 @@ import (
 
 	"github.com/djangostack/infra/components"
 	"github.com/djangostack/infra/components/edge"
+	"github.com/djangostack/infra/stacks/outputs"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -285,15 +286,15 @@ func (d *Deployment) outputs(p Profile, parts []part, dataVolumes map[string]str
 		specs[c.key] = pulumi.ToStringMap(deployed.spec)
 	}
 	return pulumi.Map{
-		"dockerHost":      pulumi.String(p.Host.Docker),
-		"runtime":         pulumi.String(string(p.Runtime)),
-		"backends":        pulumi.ToStringArray(d.Backend.Names),
-		"urls":            pulumi.ToStringArray(p.Site().URLs()),
-		"containers":      containers,
-		"databaseUrl":     d.Postgres.URL,
-		"redisUrl":        d.Redis.URL,
-		outputSpecs:       specs,
-		outputDataVolumes: pulumi.ToStringMap(dataVolumes),
+		outputs.DockerHost:  pulumi.String(p.Host.Docker),
+		outputs.Runtime:     pulumi.String(string(p.Runtime)),
+		outputs.Backends:    pulumi.ToStringArray(d.Backend.Names),
+		outputs.URLs:        pulumi.ToStringArray(p.Site().URLs()),
+		outputs.Containers:  containers,
+		outputs.DatabaseURL: d.Postgres.URL,
+		outputs.RedisURL:    d.Redis.URL,
+		outputs.Specs:       specs,
+		outputs.DataVolumes: pulumi.ToStringMap(dataVolumes),
 	}
 }
 
