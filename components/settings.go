@@ -74,3 +74,12 @@ func OnOff(b bool) string {
 	}
 	return "off"
 }
+
+// withExtra appends a component's extra settings, in name order, to its
+// named settings.
+func withExtra(settings [][2]string, extra map[string]string) [][2]string {
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		settings = append(settings, [2]string{k, extra[k]})
+	}
+	return settings
+}

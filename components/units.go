@@ -355,3 +355,6 @@ func (r *Rate) UnmarshalText(b []byte) error {
 	*r = v
 	return nil
 }
+
+// Seconds is a Duration of n seconds.
+func Seconds(n int64) Duration { return Duration(n) * Duration(1e9) }

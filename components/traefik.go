@@ -1,0 +1,139 @@
+package components
+
+import (
+	"errors"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// TraefikArgs are the inputs of a Traefik component.
+type TraefikArgs struct {
+	// Settings of the proxy; nil means DefaultTraefikSettings().
+	Settings *TraefikSettings
+	// Target is where the component deploys; its labels are what the
+	// Docker provider matches on.
+	Target
+	// Site decides which entrypoints exist and are published.
+	Site Site
+	// Network is the edge network; NetworkName is its Docker name, which the
+	// static configuration names.
+	Network     pulumi.StringInput
+	NetworkName string
+	// DNSToken, when set, lets the ACME DNS challenge edit the Cloudflare
+	// zone (secret; CF_DNS_API_TOKEN in Traefik's environment).
+	DNSToken pulumi.StringInput
+	// Select are the labels of the containers Traefik routes; nil selects
+	// the deployment's own (Naming's labels).
+	Select map[string]string
+}
+
+// Traefik is the reverse proxy in front of the deployment.
+type Traefik struct {
+	pulumi.ResourceState
+
+	// Spec describes the container, for the preview of what a change costs.
+	Spec Spec
+	// Server is the container, or Swarm service, that runs it.
+	Server Deployed
+	// Certificates is the volume of the ACME certificate store.
+	Certificates *docker.Volume
+	// Name is the container's Docker name.
+	Name string
+	// Static is the rendered traefik.yml; Dynamic the rendered dynamic.yml.
+	Static  string
+	Dynamic string
+	// Environment is what they were rendered for.
+	Environment TraefikEnvironment
+}
+
+// Where the certificate store is mounted and the dynamic configuration is.
+const (
+	traefikCertDir     = "/letsencrypt"
+	traefikDynamicPath = "/etc/traefik/dynamic.yml"
+)
+
+// NewTraefik registers Traefik with its rendered static configuration, the
+// Docker socket mounted read-only and a volume for its certificates.
+func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pulumi.ResourceOption) (*Traefik, error) {
+	if args == nil || args.Network == nil || args.NetworkName == "" {
+		return nil, errors.New("traefik: args with the edge network are required")
+	}
+	s, err := resolve("traefik", args.Settings, DefaultTraefikSettings, nil)
+	if err != nil {
+		return nil, err
+	}
+
+	selected := args.Select
+	if selected == nil {
+		selected = args.Naming.Labels
+	}
+	env := TraefikEnvironment{Network: args.NetworkName, Labels: selected, TLS: args.Site.TLS, Swarm: args.Runtime == RuntimeSwarm}
+	if args.DNSToken != nil {
+		env.DNSProvider = "cloudflare"
+	}
+	if args.Site.TLS && s.Challenge(env) == "dns" && env.DNSProvider == "" {
+		return nil, errors.New("traefik: acme.challenge dns needs a Cloudflare zone and token")
+	}
+	c := &Traefik{
+		Name:        args.Naming.Name("traefik"),
+		Static:      RenderTraefikStatic(s, env),
+		Dynamic:     RenderTraefikDynamic(s, env),
+		Environment: env,
+	}
+	if err := ctx.RegisterComponentResource(typePrefix+"Traefik", name, c, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(c)
+	image, err := pullImage(ctx, name+"-image", s.Image, parent)
+	if err != nil {
+		return nil, err
+	}
+	c.Certificates, err = NewVolume(ctx, name+"-certificates", VolumeArgs{
+		DockerName: args.Naming.Name("traefik-certificates"),
+		Labels:     args.Naming.ComponentLabels("traefik"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	ports := []PublishedPort{{Internal: 80, External: s.HTTPPort, IP: s.BindAddress}}
+	if args.Site.TLS {
+		ports = append(ports, PublishedPort{Internal: 443, External: s.HTTPSPort, IP: s.BindAddress})
+	}
+	var secretEnv map[string]pulumi.StringInput
+	if env.DNSProvider != "" && args.Site.TLS {
+		// lego's Cloudflare provider reads its token from here.
+		secretEnv = map[string]pulumi.StringInput{"CF_DNS_API_TOKEN": args.DNSToken}
+	}
+	w := Workload{
+		Name:        c.Name,
+		ImageSource: s.Image,
+		Image:       runImage(args.Runtime, image),
+		// The official image's entrypoint and command (it reads
+		// /etc/traefik/traefik.yml); see stopExitScript.
+		ImageEntrypoint: []string{"/entrypoint.sh"},
+		Command:         []string{"traefik"},
+		Files: []File{
+			{Path: "/etc/traefik/traefik.yml", Content: pulumi.String(c.Static), Mode: "0444"},
+			{Path: traefikDynamicPath, Content: pulumi.String(c.Dynamic), Mode: "0444"},
+		},
+		SecretEnv: secretEnv,
+		Volumes: []VolumeMount{
+			{HostPath: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true},
+			{Volume: c.Certificates.Name, Target: traefikCertDir},
+		},
+		Networks: []pulumi.StringInput{args.Network},
+		Ports:    ports,
+		// The Swarm provider reads the swarm's API, which managers serve.
+		Constraints: append([]string{"node.role == manager"}, args.Constraints...),
+		Labels:      args.Naming.ComponentLabels("traefik"),
+		HealthTest:  s.HealthTest(),
+		Settings:    s.ContainerSettings,
+	}
+	c.Spec = w.Describe()
+	c.Server, err = register(ctx, args.Runtime, name, w, parent)
+	if err != nil {
+		return nil, err
+	}
+	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"name": pulumi.String(c.Name)})
+}
