@@ -17,15 +17,15 @@ type BackendSettings struct {
 	Build ImageBuild `json:"build"`
 	// Command replaces the image's command when set (default: the image's).
 	Command []string `json:"command"`
-	// Replicas is the number of backend containers (default 2).
+	// Replicas is the number of backend containers.
 	Replicas int `json:"replicas"`
 	// Workers is the number of worker processes per container, handed over as
-	// WEB_CONCURRENCY, which gunicorn reads (default 4). Each worker keeps
-	// one persistent database connection.
+	// WEB_CONCURRENCY, which gunicorn reads. Each worker keeps one persistent
+	// database connection.
 	Workers int `json:"workers"`
-	// Port the application listens on inside the container (default 8000).
+	// Port the application listens on inside the container.
 	Port int `json:"port"`
-	// HealthPath is probed by Docker and Traefik (default /api/).
+	// HealthPath is probed by Docker and Traefik.
 	HealthPath string `json:"healthPath"`
 	// Websocket is where the containers serve websockets.
 	Websocket Websocket `json:"websocket"`
@@ -56,7 +56,7 @@ type BackendSettings struct {
 // Websocket is the backend's websocket server: Traefik routes the URLs
 // under PathPrefix to Port of the same containers.
 type Websocket struct {
-	// PathPrefix of the websocket URLs (default /ws/).
+	// PathPrefix of the websocket URLs.
 	PathPrefix string `json:"pathPrefix"`
 	// Port the websocket server listens on inside the container (default
 	// 8001: the reference backend serves HTTP with a WSGI server on Port and
@@ -82,7 +82,7 @@ type Probe struct {
 	// Interval between probes of each container (default 5s; the guide's
 	// 30s). Keep it below the backend's lame duck.
 	Interval Duration `json:"interval"`
-	// Timeout of one probe (default 3s); Traefik needs it below Interval.
+	// Timeout of one probe; Traefik needs it below Interval.
 	Timeout Duration `json:"timeout"`
 }
 
@@ -92,11 +92,9 @@ func (w Websocket) Separate(httpPort int) bool { return w.Port != httpPort }
 // Rollouts are a Swarm service's update and rollback.
 type Rollouts struct {
 	// Update replaces tasks one at a time, the new one first, and rolls back
-	// when one fails (default parallelism 1, delay 10s, monitor 30s,
-	// start-first, rollback).
+	// when one fails.
 	Update Rollout `json:"update"`
-	// Rollback restores the previous spec the same way (default parallelism
-	// 1, delay 0s, monitor 30s, start-first, pause).
+	// Rollback restores the previous spec the same way.
 	Rollback Rollout `json:"rollback"`
 }
 
@@ -105,23 +103,23 @@ type ImageBuild struct {
 	// Context is the build context directory, relative to the project
 	// (default none; local: examples/backend).
 	Context string `json:"context"`
-	// Dockerfile is the Dockerfile's path inside Context (default Dockerfile).
+	// Dockerfile is the Dockerfile's path inside Context.
 	Dockerfile string `json:"dockerfile"`
 }
 
 // DatabaseClient is the guide's DATABASES['default'] connection settings.
 type DatabaseClient struct {
-	// ConnMaxAge is CONN_MAX_AGE, whole seconds (default 600s).
+	// ConnMaxAge is CONN_MAX_AGE, whole seconds.
 	ConnMaxAge Duration `json:"connMaxAge"`
-	// ConnectTimeout is libpq's connect_timeout, whole seconds (default 10s).
+	// ConnectTimeout is libpq's connect_timeout, whole seconds.
 	ConnectTimeout Duration `json:"connectTimeout"`
-	// StatementTimeout is Postgres's statement_timeout, milliseconds (default 30s).
+	// StatementTimeout is Postgres's statement_timeout, milliseconds.
 	StatementTimeout Duration `json:"statementTimeout"`
-	// KeepalivesIdle is libpq's keepalives_idle, whole seconds (default 30s).
+	// KeepalivesIdle is libpq's keepalives_idle, whole seconds.
 	KeepalivesIdle Duration `json:"keepalivesIdle"`
-	// KeepalivesInterval is libpq's keepalives_interval, whole seconds (default 10s).
+	// KeepalivesInterval is libpq's keepalives_interval, whole seconds.
 	KeepalivesInterval Duration `json:"keepalivesInterval"`
-	// KeepalivesCount is libpq's keepalives_count (default 5).
+	// KeepalivesCount is libpq's keepalives_count.
 	KeepalivesCount int `json:"keepalivesCount"`
 }
 
@@ -129,43 +127,43 @@ type DatabaseClient struct {
 type CORS struct {
 	// AllowedOrigins is CORS_ALLOWED_ORIGINS (default: the site's own origins).
 	AllowedOrigins []string `json:"allowedOrigins"`
-	// AllowAllOrigins is CORS_ALLOW_ALL_ORIGINS (default false).
+	// AllowAllOrigins is CORS_ALLOW_ALL_ORIGINS.
 	AllowAllOrigins bool `json:"allowAllOrigins"`
-	// PreflightMaxAge is CORS_PREFLIGHT_MAX_AGE, whole seconds (default 86400s).
+	// PreflightMaxAge is CORS_PREFLIGHT_MAX_AGE, whole seconds.
 	PreflightMaxAge Duration `json:"preflightMaxAge"`
 }
 
 // RedisClient is the guide's CHANNEL_LAYERS and CACHES configuration.
 type RedisClient struct {
-	// DB is the Redis database number (default 0).
+	// DB is the Redis database number.
 	DB int `json:"db"`
-	// ChannelCapacity is the channel layer's capacity, messages per channel (default 1000).
+	// ChannelCapacity is the channel layer's capacity, messages per channel.
 	ChannelCapacity int `json:"channelCapacity"`
-	// ChannelExpiry is the channel layer's message expiry, whole seconds (default 60s).
+	// ChannelExpiry is the channel layer's message expiry, whole seconds.
 	ChannelExpiry Duration `json:"channelExpiry"`
-	// MaxConnections is the cache's connection-pool size (default 50).
+	// MaxConnections is the cache's connection-pool size.
 	MaxConnections int `json:"maxConnections"`
-	// UseCache turns on the Redis cache (default true).
+	// UseCache turns on the Redis cache.
 	UseCache bool `json:"useCache"`
 }
 
 // DRF is the guide's REST_FRAMEWORK pagination and throttling.
 type DRF struct {
-	// PageSize is PAGE_SIZE (default 20).
+	// PageSize is PAGE_SIZE.
 	PageSize int `json:"pageSize"`
-	// AnonRate is the anonymous throttle rate (default 1000/hour).
+	// AnonRate is the anonymous throttle rate.
 	AnonRate Rate `json:"anonRate"`
-	// UserRate is the authenticated throttle rate (default 5000/hour).
+	// UserRate is the authenticated throttle rate.
 	UserRate Rate `json:"userRate"`
 }
 
 // UploadLimits are the guide's request and upload memory limits.
 type UploadLimits struct {
-	// DataMaxMemorySize is DATA_UPLOAD_MAX_MEMORY_SIZE (default 10M).
+	// DataMaxMemorySize is DATA_UPLOAD_MAX_MEMORY_SIZE.
 	DataMaxMemorySize Size `json:"dataMaxMemorySize"`
-	// DataMaxNumberFields is DATA_UPLOAD_MAX_NUMBER_FIELDS (default 1000).
+	// DataMaxNumberFields is DATA_UPLOAD_MAX_NUMBER_FIELDS.
 	DataMaxNumberFields int `json:"dataMaxNumberFields"`
-	// FileMaxMemorySize is FILE_UPLOAD_MAX_MEMORY_SIZE (default 10M).
+	// FileMaxMemorySize is FILE_UPLOAD_MAX_MEMORY_SIZE.
 	FileMaxMemorySize Size `json:"fileMaxMemorySize"`
 }
 

@@ -16,16 +16,16 @@ const BackupDir = "/backups"
 
 // BackupSettings are the scheduled dumps of the application database.
 type BackupSettings struct {
-	// Enabled runs the backup service (default true; false in local).
+	// Enabled runs the backup service.
 	Enabled bool `json:"enabled"`
-	// Interval between dumps (default 6h in production, 24h in staging).
+	// Interval between dumps.
 	Interval Duration `json:"interval"`
 	// Keep is how many of the newest good dumps are never pruned, whatever
 	// their age (default 28: a week of 6-hourly dumps).
 	Keep int `json:"keep"`
-	// MaxAge is the age past which dumps beyond Keep are pruned (default 30d).
+	// MaxAge is the age past which dumps beyond Keep are pruned.
 	MaxAge Duration `json:"maxAge"`
-	// Offsite copies each good dump to S3-compatible storage (default off).
+	// Offsite copies each good dump to S3-compatible storage.
 	Offsite Offsite `json:"offsite"`
 	ContainerSettings
 }
@@ -37,14 +37,14 @@ type Offsite struct {
 	// Endpoint is an S3-compatible service's endpoint, such as
 	// https://s3.eu-central-003.backblazeb2.com (default none: AWS S3).
 	Endpoint string `json:"endpoint"`
-	// Region of the bucket (default us-east-1).
+	// Region of the bucket.
 	Region string `json:"region"`
 	// AccessKeyID of the storage key; its secret is the secret config
 	// django-stack:offsiteSecretKey.
 	AccessKeyID string `json:"accessKeyId"`
-	// Image is the AWS CLI image that copies (default amazon/aws-cli:2.27.50).
+	// Image is the AWS CLI image that copies.
 	Image string `json:"image"`
-	// Interval between copies (default 15m).
+	// Interval between copies.
 	Interval Duration `json:"interval"`
 }
 

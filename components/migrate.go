@@ -11,15 +11,14 @@ import (
 // backend starts: the guide's run_migrations, run by the program once per
 // image instead of by every replica's entrypoint at once.
 type Migrations struct {
-	// Command runs the migrations in the backend image (default python
-	// manage.py migrate --noinput); empty leaves migrations to the image.
+	// Command runs the migrations in the backend image; empty leaves migrations
+	// to the image.
 	Command []string `json:"command"`
-	// Attempts is how many times the command is tried (default 3).
+	// Attempts is how many times the command is tried.
 	Attempts int `json:"attempts"`
-	// Delay between attempts (default 5s).
+	// Delay between attempts.
 	Delay Duration `json:"delay"`
-	// Timeout bounds each attempt (default 10m), where the image has the
-	// timeout command.
+	// Timeout bounds each attempt, where the image has the timeout command.
 	Timeout Duration `json:"timeout"`
 }
 

@@ -34,7 +34,7 @@ type Naming struct {
 // objects, the runtime that runs them and, on Swarm, where its tasks may go.
 type Target struct {
 	Naming
-	// Runtime runs the component's workloads (default container).
+	// Runtime runs the component's workloads; empty is RuntimeContainer.
 	Runtime Runtime
 	// Constraints place the component's Swarm tasks, such as the node that
 	// holds its volume ("node.labels.djangostack.data == true").

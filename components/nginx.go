@@ -13,26 +13,25 @@ import (
 // NginxSettings are the static- and media-file server's configuration.
 // DefaultNginxSettings holds the guide's nginx.conf values.
 type NginxSettings struct {
-	// Image is the server image (default nginx:1.27-alpine).
+	// Image is the server image.
 	Image string `json:"image"`
-	// WorkerConnections is events.worker_connections (default 1024).
+	// WorkerConnections is events.worker_connections.
 	WorkerConnections int `json:"workerConnections"`
 	// Gzip is response compression.
 	Gzip Gzip `json:"gzip"`
-	// ClientBodyBufferSize is client_body_buffer_size (default 128k).
+	// ClientBodyBufferSize is client_body_buffer_size.
 	ClientBodyBufferSize Size `json:"clientBodyBufferSize"`
-	// ClientMaxBodySize is client_max_body_size (default 10m); larger
-	// request bodies get 413.
+	// ClientMaxBodySize is client_max_body_size; larger request bodies get 413.
 	ClientMaxBodySize Size `json:"clientMaxBodySize"`
-	// ClientBodyTimeout is client_body_timeout (default 12s).
+	// ClientBodyTimeout is client_body_timeout.
 	ClientBodyTimeout Duration `json:"clientBodyTimeout"`
-	// ClientHeaderTimeout is client_header_timeout (default 12s).
+	// ClientHeaderTimeout is client_header_timeout.
 	ClientHeaderTimeout Duration `json:"clientHeaderTimeout"`
-	// KeepaliveTimeout is keepalive_timeout (default 300s).
+	// KeepaliveTimeout is keepalive_timeout.
 	KeepaliveTimeout Duration `json:"keepaliveTimeout"`
-	// SendTimeout is send_timeout (default 10s).
+	// SendTimeout is send_timeout.
 	SendTimeout Duration `json:"sendTimeout"`
-	// ResetTimedoutConnection is reset_timedout_connection (default true).
+	// ResetTimedoutConnection is reset_timedout_connection.
 	ResetTimedoutConnection bool `json:"resetTimedoutConnection"`
 	// OpenFileCache caches file descriptors and lookups.
 	OpenFileCache OpenFileCache `json:"openFileCache"`
@@ -45,42 +44,38 @@ type NginxSettings struct {
 
 // Gzip is nginx's gzip configuration.
 type Gzip struct {
-	// Enabled is gzip (default true).
+	// Enabled is gzip.
 	Enabled bool `json:"enabled"`
-	// Level is gzip_comp_level, 1-9 (default 6).
+	// Level is gzip_comp_level, 1-9.
 	Level int `json:"level"`
-	// Types is gzip_types (default text/plain text/css application/json
-	// application/javascript); text/html is always compressed.
+	// Types is gzip_types; text/html is always compressed.
 	Types []string `json:"types"`
-	// Vary is gzip_vary (default true): Vary: Accept-Encoding on compressible
-	// responses, so a cache in front (Cloudflare) keeps the compressed and
-	// plain copies apart.
+	// Vary is gzip_vary: Vary: Accept-Encoding on compressible responses, so a
+	// cache in front (Cloudflare) keeps the compressed and plain copies apart.
 	Vary bool `json:"vary"`
 }
 
 // OpenFileCache is nginx's open_file_cache family.
 type OpenFileCache struct {
-	// Max is open_file_cache max= (default 2000 entries).
+	// Max is open_file_cache max=.
 	Max int `json:"max"`
-	// Inactive is open_file_cache inactive= (default 20s).
+	// Inactive is open_file_cache inactive=.
 	Inactive Duration `json:"inactive"`
-	// Valid is open_file_cache_valid (default 60s).
+	// Valid is open_file_cache_valid.
 	Valid Duration `json:"valid"`
-	// MinUses is open_file_cache_min_uses (default 2).
+	// MinUses is open_file_cache_min_uses.
 	MinUses int `json:"minUses"`
-	// Errors is open_file_cache_errors (default true).
+	// Errors is open_file_cache_errors.
 	Errors bool `json:"errors"`
 }
 
 // FileCaching is how a location of files is served and cached.
 type FileCaching struct {
-	// Expires is the expires directive (default 1y for static, 30d for media).
+	// Expires is the expires directive.
 	Expires Duration `json:"expires"`
-	// CacheControl is the Cache-Control header added to responses (default
-	// "public, immutable" for static, "public" for media).
+	// CacheControl is the Cache-Control header added to responses.
 	CacheControl string `json:"cacheControl"`
-	// Directio is directio (default 4m for static, off for media): files
-	// this large bypass the page cache.
+	// Directio is directio: files this large bypass the page cache.
 	Directio Size `json:"directio"`
 }
 

@@ -29,11 +29,11 @@ func (r Runtime) Check() error {
 // Rollout is how Swarm replaces a service's tasks: the guide's deploy
 // vocabulary for update_config and rollback_config.
 type Rollout struct {
-	// Parallelism is how many tasks are replaced at once (default 1).
+	// Parallelism is how many tasks are replaced at once.
 	Parallelism int `json:"parallelism"`
-	// Delay between batches (default 10s).
+	// Delay between batches.
 	Delay Duration `json:"delay"`
-	// Monitor is how long a new task is watched for failure (default 30s).
+	// Monitor is how long a new task is watched for failure.
 	Monitor Duration `json:"monitor"`
 	// Order is start-first (the new task runs before the old one stops) or stop-first.
 	Order string `json:"order"`

@@ -7,11 +7,11 @@ import (
 
 // HSTS is a Strict-Transport-Security policy.
 type HSTS struct {
-	// MaxAge is max-age, whole seconds (default 1y, 31536000 s); 0 sends no header.
+	// MaxAge is max-age, whole seconds; 0 sends no header.
 	MaxAge Duration `json:"maxAge"`
-	// IncludeSubdomains adds includeSubDomains (default true).
+	// IncludeSubdomains adds includeSubDomains.
 	IncludeSubdomains bool `json:"includeSubdomains"`
-	// Preload adds preload (default true).
+	// Preload adds preload.
 	Preload bool `json:"preload"`
 }
 

@@ -10,24 +10,24 @@ import (
 // TraefikSettings are the reverse proxy's static configuration and container.
 // DefaultTraefikSettings holds the guide's values.
 type TraefikSettings struct {
-	// Image is the proxy image, pinned to a minor version (default traefik:v3.5).
+	// Image is the proxy image, pinned to a minor version.
 	Image string `json:"image"`
-	// HTTPPort is the host port published for the web entrypoint (default 80).
+	// HTTPPort is the host port published for the web entrypoint.
 	HTTPPort int `json:"httpPort"`
-	// HTTPSPort is the host port published for websecure when TLS is on (default 443).
+	// HTTPSPort is the host port published for websecure when TLS is on.
 	HTTPSPort int `json:"httpsPort"`
 	// BindAddress is the host address the ports are published on (default
 	// empty: every interface; local: 127.0.0.1, so the site is not on the LAN).
 	BindAddress string `json:"bindAddress"`
-	// HTTP2MaxConcurrentStreams is http2.maxConcurrentStreams (default 250).
+	// HTTP2MaxConcurrentStreams is http2.maxConcurrentStreams.
 	HTTP2MaxConcurrentStreams int `json:"http2MaxConcurrentStreams"`
 	// RespondingTimeouts bound each client connection.
 	RespondingTimeouts RespondingTimeouts `json:"respondingTimeouts"`
 	// Metrics is the Prometheus endpoint.
 	Metrics TraefikMetrics `json:"metrics"`
-	// AccessLog writes one line per request to the container log (default true).
+	// AccessLog writes one line per request to the container log.
 	AccessLog bool `json:"accessLog"`
-	// LogLevel is Traefik's own log level (default INFO).
+	// LogLevel is Traefik's own log level.
 	LogLevel string `json:"logLevel"`
 	// ACME gets the site's certificates from Let's Encrypt when TLS is on.
 	ACME ACME `json:"acme"`
@@ -72,15 +72,15 @@ const (
 // in all; a shorter span let a request's every try meet a container that had
 // just stopped.
 type Retry struct {
-	// Attempts is the number of tries in all (default 4).
+	// Attempts is the number of tries in all.
 	Attempts int `json:"attempts"`
-	// InitialInterval is the first backoff between tries (default 500ms).
+	// InitialInterval is the first backoff between tries.
 	InitialInterval Duration `json:"initialInterval"`
 }
 
 // ACME is Traefik's certificate resolver.
 type ACME struct {
-	// Email is the ACME account's contact address (default none).
+	// Email is the ACME account's contact address.
 	Email string `json:"email"`
 	// CAServer is the ACME directory URL (default empty: Let's Encrypt's
 	// production directory).
@@ -95,31 +95,31 @@ type ACME struct {
 type SecurityHeaders struct {
 	// HSTS is Strict-Transport-Security, sent only when TLS is on.
 	HSTS HSTS `json:"hsts"`
-	// ContentTypeNosniff sends X-Content-Type-Options: nosniff (default true).
+	// ContentTypeNosniff sends X-Content-Type-Options: nosniff.
 	ContentTypeNosniff bool `json:"contentTypeNosniff"`
-	// ReferrerPolicy is the Referrer-Policy header (default same-origin).
+	// ReferrerPolicy is the Referrer-Policy header.
 	ReferrerPolicy string `json:"referrerPolicy"`
-	// FrameDeny sends X-Frame-Options: DENY (default true).
+	// FrameDeny sends X-Frame-Options: DENY.
 	FrameDeny bool `json:"frameDeny"`
 }
 
 // RespondingTimeouts are an entrypoint's transport.respondingTimeouts.
 type RespondingTimeouts struct {
-	// Read is readTimeout (default 60s).
+	// Read is readTimeout.
 	Read Duration `json:"read"`
-	// Write is writeTimeout (default 60s).
+	// Write is writeTimeout.
 	Write Duration `json:"write"`
-	// Idle is idleTimeout (default 180s).
+	// Idle is idleTimeout.
 	Idle Duration `json:"idle"`
 }
 
 // TraefikMetrics is the Prometheus metrics configuration.
 type TraefikMetrics struct {
-	// Buckets are the latency histogram buckets, seconds (default 0.1, 0.3, 1.2, 5.0).
+	// Buckets are the latency histogram buckets, seconds.
 	Buckets []float64 `json:"buckets"`
-	// Port of the metrics entrypoint (default 8082). It is never published
-	// on the host: Prometheus scrapes it over the edge network. Traefik's
-	// ping, which its healthcheck uses, answers on it too.
+	// Port of the metrics entrypoint. It is never published on the host:
+	// Prometheus scrapes it over the edge network. Traefik's ping, which its
+	// healthcheck uses, answers on it too.
 	Port int `json:"port"`
 }
 

@@ -66,8 +66,8 @@ type Workload struct {
 	// healthy: nothing depends on it, and its health is for monitoring.
 	NoWait bool
 
-	// Replicas is the number of tasks of a Swarm service (default 1). A
-	// container workload is one container; components make several.
+	// Replicas is the number of tasks of a Swarm service; 0 is one. A container
+	// workload is one container; components make several.
 	Replicas int
 	// Constraints place a Swarm service's tasks ("node.role == manager").
 	Constraints []string
@@ -101,7 +101,7 @@ type VolumeMount struct {
 
 // VolumeDriver is a Docker volume driver and its options.
 type VolumeDriver struct {
-	// Name of the driver (default local).
+	// Name of the driver.
 	Name string `json:"name"`
 	// Options of the driver ({"type": "nfs", "o": "addr=10.0.0.2,rw", "device": ":/srv/media"}).
 	Options map[string]string `json:"options"`
