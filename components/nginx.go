@@ -3,6 +3,7 @@ package components
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"text/template"
@@ -102,8 +103,9 @@ func DefaultNginxSettings() NginxSettings {
 	}
 }
 
-// NginxLayout is where the rendered configuration runs: the container by
-// default, or a temporary tree when a test runs the real nginx on it.
+// NginxLayout is where the rendered configuration runs: the container
+// (ContainerNginxLayout), or a tree of its own (TreeNginxLayout), where a
+// real nginx runs it outside the container.
 type NginxLayout struct {
 	// Listen is the port of the server block.
 	Listen int
@@ -112,16 +114,16 @@ type NginxLayout struct {
 	MediaDir  string
 	// MimeTypes is the path of nginx's mime.types.
 	MimeTypes string
-	// PidFile is where the master writes its pid.
-	PidFile string
+	// pidFile is where the master writes its pid.
+	pidFile string
 	// User runs the workers; empty leaves nginx's default.
 	User string
 	// ErrorLog and AccessLog are log destinations.
 	ErrorLog  string
 	AccessLog string
-	// TempDir, when set, holds nginx's temporary files instead of its
+	// tempDir, when set, holds nginx's temporary files instead of its
 	// compiled-in paths.
-	TempDir string
+	tempDir string
 }
 
 var mimeType = regexp.MustCompile(`^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$`)
@@ -130,6 +132,21 @@ var mimeType = regexp.MustCompile(`^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$`)
 // does not route it.
 const NginxHealthPath = "/nginx-health"
 
+// TreeNginxLayout is the layout of a tree of its own under root, which any
+// user may run nginx on: the files under root/static and root/media, the
+// logs under root/logs, the pid file and the temporary files under root
+// too. Listen, MimeTypes and User are the caller's.
+func TreeNginxLayout(root string) NginxLayout {
+	return NginxLayout{
+		StaticDir: filepath.Join(root, "static"),
+		MediaDir:  filepath.Join(root, "media"),
+		ErrorLog:  filepath.Join(root, "logs", "error.log"),
+		AccessLog: filepath.Join(root, "logs", "access.log"),
+		pidFile:   filepath.Join(root, "nginx.pid"),
+		tempDir:   filepath.Join(root, "temp"),
+	}
+}
+
 // ContainerNginxLayout is the layout inside the official nginx image.
 func ContainerNginxLayout() NginxLayout {
 	return NginxLayout{
@@ -137,7 +154,7 @@ func ContainerNginxLayout() NginxLayout {
 		StaticDir: StaticRoot,
 		MediaDir:  MediaRoot,
 		MimeTypes: "/etc/nginx/mime.types",
-		PidFile:   "/var/run/nginx.pid",
+		pidFile:   "/var/run/nginx.pid",
 		User:      "nginx",
 		ErrorLog:  "/dev/stderr",
 		AccessLog: "/dev/stdout",
@@ -152,7 +169,7 @@ var nginxConf = template.Must(template.New("nginx.conf").Funcs(template.FuncMap{
 {{- with .Layout}}{{if .User}}
 user {{.User}};{{end}}
 worker_processes auto;
-pid {{.PidFile}};
+pid {{$.PidFile}};
 error_log {{.ErrorLog}} warn;
 {{- end}}
 
@@ -165,7 +182,7 @@ http {
     default_type application/octet-stream;
     access_log {{.Layout.AccessLog}};
     server_tokens off;
-{{- with .Layout.TempDir}}
+{{- with .TempDir}}
     client_body_temp_path {{.}}/client_body;
     proxy_temp_path {{.}}/proxy;
     fastcgi_temp_path {{.}}/fastcgi;
@@ -243,10 +260,11 @@ http {
 func RenderNginxConf(s NginxSettings, layout NginxLayout) string {
 	var b strings.Builder
 	err := nginxConf.Execute(&b, struct {
-		S          NginxSettings
-		Layout     NginxLayout
-		HealthPath string
-	}{s, layout, NginxHealthPath})
+		S                NginxSettings
+		Layout           NginxLayout
+		PidFile, TempDir string
+		HealthPath       string
+	}{s, layout, layout.pidFile, layout.tempDir, NginxHealthPath})
 	if err != nil {
 		// The template is fixed and its data typed: an error is a bug here.
 		panic(err)

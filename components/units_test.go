@@ -1,4 +1,4 @@
-package tests
+package components_test
 
 import (
 	"strings"
