@@ -73,8 +73,7 @@ func changeNotes(prev Previous, parts []part, d *Deployment) []string {
 			continue
 		}
 		// A part the stack no longer runs compares as an empty spec.
-		now, _ := c.deployed(d)
-		changed := now.spec.Changed(before)
+		changed := d.running[c.key].spec.Changed(before)
 		if len(changed) == 0 {
 			continue
 		}

@@ -32,6 +32,23 @@ type Deployment struct {
 	Outputs pulumi.Map
 	// Notes say what this deployment changes and what each change costs.
 	Notes []string
+	// running are the parts registered, by key.
+	running map[string]running
+}
+
+// running is a part as it runs: the spec the next deployment compares
+// with, and the Docker names of its containers (of its service on a swarm).
+type running struct {
+	spec  components.Spec
+	names []string
+}
+
+// record notes a part the stack runs, for the outputs and the change notes.
+func (d *Deployment) record(key string, spec components.Spec, names ...string) {
+	if d.running == nil {
+		d.running = map[string]running{}
+	}
+	d.running[key] = running{spec: spec, names: names}
 }
 
 // Register deploys a validated profile: it checks the data volumes against
@@ -168,6 +185,7 @@ func (d *Deployment) registerData(ctx *pulumi.Context, p Profile, h *host) error
 	}, h.withHost); err != nil {
 		return err
 	}
+	d.record("postgres", d.Postgres.Spec, d.Postgres.Host)
 	if p.Backup.Enabled {
 		var offsiteKey pulumi.StringInput
 		if p.Backup.Offsite.Enabled() {
@@ -185,14 +203,18 @@ func (d *Deployment) registerData(ctx *pulumi.Context, p Profile, h *host) error
 		}, h.withHost); err != nil {
 			return err
 		}
+		d.record("backup", d.Backup.Spec, d.Backup.Name)
 	}
-	d.Redis, err = components.NewRedis(ctx, "redis", &components.RedisArgs{
+	if d.Redis, err = components.NewRedis(ctx, "redis", &components.RedisArgs{
 		Settings: &p.Redis,
 		Target:   h.dataTarget,
 		Password: d.Secrets.RedisPassword,
 		Network:  h.data,
-	}, h.withHost)
-	return err
+	}, h.withHost); err != nil {
+		return err
+	}
+	d.record("redis", d.Redis.Spec, d.Redis.Host)
+	return nil
 }
 
 // registerSite registers the backend and nginx, which serves its files.
@@ -219,7 +241,8 @@ func (d *Deployment) registerSite(ctx *pulumi.Context, p Profile, h *host) error
 	}, h.withHost); err != nil {
 		return err
 	}
-	d.Nginx, err = components.NewNginx(ctx, "nginx", &components.NginxArgs{
+	d.record("backend", d.Backend.Spec, d.Backend.Names...)
+	if d.Nginx, err = components.NewNginx(ctx, "nginx", &components.NginxArgs{
 		Settings:      &p.Nginx,
 		Target:        h.target,
 		Site:          site,
@@ -227,8 +250,11 @@ func (d *Deployment) registerSite(ctx *pulumi.Context, p Profile, h *host) error
 		StaticVolume:  h.static,
 		MediaVolume:   h.media,
 		SharedVolumes: p.Swarm.SharedVolumes,
-	}, h.withHost)
-	return err
+	}, h.withHost); err != nil {
+		return err
+	}
+	d.record("nginx", d.Nginx.Spec, d.Nginx.Name)
+	return nil
 }
 
 // registerIngress registers the stack's Traefik, unless it joins the
@@ -255,6 +281,7 @@ func (d *Deployment) registerIngress(ctx *pulumi.Context, p Profile, h *host) er
 		if d.Traefik, err = components.NewTraefik(ctx, "traefik", traefik, h.withHost); err != nil {
 			return err
 		}
+		d.record("traefik", d.Traefik.Spec, d.Traefik.Name)
 	}
 	if p.Edge.Enabled() {
 		if d.Edge, err = edge.New(ctx, "edge", &edge.Args{
@@ -276,14 +303,18 @@ func (d *Deployment) outputs(p Profile, parts []part, dataVolumes map[string]str
 	containers := pulumi.StringMap{}
 	specs := pulumi.Map{}
 	for _, c := range parts {
-		deployed, ok := c.deployed(d)
-		if !ok {
+		r, runs := d.running[c.key]
+		if !runs {
 			continue
 		}
-		for name, dockerName := range deployed.containers {
-			containers[name] = pulumi.String(dockerName)
+		for i, name := range r.names {
+			if c.replicated {
+				containers[fmt.Sprintf("%s-%d", c.key, i+1)] = pulumi.String(name)
+			} else {
+				containers[c.key] = pulumi.String(name)
+			}
 		}
-		specs[c.key] = pulumi.ToStringMap(deployed.spec)
+		specs[c.key] = pulumi.ToStringMap(r.spec)
 	}
 	return pulumi.Map{
 		outputs.DockerHost:  pulumi.String(p.Host.Docker),

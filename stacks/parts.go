@@ -1,7 +1,6 @@
 package stacks
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/djangostack/infra/components"
@@ -9,7 +8,8 @@ import (
 
 // A part is one kind of container the stack runs. Validation, the
 // guardrails, the stack outputs, the specs and the change notes all read
-// the parts from this one table: a new component is added here once.
+// the parts from this one table: a new component is added here once, and
+// its registration step records what it made (Deployment.record).
 type part struct {
 	// key is the part's config key, and its name in the specs, the
 	// container outputs and the change notes.
@@ -20,6 +20,9 @@ type part struct {
 	// off: the stack runs none of the part (backups off). Its settings
 	// are still checked, but nothing of it is sized.
 	off bool
+	// replicated parts name their containers in the outputs key-1, key-2 …
+	// whatever their number; the others by their key.
+	replicated bool
 	// settings are the part's resources, healthcheck, restart policy and
 	// log rotation.
 	settings components.ContainerSettings
@@ -33,23 +36,6 @@ type part struct {
 	// cost says what replacing the part's container costs, given the spec
 	// fields that changed, in the words a reviewer of a preview needs.
 	cost func(changed []string) string
-	// deployed is what Register made of the part; false when the stack
-	// runs none (no backup, or the host's shared Traefik). Register makes
-	// Postgres, Redis, the backend and nginx in every stack.
-	deployed func(d *Deployment) (deployedPart, bool)
-}
-
-// deployedPart is a part as it runs: the spec the next deployment compares
-// with, and its containers' Docker names by output name ("postgres",
-// "backend-1").
-type deployedPart struct {
-	spec       components.Spec
-	containers map[string]string
-}
-
-// single is a part that runs one container, named after the part.
-func single(key string, spec components.Spec, dockerName string) deployedPart {
-	return deployedPart{spec: spec, containers: map[string]string{key: dockerName}}
 }
 
 // fixedCost is a cost that does not depend on what changed.
@@ -61,72 +47,9 @@ func fixedCost(text string) func([]string) string {
 // list them. dataVolumes are the Docker names of the data volumes
 // (postgres, media), which a cost may name.
 func (p Profile) parts(dataVolumes map[string]string) []part {
-	ps := []part{
-		{
-			key: "postgres", count: 1, settings: p.Postgres.ContainerSettings, image: p.Postgres.Image, check: p.Postgres.Check,
-			cost: fixedCost("its container is replaced, so the database restarts: it gets its stop timeout to shut down cleanly, " +
-				"and requests that need it fail until it is healthy again (typically 10-30 s); the data volume " + dataVolumes["postgres"] + " is kept"),
-			deployed: func(d *Deployment) (deployedPart, bool) {
-				return single("postgres", d.Postgres.Spec, d.Postgres.Host), true
-			},
-		},
-		{
-			key: "redis", count: 1, settings: p.Redis.ContainerSettings, image: p.Redis.Image, check: p.Redis.Check,
-			cost: fixedCost("its container is replaced, so Redis restarts (a few seconds): the cache and the channel layer are " +
-				"unavailable meanwhile, and channel messages in flight are lost; data comes back from the append-only file"),
-			deployed: func(d *Deployment) (deployedPart, bool) {
-				return single("redis", d.Redis.Spec, d.Redis.Host), true
-			},
-		},
-		{
-			key: "backend", count: p.Backend.Replicas, settings: p.Backend.ContainerSettings, image: p.Backend.Image, check: p.Backend.Check,
-			cost: func(changed []string) string {
-				cost := "new backend containers start and must pass their healthcheck before the old ones stop: no request is dropped"
-				if slices.Contains(changed, "image") {
-					cost += "; the new image runs its migrations first, and a failure stops the update with the old containers serving"
-				}
-				return cost
-			},
-			deployed: func(d *Deployment) (deployedPart, bool) {
-				containers := map[string]string{}
-				for i, name := range d.Backend.Names {
-					containers[fmt.Sprintf("backend-%d", i+1)] = name
-				}
-				return deployedPart{spec: d.Backend.Spec, containers: containers}, true
-			},
-		},
-		{
-			key: "nginx", count: 1, settings: p.Nginx.ContainerSettings, image: p.Nginx.Image, check: p.Nginx.Check,
-			cost: fixedCost("its container is replaced: /static/ and /media/ answer 502 for a few seconds"),
-			deployed: func(d *Deployment) (deployedPart, bool) {
-				return single("nginx", d.Nginx.Spec, d.Nginx.Name), true
-			},
-		},
-		{
-			// Sized even when the stack joins the host's shared Traefik:
-			// its settings are checked like every part's.
-			key: "traefik", count: 1, settings: p.Traefik.ContainerSettings, image: p.Traefik.Image, check: p.Traefik.Check,
-			cost: fixedCost("its container is replaced: the whole site is unreachable for a few seconds while Traefik starts " +
-				"again; its certificates are kept"),
-			deployed: func(d *Deployment) (deployedPart, bool) {
-				if d.Traefik == nil {
-					return deployedPart{}, false
-				}
-				return single("traefik", d.Traefik.Spec, d.Traefik.Name), true
-			},
-		},
-	}
-	backup := part{
-		key: "backup", settings: p.Backup.ContainerSettings, check: p.Backup.Check,
+	backup := part{key: "backup", settings: p.Backup.ContainerSettings, check: p.Backup.Check,
 		cost: fixedCost("its container is replaced: a dump in progress is abandoned (never left half-written), " +
-			"and the schedule goes on from the newest good dump; the dumps are kept"),
-		deployed: func(d *Deployment) (deployedPart, bool) {
-			if d.Backup == nil {
-				return deployedPart{}, false
-			}
-			return single("backup", d.Backup.Spec, d.Backup.Name), true
-		},
-	}
+			"and the schedule goes on from the newest good dump; the dumps are kept")}
 	switch {
 	case !p.Backup.Enabled:
 		backup.off = true
@@ -136,7 +59,32 @@ func (p Profile) parts(dataVolumes map[string]string) []part {
 	default:
 		backup.count = 1
 	}
-	return append(ps, backup)
+	return []part{
+		{key: "postgres", count: 1, settings: p.Postgres.ContainerSettings, image: p.Postgres.Image, check: p.Postgres.Check,
+			cost: fixedCost("its container is replaced, so the database restarts: it gets its stop timeout to shut down cleanly, " +
+				"and requests that need it fail until it is healthy again (typically 10-30 s); the data volume " + dataVolumes["postgres"] + " is kept")},
+		{key: "redis", count: 1, settings: p.Redis.ContainerSettings, image: p.Redis.Image, check: p.Redis.Check,
+			cost: fixedCost("its container is replaced, so Redis restarts (a few seconds): the cache and the channel layer are " +
+				"unavailable meanwhile, and channel messages in flight are lost; data comes back from the append-only file")},
+		{key: "backend", count: p.Backend.Replicas, replicated: true, settings: p.Backend.ContainerSettings, image: p.Backend.Image, check: p.Backend.Check,
+			cost: backendCost},
+		{key: "nginx", count: 1, settings: p.Nginx.ContainerSettings, image: p.Nginx.Image, check: p.Nginx.Check,
+			cost: fixedCost("its container is replaced: /static/ and /media/ answer 502 for a few seconds")},
+		// Sized even when the stack joins the host's shared Traefik: its
+		// settings are checked like every part's.
+		{key: "traefik", count: 1, settings: p.Traefik.ContainerSettings, image: p.Traefik.Image, check: p.Traefik.Check,
+			cost: fixedCost("its container is replaced: the whole site is unreachable for a few seconds while Traefik starts " +
+				"again; its certificates are kept")},
+		backup,
+	}
+}
+
+func backendCost(changed []string) string {
+	cost := "new backend containers start and must pass their healthcheck before the old ones stop: no request is dropped"
+	if slices.Contains(changed, "image") {
+		cost += "; the new image runs its migrations first, and a failure stops the update with the old containers serving"
+	}
+	return cost
 }
 
 // sized are the parts the stack runs: those whose limits, reservations and

@@ -74,12 +74,12 @@ func TestPartsCountWhatRuns(t *testing.T) {
 
 func TestChangeNotesSayWhatAChangeCosts(t *testing.T) {
 	p := Production()
-	d := &Deployment{
-		Postgres: &components.Postgres{Spec: components.Spec{"image": "postgres:16", "flags": "b"}},
-		Redis:    &components.Redis{Spec: components.Spec{"image": "redis:7"}},
-		Backend:  &components.Backend{Spec: components.Spec{"image": "app:2", "env": "x"}},
-		Nginx:    &components.Nginx{Spec: components.Spec{"image": "nginx:1"}},
-	}
+	d := &Deployment{}
+	d.record("postgres", components.Spec{"image": "postgres:16", "flags": "b"}, "app-postgres")
+	d.record("redis", components.Spec{"image": "redis:7"}, "app-redis")
+	backend := components.Spec{"image": "app:2", "env": "x"}
+	d.record("backend", backend, "app-backend-1")
+	d.record("nginx", components.Spec{"image": "nginx:1"}, "app-nginx")
 	prev := Previous{Specs: map[string]components.Spec{
 		"postgres": {"image": "postgres:16", "flags": "a"},
 		"redis":    {"image": "redis:7"},
@@ -96,7 +96,7 @@ func TestChangeNotesSayWhatAChangeCosts(t *testing.T) {
 	if !strings.HasPrefix(notes[1], "backend: image changed; ") || !strings.Contains(notes[1], "the new image runs its migrations first") {
 		t.Errorf("backend note %q", notes[1])
 	}
-	d.Backend.Spec["image"], d.Backend.Spec["env"] = "app:1", "y"
+	backend["image"], backend["env"] = "app:1", "y"
 	if notes := changeNotes(prev, p.parts(nil), d); len(notes) != 2 || strings.Contains(notes[1], "migrations") {
 		t.Errorf("an env change runs no migrations: %q", notes)
 	}
