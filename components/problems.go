@@ -3,7 +3,6 @@ package components
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // A Problem is one thing wrong with a setting: the config key it sits at
@@ -58,17 +57,12 @@ func (ps Problems) Err() error {
 }
 
 // JoinKey is the config key of key under prefix: "postgres" and
-// "tuning.workMem" make "postgres.tuning.workMem". An index ("[2]") joins
-// without a dot, and an empty key is the prefix itself, so that a nested
-// setting can report a problem with its list's items or with itself.
+// "tuning.workMem" make "postgres.tuning.workMem". The key always takes a
+// dot, even when it is a name a user wrote oddly ("", "[x]"): the key then
+// still names the entry, as the overlay and the checks both write it.
 func JoinKey(prefix, key string) string {
-	switch {
-	case prefix == "":
+	if prefix == "" {
 		return key
-	case key == "":
-		return prefix
-	case strings.HasPrefix(key, "["):
-		return prefix + key
 	}
 	return prefix + "." + key
 }

@@ -54,8 +54,8 @@ func TestJoinKey(t *testing.T) {
 	for _, c := range []struct{ prefix, key, want string }{
 		{"postgres", "tuning.workMem", "postgres.tuning.workMem"},
 		{"backend.cors", "allowedOrigins[2]", "backend.cors.allowedOrigins[2]"},
-		{"domains", "[0]", "domains[0]"},
-		{"backend", "", "backend"},
+		{"backend.env", "[x]", "backend.env.[x]"},
+		{"backendSecrets", "", "backendSecrets."},
 		{"", "tls", "tls"},
 	} {
 		if got := JoinKey(c.prefix, c.key); got != c.want {
