@@ -204,6 +204,9 @@ func (s *RedisSize) UnmarshalText(b []byte) error {
 // Docker, Traefik and nginx read what it renders; Django gets whole seconds.
 type Duration time.Duration
 
+// Seconds is a Duration of n seconds.
+func Seconds(n int64) Duration { return Duration(n) * Duration(time.Second) }
+
 const (
 	day  = 24 * time.Hour
 	year = 365 * day
@@ -376,6 +379,3 @@ func (r *Rate) UnmarshalText(b []byte) error {
 	*r = v
 	return nil
 }
-
-// Seconds is a Duration of n seconds.
-func Seconds(n int64) Duration { return Duration(n) * Duration(1e9) }

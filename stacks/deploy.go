@@ -105,6 +105,8 @@ func (d *Deployment) checkPrevious(ctx *pulumi.Context, p Profile, dataVolumes m
 
 // host is what the components of a stack share on its Docker host.
 type host struct {
+	// naming carries the ingress label when the host's shared Traefik
+	// routes the stack.
 	naming components.Naming
 	// withHost puts a component's resources on the stack's Docker provider.
 	withHost pulumi.ResourceOption
@@ -115,8 +117,10 @@ type host struct {
 	// input; data is the data network's name.
 	edgeName   string
 	edge, data pulumi.StringInput
-	static     pulumi.StringInput
-	media      pulumi.StringInput
+	// static and media are the names of the shared volumes.
+	static, media pulumi.StringInput
+	// cloudflare is the Cloudflare API token, as a secret; nil without a
+	// zone.
 	cloudflare pulumi.StringInput
 }
 
