@@ -1,40 +1,31 @@
 package components
 
 import (
-	"embed"
 	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 
+	"github.com/djangostack/infra/components/scripts"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// The backup scripts, uploaded into the backup containers as they are: the
-// tests run these same files against a real Postgres.
-//
-//go:embed scripts/*.sh
-var scripts embed.FS
-
-// Where the scripts and the dumps are inside the backup containers.
-const (
-	BackupScriptDir = "/opt/backup"
-	BackupDir       = "/backups"
-)
+// BackupDir is where the dumps are inside the backup containers.
+const BackupDir = "/backups"
 
 // BackupSettings are the scheduled dumps of the application database.
 type BackupSettings struct {
-	// Enabled runs the backup service (default true; false in local).
+	// Enabled runs the backup service.
 	Enabled bool `json:"enabled"`
-	// Interval between dumps (default 6h in production, 24h in staging).
+	// Interval between dumps.
 	Interval Duration `json:"interval"`
 	// Keep is how many of the newest good dumps are never pruned, whatever
 	// their age (default 28: a week of 6-hourly dumps).
 	Keep int `json:"keep"`
-	// MaxAge is the age past which dumps beyond Keep are pruned (default 30d).
+	// MaxAge is the age past which dumps beyond Keep are pruned.
 	MaxAge Duration `json:"maxAge"`
-	// Offsite copies each good dump to S3-compatible storage (default off).
+	// Offsite copies each good dump to S3-compatible storage.
 	Offsite Offsite `json:"offsite"`
 	ContainerSettings
 }
@@ -46,14 +37,14 @@ type Offsite struct {
 	// Endpoint is an S3-compatible service's endpoint, such as
 	// https://s3.eu-central-003.backblazeb2.com (default none: AWS S3).
 	Endpoint string `json:"endpoint"`
-	// Region of the bucket (default us-east-1).
+	// Region of the bucket.
 	Region string `json:"region"`
 	// AccessKeyID of the storage key; its secret is the secret config
 	// django-stack:offsiteSecretKey.
 	AccessKeyID string `json:"accessKeyId"`
-	// Image is the AWS CLI image that copies (default amazon/aws-cli:2.27.50).
+	// Image is the AWS CLI image that copies.
 	Image string `json:"image"`
-	// Interval between copies (default 15m).
+	// Interval between copies.
 	Interval Duration `json:"interval"`
 }
 
@@ -174,17 +165,17 @@ func BackupsVolume(n Naming) string { return n.Name("backups") }
 
 // scriptFiles are the backup scripts as files of a container.
 func scriptFiles() ([]File, error) {
-	entries, err := scripts.ReadDir("scripts")
+	entries, err := scripts.Files.ReadDir(".")
 	if err != nil {
 		return nil, err
 	}
 	var files []File
 	for _, e := range entries {
-		content, err := scripts.ReadFile("scripts/" + e.Name())
+		content, err := scripts.Files.ReadFile(e.Name())
 		if err != nil {
 			return nil, err
 		}
-		files = append(files, File{Path: BackupScriptDir + "/" + e.Name(), Content: pulumi.String(string(content)), Mode: "0555"})
+		files = append(files, File{Path: scripts.Dir + "/" + e.Name(), Content: pulumi.String(string(content)), Mode: "0555"})
 	}
 	return files, nil
 }
@@ -233,7 +224,7 @@ func NewBackup(ctx *pulumi.Context, name string, args *BackupArgs, opts ...pulum
 		Name:        c.Name,
 		ImageSource: args.DatabaseImage,
 		Image:       runImage(args.Runtime, image),
-		Command:     []string{"sh", BackupScriptDir + "/backup.sh", "loop"},
+		Command:     []string{"sh", scripts.Backup, "loop"},
 		Env:         s.Env(args.Database, args.Naming.Prefix),
 		Files: append(files, File{
 			Path: postgresPasswordFile, Content: pulumi.ToSecret(args.Password).(pulumi.StringOutput), Mode: "0444", Secret: true,
@@ -241,7 +232,7 @@ func NewBackup(ctx *pulumi.Context, name string, args *BackupArgs, opts ...pulum
 		Volumes:     []VolumeMount{{Volume: c.Volume.Name, Target: BackupDir}},
 		Networks:    []pulumi.StringInput{args.Network},
 		Labels:      args.Naming.ComponentLabels("backup"),
-		HealthTest:  []string{"CMD", "sh", BackupScriptDir + "/backup.sh", "health"},
+		HealthTest:  []string{"CMD", "sh", scripts.Backup, "health"},
 		Settings:    s.ContainerSettings,
 		Constraints: args.Constraints,
 		// The first dump of a big database takes a while: the release does
@@ -290,7 +281,7 @@ func newOffsite(ctx *pulumi.Context, name string, s BackupSettings, args *Backup
 		ImageSource: o.Image,
 		Image:       runImage(args.Runtime, image),
 		Entrypoint:  []string{"sh"},
-		Command:     []string{BackupScriptDir + "/offsite.sh", "loop"},
+		Command:     []string{scripts.Offsite, "loop"},
 		Env:         env,
 		SecretEnv:   map[string]pulumi.StringInput{"AWS_SECRET_ACCESS_KEY": args.OffsiteSecretKey},
 		Files:       files,

@@ -34,7 +34,7 @@ type Naming struct {
 // objects, the runtime that runs them and, on Swarm, where its tasks may go.
 type Target struct {
 	Naming
-	// Runtime runs the component's workloads (default container).
+	// Runtime runs the component's workloads; empty is RuntimeContainer.
 	Runtime Runtime
 	// Constraints place the component's Swarm tasks, such as the node that
 	// holds its volume ("node.labels.djangostack.data == true").
@@ -69,21 +69,5 @@ func (n Naming) ResolvedNames() []string { return []string{PostgresHost(n), Redi
 
 // ComponentLabels returns the deployment's labels plus the component's own.
 func (n Naming) ComponentLabels(component string) map[string]string {
-	labels := make(map[string]string, len(n.Labels)+1)
-	for k, v := range n.Labels {
-		labels[k] = v
-	}
-	labels[LabelComponent] = component
-	return labels
-}
-
-// mergeMaps returns a new map with the entries of all maps, later ones winning.
-func mergeMaps[V any](layers ...map[string]V) map[string]V {
-	out := map[string]V{}
-	for _, m := range layers {
-		for k, v := range m {
-			out[k] = v
-		}
-	}
-	return out
+	return mergeMaps(n.Labels, map[string]string{LabelComponent: component})
 }

@@ -3,6 +3,7 @@ package components
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"text/template"
@@ -13,26 +14,25 @@ import (
 // NginxSettings are the static- and media-file server's configuration.
 // DefaultNginxSettings holds the guide's nginx.conf values.
 type NginxSettings struct {
-	// Image is the server image (default nginx:1.27-alpine).
+	// Image is the server image.
 	Image string `json:"image"`
-	// WorkerConnections is events.worker_connections (default 1024).
+	// WorkerConnections is events.worker_connections.
 	WorkerConnections int `json:"workerConnections"`
 	// Gzip is response compression.
 	Gzip Gzip `json:"gzip"`
-	// ClientBodyBufferSize is client_body_buffer_size (default 128k).
+	// ClientBodyBufferSize is client_body_buffer_size.
 	ClientBodyBufferSize Size `json:"clientBodyBufferSize"`
-	// ClientMaxBodySize is client_max_body_size (default 10m); larger
-	// request bodies get 413.
+	// ClientMaxBodySize is client_max_body_size; larger request bodies get 413.
 	ClientMaxBodySize Size `json:"clientMaxBodySize"`
-	// ClientBodyTimeout is client_body_timeout (default 12s).
+	// ClientBodyTimeout is client_body_timeout.
 	ClientBodyTimeout Duration `json:"clientBodyTimeout"`
-	// ClientHeaderTimeout is client_header_timeout (default 12s).
+	// ClientHeaderTimeout is client_header_timeout.
 	ClientHeaderTimeout Duration `json:"clientHeaderTimeout"`
-	// KeepaliveTimeout is keepalive_timeout (default 300s).
+	// KeepaliveTimeout is keepalive_timeout.
 	KeepaliveTimeout Duration `json:"keepaliveTimeout"`
-	// SendTimeout is send_timeout (default 10s).
+	// SendTimeout is send_timeout.
 	SendTimeout Duration `json:"sendTimeout"`
-	// ResetTimedoutConnection is reset_timedout_connection (default true).
+	// ResetTimedoutConnection is reset_timedout_connection.
 	ResetTimedoutConnection bool `json:"resetTimedoutConnection"`
 	// OpenFileCache caches file descriptors and lookups.
 	OpenFileCache OpenFileCache `json:"openFileCache"`
@@ -45,42 +45,38 @@ type NginxSettings struct {
 
 // Gzip is nginx's gzip configuration.
 type Gzip struct {
-	// Enabled is gzip (default true).
+	// Enabled is gzip.
 	Enabled bool `json:"enabled"`
-	// Level is gzip_comp_level, 1-9 (default 6).
+	// Level is gzip_comp_level, 1-9.
 	Level int `json:"level"`
-	// Types is gzip_types (default text/plain text/css application/json
-	// application/javascript); text/html is always compressed.
+	// Types is gzip_types; text/html is always compressed.
 	Types []string `json:"types"`
-	// Vary is gzip_vary (default true): Vary: Accept-Encoding on compressible
-	// responses, so a cache in front (Cloudflare) keeps the compressed and
-	// plain copies apart.
+	// Vary is gzip_vary: Vary: Accept-Encoding on compressible responses, so a
+	// cache in front (Cloudflare) keeps the compressed and plain copies apart.
 	Vary bool `json:"vary"`
 }
 
 // OpenFileCache is nginx's open_file_cache family.
 type OpenFileCache struct {
-	// Max is open_file_cache max= (default 2000 entries).
+	// Max is open_file_cache max=.
 	Max int `json:"max"`
-	// Inactive is open_file_cache inactive= (default 20s).
+	// Inactive is open_file_cache inactive=.
 	Inactive Duration `json:"inactive"`
-	// Valid is open_file_cache_valid (default 60s).
+	// Valid is open_file_cache_valid.
 	Valid Duration `json:"valid"`
-	// MinUses is open_file_cache_min_uses (default 2).
+	// MinUses is open_file_cache_min_uses.
 	MinUses int `json:"minUses"`
-	// Errors is open_file_cache_errors (default true).
+	// Errors is open_file_cache_errors.
 	Errors bool `json:"errors"`
 }
 
 // FileCaching is how a location of files is served and cached.
 type FileCaching struct {
-	// Expires is the expires directive (default 1y for static, 30d for media).
+	// Expires is the expires directive.
 	Expires Duration `json:"expires"`
-	// CacheControl is the Cache-Control header added to responses (default
-	// "public, immutable" for static, "public" for media).
+	// CacheControl is the Cache-Control header added to responses.
 	CacheControl string `json:"cacheControl"`
-	// Directio is directio (default 4m for static, off for media): files
-	// this large bypass the page cache.
+	// Directio is directio: files this large bypass the page cache.
 	Directio Size `json:"directio"`
 }
 
@@ -107,8 +103,9 @@ func DefaultNginxSettings() NginxSettings {
 	}
 }
 
-// NginxLayout is where the rendered configuration runs: the container by
-// default, or a temporary tree when a test runs the real nginx on it.
+// NginxLayout is where the rendered configuration runs: the container
+// (ContainerNginxLayout), or a tree of its own (TreeNginxLayout), where a
+// real nginx runs it outside the container.
 type NginxLayout struct {
 	// Listen is the port of the server block.
 	Listen int
@@ -117,16 +114,16 @@ type NginxLayout struct {
 	MediaDir  string
 	// MimeTypes is the path of nginx's mime.types.
 	MimeTypes string
-	// PidFile is where the master writes its pid.
-	PidFile string
+	// pidFile is where the master writes its pid.
+	pidFile string
 	// User runs the workers; empty leaves nginx's default.
 	User string
 	// ErrorLog and AccessLog are log destinations.
 	ErrorLog  string
 	AccessLog string
-	// TempDir, when set, holds nginx's temporary files instead of its
+	// tempDir, when set, holds nginx's temporary files instead of its
 	// compiled-in paths.
-	TempDir string
+	tempDir string
 }
 
 var mimeType = regexp.MustCompile(`^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$`)
@@ -135,6 +132,21 @@ var mimeType = regexp.MustCompile(`^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$`)
 // does not route it.
 const NginxHealthPath = "/nginx-health"
 
+// TreeNginxLayout is the layout of a tree of its own under root, which any
+// user may run nginx on: the files under root/static and root/media, the
+// logs under root/logs, the pid file and the temporary files under root
+// too. Listen, MimeTypes and User are the caller's.
+func TreeNginxLayout(root string) NginxLayout {
+	return NginxLayout{
+		StaticDir: filepath.Join(root, "static"),
+		MediaDir:  filepath.Join(root, "media"),
+		ErrorLog:  filepath.Join(root, "logs", "error.log"),
+		AccessLog: filepath.Join(root, "logs", "access.log"),
+		pidFile:   filepath.Join(root, "nginx.pid"),
+		tempDir:   filepath.Join(root, "temp"),
+	}
+}
+
 // ContainerNginxLayout is the layout inside the official nginx image.
 func ContainerNginxLayout() NginxLayout {
 	return NginxLayout{
@@ -142,7 +154,7 @@ func ContainerNginxLayout() NginxLayout {
 		StaticDir: StaticRoot,
 		MediaDir:  MediaRoot,
 		MimeTypes: "/etc/nginx/mime.types",
-		PidFile:   "/var/run/nginx.pid",
+		pidFile:   "/var/run/nginx.pid",
 		User:      "nginx",
 		ErrorLog:  "/dev/stderr",
 		AccessLog: "/dev/stdout",
@@ -150,19 +162,14 @@ func ContainerNginxLayout() NginxLayout {
 }
 
 var nginxConf = template.Must(template.New("nginx.conf").Funcs(template.FuncMap{
-	"onoff": func(b bool) string {
-		if b {
-			return "on"
-		}
-		return "off"
-	},
+	"onoff":   OnOff,
 	"seconds": func(d Duration) string { return fmt.Sprintf("%ds", d.Seconds()) },
 	"join":    strings.Join,
 }).Parse(`# Rendered by the django-stack Pulumi program from its profile; edits here are overwritten.
 {{- with .Layout}}{{if .User}}
 user {{.User}};{{end}}
 worker_processes auto;
-pid {{.PidFile}};
+pid {{$.PidFile}};
 error_log {{.ErrorLog}} warn;
 {{- end}}
 
@@ -175,7 +182,7 @@ http {
     default_type application/octet-stream;
     access_log {{.Layout.AccessLog}};
     server_tokens off;
-{{- with .Layout.TempDir}}
+{{- with .TempDir}}
     client_body_temp_path {{.}}/client_body;
     proxy_temp_path {{.}}/proxy;
     fastcgi_temp_path {{.}}/fastcgi;
@@ -253,10 +260,11 @@ http {
 func RenderNginxConf(s NginxSettings, layout NginxLayout) string {
 	var b strings.Builder
 	err := nginxConf.Execute(&b, struct {
-		S          NginxSettings
-		Layout     NginxLayout
-		HealthPath string
-	}{s, layout, NginxHealthPath})
+		S                NginxSettings
+		Layout           NginxLayout
+		PidFile, TempDir string
+		HealthPath       string
+	}{s, layout, layout.pidFile, layout.tempDir, NginxHealthPath})
 	if err != nil {
 		// The template is fixed and its data typed: an error is a bug here.
 		panic(err)

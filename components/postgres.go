@@ -12,16 +12,16 @@ import (
 // PostgresSettings are everything about the database server that is known
 // before deployment. DefaultPostgresSettings holds the guide's values.
 type PostgresSettings struct {
-	// Image is the server image (default postgres:16-alpine).
+	// Image is the server image.
 	Image string `json:"image"`
-	// Database is the name of the application database (default app).
+	// Database is the name of the application database.
 	Database string `json:"database"`
-	// User owns the application database (default app).
+	// User owns the application database.
 	User string `json:"user"`
 	// Tuning are the server settings passed as `-c name=value`.
 	Tuning PostgresTuning `json:"tuning"`
-	// ShmSize is the size of /dev/shm (default 256M). Docker's 64M is too
-	// small for parallel queries, which share memory through it.
+	// ShmSize is the size of /dev/shm. Docker's 64M is too small for parallel
+	// queries, which share memory through it.
 	ShmSize Size `json:"shmSize"`
 	ContainerSettings
 }
@@ -29,18 +29,18 @@ type PostgresSettings struct {
 // PostgresTuning are the guide's server settings. Each renders as one
 // `-c name=value` flag of the postgres command.
 type PostgresTuning struct {
-	// SharedBuffers is shared_buffers (default 256MB).
+	// SharedBuffers is shared_buffers.
 	SharedBuffers PostgresSize `json:"sharedBuffers"`
-	// EffectiveCacheSize is effective_cache_size (default 1GB), the planner's
-	// estimate of the memory available for caching data.
+	// EffectiveCacheSize is effective_cache_size, the planner's estimate of the
+	// memory available for caching data.
 	EffectiveCacheSize PostgresSize `json:"effectiveCacheSize"`
-	// MaxConnections is max_connections (default 200).
+	// MaxConnections is max_connections.
 	MaxConnections int `json:"maxConnections"`
-	// WorkMem is work_mem (default 4MB), per sort or hash operation.
+	// WorkMem is work_mem, per sort or hash operation.
 	WorkMem PostgresSize `json:"workMem"`
-	// CheckpointCompletionTarget is checkpoint_completion_target (default 0.9).
+	// CheckpointCompletionTarget is checkpoint_completion_target.
 	CheckpointCompletionTarget float64 `json:"checkpointCompletionTarget"`
-	// MaxParallelWorkers is max_parallel_workers (default 4).
+	// MaxParallelWorkers is max_parallel_workers.
 	MaxParallelWorkers int `json:"maxParallelWorkers"`
 	// Extra are further settings, name to value, rendered after the others in
 	// name order ({"log_min_duration_statement": "500ms"}).

@@ -3,8 +3,6 @@ package components
 import (
 	"errors"
 	"fmt"
-	"strings"
-	"time"
 )
 
 // A Problem is one thing wrong with a setting: the config key it sits at
@@ -40,9 +38,9 @@ func (ps *Problems) Merge(prefix string, nested Problems) {
 	for _, p := range nested {
 		refs := make([]string, len(p.Refs))
 		for i, r := range p.Refs {
-			refs[i] = joinKey(prefix, r)
+			refs[i] = JoinKey(prefix, r)
 		}
-		*ps = append(*ps, Problem{Key: joinKey(prefix, p.Key), Msg: p.Msg, Refs: refs})
+		*ps = append(*ps, Problem{Key: JoinKey(prefix, p.Key), Msg: p.Msg, Refs: refs})
 	}
 }
 
@@ -58,87 +56,15 @@ func (ps Problems) Err() error {
 	return errors.Join(errs...)
 }
 
-func joinKey(prefix, key string) string {
-	switch {
-	case prefix == "":
+// JoinKey is the config key of key under prefix: "postgres" and
+// "tuning.workMem" make "postgres.tuning.workMem". The key always takes a
+// dot, even when it is a name a user wrote oddly ("", "[x]"): the key then
+// still names the entry, as the overlay and the checks both write it.
+func JoinKey(prefix, key string) string {
+	if prefix == "" {
 		return key
-	case key == "":
-		return prefix
-	case strings.HasPrefix(key, "["):
-		return prefix + key
 	}
 	return prefix + "." + key
-}
-
-// DockerMinMemory is the smallest memory limit or reservation the Docker
-// daemon accepts since 20.10 ("Minimum memory limit allowed is 6MB").
-const DockerMinMemory = 6 * MiB
-
-// Check reports what cannot work in any deployment: non-positive amounts,
-// unknown restart conditions, a healthcheck that can never pass.
-func (s ContainerSettings) Check() Problems {
-	var ps Problems
-	for _, r := range []struct {
-		key    string
-		amount ResourceAmount
-	}{{"resources.limits", s.Resources.Limits}, {"resources.reservations", s.Resources.Reservations}} {
-		if r.amount.CPUs <= 0 {
-			ps.Add(r.key+".cpus", "%q must be more than 0", r.amount.CPUs.String())
-		}
-		if r.amount.Memory < Size(DockerMinMemory) || int64(r.amount.Memory)%MiB != 0 {
-			ps.Add(r.key+".memory", "%q must be a whole number of MiB, at least %s (Docker's minimum since 20.10)", r.amount.Memory.String(), Size(DockerMinMemory).String())
-		}
-	}
-	if s.Resources.Reservations.Memory > s.Resources.Limits.Memory {
-		// Docker refuses to create such a container.
-		ps.AddComparing("resources.reservations.memory", []string{"resources.limits.memory"}, "%q is above the memory limit %q; a reservation must fit under its limit",
-			s.Resources.Reservations.Memory.String(), s.Resources.Limits.Memory.String())
-	}
-	h := s.Healthcheck
-	if h.Interval < Duration(time.Millisecond) {
-		ps.Add("healthcheck.interval", "%q must be at least 1ms", h.Interval.String())
-	}
-	if h.Timeout < Duration(time.Millisecond) {
-		ps.Add("healthcheck.timeout", "%q must be at least 1ms", h.Timeout.String())
-	}
-	if h.StartPeriod < 0 {
-		ps.Add("healthcheck.startPeriod", "%q must not be negative", h.StartPeriod.String())
-	}
-	if h.Retries < 1 {
-		ps.Add("healthcheck.retries", "%d must be at least 1", h.Retries)
-	}
-	switch s.Restart.Condition {
-	case "on-failure", "always", "unless-stopped", "no":
-	default:
-		ps.Add("restart.condition", "%q is not a restart condition (one of on-failure, always, unless-stopped, no)", s.Restart.Condition)
-	}
-	if s.Restart.MaxAttempts < 0 {
-		ps.Add("restart.maxAttempts", "%d must not be negative (0 means no limit)", s.Restart.MaxAttempts)
-	}
-	if s.Logs.Driver == "" {
-		ps.Add("logs.driver", "must be set (json-file rotates with maxSize and maxFiles)")
-	}
-	if s.Logs.Driver == "json-file" || s.Logs.Driver == "local" {
-		if s.Logs.MaxSize < Size(KiB) {
-			ps.Add("logs.maxSize", "%q must be at least 1K", s.Logs.MaxSize.String())
-		}
-		if s.Logs.MaxFiles < 1 {
-			ps.Add("logs.maxFiles", "%d must be at least 1", s.Logs.MaxFiles)
-		}
-	}
-	if s.StopTimeout < 0 {
-		ps.Add("stopTimeout", "%q must not be negative", s.StopTimeout.String())
-	}
-	return ps
-}
-
-// checkImage reports an image reference that is empty or malformed.
-func checkImage(ps *Problems, key, ref string) {
-	if ref == "" {
-		ps.Add(key, "must be set (an image reference such as postgres:16-alpine)")
-	} else if _, err := ParseImageRef(ref); err != nil {
-		ps.Add(key, "%v", err)
-	}
 }
 
 // resolve returns a component's settings: the given ones, or the guide's

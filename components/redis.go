@@ -16,7 +16,7 @@ import (
 // RedisSettings are everything about the cache and channel-layer server that
 // is known before deployment. DefaultRedisSettings holds the guide's values.
 type RedisSettings struct {
-	// Image is the server image (default redis:7-alpine).
+	// Image is the server image.
 	Image string `json:"image"`
 	// Tuning are the server settings passed as `--name value` arguments.
 	Tuning RedisTuning `json:"tuning"`
@@ -25,20 +25,20 @@ type RedisSettings struct {
 
 // RedisTuning are the guide's server settings.
 type RedisTuning struct {
-	// MaxMemory is maxmemory (default 512mb): the data set's cap, below the
-	// container's memory limit so that a fork for a snapshot or an AOF
-	// rewrite has room for its copy-on-write pages.
+	// MaxMemory is maxmemory: the data set's cap, below the container's memory
+	// limit so that a fork for a snapshot or an AOF rewrite has room for its
+	// copy-on-write pages.
 	MaxMemory RedisSize `json:"maxMemory"`
-	// MaxMemoryPolicy is maxmemory-policy (default allkeys-lru).
+	// MaxMemoryPolicy is maxmemory-policy.
 	MaxMemoryPolicy string `json:"maxMemoryPolicy"`
-	// Save is the RDB snapshot schedule, pairs of "<seconds> <changes>"
-	// (default "60 1000"); "" disables snapshots.
+	// Save is the RDB snapshot schedule, pairs of "<seconds> <changes>"; ""
+	// disables snapshots.
 	Save string `json:"save"`
-	// AppendOnly is appendonly (default true).
+	// AppendOnly is appendonly.
 	AppendOnly bool `json:"appendOnly"`
-	// TCPKeepalive is tcp-keepalive, whole seconds (default 300s).
+	// TCPKeepalive is tcp-keepalive, whole seconds.
 	TCPKeepalive Duration `json:"tcpKeepalive"`
-	// MaxClients is maxclients (default 10000).
+	// MaxClients is maxclients.
 	MaxClients int `json:"maxClients"`
 	// Extra are further settings, name to value, rendered after the others in
 	// name order ({"lazyfree-lazy-eviction": "yes"}).

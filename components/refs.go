@@ -122,3 +122,12 @@ func ParseImageRef(text string) (ImageRef, error) {
 func (r ImageRef) Pinned() bool {
 	return r.Digest != "" || (r.Tag != "" && r.Tag != "latest")
 }
+
+// checkImage reports an image reference that is empty or malformed.
+func checkImage(ps *Problems, key, ref string) {
+	if ref == "" {
+		ps.Add(key, "must be set (an image reference such as postgres:16-alpine)")
+	} else if _, err := ParseImageRef(ref); err != nil {
+		ps.Add(key, "%v", err)
+	}
+}

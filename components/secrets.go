@@ -15,11 +15,11 @@ type SecretsArgs struct {
 // long as the stack; changing a revision (any new value, such as a date)
 // generates that secret anew on the next deploy.
 type Rotation struct {
-	// Postgres is the revision of the database password (default empty).
+	// Postgres is the revision of the database password.
 	Postgres Revision `json:"postgres"`
-	// Redis is the revision of the Redis password (default empty).
+	// Redis is the revision of the Redis password.
 	Redis Revision `json:"redis"`
-	// SecretKey is the revision of Django's SECRET_KEY (default empty).
+	// SecretKey is the revision of Django's SECRET_KEY.
 	SecretKey Revision `json:"secretKey"`
 }
 

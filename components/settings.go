@@ -58,11 +58,28 @@ func (r extraRules) check(ps *Problems, key string, extra map[string]string) {
 			ps.Add(at, "%s cannot be set: %s", value, why)
 			continue
 		}
-		for _, t := range r.typed {
-			if t.name == name {
-				ps.AddComparing(at, []string{t.key}, "%s would override %s (%s %s): extra settings come last on the command line and win, past the checks of the typed one; set %s instead",
-					value, t.key, name, t.value, t.key)
-			}
+		if i := slices.IndexFunc(r.typed, func(t serverSetting) bool { return t.name == name }); i >= 0 {
+			t := r.typed[i]
+			ps.AddComparing(at, []string{t.key}, "%s would override %s (%s %s): extra settings come last on the command line and win, past the checks of the typed one; set %s instead",
+				value, t.key, name, t.value, t.key)
 		}
 	}
+}
+
+// OnOff is a boolean as nginx's directives and Cloudflare's zone settings
+// spell it.
+func OnOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// withExtra appends a component's extra settings, in name order, to its
+// named settings.
+func withExtra(settings [][2]string, extra map[string]string) [][2]string {
+	for _, k := range slices.Sorted(maps.Keys(extra)) {
+		settings = append(settings, [2]string{k, extra[k]})
+	}
+	return settings
 }

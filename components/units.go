@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/docker/go-units"
 )
 
 // The quantity types below are what the profile is written in. Each one parses
@@ -71,22 +73,38 @@ const (
 // It is used for container memory, nginx buffers and Django upload limits.
 type Size int64
 
-var sizeUnits = []unit{
-	{"G", GiB}, {"M", MiB}, {"K", KiB}, {"B", 1},
-	{"GB", GiB}, {"MB", MiB}, {"KB", KiB},
-	{"GiB", GiB}, {"MiB", MiB}, {"KiB", KiB},
-}
-
 var sizeFormat = []unit{{"G", GiB}, {"M", MiB}, {"K", KiB}, {"B", 1}}
 
-// ParseSize reads a Docker-style size. A bare number is refused: Docker reads
-// it as bytes and Compose users expect megabytes, so it is ambiguous.
+// sizeSyntax is what ParseSize lets through to Docker's parser: a number,
+// then at once a unit of at most G ("b", "k", "kb", "kib" … any case).
+var sizeSyntax = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?)([bB]|[kKmMgG](?:[iI]?[bB])?)$`)
+
+// ParseSize reads a Docker-style size with Docker's own parser, go-units'
+// RAMInBytes (1024-based, any case, "b" or "ib" optional). It is stricter
+// than Docker where Docker's leniency would hide a mistake:
+//   - a bare number is refused: Docker reads it as bytes and Compose users
+//     expect megabytes, so it is ambiguous;
+//   - so are a space before the unit and units past G, which no setting
+//     needs;
+//   - a fraction must come to a whole number of bytes, which Docker would
+//     silently round down.
 func ParseSize(text string) (Size, error) {
-	v, ok := parseQuantity(strings.TrimSpace(text), sizeUnits, true)
-	if !ok {
-		return 0, fmt.Errorf("%q is not a size (examples: 512M, 1G, 128k)", text)
+	bad := fmt.Errorf("%q is not a size (examples: 512M, 1G, 128k)", text)
+	trimmed := strings.TrimSpace(text)
+	m := sizeSyntax.FindStringSubmatch(trimmed)
+	if m == nil {
+		return 0, bad
 	}
-	return Size(v), nil
+	bytes, err := units.RAMInBytes(trimmed)
+	if err != nil {
+		return 0, bad
+	}
+	number, _ := strconv.ParseFloat(m[1], 64)
+	unit, _ := units.RAMInBytes("1" + m[2])
+	if exact := number * float64(unit); exact != float64(bytes) || exact > math.MaxInt64/2 {
+		return 0, bad
+	}
+	return Size(bytes), nil
 }
 
 func (s Size) Bytes() int64 { return int64(s) }
@@ -121,6 +139,8 @@ func (s *Size) UnmarshalText(b []byte) error {
 
 // PostgresSize is a memory setting in PostgreSQL's own syntax: a number and
 // one of its case-sensitive units kB, MB, GB, TB (1024-based), "256MB".
+// Parsed by hand: Postgres refuses what Docker's parser accepts ("256mb",
+// "256M", "256 MB"), and the rendered flag must be in Postgres's units.
 type PostgresSize int64
 
 var postgresSizeUnits = []unit{{"TB", TiB}, {"GB", GiB}, {"MB", MiB}, {"kB", KiB}, {"B", 1}}
@@ -147,7 +167,8 @@ func (s *PostgresSize) UnmarshalText(b []byte) error {
 }
 
 // RedisSize is a memory setting in Redis's syntax, where "512mb" is 512 MiB
-// but "512m" is 512 million bytes; suffixes are case-insensitive.
+// but "512m" is 512 million bytes; suffixes are case-insensitive. Parsed by
+// hand: Docker's parser reads "512m" as 512 MiB, which Redis does not.
 type RedisSize int64
 
 var redisSizeUnits = []unit{
@@ -182,6 +203,9 @@ func (s *RedisSize) UnmarshalText(b []byte) error {
 // (365 days), alone or combined as Go does: "10s", "1m30s", "30d", "1y".
 // Docker, Traefik and nginx read what it renders; Django gets whole seconds.
 type Duration time.Duration
+
+// Seconds is a Duration of n seconds.
+func Seconds(n int64) Duration { return Duration(n) * Duration(time.Second) }
 
 const (
 	day  = 24 * time.Hour

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/stacks/outputs"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -13,12 +14,6 @@ import (
 // starts again, a data volume recreated empty. To say so, every deploy
 // exports the specs of its containers and the names of its data volumes, and
 // the next one reads them back from the stack's last outputs and compares.
-
-// Outputs under which a deployment records what the next one compares.
-const (
-	outputSpecs       = "specs"
-	outputDataVolumes = "dataVolumes"
-)
 
 // Previous is what the last deployment of the stack recorded.
 type Previous struct {
@@ -44,10 +39,10 @@ func readPrevious(ctx *pulumi.Context) (Previous, error) {
 	}, &result, ""); err != nil {
 		return prev, fmt.Errorf("reading the stack's last outputs: %w", err)
 	}
-	for component, spec := range asStringMaps(result.Outputs[outputSpecs]) {
+	for component, spec := range asStringMaps(result.Outputs[outputs.Specs]) {
 		prev.Specs[component] = components.Spec(spec)
 	}
-	if m, ok := result.Outputs[outputDataVolumes].(map[string]any); ok {
+	if m, ok := result.Outputs[outputs.DataVolumes].(map[string]any); ok {
 		for k, v := range m {
 			prev.DataVolumes[k] = fmt.Sprint(v)
 		}
@@ -68,47 +63,21 @@ func asStringMaps(v any) map[string]map[string]string {
 	return out
 }
 
-// costs are what replacing each component's container costs, in the words a
-// reviewer of a preview needs.
-var costs = map[string]string{
-	"postgres": "its container is replaced, so the database restarts: it gets its stop timeout to shut down cleanly, " +
-		"and requests that need it fail until it is healthy again (typically 10-30 s); the data volume %s is kept",
-	"redis": "its container is replaced, so Redis restarts (a few seconds): the cache and the channel layer are " +
-		"unavailable meanwhile, and channel messages in flight are lost; data comes back from the append-only file",
-	"nginx": "its container is replaced: /static/ and /media/ answer 502 for a few seconds",
-	"traefik": "its container is replaced: the whole site is unreachable for a few seconds while Traefik starts " +
-		"again; its certificates are kept",
-	"backend": "new backend containers start and must pass their healthcheck before the old ones stop: " +
-		"no request is dropped%s",
-	"backup": "its container is replaced: a dump in progress is abandoned (never left half-written), " +
-		"and the schedule goes on from the newest good dump; the dumps are kept",
-}
-
-// changeNotes describe, for each component whose spec changed since the last
+// changeNotes describe, for each part whose spec changed since the last
 // deployment, which of its fields changed and what the change costs.
-func changeNotes(prev Previous, specs map[string]components.Spec, dataVolumes map[string]string) []string {
+func changeNotes(prev Previous, parts []part, d *Deployment) []string {
 	var notes []string
-	for _, component := range []string{"postgres", "redis", "backend", "nginx", "traefik", "backup"} {
-		before, deployed := prev.Specs[component]
+	for _, c := range parts {
+		before, deployed := prev.Specs[c.key]
 		if !deployed {
 			continue
 		}
-		changed := specs[component].Changed(before)
+		// A part the stack no longer runs compares as an empty spec.
+		changed := d.running[c.key].spec.Changed(before)
 		if len(changed) == 0 {
 			continue
 		}
-		cost := costs[component]
-		switch component {
-		case "postgres":
-			cost = fmt.Sprintf(cost, dataVolumes["postgres"])
-		case "backend":
-			migrations := ""
-			if contains(changed, "image") {
-				migrations = "; the new image runs its migrations first, and a failure stops the update with the old containers serving"
-			}
-			cost = fmt.Sprintf(cost, migrations)
-		}
-		notes = append(notes, fmt.Sprintf("%s: %s changed; %s", component, strings.Join(changed, ", "), cost))
+		notes = append(notes, fmt.Sprintf("%s: %s changed; %s", c.key, strings.Join(changed, ", "), c.cost(changed)))
 	}
 	return notes
 }
@@ -133,13 +102,4 @@ func checkDataVolumes(stack string, prev Previous, dataVolumes map[string]string
 		}
 	}
 	return errs, warnings
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }

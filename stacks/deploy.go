@@ -8,6 +8,7 @@ import (
 
 	"github.com/djangostack/infra/components"
 	"github.com/djangostack/infra/components/edge"
+	"github.com/djangostack/infra/stacks/outputs"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -31,29 +32,101 @@ type Deployment struct {
 	Outputs pulumi.Map
 	// Notes say what this deployment changes and what each change costs.
 	Notes []string
+	// running are the parts registered, by key.
+	running map[string]running
 }
 
-// Register deploys a validated profile: the generated secrets, the stack's
-// Docker provider, networks and shared volumes, then the components; it
-// returns them with the stack outputs and the notes of what changes.
+// running is a part as it runs: the spec the next deployment compares
+// with, and the Docker names of its containers (of its service on a swarm).
+type running struct {
+	spec  components.Spec
+	names []string
+}
+
+// record notes a part the stack runs, for the outputs and the change notes.
+func (d *Deployment) record(key string, spec components.Spec, names ...string) {
+	if d.running == nil {
+		d.running = map[string]running{}
+	}
+	d.running[key] = running{spec: spec, names: names}
+}
+
+// Register deploys a validated profile: it checks the data volumes against
+// the last deployment, then registers the generated secrets, what the
+// components share on the host, the data servers, the site and its
+// ingress; it returns them with the stack outputs and the notes of what
+// changes.
 func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deployment, error) {
-	site := p.Site()
 	d := &Deployment{}
-	prev, err := readPrevious(ctx)
+	dataVolumes := map[string]string{"postgres": components.PostgresDataVolume(naming), "media": naming.Name("media")}
+	prev, err := d.checkPrevious(ctx, p, dataVolumes)
 	if err != nil {
 		return nil, err
-	}
-	dataVolumes := map[string]string{"postgres": components.PostgresDataVolume(naming), "media": naming.Name("media")}
-	volumeErrors, volumeWarnings := checkDataVolumes(ctx.Stack(), prev, dataVolumes, p.AllowDataVolumeReplacement)
-	if err := volumeErrors.Err(); err != nil {
-		return nil, fmt.Errorf("stack %s: refused before any change:\n%w", ctx.Stack(), err)
-	}
-	for _, w := range volumeWarnings {
-		d.Notes = append(d.Notes, w.Error())
 	}
 	if d.Secrets, err = components.NewSecrets(ctx, "secrets", &components.SecretsArgs{Rotation: p.Rotation}); err != nil {
 		return nil, err
 	}
+	h, err := registerHost(ctx, p, naming, dataVolumes)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.registerData(ctx, p, h); err != nil {
+		return nil, err
+	}
+	if err := d.registerSite(ctx, p, h); err != nil {
+		return nil, err
+	}
+	if err := d.registerIngress(ctx, p, h); err != nil {
+		return nil, err
+	}
+	parts := p.parts(dataVolumes)
+	d.Notes = append(d.Notes, changeNotes(prev, parts, d)...)
+	d.Outputs = d.outputs(p, parts, dataVolumes)
+	return d, nil
+}
+
+// checkPrevious reads what the last deployment recorded and refuses, before
+// any change, a data volume that would start empty under a new name; where
+// that is only a warning, it becomes a note.
+func (d *Deployment) checkPrevious(ctx *pulumi.Context, p Profile, dataVolumes map[string]string) (Previous, error) {
+	prev, err := readPrevious(ctx)
+	if err != nil {
+		return prev, err
+	}
+	volumeErrors, volumeWarnings := checkDataVolumes(ctx.Stack(), prev, dataVolumes, p.AllowDataVolumeReplacement)
+	if err := volumeErrors.Err(); err != nil {
+		return prev, fmt.Errorf("stack %s: refused before any change:\n%w", ctx.Stack(), err)
+	}
+	for _, w := range volumeWarnings {
+		d.Notes = append(d.Notes, w.Error())
+	}
+	return prev, nil
+}
+
+// host is what the components of a stack share on its Docker host.
+type host struct {
+	// naming carries the ingress label when the host's shared Traefik
+	// routes the stack.
+	naming components.Naming
+	// withHost puts a component's resources on the stack's Docker provider.
+	withHost pulumi.ResourceOption
+	// target is where the site's parts run; dataTarget where Postgres,
+	// Redis and the backup run (on a swarm, the node of their volumes).
+	target, dataTarget components.Target
+	// edgeName is the Docker name of the edge network, edge its name as an
+	// input; data is the data network's name.
+	edgeName   string
+	edge, data pulumi.StringInput
+	// static and media are the names of the shared volumes.
+	static, media pulumi.StringInput
+	// cloudflare is the Cloudflare API token, as a secret; nil without a
+	// zone.
+	cloudflare pulumi.StringInput
+}
+
+// registerHost registers the stack's Docker provider, its networks and the
+// volumes the site's parts share.
+func registerHost(ctx *pulumi.Context, p Profile, naming components.Naming, dataVolumes map[string]string) (*host, error) {
 	// Every Docker resource goes through this stack's own provider, bound
 	// to host.docker: nothing reaches the Docker of the machine running
 	// Pulumi unless the stack says so.
@@ -62,49 +135,61 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		return nil, err
 	}
 	onHost := pulumi.Provider(provider)
-	withHost := pulumi.Providers(provider)
+	h := &host{withHost: pulumi.Providers(provider)}
 	swarm := p.Runtime == components.RuntimeSwarm
 	if p.Traefik.Ingress != components.IngressOwn {
 		// The host's shared Traefik routes what carries the ingress label.
 		naming.Labels = maps.Clone(naming.Labels)
 		naming.Labels[components.LabelIngress] = components.IngressHost
 	}
-	target := components.Target{Naming: naming, Runtime: p.Runtime}
-	dataTarget := target
+	h.naming = naming
+	h.target = components.Target{Naming: naming, Runtime: p.Runtime}
+	h.dataTarget = h.target
 	if swarm {
 		// Postgres and Redis run where their volumes are.
-		dataTarget.Constraints = []string{p.Swarm.DataConstraint()}
+		h.dataTarget.Constraints = []string{p.Swarm.DataConstraint()}
 	}
 	// edge: Traefik, nginx and the backend. data: the backend, Postgres and
 	// Redis, with no route out of the host and no published port.
-	edgeName, edgeNet, err := edgeNetwork(ctx, p, naming, onHost)
-	if err != nil {
+	if h.edgeName, h.edge, err = edgeNetwork(ctx, p, naming, onHost); err != nil {
 		return nil, err
 	}
 	data, err := components.NewNetwork(ctx, "data", components.NetworkArgs{DockerName: naming.Name("data"), Labels: naming.Labels, Internal: true, Overlay: swarm}, onHost)
 	if err != nil {
 		return nil, err
 	}
+	h.data = data.Name
 	// Static files are collected again by every release; media files are
 	// the users' uploads and are kept like the database.
 	static, err := components.NewVolume(ctx, "static", components.VolumeArgs{DockerName: naming.Name("static"), Labels: naming.Labels}, onHost)
 	if err != nil {
 		return nil, err
 	}
+	h.static = static.Name
 	media, err := components.NewVolume(ctx, "media", components.VolumeArgs{DockerName: dataVolumes["media"], Labels: naming.Labels, Keep: p.KeepData}, onHost)
 	if err != nil {
 		return nil, err
 	}
+	h.media = media.Name
+	if p.Edge.Enabled() {
+		h.cloudflare = pulumi.ToSecret(pulumi.String(p.Credentials.CloudflareToken)).(pulumi.StringOutput)
+	}
+	return h, nil
+}
 
+// registerData registers Postgres, its backups when they are on, and Redis.
+func (d *Deployment) registerData(ctx *pulumi.Context, p Profile, h *host) error {
+	var err error
 	if d.Postgres, err = components.NewPostgres(ctx, "postgres", &components.PostgresArgs{
 		Settings: &p.Postgres,
-		Target:   dataTarget,
+		Target:   h.dataTarget,
 		Password: d.Secrets.DatabasePassword,
-		Network:  data.Name,
+		Network:  h.data,
 		KeepData: p.KeepData,
-	}, withHost); err != nil {
-		return nil, err
+	}, h.withHost); err != nil {
+		return err
 	}
+	d.record("postgres", d.Postgres.Spec, d.Postgres.Host)
 	if p.Backup.Enabled {
 		var offsiteKey pulumi.StringInput
 		if p.Backup.Offsite.Enabled() {
@@ -112,130 +197,140 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 		}
 		if d.Backup, err = components.NewBackup(ctx, "backup", &components.BackupArgs{
 			Settings:         &p.Backup,
-			Target:           dataTarget,
+			Target:           h.dataTarget,
 			Database:         d.Postgres,
 			DatabaseImage:    p.Postgres.Image,
 			Password:         d.Secrets.DatabasePassword,
-			Network:          data.Name,
+			Network:          h.data,
 			KeepData:         p.KeepData,
 			OffsiteSecretKey: offsiteKey,
-		}, withHost); err != nil {
-			return nil, err
+		}, h.withHost); err != nil {
+			return err
 		}
+		d.record("backup", d.Backup.Spec, d.Backup.Name)
 	}
 	if d.Redis, err = components.NewRedis(ctx, "redis", &components.RedisArgs{
 		Settings: &p.Redis,
-		Target:   dataTarget,
+		Target:   h.dataTarget,
 		Password: d.Secrets.RedisPassword,
-		Network:  data.Name,
-	}, withHost); err != nil {
-		return nil, err
+		Network:  h.data,
+	}, h.withHost); err != nil {
+		return err
 	}
+	d.record("redis", d.Redis.Spec, d.Redis.Host)
+	return nil
+}
+
+// registerSite registers the backend and nginx, which serves its files.
+func (d *Deployment) registerSite(ctx *pulumi.Context, p Profile, h *host) error {
+	site := p.Site()
+	var err error
 	if d.Backend, err = components.NewBackend(ctx, "backend", &components.BackendArgs{
 		Settings:         &p.Backend,
-		Target:           target,
+		Target:           h.target,
 		Site:             site,
 		Database:         d.Postgres,
 		Redis:            d.Redis,
 		DatabasePassword: d.Secrets.DatabasePassword,
 		RedisPassword:    d.Secrets.RedisPassword,
 		SecretKey:        d.Secrets.DjangoSecretKey,
-		EdgeNetwork:      edgeNet,
-		DataNetwork:      data.Name,
-		StaticVolume:     static.Name,
-		MediaVolume:      media.Name,
+		EdgeNetwork:      h.edge,
+		DataNetwork:      h.data,
+		StaticVolume:     h.static,
+		MediaVolume:      h.media,
 		SharedVolumes:    p.Swarm.SharedVolumes,
 		Root:             ctx.RootDirectory(),
 		AppSecrets:       appSecrets(p.Credentials.BackendSecrets),
 		SecretsRevision:  secretsRevision(p),
-	}, withHost); err != nil {
-		return nil, err
+	}, h.withHost); err != nil {
+		return err
 	}
+	d.record("backend", d.Backend.Spec, d.Backend.Names...)
 	if d.Nginx, err = components.NewNginx(ctx, "nginx", &components.NginxArgs{
 		Settings:      &p.Nginx,
-		Target:        target,
+		Target:        h.target,
 		Site:          site,
-		Network:       edgeNet,
-		StaticVolume:  static.Name,
-		MediaVolume:   media.Name,
+		Network:       h.edge,
+		StaticVolume:  h.static,
+		MediaVolume:   h.media,
 		SharedVolumes: p.Swarm.SharedVolumes,
-	}, withHost); err != nil {
-		return nil, err
+	}, h.withHost); err != nil {
+		return err
 	}
-	var cloudflareToken pulumi.StringInput
-	if p.Edge.Enabled() {
-		cloudflareToken = pulumi.ToSecret(pulumi.String(p.Credentials.CloudflareToken)).(pulumi.StringOutput)
-	}
+	d.record("nginx", d.Nginx.Spec, d.Nginx.Name)
+	return nil
+}
+
+// registerIngress registers the stack's Traefik, unless it joins the
+// host's shared one, and Cloudflare in front when a zone is configured.
+func (d *Deployment) registerIngress(ctx *pulumi.Context, p Profile, h *host) error {
+	var err error
 	if p.Traefik.Ingress != components.IngressJoin {
 		// A Traefik of the stack's own, or the host's shared one, which
 		// routes every stack of the project that joins it.
 		traefik := &components.TraefikArgs{
 			Settings:    &p.Traefik,
-			Target:      target,
-			Site:        site,
-			Network:     edgeNet,
-			NetworkName: edgeName,
-			DNSToken:    cloudflareToken,
+			Target:      h.target,
+			Site:        p.Site(),
+			Network:     h.edge,
+			NetworkName: h.edgeName,
+			DNSToken:    h.cloudflare,
 		}
 		if p.Traefik.Ingress == components.IngressHost {
 			traefik.Select = map[string]string{
-				components.LabelProject: naming.Labels[components.LabelProject],
+				components.LabelProject: h.naming.Labels[components.LabelProject],
 				components.LabelIngress: components.IngressHost,
 			}
 		}
-		if d.Traefik, err = components.NewTraefik(ctx, "traefik", traefik, withHost); err != nil {
-			return nil, err
+		if d.Traefik, err = components.NewTraefik(ctx, "traefik", traefik, h.withHost); err != nil {
+			return err
 		}
+		d.record("traefik", d.Traefik.Spec, d.Traefik.Name)
 	}
 	if p.Edge.Enabled() {
 		if d.Edge, err = edge.New(ctx, "edge", &edge.Args{
 			Settings: p.Edge,
 			Domains:  p.Domains,
-			APIToken: cloudflareToken,
-			Comment:  "managed by Pulumi: " + naming.Prefix,
+			APIToken: h.cloudflare,
+			Comment:  "managed by Pulumi: " + h.naming.Prefix,
 		}); err != nil {
-			return nil, err
+			return err
 		}
 	}
+	return nil
+}
 
-	containers := pulumi.StringMap{
-		"postgres": pulumi.String(d.Postgres.Host),
-		"redis":    pulumi.String(d.Redis.Host),
-		"nginx":    pulumi.String(d.Nginx.Name),
+// outputs are the stack outputs: what cmd/backupctl needs to find the
+// stack's containers, the public URLs, the backend's database and Redis
+// URLs (secrets), and what the next deployment compares with.
+func (d *Deployment) outputs(p Profile, parts []part, dataVolumes map[string]string) pulumi.Map {
+	containers := pulumi.StringMap{}
+	specs := pulumi.Map{}
+	for _, c := range parts {
+		r, runs := d.running[c.key]
+		if !runs {
+			continue
+		}
+		for i, name := range r.names {
+			if c.replicated {
+				containers[fmt.Sprintf("%s-%d", c.key, i+1)] = pulumi.String(name)
+			} else {
+				containers[c.key] = pulumi.String(name)
+			}
+		}
+		specs[c.key] = pulumi.ToStringMap(r.spec)
 	}
-	for i, name := range d.Backend.Names {
-		containers[fmt.Sprintf("backend-%d", i+1)] = pulumi.String(name)
+	return pulumi.Map{
+		outputs.DockerHost:  pulumi.String(p.Host.Docker),
+		outputs.Runtime:     pulumi.String(string(p.Runtime)),
+		outputs.Backends:    pulumi.ToStringArray(d.Backend.Names),
+		outputs.URLs:        pulumi.ToStringArray(p.Site().URLs()),
+		outputs.Containers:  containers,
+		outputs.DatabaseURL: d.Postgres.URL,
+		outputs.RedisURL:    d.Redis.URL,
+		outputs.Specs:       specs,
+		outputs.DataVolumes: pulumi.ToStringMap(dataVolumes),
 	}
-	specs := map[string]components.Spec{
-		"postgres": d.Postgres.Spec, "redis": d.Redis.Spec, "backend": d.Backend.Spec,
-		"nginx": d.Nginx.Spec,
-	}
-	if d.Traefik != nil {
-		containers["traefik"] = pulumi.String(d.Traefik.Name)
-		specs["traefik"] = d.Traefik.Spec
-	}
-	if d.Backup != nil {
-		containers["backup"] = pulumi.String(d.Backup.Name)
-		specs["backup"] = d.Backup.Spec
-	}
-	d.Notes = append(d.Notes, changeNotes(prev, specs, dataVolumes)...)
-	specOutputs := pulumi.Map{}
-	for component, spec := range specs {
-		specOutputs[component] = pulumi.ToStringMap(spec)
-	}
-	d.Outputs = pulumi.Map{
-		// What cmd/backupctl needs to find the stack's containers.
-		"dockerHost":      pulumi.String(p.Host.Docker),
-		"runtime":         pulumi.String(string(p.Runtime)),
-		"backends":        pulumi.ToStringArray(d.Backend.Names),
-		"urls":            pulumi.ToStringArray(site.URLs()),
-		"containers":      containers,
-		"databaseUrl":     d.Postgres.URL,
-		"redisUrl":        d.Redis.URL,
-		outputSpecs:       specOutputs,
-		outputDataVolumes: pulumi.ToStringMap(dataVolumes),
-	}
-	return d, nil
 }
 
 // dockerProvider is the stack's Docker provider: its host, ssh options and

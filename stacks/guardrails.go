@@ -59,32 +59,6 @@ func Guardrails(stack string, p Profile) (errs, warnings components.Problems) {
 	return errs, warnings
 }
 
-// container is one kind of container in the profile and how many run.
-type container struct {
-	key      string
-	count    int
-	settings components.ContainerSettings
-}
-
-func (p Profile) containers() []container {
-	cs := []container{
-		{"postgres", 1, p.Postgres.ContainerSettings},
-		{"redis", 1, p.Redis.ContainerSettings},
-		{"backend", p.Backend.Replicas, p.Backend.ContainerSettings},
-		{"nginx", 1, p.Nginx.ContainerSettings},
-		{"traefik", 1, p.Traefik.ContainerSettings},
-	}
-	if p.Backup.Enabled {
-		// The off-host copy has the backup's settings too.
-		copies := 1
-		if p.Backup.Offsite.Enabled() {
-			copies = 2
-		}
-		cs = append(cs, container{"backup", copies, p.Backup.ContainerSettings})
-	}
-	return cs
-}
-
 func checkCORS(p Profile) (ps components.Problems) {
 	if p.Backend.CORS.AllowAllOrigins {
 		ps.Add("backend.cors.allowAllOrigins", "true lets every website call the API from its visitors' browsers; list the origins that may in backend.cors.allowedOrigins (the guide: CORS_ALLOW_ALL_ORIGINS=False)")
@@ -115,19 +89,16 @@ func checkPinnedImages(p Profile) (ps components.Problems) {
 	if p.Backend.Image == "" && p.Backend.Build.Context != "" {
 		ps.Add("backend.build.context", "%q builds the backend on the machine running Pulumi, so what runs depends on that checkout; set backend.image to a pinned image from your registry", p.Backend.Build.Context)
 	}
-	for _, img := range []struct{ key, ref string }{
-		{"backend.image", p.Backend.Image}, {"postgres.image", p.Postgres.Image}, {"redis.image", p.Redis.Image},
-		{"nginx.image", p.Nginx.Image}, {"traefik.image", p.Traefik.Image},
-	} {
-		if ref, err := components.ParseImageRef(img.ref); err == nil && !ref.Pinned() {
-			ps.Add(img.key, "%q is not pinned, so two deploys of the same config may run different code; use a version tag (%s:1.4.2) or a digest (%s@sha256:…)", img.ref, ref.Repository, ref.Repository)
+	for _, c := range p.parts(nil) {
+		if ref, err := components.ParseImageRef(c.image); err == nil && !ref.Pinned() {
+			ps.Add(c.key+".image", "%q is not pinned, so two deploys of the same config may run different code; use a version tag (%s:1.4.2) or a digest (%s@sha256:…)", c.image, ref.Repository, ref.Repository)
 		}
 	}
 	return ps
 }
 
 func checkLimitsCoverReservations(p Profile) (ps components.Problems) {
-	for _, c := range p.containers() {
+	for _, c := range p.sized() {
 		r := c.settings.Resources
 		if r.Reservations.CPUs > r.Limits.CPUs {
 			ps.AddComparing(c.key+".resources.reservations.cpus", []string{c.key + ".resources.limits.cpus"}, "%q is above the limit %q: the reservation promises CPU that the limit takes away; keep each reservation at or under its limit",
@@ -141,14 +112,14 @@ func checkReservationsFitHost(p Profile) (ps components.Problems) {
 	var cpus components.CPUs
 	var memory components.Size
 	var cpuParts, memoryParts, cpuKeys, memoryKeys []string
-	for _, c := range p.containers() {
+	for _, c := range p.sized() {
 		r := c.settings.Resources.Reservations
 		cpuKeys = append(cpuKeys, c.key+".resources.reservations.cpus")
 		memoryKeys = append(memoryKeys, c.key+".resources.reservations.memory")
 		cpus += components.CPUs(c.count) * r.CPUs
 		memory += components.Size(c.count) * r.Memory
-		cpuParts = append(cpuParts, part(c, r.CPUs.String()))
-		memoryParts = append(memoryParts, part(c, r.Memory.String()))
+		cpuParts = append(cpuParts, share(c, r.CPUs.String()))
+		memoryParts = append(memoryParts, share(c, r.Memory.String()))
 	}
 	if cpus > p.Host.CPUs+1e-9 {
 		ps.AddComparing("host.cpus", cpuKeys, "%q is less than the %s CPUs the containers reserve (%s); reservations that do not fit the host are not honoured under contention: raise host.cpus to the real size or lower the reservations",
@@ -161,7 +132,7 @@ func checkReservationsFitHost(p Profile) (ps components.Problems) {
 	return ps
 }
 
-func part(c container, amount string) string {
+func share(c part, amount string) string {
 	if c.count == 1 {
 		return c.key + " " + amount
 	}
@@ -169,7 +140,7 @@ func part(c container, amount string) string {
 }
 
 func checkHealthcheckTiming(p Profile) (ps components.Problems) {
-	for _, c := range p.containers() {
+	for _, c := range p.sized() {
 		h := c.settings.Healthcheck
 		if h.Timeout >= h.Interval {
 			ps.AddComparing(c.key+".healthcheck.timeout", []string{c.key + ".healthcheck.interval"}, "%q is not below the interval %q: a hanging probe would still run when the next one is due, and a dead container is noticed late; keep the timeout under the interval",

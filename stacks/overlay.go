@@ -132,7 +132,7 @@ func (r *reader) overlayStruct(dst reflect.Value, src any, key string) {
 			unknown = append(unknown, name)
 			continue
 		}
-		r.overlay(field, fields[name], joinKey(key, name))
+		r.overlay(field, fields[name], components.JoinKey(key, name))
 	}
 	// After the known keys, so that a guess the config set too is known.
 	for _, name := range unknown {
@@ -148,11 +148,11 @@ func (r *reader) unknown(prefix, name string, known []string) {
 	hint := ""
 	if guess != "" {
 		hint = fmt.Sprintf("; did you mean %q?", guess)
-		if !r.set[joinKey(prefix, guess)] {
-			r.unread[joinKey(prefix, guess)] = true
+		if !r.set[components.JoinKey(prefix, guess)] {
+			r.unread[components.JoinKey(prefix, guess)] = true
 		}
 	}
-	r.fail(joinKey(prefix, name), "is not a setting%s (known keys: %s)", hint, strings.Join(known, ", "))
+	r.fail(components.JoinKey(prefix, name), "is not a setting%s (known keys: %s)", hint, strings.Join(known, ", "))
 }
 
 func (r *reader) overlayMap(dst reflect.Value, src any, key string) {
@@ -172,10 +172,10 @@ func (r *reader) overlayMap(dst reflect.Value, src any, key string) {
 		}
 		text, isText := scalarText(entries[name])
 		if !isText {
-			r.fail(joinKey(key, name), "%s is not a single value", describe(entries[name]))
+			r.fail(components.JoinKey(key, name), "%s is not a single value", describe(entries[name]))
 			continue
 		}
-		r.written[joinKey(key, name)] = text
+		r.written[components.JoinKey(key, name)] = text
 		out.SetMapIndex(reflect.ValueOf(name), reflect.ValueOf(text))
 	}
 	dst.Set(out)
@@ -266,13 +266,6 @@ func describe(v any) string {
 		return string(b[:57]) + "..."
 	}
 	return string(b)
-}
-
-func joinKey(prefix, name string) string {
-	if prefix == "" {
-		return name
-	}
-	return prefix + "." + name
 }
 
 // closest is the known name closest to a misspelt one, or "" when none is

@@ -19,11 +19,10 @@ type Profile struct {
 	// health probes. No default in production and staging: each stack's
 	// Pulumi.<stack>.yaml names its own.
 	Domains []string `json:"domains"`
-	// TLS serves the site over https on port 443 (default true; false in local).
+	// TLS serves the site over https on port 443.
 	TLS bool `json:"tls"`
 	// KeepData protects the Postgres data and media volumes from deletion and
-	// keeps them on the host if the stack is destroyed (default true in
-	// production, false elsewhere).
+	// keeps them on the host if the stack is destroyed.
 	KeepData bool `json:"keepData"`
 	// AllowDataVolumeReplacement lets one update put the Postgres data or
 	// media volume under a new name, which starts it empty (default false;
@@ -86,15 +85,15 @@ type Host struct {
 	// Registry is the private registry the host pulls the backend image
 	// from; its password is the secret config django-stack:registryPassword.
 	Registry Registry `json:"registry"`
-	// CPUs of the host (default 4 in production, 2 elsewhere).
+	// CPUs of the host.
 	CPUs components.CPUs `json:"cpus"`
-	// Memory of the host, Docker syntax (default 8G in production, 4G elsewhere).
+	// Memory of the host, Docker syntax.
 	Memory components.Size `json:"memory"`
 }
 
 // Registry is a private image registry and the user the host pulls as.
 type Registry struct {
-	// Address of the registry, such as registry.example.com (default none).
+	// Address of the registry, such as registry.example.com.
 	Address string `json:"address"`
 	// Username the host logs in as.
 	Username string `json:"username"`

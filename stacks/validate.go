@@ -145,12 +145,9 @@ func Validate(stack string, p Profile) components.Problems {
 	var ps components.Problems
 	checkDomains(&ps, stack, p)
 	checkHost(&ps, stack, p.Host)
-	ps.Merge("postgres", p.Postgres.Check())
-	ps.Merge("backup", p.Backup.Check())
-	ps.Merge("redis", p.Redis.Check())
-	ps.Merge("backend", p.Backend.Check())
-	ps.Merge("nginx", p.Nginx.Check())
-	ps.Merge("traefik", p.Traefik.Check())
+	for _, c := range p.parts(nil) {
+		ps.Merge(c.key, c.check())
+	}
 	ps.Merge("edge", p.Edge.Check())
 	if err := p.Runtime.Check(); err != nil {
 		ps.Add("runtime", "%v", err)
@@ -201,7 +198,7 @@ func BoundRules() []string {
 }
 
 func checkCPUsWithinHost(_ string, p Profile) (ps components.Problems) {
-	for _, c := range p.containers() {
+	for _, c := range p.sized() {
 		if limit := c.settings.Resources.Limits.CPUs; limit > p.Host.CPUs+1e-9 {
 			ps.AddComparing(c.key+".resources.limits.cpus", []string{"host.cpus"}, "%q is more than the host's %q CPUs (host.cpus): Docker refuses a limit above the CPUs it has (\"range of CPUs is from 0.01 to %s\")",
 				limit.String(), p.Host.CPUs.String(), p.Host.CPUs.String())

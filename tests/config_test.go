@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/djangostack/infra/components"
-	"github.com/djangostack/infra/stacks"
 )
 
 func TestStructuredOverridesMergeKeyByKey(t *testing.T) {
@@ -184,18 +183,5 @@ func TestDomainsAreChecked(t *testing.T) {
 		if r.err == nil || !strings.Contains(r.err.Error(), "domains") {
 			t.Errorf("domains %v accepted: %v", bad, r.err)
 		}
-	}
-}
-
-func TestLoadReadsOnlyTheProjectsNamespace(t *testing.T) {
-	cfg := stacks.MapConfig{Values: map[string]string{
-		"other-project:domains": `["wrong.example.com"]`,
-		"django-stack:domains":  `["right.example.com"]`,
-		"django-stack:backend":  `{"image":"app:1"}`,
-		"django-stack:host":     `{"docker":"ssh://deploy@staging.example.com"}`,
-	}}
-	p, _, err := stacks.Load(stacks.Stack{Project: "django-stack", Name: "staging"}, cfg)
-	if err != nil || len(p.Domains) != 1 || p.Domains[0] != "right.example.com" {
-		t.Errorf("Load = %v, %v", p.Domains, err)
 	}
 }

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -35,7 +36,7 @@ func TestClonesShareStagingsTraefik(t *testing.T) {
 	}
 	for _, role := range []string{"backend-1", "nginx"} {
 		c := clone.container(role)
-		if nets := c.networks(); !contains(nets, "django-stack-ingress") {
+		if nets := c.networks(); !slices.Contains(nets, "django-stack-ingress") {
 			t.Errorf("the clone's %s is on %v, not the host's ingress network", role, nets)
 		}
 		if c.labels()[components.LabelIngress] != "host" {
@@ -87,13 +88,4 @@ func TestProductionKeepsItsOwnTraefik(t *testing.T) {
 	if r := deploy(t, "staging", with(t, "staging", "runtime", "swarm")); r.err == nil || !strings.Contains(r.err.Error(), `traefik.ingress: "host" is for stacks sharing one Docker host`) {
 		t.Errorf("a shared ingress on a swarm: %v", r.err)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, e := range list {
-		if e == s {
-			return true
-		}
-	}
-	return false
 }

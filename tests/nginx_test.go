@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 	"unicode"
-
-	"github.com/djangostack/infra/components"
 )
 
 // directive is one nginx directive with its block, if any.
@@ -194,22 +192,5 @@ func TestNginxRoutesStaticAndMediaAheadOfTheBackend(t *testing.T) {
 	filesPriority, _ := strconv.Atoi(labels[router+"priority"])
 	if backendPriority >= filesPriority {
 		t.Errorf("the backend's router outranks nginx's")
-	}
-}
-
-func TestNginxLayoutIsOnlyPaths(t *testing.T) {
-	// A test tree renders the same directives as the container, only with
-	// other paths: what a real nginx is checked against is what ships.
-	s := components.DefaultNginxSettings()
-	inContainer := components.RenderNginxConf(s, components.ContainerNginxLayout())
-	inTest := components.RenderNginxConf(s, components.NginxLayout{
-		Listen: 18080, StaticDir: "/tmp/s", MediaDir: "/tmp/m", MimeTypes: "/etc/nginx/mime.types",
-		PidFile: "/tmp/nginx.pid", ErrorLog: "/tmp/error.log", AccessLog: "/tmp/access.log",
-	})
-	a, b := args(find(parseNginx(t, inContainer), "http")), args(find(parseNginx(t, inTest), "http"))
-	for _, name := range []string{"gzip", "client_max_body_size", "open_file_cache", "keepalive_timeout"} {
-		if !reflect.DeepEqual(a[name], b[name]) {
-			t.Errorf("%s differs between layouts: %v vs %v", name, a[name], b[name])
-		}
 	}
 }

@@ -60,16 +60,9 @@ func newNginxTree(t *testing.T, bin string) *nginxTree {
 			t.Fatal(err)
 		}
 	}
-	tree.layout = components.NginxLayout{
-		Listen:    freePort(t),
-		StaticDir: filepath.Join(root, "static"),
-		MediaDir:  filepath.Join(root, "media"),
-		MimeTypes: nginxMimeTypes(t, bin),
-		PidFile:   filepath.Join(root, "nginx.pid"),
-		ErrorLog:  filepath.Join(root, "logs", "error.log"),
-		AccessLog: filepath.Join(root, "logs", "access.log"),
-		TempDir:   filepath.Join(root, "temp"),
-	}
+	tree.layout = components.TreeNginxLayout(root)
+	tree.layout.Listen = freePort(t)
+	tree.layout.MimeTypes = nginxMimeTypes(t, bin)
 	// A master running as root hands the requests to workers running as the
 	// layout's user, as in the container (whose user is nginx).
 	if os.Geteuid() == 0 {

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -218,12 +219,7 @@ func setPath(cfg map[string]any, path string, value any) map[string]any {
 }
 
 func hasKey(ps components.Problems, key string) bool {
-	for _, p := range ps {
-		if p.Key == key {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(ps, func(p components.Problem) bool { return p.Key == key })
 }
 
 // Kept data is production's promise alone: staging and its clones are built

@@ -22,6 +22,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/djangostack/infra/components/scripts"
+	"github.com/djangostack/infra/stacks/outputs"
 )
 
 const usage = `backupctl lists and restores the database dumps of a deployed stack.
@@ -37,12 +40,6 @@ Flags:
 It needs the pulumi and docker commands on PATH, and reaches the stack's
 Docker host as the stack does (its dockerHost output, e.g. ssh://...).
 `
-
-// Paths of the backup container's scripts (components/backup.go).
-const (
-	backupScript  = "/opt/backup/backup.sh"
-	restoreScript = "/opt/backup/restore.sh"
-)
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -115,11 +112,31 @@ var dumpName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*-[0-9]{8}T[0-9]{6}
 
 // deployment is what the stack's outputs say about its containers.
 type deployment struct {
-	DockerHost string            `json:"dockerHost"`
-	Runtime    string            `json:"runtime"`
-	Backends   []string          `json:"backends"`
-	Containers map[string]string `json:"containers"`
+	DockerHost string
+	Runtime    string
+	Backends   []string
+	Containers map[string]string
 	stack      string
+}
+
+// decode reads the deployment from the stack's outputs as JSON, each field
+// from the output stacks/outputs names.
+func (d *deployment) decode(data []byte) error {
+	var all map[string]json.RawMessage
+	if err := json.Unmarshal(data, &all); err != nil {
+		return err
+	}
+	for key, field := range map[string]any{
+		outputs.DockerHost: &d.DockerHost, outputs.Runtime: &d.Runtime,
+		outputs.Backends: &d.Backends, outputs.Containers: &d.Containers,
+	} {
+		if raw, ok := all[key]; ok {
+			if err := json.Unmarshal(raw, field); err != nil {
+				return fmt.Errorf("%s: %w", key, err)
+			}
+		}
+	}
+	return nil
 }
 
 // load reads the stack's outputs with the pulumi CLI.
@@ -131,13 +148,13 @@ func load(cwd, stack string) (*deployment, error) {
 		return nil, fmt.Errorf("reading the outputs of stack %s: %w", stack, err)
 	}
 	d := &deployment{stack: stack}
-	if err := json.Unmarshal(out, d); err != nil {
+	if err := d.decode(out); err != nil {
 		return nil, fmt.Errorf("the outputs of stack %s: %w", stack, err)
 	}
 	if d.DockerHost == "" || len(d.Backends) == 0 {
 		return nil, fmt.Errorf("stack %s has no dockerHost or backends output: deploy it with this version of the program first", stack)
 	}
-	if d.Containers["backup"] == "" {
+	if d.Containers[outputs.BackupContainer] == "" {
 		return nil, fmt.Errorf("stack %s runs no backup service (backup.enabled is false)", stack)
 	}
 	return d, nil
@@ -164,8 +181,8 @@ func (d *deployment) output(args ...string) (string, error) {
 // backupContainer is the container to exec into: the backup container, or
 // on a swarm the backup service's task on this host.
 func (d *deployment) backupContainer() (string, error) {
-	name := d.Containers["backup"]
-	if d.Runtime != "swarm" {
+	name := d.Containers[outputs.BackupContainer]
+	if d.Runtime != outputs.SwarmRuntime {
 		return name, nil
 	}
 	id, err := d.output("ps", "-q", "--filter", "label=com.docker.swarm.service.name="+name)
@@ -183,7 +200,7 @@ func (d *deployment) list(stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return d.docker(stdout, stderr, "exec", backup, "sh", backupScript, "list")
+	return d.docker(stdout, stderr, "exec", backup, "sh", scripts.Backup, "list")
 }
 
 // restore stops the backends, restores the dump and starts them again; the
@@ -196,7 +213,7 @@ func (d *deployment) restore(name string, safetyDump bool, stdout, stderr io.Wri
 	}
 	if safetyDump {
 		fmt.Fprintf(stdout, "backupctl: dumping the current state of %s first\n", d.stack)
-		if err := d.docker(stdout, stderr, "exec", backup, "sh", backupScript, "once"); err != nil {
+		if err := d.docker(stdout, stderr, "exec", backup, "sh", scripts.Backup, "once"); err != nil {
 			return fmt.Errorf("the safety dump failed, nothing was restored (--no-safety-dump skips it): %w", err)
 		}
 	}
@@ -210,12 +227,12 @@ func (d *deployment) restore(name string, safetyDump bool, stdout, stderr io.Wri
 		}
 	}()
 	fmt.Fprintf(stdout, "backupctl: restoring %s into %s's database\n", name, d.stack)
-	return d.docker(stdout, stderr, "exec", backup, "sh", restoreScript, name)
+	return d.docker(stdout, stderr, "exec", backup, "sh", scripts.Restore, name)
 }
 
 // stopBackends stops the stack's backends and returns how to start them.
 func (d *deployment) stopBackends(stdout, stderr io.Writer) (func() error, error) {
-	if d.Runtime == "swarm" {
+	if d.Runtime == outputs.SwarmRuntime {
 		service := d.Backends[0]
 		replicas, err := d.output("service", "inspect", "--format", "{{.Spec.Mode.Replicated.Replicas}}", service)
 		if err != nil {

@@ -24,10 +24,10 @@ type Settings struct {
 	// Addresses are the Docker host's public IPv4 and IPv6 addresses that the
 	// site's records point at.
 	Addresses []string `json:"addresses"`
-	// Proxied sends the site's traffic through Cloudflare (default true).
+	// Proxied sends the site's traffic through Cloudflare.
 	Proxied bool `json:"proxied"`
-	// ManageZone applies Zone's settings to the whole zone (default true in
-	// production, false elsewhere): only the stack that owns the zone may.
+	// ManageZone applies Zone's settings to the whole zone: only the stack that
+	// owns the zone may.
 	ManageZone bool `json:"manageZone"`
 	// Zone are the zone-wide TLS settings.
 	Zone ZoneSettings `json:"zone"`
@@ -38,15 +38,15 @@ type ZoneSettings struct {
 	// SSL is the encryption mode between Cloudflare and the origin (default
 	// strict: Traefik's certificate must be valid).
 	SSL string `json:"ssl"`
-	// AlwaysUseHTTPS redirects plain http at Cloudflare's edge (default true).
+	// AlwaysUseHTTPS redirects plain http at Cloudflare's edge.
 	AlwaysUseHTTPS bool `json:"alwaysUseHttps"`
-	// MinTLSVersion is the oldest TLS version visitors may use (default 1.2).
+	// MinTLSVersion is the oldest TLS version visitors may use.
 	MinTLSVersion string `json:"minTlsVersion"`
-	// TLS13 enables TLS 1.3 (default true).
+	// TLS13 enables TLS 1.3.
 	TLS13 bool `json:"tls13"`
-	// HTTP3 enables HTTP/3 over QUIC at the edge (default true).
+	// HTTP3 enables HTTP/3 over QUIC at the edge.
 	HTTP3 bool `json:"http3"`
-	// Brotli compresses responses with Brotli at the edge (default true).
+	// Brotli compresses responses with Brotli at the edge.
 	Brotli bool `json:"brotli"`
 	// HSTS is the Strict-Transport-Security header Cloudflare adds.
 	HSTS components.HSTS `json:"hsts"`
@@ -197,11 +197,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			ZoneId: pulumi.String(s.ZoneID),
 			Settings: &cloudflare.ZoneSettingsOverrideSettingsArgs{
 				Ssl:            pulumi.String(z.SSL),
-				AlwaysUseHttps: pulumi.String(onOff(z.AlwaysUseHTTPS)),
+				AlwaysUseHttps: pulumi.String(components.OnOff(z.AlwaysUseHTTPS)),
 				MinTlsVersion:  pulumi.String(z.MinTLSVersion),
-				Tls13:          pulumi.String(onOff(z.TLS13)),
-				Http3:          pulumi.String(onOff(z.HTTP3)),
-				Brotli:         pulumi.String(onOff(z.Brotli)),
+				Tls13:          pulumi.String(components.OnOff(z.TLS13)),
+				Http3:          pulumi.String(components.OnOff(z.HTTP3)),
+				Brotli:         pulumi.String(components.OnOff(z.Brotli)),
 				SecurityHeader: &cloudflare.ZoneSettingsOverrideSettingsSecurityHeaderArgs{
 					Enabled:           pulumi.Bool(z.HSTS.MaxAge > 0),
 					MaxAge:            pulumi.Int(int(z.HSTS.MaxAge.Seconds())),
@@ -216,11 +216,4 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		}
 	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{})
-}
-
-func onOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
 }

@@ -1,4 +1,4 @@
-package tests
+package components_test
 
 import (
 	"strings"
@@ -26,6 +26,13 @@ func TestSizesParseInEachServersSyntax(t *testing.T) {
 		{"docker", "1 G", 0, ""},
 		{"docker", "-1G", 0, ""},
 		{"docker", "1T", 0, ""},
+		// Docker's parser takes these; ParseSize keeps its stricter rules.
+		{"docker", "1.0000001K", 0, ""}, // not a whole number of bytes
+		{"docker", "1Gi", 0, ""},
+		{"docker", "1GIB", GiB, "1G"},
+		{"docker", "0.5k", 512, "512B"},
+		{"docker", "2b", 2, "2B"},
+		{"docker", " 1G ", GiB, "1G"},
 		{"postgres", "256MB", 256 * MiB, "256MB"},
 		{"postgres", "1GB", GiB, "1GB"},
 		{"postgres", "1024MB", GiB, "1GB"},

@@ -1,0 +1,20 @@
+// Package scripts holds the backup container's scripts, uploaded into it as
+// they are (the tests run these same files against a real Postgres), and
+// where they sit in it: cmd/backupctl runs them there without linking the
+// program.
+package scripts
+
+import "embed"
+
+// Files are the scripts, by their names in this directory.
+//
+//go:embed *.sh
+var Files embed.FS
+
+// Where the scripts are inside the backup container.
+const (
+	Dir     = "/opt/backup"
+	Backup  = Dir + "/backup.sh"
+	Restore = Dir + "/restore.sh"
+	Offsite = Dir + "/offsite.sh"
+)

@@ -1,0 +1,103 @@
+package stacks
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/djangostack/infra/components"
+)
+
+var containerSettings = reflect.TypeOf(components.ContainerSettings{})
+
+// Every setting of the profile that describes a container is a part of the
+// table, with that setting's container settings and image: a component
+// added to Profile and forgotten in parts() fails here.
+func TestEveryContainerOfTheProfileIsAPart(t *testing.T) {
+	p := Production()
+	parts := map[string]part{}
+	for _, c := range p.parts(nil) {
+		parts[c.key] = c
+	}
+	v := reflect.ValueOf(p)
+	seen := 0
+	for i := 0; i < v.NumField(); i++ {
+		field := v.Type().Field(i)
+		if field.Type.Kind() != reflect.Struct {
+			continue
+		}
+		embedded, ok := field.Type.FieldByName("ContainerSettings")
+		if !ok || embedded.Type != containerSettings {
+			continue
+		}
+		seen++
+		key, _, _ := strings.Cut(field.Tag.Get("json"), ",")
+		c, found := parts[key]
+		if !found {
+			t.Errorf("Profile.%s runs a container but is no part of the table (parts.go)", field.Name)
+			continue
+		}
+		if !reflect.DeepEqual(c.settings, v.Field(i).FieldByName("ContainerSettings").Interface()) {
+			t.Errorf("part %s has other container settings than Profile.%s", key, field.Name)
+		}
+		if image := v.Field(i).FieldByName("Image"); image.IsValid() && image.String() != c.image {
+			t.Errorf("part %s has image %q, Profile.%s.Image is %q", key, c.image, field.Name, image.String())
+		}
+	}
+	if seen != len(parts) {
+		t.Errorf("the profile has %d container settings, the table %d parts", seen, len(parts))
+	}
+}
+
+// The host holds the backend's replicas, and the backup with its off-host
+// copy; backups that are off are checked but not sized.
+func TestPartsCountWhatRuns(t *testing.T) {
+	p := Production()
+	p.Backend.Replicas = 3
+	p.Backup.Offsite.URL = "s3://bucket/prefix"
+	counts := map[string]int{}
+	for _, c := range p.sized() {
+		counts[c.key] = c.count
+	}
+	if counts["backend"] != 3 || counts["backup"] != 2 || counts["postgres"] != 1 {
+		t.Errorf("counts %v", counts)
+	}
+	p.Backup.Enabled = false
+	if slices.ContainsFunc(p.sized(), func(c part) bool { return c.key == "backup" }) {
+		t.Errorf("backups off, yet the backup is sized")
+	}
+	if len(p.parts(nil)) != len(p.sized())+1 {
+		t.Errorf("backups off must still be checked")
+	}
+}
+
+func TestChangeNotesSayWhatAChangeCosts(t *testing.T) {
+	p := Production()
+	d := &Deployment{}
+	d.record("postgres", components.Spec{"image": "postgres:16", "flags": "b"}, "app-postgres")
+	d.record("redis", components.Spec{"image": "redis:7"}, "app-redis")
+	backend := components.Spec{"image": "app:2", "env": "x"}
+	d.record("backend", backend, "app-backend-1")
+	d.record("nginx", components.Spec{"image": "nginx:1"}, "app-nginx")
+	prev := Previous{Specs: map[string]components.Spec{
+		"postgres": {"image": "postgres:16", "flags": "a"},
+		"redis":    {"image": "redis:7"},
+		"backend":  {"image": "app:1", "env": "x"},
+		// traefik and backup were never deployed: nothing to compare.
+	}}
+	notes := changeNotes(prev, p.parts(map[string]string{"postgres": "app-postgres-data"}), d)
+	if len(notes) != 2 {
+		t.Fatalf("notes %q: want postgres and backend only", notes)
+	}
+	if !strings.HasPrefix(notes[0], "postgres: flags changed; ") || !strings.Contains(notes[0], "the data volume app-postgres-data is kept") {
+		t.Errorf("postgres note %q", notes[0])
+	}
+	if !strings.HasPrefix(notes[1], "backend: image changed; ") || !strings.Contains(notes[1], "the new image runs its migrations first") {
+		t.Errorf("backend note %q", notes[1])
+	}
+	backend["image"], backend["env"] = "app:1", "y"
+	if notes := changeNotes(prev, p.parts(nil), d); len(notes) != 2 || strings.Contains(notes[1], "migrations") {
+		t.Errorf("an env change runs no migrations: %q", notes)
+	}
+}
