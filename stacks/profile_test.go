@@ -163,15 +163,24 @@ func TestPulumiYamlRequiresNoConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	var project struct {
-		Name    string                    `yaml:"name"`
-		Runtime any                       `yaml:"runtime"`
-		Config  map[string]map[string]any `yaml:"config"`
+		Name    string `yaml:"name"`
+		Runtime struct {
+			Name    string            `yaml:"name"`
+			Options map[string]string `yaml:"options"`
+		} `yaml:"runtime"`
+		Config map[string]map[string]any `yaml:"config"`
 	}
 	if err := yaml.Unmarshal(b, &project); err != nil {
 		t.Fatal(err)
 	}
-	if project.Name != "django-stack" || project.Runtime != "go" {
-		t.Errorf("project %q, runtime %v; want django-stack, go", project.Name, project.Runtime)
+	if project.Name != "django-stack" || project.Runtime.Name != "go" {
+		t.Errorf("project %q, runtime %q; want django-stack, go", project.Name, project.Runtime.Name)
+	}
+	// A fixed build target, which `go build` finds up to date, instead of a
+	// fresh link into a temporary file on every preview; under bin/, which
+	// git ignores.
+	if target := project.Runtime.Options["buildTarget"]; target != "bin/django-stack" {
+		t.Errorf("runtime.options.buildTarget = %q, want bin/django-stack", target)
 	}
 	for k, decl := range project.Config {
 		if _, ok := decl["default"]; !ok {

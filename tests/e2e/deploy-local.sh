@@ -13,8 +13,8 @@
 #    backend is the reference backend the local stack builds itself.
 #  - A throwaway copy of the project and a file state backend under a
 #    temporary directory: the repository's Pulumi.<stack>.yaml files and the
-#    user's Pulumi login are never touched. The program is compiled once and
-#    the copy's Pulumi.yaml runs that binary.
+#    user's Pulumi login are never touched. The program is built once, to
+#    the buildTarget of the copy's Pulumi.yaml, as the language host does.
 #
 # Each check prints its figure. Contacts nothing outside this machine: the
 # stacks whose config names a documentation host (203.0.113.x) are pointed at
@@ -106,87 +106,16 @@ http() { # http PATH [curl options...]: "STATUS" of a GET through Traefik
 
 # --- the engine, the images, the program ------------------------------------------
 
-engine() {
-    local bin
-    bin=$("$engine_kit/build")
-    export PATH="$bin:$PATH"
-    PULUMI_CLI=${PULUMI_CLI:-$("$repo/.ci/pulumi-cli")}
-    mkdir -p "$work/cli"
-    ln -sf "$PULUMI_CLI" "$work/cli/pulumi"
-    export PATH="$work/cli:$PATH"
-    TRAEFIK_BIN=$bin/traefik
-    echo "$(pulumi version) from $PULUMI_CLI; plugins and Traefik from $bin"
-}
-
-images() {
-    ensure_base_image
-    build_image postgres:16-alpine "$here/standins/postgres"
-    build_image redis:7-alpine "$here/standins/redis"
-    build_image nginx:1.27-alpine "$here/standins/nginx"
-    cp "$TRAEFIK_BIN" "$here/standins/traefik/traefik"
-    build_image traefik:v3.5 "$here/standins/traefik"
-    rm -f "$here/standins/traefik/traefik"
-}
-
-# compile: what the Go language host would do on every run, done once; the
-# copy's Pulumi.yaml runs the binary.
+# compile: the test tools, and the program as the Go language host builds
+# it: to the buildTarget of Pulumi.yaml, where every later preview and up
+# find it up to date.
 compile() {
-    (cd "$repo" && go build -o "$work/bin/$project_name" .)
     (cd "$repo" && go build -o "$work/bin/probe" ./tests/e2e/probe && go build -o "$work/bin/clicases" ./tests/e2e/clicases &&
         go build -o "$work/bin/envctl" ./cmd/envctl)
     (cd "$repo" && git ls-files --cached --others --exclude-standard -z | tar --null -T - -c) | tar -x -C "$copy"
-    python3 - "$copy/Pulumi.yaml" "$work/bin/$project_name" <<'PY'
-import sys
-path, binary = sys.argv[1:]
-text = open(path).read()
-assert "\nruntime: go\n" in text, "Pulumi.yaml: runtime is not `go`"
-text = text.replace("\nruntime: go\n", f"\nruntime:\n  name: go\n  options:\n    binary: {binary}\n")
-open(path, "w").write(text)
-PY
-    ls -l "$work/bin/$project_name" | awk '{printf "program binary: %.0f MB\n", $5 / 1e6}'
-}
-
-# remove_leftovers STATE: the stack's containers, networks and volumes whose
-# ids the state STATE (a file backend's directory) records: what a run that
-# deployed into STATE left. Prints how many were removed.
-remove_leftovers() {
-    local state=$1 id removed=0
-    for id in $(docker ps -aq --filter "label=djangostack.stack=$stack" --filter "label=djangostack.project=$project_name"); do
-        grep -rqsF "$id" "$state" && docker rm -f -v "$id" >/dev/null 2>&1 && removed=$((removed + 1))
-    done
-    for id in $(docker network ls -q --filter "label=djangostack.stack=$stack"); do
-        grep -rqsF "$id" "$state" && docker network rm "$id" >/dev/null 2>&1 && removed=$((removed + 1))
-    done
-    for id in $(docker volume ls -q --filter "label=djangostack.stack=$stack"); do
-        grep -rqsF "\"$id\"" "$state" && docker volume rm "$id" >/dev/null 2>&1 && removed=$((removed + 1))
-    done
-    echo "$removed"
-}
-
-# clear_killed_runs: a run of this script that was killed (SIGKILL, a lost
-# session) could not destroy its stack. Its work directory is still there,
-# with the pid that owned it and its state; when that pid is gone and no
-# process works in the directory, what the state records is removed, and the
-# directory with it.
-clear_killed_runs() {
-    local dir proc removed
-    for dir in /tmp/e2e-deploy.*; do
-        [ "$dir" != "$work" ] && [ -f "$dir/owner" ] || continue
-        ! kill -0 "$(cat "$dir/owner")" 2>/dev/null || continue
-        for proc in /proc/[0-9]*; do
-            case $(readlink "$proc/cwd" 2>/dev/null) in "$dir"/* | "$dir") continue 2 ;; esac
-        done
-        removed=$(remove_leftovers "$dir/state")
-        echo "a killed run left $dir: removed $removed of its containers, networks and volumes"
-        rm -rf "$dir"
-    done
-}
-
-refuse_a_running_stack() {
-    clear_killed_runs
-    local running
-    running=$(docker ps -aq --filter "label=djangostack.stack=$stack" --filter "label=djangostack.project=$project_name")
-    [ -z "$running" ] || fail "this Docker already runs a $stack stack of $project_name ($(echo "$running" | wc -l) containers); destroy it first, this test deploys its own"
+    rm -rf "$copy/bin"
+    build_program "$copy"
+    ls -l "$copy/bin/$project_name" | awk '{printf "program binary: %.0f MB\n", $5 / 1e6}'
 }
 
 # --- 0. bad config, as the terminal shows it --------------------------------------------

@@ -214,3 +214,91 @@ backend_env() {
     rendered "$golden" backend-1 env | grep -v "${drop[@]}"
     printf '%s\n' "$@"
 }
+
+# --- a deploy of the program: the engine, the stand-ins, what a run leaves -----------------
+# These expect the script's globals: repo, here, engine_kit, work (its own
+# temporary directory, with an `owner` file holding its pid), stack and
+# project_name.
+
+# engine: the Pulumi CLI (.ci/pulumi-cli) and the engine kit's Go language
+# host, docker and random plugins and Traefik, on PATH; built once, cached.
+engine() {
+    local bin
+    bin=$("$engine_kit/build")
+    export PATH="$bin:$PATH"
+    PULUMI_CLI=${PULUMI_CLI:-$("$repo/.ci/pulumi-cli")}
+    mkdir -p "$work/cli"
+    ln -sf "$PULUMI_CLI" "$work/cli/pulumi"
+    export PATH="$work/cli:$PATH"
+    TRAEFIK_BIN=$bin/traefik
+    # The program's go.mod names the Cloudflare SDK, so before each run the
+    # CLI looks for its plugin and, not finding it, tries to download it:
+    # five attempts, 2.6 s, on a machine that reaches no plugin host, before
+    # every preview and up. A user's machine downloads it once; the local
+    # stack never starts it.
+    export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+    echo "$(pulumi version) from $PULUMI_CLI; plugins and Traefik from $bin"
+}
+
+# build_program DIR: what the Go language host runs in the project DIR
+# before a preview or an up (pulumi-language-go's compileProgram), to the
+# buildTarget of Pulumi.yaml.
+build_program() {
+    (cd "$1" && go build -buildvcs=false -o "bin/$project_name" -trimpath -ldflags "-w -s" .)
+}
+
+# images: the stand-ins for the official images, under their names.
+images() {
+    ensure_base_image
+    build_image postgres:16-alpine "$here/standins/postgres"
+    build_image redis:7-alpine "$here/standins/redis"
+    build_image nginx:1.27-alpine "$here/standins/nginx"
+    cp "$TRAEFIK_BIN" "$here/standins/traefik/traefik"
+    build_image traefik:v3.5 "$here/standins/traefik"
+    rm -f "$here/standins/traefik/traefik"
+}
+
+# remove_leftovers STATE: the stack's containers, networks and volumes whose
+# ids the state STATE (a file backend's directory) records: what a run that
+# deployed into STATE left. Prints how many were removed.
+remove_leftovers() {
+    local state=$1 id removed=0
+    for id in $(docker ps -aq --filter "label=djangostack.stack=$stack" --filter "label=djangostack.project=$project_name"); do
+        grep -rqsF "$id" "$state" && docker rm -f -v "$id" >/dev/null 2>&1 && removed=$((removed + 1))
+    done
+    for id in $(docker network ls -q --filter "label=djangostack.stack=$stack"); do
+        grep -rqsF "$id" "$state" && docker network rm "$id" >/dev/null 2>&1 && removed=$((removed + 1))
+    done
+    for id in $(docker volume ls -q --filter "label=djangostack.stack=$stack"); do
+        grep -rqsF "\"$id\"" "$state" && docker volume rm "$id" >/dev/null 2>&1 && removed=$((removed + 1))
+    done
+    echo "$removed"
+}
+
+# clear_killed_runs: a run of an end-to-end script that was killed (SIGKILL,
+# a lost session) could not destroy its stack. Its work directory is still
+# there, with the pid that owned it and its state; when that pid is gone and
+# no process works in the directory, what the state records is removed, and
+# the directory with it.
+clear_killed_runs() {
+    local dir proc removed
+    for dir in /tmp/e2e-deploy.* /tmp/e2e-bench.*; do
+        [ "$dir" != "$work" ] && [ -f "$dir/owner" ] || continue
+        ! kill -0 "$(cat "$dir/owner")" 2>/dev/null || continue
+        for proc in /proc/[0-9]*; do
+            case $(readlink "$proc/cwd" 2>/dev/null) in "$dir"/* | "$dir") continue 2 ;; esac
+        done
+        removed=$(remove_leftovers "$dir/state")
+        echo "a killed run left $dir: removed $removed of its containers, networks and volumes"
+        rm -rf "$dir"
+    done
+}
+
+# refuse_a_running_stack: clears what killed runs left, then refuses to go on
+# beside a stack of the same name that this run did not deploy.
+refuse_a_running_stack() {
+    clear_killed_runs
+    local running
+    running=$(docker ps -aq --filter "label=djangostack.stack=$stack" --filter "label=djangostack.project=$project_name")
+    [ -z "$running" ] || fail "this Docker already runs a $stack stack of $project_name ($(echo "$running" | wc -l) containers); destroy it first, this test deploys its own"
+}
