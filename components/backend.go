@@ -188,7 +188,7 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 		job.Name = args.Naming.Name("migrate")
 		job.Networks = []pulumi.StringInput{args.DataNetwork}
 		job.Labels = args.Naming.ComponentLabels("migrate")
-		migrations, err := runMigrations(ctx, name, s.Migrate, job, args.Database.Server, parent)
+		migrations, err := runMigrations(ctx, name, s.Migrate, job, args.Database.Ready, parent)
 		if err != nil {
 			return nil, err
 		}
@@ -198,7 +198,7 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 		release = gate(release, migrations.Passed)
 	}
 	replica.Image = release
-	after := pulumi.DependsOn([]pulumi.Resource{args.Database.Server, args.Redis.Server})
+	after := pulumi.DependsOn([]pulumi.Resource{args.Database.Ready, args.Redis.Server})
 
 	if args.Runtime == RuntimeSwarm {
 		// One replicated service: Swarm rolls it start-first and rolls back
@@ -219,7 +219,13 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 	// closes its ports (measured: examples/backend/README.md, "Stopping
 	// without dropping a request"). New replicas start one after the other
 	// too, each waited healthy.
-	previous := []pulumi.Resource{args.Database.Server, args.Redis.Server}
+	//
+	// The first starts once the database is ready, not once Redis's
+	// container is seen healthy: that comes one 10 s probe interval after
+	// Redis's start, and the backend's own healthcheck, 30 s after its
+	// start, asks Redis anyway. The update still waits for Redis's
+	// healthcheck, alongside.
+	previous := []pulumi.Resource{args.Database.Ready}
 	for i := 1; i <= s.Replicas; i++ {
 		w := replica
 		w.Name = args.Naming.Name(fmt.Sprintf("backend-%s-%d", c.Fingerprint, i))
@@ -227,7 +233,7 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 		if err != nil {
 			return nil, err
 		}
-		previous = []pulumi.Resource{args.Database.Server, args.Redis.Server, container}
+		previous = []pulumi.Resource{args.Database.Ready, container}
 		c.Units = append(c.Units, container)
 		c.Names = append(c.Names, w.Name)
 	}

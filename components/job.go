@@ -15,6 +15,8 @@ type job struct {
 	// Passed resolves once the job exited 0, and fails the update with the
 	// job's output otherwise.
 	Passed pulumi.StringOutput
+	// Container is the job's container, for what must start after it.
+	Container pulumi.Resource
 }
 
 // runJob registers a one-shot container: the update waits for the end of
@@ -67,7 +69,7 @@ func runJob(ctx *pulumi.Context, name string, w Workload, failed, kept string, i
 	if err != nil {
 		return nil, err
 	}
-	j := &job{Name: name}
+	j := &job{Name: name, Container: container}
 	j.Passed = pulumi.All(container.ExitCode, container.ContainerLogs).ApplyT(func(v []any) (string, error) {
 		if code := v[0].(int); code != 0 {
 			return "", fmt.Errorf("%s (exit %d) in %s; %s. Output:\n%s", failed, code, name, kept, lastLines(v[1].(string), 40))

@@ -2,6 +2,7 @@ package components
 
 import (
 	"errors"
+	"fmt"
 	"regexp"
 	"strconv"
 
@@ -286,6 +287,10 @@ type Postgres struct {
 	// PasswordSet resolves once the running cluster has Password (see
 	// setPassword); nothing that logs in should start before.
 	PasswordSet pulumi.StringOutput
+	// Ready is what a client that logs in starts after: on containers the
+	// password step, which ends once the server accepts connections with the
+	// stack's password; on Swarm, where there is no such step, the service.
+	Ready pulumi.Resource
 }
 
 // Paths inside the Postgres container.
@@ -296,27 +301,50 @@ const (
 	PostgresPort         = 5432
 )
 
-// setPasswordScript sets the application user's password to the one in the
-// password file, over the server's unix socket, where the image's local
-// connections need no password: the old one may be gone already.
-const setPasswordScript = `set -eu
-psql -X -q -v ON_ERROR_STOP=1 -h ` + postgresSocketDir + ` -U "$POSTGRES_USER" -d "$POSTGRES_DB" \
-  -v role="$POSTGRES_USER" -v password="$(cat ` + postgresPasswordFile + `)" <<'SQL'
+// setPasswordScript waits until the server accepts connections, then sets
+// the application user's password to the one in the password file, over the
+// server's unix socket, where the image's local connections need no
+// password: the old one may be gone already.
+//
+// The wait is the step's own, over the socket, so that nothing waits for the
+// server's first Docker healthcheck, one probe interval after its start
+// (10 s), when it is ready in about 2: the migration and the backend start
+// that much earlier, and the update still waits for the server's own
+// healthcheck alongside. On a first start the image's initialisation runs a
+// temporary server on the same socket with listen_addresses = ”; the server
+// proper listens on the network, so the wait lasts until SHOW
+// listen_addresses answers something. It gives up after readyWithin seconds,
+// the longest the server's healthcheck takes to decide.
+func setPasswordScript(readyWithin int) string {
+	return fmt.Sprintf(`set -eu
+deadline=$(( $(date +%%s) + %d ))
+until [ -n "$(psql -X -qtA -h `+postgresSocketDir+` -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c 'SHOW listen_addresses' 2>/dev/null)" ]; do
+  if [ "$(date +%%s)" -ge "$deadline" ]; then
+    echo "postgres: not accepting connections %d s after the step began" >&2
+    exit 1
+  fi
+  sleep 0.2
+done
+psql -X -q -v ON_ERROR_STOP=1 -h `+postgresSocketDir+` -U "$POSTGRES_USER" -d "$POSTGRES_DB" \
+  -v role="$POSTGRES_USER" -v password="$(cat `+postgresPasswordFile+`)" <<'SQL'
 ALTER ROLE :"role" PASSWORD :'password';
 SQL
 echo "postgres: the password of $POSTGRES_USER is the stack's"
-`
+`, readyWithin, readyWithin)
+}
 
 // setPassword registers the one-shot step that gives the running cluster
 // the stack's password. The image sets the password only when it creates the
 // cluster; after a rotation (a new password file) the step sets it in the
 // existing one. It runs whenever the password changes — its upload is the
-// password file — and on the first deploy, where it changes nothing.
-func setPassword(ctx *pulumi.Context, name string, s PostgresSettings, server Workload, socket pulumi.StringInput, after Deployed, parent pulumi.ResourceOption) (*job, error) {
+// password file — and on the first deploy, where it changes nothing. It does
+// not wait for the server's container: it waits for the server itself (see
+// setPasswordScript).
+func setPassword(ctx *pulumi.Context, name string, s PostgresSettings, server Workload, socket pulumi.StringInput, parent pulumi.ResourceOption) (*job, error) {
 	w := Workload{
 		Name:    server.Name + "-password",
 		Image:   server.Image,
-		Command: []string{"sh", "-c", setPasswordScript},
+		Command: []string{"sh", "-c", setPasswordScript(int(s.Healthcheck.ReadyWithin().Seconds()))},
 		Env:     map[string]string{"POSTGRES_USER": s.User, "POSTGRES_DB": s.Database},
 		Files:   server.Files,
 		Volumes: []VolumeMount{{Volume: socket, Target: postgresSocketDir}},
@@ -325,7 +353,7 @@ func setPassword(ctx *pulumi.Context, name string, s PostgresSettings, server Wo
 		Settings: s.ContainerSettings,
 	}
 	return runJob(ctx, name+"-password", w, "setting the database password failed", "the running backend keeps the old one",
-		nil, parent, pulumi.DependsOn([]pulumi.Resource{after}))
+		nil, parent)
 }
 
 // PostgresHost is the Postgres container's name, which the backend and the
@@ -405,13 +433,13 @@ func NewPostgres(ctx *pulumi.Context, name string, args *PostgresArgs, opts ...p
 		return nil, err
 	}
 	c.URL = pulumi.ToSecret(pulumi.Sprintf("postgres://%s:%s@%s:%d/%s", s.User, args.Password, c.Host, PostgresPort, s.Database)).(pulumi.StringOutput)
-	c.PasswordSet = pulumi.String("").ToStringOutput()
+	c.PasswordSet, c.Ready = pulumi.String("").ToStringOutput(), c.Server
 	if args.Runtime != RuntimeSwarm {
-		set, err := setPassword(ctx, name, s, w, socket.Name, c.Server, parent)
+		set, err := setPassword(ctx, name, s, w, socket.Name, parent)
 		if err != nil {
 			return nil, err
 		}
-		c.PasswordSet = set.Passed
+		c.PasswordSet, c.Ready = set.Passed, set.Container
 	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"host": pulumi.String(c.Host),

@@ -102,10 +102,16 @@ func TestBackendContainers(t *testing.T) {
 		if got := c.str("image"); got != "sha256:backend-image" {
 			t.Errorf("%s image = %q, want the pulled image's id", c.Name, got)
 		}
-		// Created only once Postgres and Redis are (waited) healthy.
-		for _, dep := range []string{"Postgres$docker:index/container:Container::postgres", "Redis$docker:index/container:Container::redis"} {
-			if !slices.ContainsFunc(c.DependsOn, func(u resourceURN) bool { return strings.HasSuffix(string(u), dep) }) {
-				t.Errorf("%s does not depend on %s", c.Name, dep)
+		// Created once Postgres accepts the stack's password (the password
+		// step, which waits for the server), not once the Postgres and
+		// Redis containers are seen healthy, one probe interval after their
+		// start: the update waits for those alongside.
+		if !dependsOn(c, "Postgres$docker:index/container:Container::postgres-password") {
+			t.Errorf("%s does not wait for the password step: %v", c.Name, c.DependsOn)
+		}
+		for _, server := range []string{"Postgres$docker:index/container:Container::postgres", "Redis$docker:index/container:Container::redis"} {
+			if dependsOn(c, server) {
+				t.Errorf("%s waits for %s to be healthy before it starts", c.Name, server)
 			}
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The password step's script, as the program ships it, against a real
@@ -59,5 +60,62 @@ func TestThePasswordStepSetsTheNewPasswordOnARealPostgres(t *testing.T) {
 	}
 	if err := login(cluster.password); err == nil {
 		t.Errorf("the old password still logs in")
+	}
+}
+
+// The password step waits for the server itself (it no longer waits for the
+// server container's first healthcheck): started before Postgres, it ends
+// once the server accepts connections; with no server it gives up at its
+// deadline, saying so.
+func TestThePasswordStepWaitsForARealPostgres(t *testing.T) {
+	tools := backupRequireTools(t)
+	script := deployOK(t, "production", shippedConfig(t, "production")).container("postgres-password").strings("command")
+	shell := backupShells(t, tools)[0]
+	run := func(sockets, passwordFile string, port int, deadline string) *exec.Cmd {
+		body := strings.NewReplacer("/var/run/postgresql", sockets, "/run/secrets/postgres-password", passwordFile,
+			"+ 100 ))", "+ "+deadline+" ))").Replace(script[2])
+		cmd := exec.Command(shell.argv[0], append(shell.argv[1:], "-c", body)...)
+		cmd.Env = []string{"PATH=" + shell.path, "POSTGRES_USER=app", "POSTGRES_DB=postgres", "PGPORT=" + strconv.Itoa(port)}
+		return cmd
+	}
+	passwordFile := filepath.Join(t.TempDir(), "postgres-password")
+	if err := os.WriteFile(passwordFile, []byte("n3w-password"), 0o444); err != nil {
+		t.Fatal(err)
+	}
+
+	cluster := newPgCluster(t, tools.pgBin, pgOptions{superuser: "app", password: backupPassword, auth: []string{"--auth-local=trust", "--auth-host=scram-sha-256"}})
+	port := freePort(t)
+	step := run(cluster.sockets, passwordFile, port, "100")
+	var out strings.Builder
+	step.Stdout, step.Stderr = &out, &out
+	if err := step.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- step.Wait() }()
+	select {
+	case err := <-done:
+		t.Fatalf("the step ended before the server started (%v):\n%s", err, out.String())
+	case <-time.After(1500 * time.Millisecond):
+	}
+	if _, err := cluster.startOn(t, port, backupServerFlags); err != nil {
+		t.Fatalf("postgres did not start: %v", err)
+	}
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(out.String(), "is the stack's") {
+			t.Fatalf("the step failed once the server started (%v):\n%s", err, out.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatalf("the step did not end within 30 s of the server's start:\n%s", out.String())
+	}
+
+	started := time.Now()
+	gaveUp, err := run(t.TempDir(), passwordFile, port, "1").CombinedOutput()
+	if err == nil || !strings.Contains(string(gaveUp), "not accepting connections") {
+		t.Errorf("with no server the step did not give up with a message (%v):\n%s", err, gaveUp)
+	}
+	if took := time.Since(started); took > 10*time.Second {
+		t.Errorf("with a 1 s deadline the step gave up after %v", took)
 	}
 }

@@ -124,8 +124,8 @@ func TestMigrationStep(t *testing.T) {
 	if !slices.Equal(job.IgnoreChanges, []string{"envs", "uploads", "labels", "networksAdvanced", "cpus", "memory", "memorySwap", "logDriver", "logOpts"}) {
 		t.Errorf("the migration would rerun on changes other than image and command: ignoreChanges %v", job.IgnoreChanges)
 	}
-	if !dependsOn(job, "Postgres$docker:index/container:Container::postgres") {
-		t.Errorf("the migration does not wait for a healthy Postgres: %v", job.DependsOn)
+	if !dependsOn(job, "Postgres$docker:index/container:Container::postgres-password") {
+		t.Errorf("the migration does not wait for Postgres to accept the stack's password: %v", job.DependsOn)
 	}
 	for _, c := range r.backends() {
 		if !dependsOn(c, "Backend$docker:index/container:Container::"+job.Name) {
