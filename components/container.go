@@ -52,11 +52,12 @@ func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.R
 		Envs:   envArray(w.Env),
 		Labels: labelArray(w.Labels),
 		Healthcheck: &docker.ContainerHealthcheckArgs{
-			Tests:       pulumi.ToStringArray(w.HealthTest),
-			Interval:    pulumi.String(s.Healthcheck.Interval.Docker()),
-			Timeout:     pulumi.String(s.Healthcheck.Timeout.Docker()),
-			Retries:     pulumi.Int(s.Healthcheck.Retries),
-			StartPeriod: pulumi.String(s.Healthcheck.StartPeriod.Docker()),
+			Tests:         pulumi.ToStringArray(w.HealthTest),
+			Interval:      pulumi.String(s.Healthcheck.Interval.Docker()),
+			Timeout:       pulumi.String(s.Healthcheck.Timeout.Docker()),
+			Retries:       pulumi.Int(s.Healthcheck.Retries),
+			StartPeriod:   pulumi.String(s.Healthcheck.StartPeriod.Docker()),
+			StartInterval: s.Healthcheck.startInterval(),
 		},
 		// Wait makes the update stop until the container is healthy, so that
 		// whatever depends on it starts against a ready service.
@@ -138,4 +139,13 @@ func labelArray(labels map[string]string) docker.ContainerLabelArray {
 		out = append(out, docker.ContainerLabelArgs{Label: pulumi.String(k), Value: pulumi.String(labels[k])})
 	}
 	return out
+}
+
+// startInterval is StartInterval as the provider takes it: nil when unset,
+// so that a stack that leaves it unset renders what it did before.
+func (h Healthcheck) startInterval() pulumi.StringPtrInput {
+	if h.StartInterval == 0 {
+		return nil
+	}
+	return pulumi.StringPtr(h.StartInterval.Docker())
 }

@@ -84,6 +84,7 @@ func TestBadInputsAreRefusedBeforeAnythingIsRegistered(t *testing.T) {
 		// What no server accepts.
 		{"postgres.resources.reservations.memory", "2G", `"2G" is above the memory limit "1G"`, ""},
 		{"postgres.healthcheck.retries", 0, `0 must be at least 1`, ""},
+		{"backend.healthcheck.startInterval", "45s", `"45s" must be at least 1ms and at most the interval "30s" (or 0, unset)`, ""},
 		{"redis.tuning.maxMemoryPolicy", "lru", `"lru" is not a maxmemory-policy`, ""},
 		// Production guardrails.
 		{"backend.cors.allowAllOrigins", true, `true lets every website call the API`, ""},
