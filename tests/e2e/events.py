@@ -4,6 +4,9 @@ update began and ended, grouped into the phases of a first deploy.
 
     events.py EVENT_LOG          prints one line per phase: start, end, seconds
     events.py EVENT_LOG --steps  prints every resource step instead
+    events.py EVENT_LOG --release START
+                                 a backend release's parts, START being the
+                                 epoch second at which `pulumi up` began
 
 A phase runs from the first of its steps' start to the last one's end, in
 seconds after the update's first event (the engine stamps events in whole
@@ -53,6 +56,32 @@ def steps(path):
     return out, first
 
 
+def last_stamp(path):
+    with open(path) as f:
+        return max(json.loads(line).get("timestamp") or 0 for line in f)
+
+
+def release_parts(all_steps, first, start, path):
+    """The parts of `pulumi up` -> new backend healthy: the CLI, program and
+    diff before the first step; the steps before the new backend's; the new
+    backend, created and waited healthy (create-before-delete); then what
+    follows (the old backend's drain and removal, Traefik's view)."""
+    backends = [s for s in all_steps if phase_of(s[0], s[1]) == "backend"]
+    created = [s for s in backends if s[2] in ("create", "create-replacement")]
+    if not created:
+        print("  no backend was created")
+        return
+    new_start = min(s[3] for s in created)
+    new_end = max(s[4] for s in created)
+    before = [s for s in all_steps if s[4] <= new_start]
+    lead = first - start
+    print(f"  up -> new backend healthy: {lead + new_end:.0f}s")
+    print(f"    before the first step (CLI, plugins, program, diff): {lead + min(s[3] for s in all_steps):.0f}s")
+    print(f"    steps before the backend ({', '.join(sorted({s[1] for s in before})) or 'none'}): {new_start - min(s[3] for s in all_steps)}s")
+    print(f"    the new backend, created -> healthy: {new_end - new_start}s")
+    print(f"    after it (old backend drained and removed, the rest): {last_stamp(path) - first - new_end}s")
+
+
 def phase_of(typ, name):
     for phase, match in PHASES:
         if match(typ, name):
@@ -62,7 +91,10 @@ def phase_of(typ, name):
 
 def main():
     path = sys.argv[1]
-    all_steps, _ = steps(path)
+    all_steps, first = steps(path)
+    if "--release" in sys.argv:
+        release_parts(all_steps, first, float(sys.argv[sys.argv.index("--release") + 1]), path)
+        return
     if "--steps" in sys.argv:
         for typ, name, op, start, end in sorted(all_steps, key=lambda s: (s[3], s[4])):
             print(f"  {start:4d}s {end:4d}s  {op:8} {typ.split(':')[-1]:16} {name}")

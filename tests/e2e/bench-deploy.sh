@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# How fast the program deploys and previews, side by side with
+# `docker-compose` on the same machine, images and healthchecks. Prints:
+#
+#  1. empty -> every container healthy: `pulumi up` of the local stack, then
+#     `docker-compose up -d` of the same containers, rendered from what that
+#     up deployed (compose_from_state.py), and their ratio: once with the
+#     waits compose's depends_on conditions give (Postgres's and Redis's
+#     healthchecks), once in the program's own order;
+#  2. a no-op `pulumi preview`, five times, warm, with 0 changes;
+#  3. a one-value backend release: `pulumi up` -> the new backend healthy,
+#     and the parts of that time.
+#
+# The project is used as a user has it: the copy's Pulumi.yaml is the
+# repository's, so the language host builds the program to its buildTarget
+# (the first build, timed, is a compile; the others find it up to date).
+# Same engine, stand-in images and rules as deploy-local.sh: a throwaway copy
+# and state, contacts nothing outside this machine, refuses to run beside
+# another local stack, and removes what it deployed.
+#   BENCH_PREVIEWS=N   no-op previews to time (default 5)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=tests/e2e/lib.sh
+. "$here/lib.sh"
+
+project_name=django-stack
+stack=local
+prefix=$project_name-$stack
+engine_kit=${PULUMI_ENGINE_KIT:-$repo/../shared/engine}
+previews=${BENCH_PREVIEWS:-5}
+
+work=$(mktemp -d /tmp/e2e-bench.XXXXXX)
+copy=$work/project
+logs=$work/logs
+mkdir -p "$copy" "$logs" "$work/state" "$work/compose"
+echo $$ >"$work/owner"
+started=$(now)
+
+export PULUMI_BACKEND_URL=file://$work/state
+export PULUMI_HOME=$work/pulumi-home
+export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_CONFIG_PASSPHRASE
+PULUMI_CONFIG_PASSPHRASE=$(head -c 24 /dev/urandom | base64)
+unset DOCKER_CONTEXT DOCKER_HOST
+
+deployed=""
+composed=""
+cleanup() {
+    local status=$?
+    set +e
+    [ -z "$composed" ] || docker-compose -p bench -f "$composed/docker-compose.yml" down -v --timeout 5 >/dev/null 2>&1
+    untag_compose_images
+    if [ -n "$deployed" ]; then
+        (cd "$copy" && pulumi destroy --stack "$stack" --yes --skip-preview >"$logs/destroy-at-exit.log" 2>&1)
+        remove_leftovers "$work/state" >/dev/null
+    fi
+    [ "$status" -eq 0 ] || echo "logs: kept in $logs" >&2
+    [ "$status" -ne 0 ] || rm -rf "$work"
+    stop_docker
+    exit "$status"
+}
+trap cleanup EXIT
+
+# in_copy ARGS...: the CLI in the project copy; its output in the logs,
+# shown when it fails.
+in_copy() {
+    local log
+    log=$logs/pulumi-$(date +%s%N).log
+    if ! (cd "$copy" && pulumi "$@") >"$log" 2>&1; then
+        tail -40 "$log" | sed 's/^/  | /' >&2
+        fail "pulumi $*"
+    fi
+    cat "$log"
+}
+
+# unhealthy: the stack's long-running containers that are not healthy yet
+# (one-shot steps, which exit, are left out).
+unhealthy() {
+    docker ps -a --filter "label=$1" --format '{{.Names}} {{.Status}}' |
+        grep -v -e '(healthy)' -e 'migrate' -e 'postgres-password' -e 'Exited (0)' || true
+}
+
+# until_healthy LABEL: waits until every container with the label is healthy.
+until_healthy() {
+    local deadline=$((SECONDS + 300))
+    while [ -n "$(unhealthy "$1")" ]; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "not healthy within 300 s: $(unhealthy "$1")"
+        sleep 0.2
+    done
+}
+
+# --- set-up --------------------------------------------------------------------------
+
+setup() {
+    ensure_docker
+    refuse_a_running_stack
+    command -v docker-compose >/dev/null || {
+        apt-get -o DPkg::Lock::Timeout=600 install -y -qq docker-compose >/dev/null
+    }
+    engine
+    images
+    (cd "$repo" && git ls-files --cached --others --exclude-standard -z | tar --null -T - -c) | tar -x -C "$copy"
+    rm -rf "$copy/bin"
+    echo "docker $(docker version -f '{{.Server.Version}}'), $(docker-compose version --short 2>/dev/null | head -1 | sed 's/^/docker-compose /'), $(nproc) cores"
+}
+
+compile_once() {
+    local start
+    start=$(now)
+    build_program "$copy"
+    echo "  first build to bin/$project_name: $(seconds_since "$start")s (a cold link; later runs find it up to date)"
+    in_copy stack init "$stack" >/dev/null
+}
+
+# --- 1. empty -> healthy --------------------------------------------------------------
+
+pulumi_up_time=""
+pulumi_up() {
+    local start
+    start=$(now)
+    deployed=1
+    PULUMI_DEBUG_COMMANDS=true in_copy up --stack "$stack" --yes --skip-preview --event-log "$logs/up.events.jsonl" >"$logs/up.log"
+    local returned
+    returned=$(seconds_since "$start")
+    until_healthy "djangostack.stack=$stack"
+    pulumi_up_time=$(seconds_since "$start")
+    pass "pulumi up, empty -> every container healthy: ${pulumi_up_time}s (up returned after ${returned}s)"
+    python3 "$here/events.py" "$logs/up.events.jsonl"
+    python3 "$here/events.py" "$logs/up.events.jsonl" --steps | grep -e Container -e Network -e Image
+}
+
+# compose_up ORDER: the containers the up deployed, with docker-compose,
+# in an order (compose_from_state.py): healthchecks, the waits compose's own
+# depends_on conditions give; program, the program's own order.
+declare -A compose_up_time
+compose_up() {
+    local order=$1 dir=$work/compose/$1
+    mkdir -p "$dir"
+    python3 "$here/compose_from_state.py" "$work/state.json" "$dir" --order "$order" >"$work/compose/images"
+    local start
+    start=$(now)
+    composed=$dir
+    docker-compose -p bench -f "$dir/docker-compose.yml" up -d >"$logs/compose-up-$order.log" 2>&1 ||
+        { tail -20 "$logs/compose-up-$order.log"; fail "docker-compose up"; }
+    local returned
+    returned=$(seconds_since "$start")
+    until_healthy com.docker.compose.project=bench
+    compose_up_time[$order]=$(seconds_since "$start")
+    pass "docker-compose up -d, $order order, empty -> every container healthy: ${compose_up_time[$order]}s (up returned after ${returned}s)"
+    docker-compose -p bench -f "$dir/docker-compose.yml" down -v --timeout 5 >/dev/null 2>&1
+    composed=""
+}
+
+# compose_baselines: the stack's containers with docker-compose, once the
+# stack is destroyed. Tagged, the images outlive the destroy (the backend's
+# is the stack's own build).
+compose_baselines() {
+    in_copy stack export --stack "$stack" --show-secrets >"$work/state.json"
+    python3 "$here/compose_from_state.py" "$work/state.json" "$work/compose" >"$work/compose/images"
+    local id tag
+    while read -r id tag; do docker tag "$id" "$tag"; done <"$work/compose/images"
+    in_copy destroy --stack "$stack" --yes --skip-preview >"$logs/destroy.log"
+    deployed=""
+    compose_up healthchecks
+    compose_up program
+    untag_compose_images
+}
+
+untag_compose_images() {
+    local id tag
+    [ -f "$work/compose/images" ] || return 0
+    while read -r id tag; do docker rmi "$tag" >/dev/null 2>&1 || true; done <"$work/compose/images"
+}
+
+# --- 2. a no-op preview ------------------------------------------------------------------
+
+preview_times=()
+noop_previews() {
+    local i start took
+    for i in $(seq "$previews"); do
+        start=$(now)
+        in_copy preview --stack "$stack" --expect-no-changes >"$logs/preview-$i.log"
+        took=$(seconds_since "$start")
+        preview_times+=("$took")
+    done
+    pass "pulumi preview --expect-no-changes, $previews times: ${preview_times[*]} s (median $(median "${preview_times[@]}") s), 0 changes"
+}
+
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# --- 3. a one-value backend release ------------------------------------------------------
+
+release() {
+    in_copy config set --stack "$stack" --path backend.env.BENCH_RELEASE "$(date +%s)" >/dev/null
+    local start
+    start=$(now)
+    PULUMI_DEBUG_COMMANDS=true in_copy up --stack "$stack" --yes --skip-preview --event-log "$logs/release.events.jsonl" >"$logs/release.log"
+    local took
+    took=$(seconds_since "$start")
+    pass "a one-value backend release: pulumi up took ${took}s"
+    python3 "$here/events.py" "$logs/release.events.jsonl" --release "$start"
+}
+
+# --- the run ----------------------------------------------------------------------------
+
+phase "set-up (engine, images, copy)" setup
+phase "compile once" compile_once
+phase "1a. pulumi up" pulumi_up
+phase "2. no-op previews" noop_previews
+phase "3. release" release
+phase "1b. docker-compose up" compose_baselines
+print_timings
+echo "--- summary ($(date -u +%F), $(nproc) cores, docker $(docker version -f '{{.Server.Version}}'))"
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+echo "  empty -> healthy: pulumi up ${pulumi_up_time}s; docker-compose ${compose_up_time[healthchecks]}s with compose's healthcheck waits (ratio $(ratio "$pulumi_up_time" "${compose_up_time[healthchecks]}")), ${compose_up_time[program]}s in the program's own order (ratio $(ratio "$pulumi_up_time" "${compose_up_time[program]}"))"
+echo "  no-op preview: median $(median "${preview_times[@]}")s of ${preview_times[*]}"
+echo "--- total $(seconds_since "$started")s"
+print_checks
