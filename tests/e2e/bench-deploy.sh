@@ -31,19 +31,9 @@ prefix=$project_name-$stack
 engine_kit=${PULUMI_ENGINE_KIT:-$repo/../shared/engine}
 previews=${BENCH_PREVIEWS:-5}
 
-work=$(mktemp -d /tmp/e2e-bench.XXXXXX)
-copy=$work/project
-logs=$work/logs
-mkdir -p "$copy" "$logs" "$work/state" "$work/compose"
-echo $$ >"$work/owner"
+start_work bench
+mkdir -p "$work/compose"
 started=$(now)
-
-export PULUMI_BACKEND_URL=file://$work/state
-export PULUMI_HOME=$work/pulumi-home
-export PULUMI_SKIP_UPDATE_CHECK=true
-export PULUMI_CONFIG_PASSPHRASE
-PULUMI_CONFIG_PASSPHRASE=$(head -c 24 /dev/urandom | base64)
-unset DOCKER_CONTEXT DOCKER_HOST
 
 deployed=""
 composed=""
@@ -63,17 +53,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# in_copy ARGS...: the CLI in the project copy; its output in the logs,
-# shown when it fails.
-in_copy() {
-    local log
-    log=$logs/pulumi-$(date +%s%N).log
-    if ! (cd "$copy" && pulumi "$@") >"$log" 2>&1; then
-        tail -40 "$log" | sed 's/^/  | /' >&2
-        fail "pulumi $*"
-    fi
-    cat "$log"
-}
 
 # unhealthy: the stack's long-running containers that are not healthy yet
 # (one-shot steps, which exit, are left out).
@@ -111,7 +90,7 @@ compile_once() {
     start=$(now)
     build_program "$copy"
     echo "  first build to bin/$project_name: $(seconds_since "$start")s (a cold link; later runs find it up to date)"
-    in_copy stack init "$stack" >/dev/null
+    pulumi_in_copy stack init "$stack" >/dev/null
 }
 
 # --- 1. empty -> healthy --------------------------------------------------------------
@@ -121,7 +100,7 @@ pulumi_up() {
     local start
     start=$(now)
     deployed=1
-    PULUMI_DEBUG_COMMANDS=true in_copy up --stack "$stack" --yes --skip-preview --event-log "$logs/up.events.jsonl" >"$logs/up.log"
+    PULUMI_DEBUG_COMMANDS=true pulumi_in_copy up --stack "$stack" --yes --skip-preview --event-log "$logs/up.events.jsonl" >"$logs/up.log"
     local returned
     returned=$(seconds_since "$start")
     until_healthy "djangostack.stack=$stack"
@@ -157,11 +136,11 @@ compose_up() {
 # stack is destroyed. Tagged, the images outlive the destroy (the backend's
 # is the stack's own build).
 compose_baselines() {
-    in_copy stack export --stack "$stack" --show-secrets >"$work/state.json"
+    pulumi_in_copy stack export --stack "$stack" --show-secrets >"$work/state.json"
     python3 "$here/compose_from_state.py" "$work/state.json" "$work/compose" >"$work/compose/images"
     local id tag
     while read -r id tag; do docker tag "$id" "$tag"; done <"$work/compose/images"
-    in_copy destroy --stack "$stack" --yes --skip-preview >"$logs/destroy.log"
+    pulumi_in_copy destroy --stack "$stack" --yes --skip-preview >"$logs/destroy.log"
     deployed=""
     compose_up healthchecks
     compose_up program
@@ -181,7 +160,7 @@ noop_previews() {
     local i start took
     for i in $(seq "$previews"); do
         start=$(now)
-        in_copy preview --stack "$stack" --expect-no-changes >"$logs/preview-$i.log"
+        pulumi_in_copy preview --stack "$stack" --expect-no-changes >"$logs/preview-$i.log"
         took=$(seconds_since "$start")
         preview_times+=("$took")
     done
@@ -193,10 +172,10 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 
 # --- 3. a one-value backend release ------------------------------------------------------
 
 release() {
-    in_copy config set --stack "$stack" --path backend.env.BENCH_RELEASE "$(date +%s)" >/dev/null
+    pulumi_in_copy config set --stack "$stack" --path backend.env.BENCH_RELEASE "$(date +%s)" >/dev/null
     local start
     start=$(now)
-    PULUMI_DEBUG_COMMANDS=true in_copy up --stack "$stack" --yes --skip-preview --event-log "$logs/release.events.jsonl" >"$logs/release.log"
+    PULUMI_DEBUG_COMMANDS=true pulumi_in_copy up --stack "$stack" --yes --skip-preview --event-log "$logs/release.events.jsonl" >"$logs/release.log"
     local took
     took=$(seconds_since "$start")
     pass "a one-value backend release: pulumi up took ${took}s"

@@ -40,6 +40,14 @@ ENGINE_ONLY = {"name", "wait", "waitTimeout", "attach", "logs", "mustRun", "rm",
                "destroyGraceSeconds", "__defaults", "removeVolumes", "containerReadRefreshTimeoutMilliseconds"}
 
 
+# Inputs whose value compose takes as it is, under its own name.
+RENAMED = {"command": "command", "entrypoints": "entrypoint", "envs": "environment", "restart": "restart",
+           "stopSignal": "stop_signal", "cpuShares": "cpu_shares", "cpuPeriod": "cpu_period",
+           "cpuQuota": "cpu_quota", "cpuSet": "cpuset", "cpus": "cpus", "readOnly": "read_only", "init": "init",
+           "user": "user", "workingDir": "working_dir", "hostname": "hostname", "securityOpts": "security_opt",
+           "sysctls": "sysctls", "groupAdds": "group_add", "stdinOpen": "stdin_open", "tty": "tty"}
+
+
 def plain(value):
     """The value with the export's secret envelopes opened."""
     if isinstance(value, dict):
@@ -71,14 +79,10 @@ def service(inputs, names, files_dir, key):
     for field, value in inputs.items():
         if field in ENGINE_ONLY or field in defaults or value in (None, [], {}, ""):
             continue
-        if field == "image":
+        if field in RENAMED:
+            svc[RENAMED[field]] = value
+        elif field == "image":
             svc["image"] = f"bench/{key}:image"
-        elif field == "command":
-            svc["command"] = value
-        elif field == "entrypoints":
-            svc["entrypoint"] = value
-        elif field == "envs":
-            svc["environment"] = value
         elif field == "healthcheck":
             svc["healthcheck"] = {"test": value["tests"]}
             for src, dst in (("interval", "interval"), ("timeout", "timeout"), ("startPeriod", "start_period"),
@@ -91,17 +95,10 @@ def service(inputs, names, files_dir, key):
             svc["memswap_limit"] = f"{value}m" if value > 0 else value
         elif field == "memoryReservation":
             svc["mem_reservation"] = f"{value}m"
-        elif field in ("cpuShares", "cpuPeriod", "cpuQuota", "cpuSet", "cpus"):
-            svc[{"cpuShares": "cpu_shares", "cpuPeriod": "cpu_period", "cpuQuota": "cpu_quota",
-                 "cpuSet": "cpuset", "cpus": "cpus"}[field]] = value
         elif field == "shmSize":
             svc["shm_size"] = f"{value}m"
-        elif field == "restart":
-            svc["restart"] = value
         elif field == "maxRetryCount":
             pass  # joined to restart below
-        elif field == "stopSignal":
-            svc["stop_signal"] = value
         elif field == "stopTimeout":
             svc["stop_grace_period"] = seconds(value)
         elif field == "logDriver":
@@ -153,29 +150,11 @@ def service(inputs, names, files_dir, key):
         elif field == "networkMode":
             if value != "bridge" or "networksAdvanced" not in inputs:
                 svc["network_mode"] = value
-        elif field in ("stdinOpen", "tty"):
-            svc[{"stdinOpen": "stdin_open", "tty": "tty"}[field]] = value
-        elif field == "readOnly":
-            svc["read_only"] = value
-        elif field == "init":
-            svc["init"] = value
-        elif field == "user":
-            svc["user"] = value
-        elif field == "workingDir":
-            svc["working_dir"] = value
-        elif field == "hostname":
-            svc["hostname"] = value
         elif field == "capabilities":
             if value.get("adds"):
                 svc["cap_add"] = value["adds"]
             if value.get("drops"):
                 svc["cap_drop"] = value["drops"]
-        elif field == "securityOpts":
-            svc["security_opt"] = value
-        elif field == "sysctls":
-            svc["sysctls"] = value
-        elif field == "groupAdds":
-            svc["group_add"] = value
         else:
             raise SystemExit(f"{inputs['name']}: input {field} = {value!r} is not handled")
     if inputs.get("restart") == "on-failure" and inputs.get("maxRetryCount"):

@@ -38,21 +38,8 @@ prefix=$project_name-$stack
 site=http://localhost:8080
 engine_kit=${PULUMI_ENGINE_KIT:-$repo/../shared/engine}
 
-work=$(mktemp -d /tmp/e2e-deploy.XXXXXX)
-copy=$work/project
-logs=$work/logs
-mkdir -p "$copy" "$logs" "$work/state" "$work/bin"
-# Who owns the work directory: a later run clears what a killed one left.
-echo $$ >"$work/owner"
+start_work deploy
 started=$(now)
-
-export PULUMI_BACKEND_URL=file://$work/state
-export PULUMI_HOME=$work/pulumi-home
-export PULUMI_SKIP_UPDATE_CHECK=true
-export PULUMI_CONFIG_PASSPHRASE
-PULUMI_CONFIG_PASSPHRASE=$(head -c 24 /dev/urandom | base64)
-# The Docker provider would let a context override host.docker.
-unset DOCKER_CONTEXT DOCKER_HOST
 
 deployed=""
 cleanup() {
@@ -87,18 +74,6 @@ cleanup() {
     exit "$status"
 }
 trap cleanup EXIT
-
-# pulumi_in_copy ARGS...: the CLI in the project copy, its output kept in
-# the logs and shown only when it fails.
-pulumi_in_copy() {
-    local log
-    log=$logs/pulumi-$(date +%s%N).log
-    if ! (cd "$copy" && pulumi "$@") >"$log" 2>&1; then
-        tail -60 "$log" | sed 's/^/  | /' >&2
-        fail "pulumi $*"
-    fi
-    cat "$log"
-}
 
 http() { # http PATH [curl options...]: "STATUS" of a GET through Traefik
     curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$@"

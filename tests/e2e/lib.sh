@@ -220,6 +220,39 @@ backend_env() {
 # temporary directory, with an `owner` file holding its pid), stack and
 # project_name.
 
+# start_work NAME: this run's work directory, /tmp/e2e-NAME.XXXXXX (in
+# $work), with the project copy ($copy), the logs ($logs), a file state
+# backend and a Pulumi home of its own, and a random passphrase: the user's
+# Pulumi login and the repository's stack files are never touched. Its
+# `owner` file holds this shell's pid: a later run clears what a killed one
+# left (clear_killed_runs).
+start_work() {
+    work=$(mktemp -d "/tmp/e2e-$1.XXXXXX")
+    copy=$work/project
+    logs=$work/logs
+    mkdir -p "$copy" "$logs" "$work/state" "$work/bin"
+    echo $$ >"$work/owner"
+    export PULUMI_BACKEND_URL=file://$work/state
+    export PULUMI_HOME=$work/pulumi-home
+    export PULUMI_SKIP_UPDATE_CHECK=true
+    export PULUMI_CONFIG_PASSPHRASE
+    PULUMI_CONFIG_PASSPHRASE=$(head -c 24 /dev/urandom | base64)
+    # The Docker provider would let a context override host.docker.
+    unset DOCKER_CONTEXT DOCKER_HOST
+}
+
+# pulumi_in_copy ARGS...: the CLI in the project copy, its output kept in
+# the logs and shown only when it fails.
+pulumi_in_copy() {
+    local log
+    log=$logs/pulumi-$(date +%s%N).log
+    if ! (cd "$copy" && pulumi "$@") >"$log" 2>&1; then
+        tail -60 "$log" | sed 's/^/  | /' >&2
+        fail "pulumi $*"
+    fi
+    cat "$log"
+}
+
 # engine: the Pulumi CLI (.ci/pulumi-cli) and the engine kit's Go language
 # host, docker and random plugins and Traefik, on PATH; built once, cached.
 engine() {
