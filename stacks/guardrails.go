@@ -11,7 +11,7 @@ import (
 // can break one and still deploy, which is why each is checked here: in
 // production a broken guardrail is an error, in every other stack a warning.
 type guardrail struct {
-	// rule names the guardrail (README, tests).
+	// rule names the guardrail (docs/configuration.md, tests).
 	rule string
 	// public guardrails protect a site other hosts can reach; a stack that
 	// publishes on the loopback interface only (local) skips them.

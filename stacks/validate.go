@@ -177,7 +177,7 @@ func Validate(stack string, p Profile) components.Problems {
 // on it share. Breaking one is an error in every stack; the guardrails are
 // what is only unwise.
 type bound struct {
-	// rule names the bound (README); source is where it comes from.
+	// rule names the bound (docs/configuration.md); source is where it comes from.
 	rule, source string
 	check        func(stack string, p Profile) components.Problems
 }
@@ -188,7 +188,7 @@ var bounds = []bound{
 	{rule: "one-traefik-per-host", source: "the host's ports 80 and 443", check: checkIngress},
 }
 
-// BoundRules name the bounds checked across components, for the README.
+// BoundRules name the bounds checked across components, for docs/configuration.md.
 func BoundRules() []string {
 	out := make([]string, len(bounds))
 	for i, b := range bounds {

@@ -31,7 +31,7 @@ const project = "django-stack"
 type resourceURN = resource.URN
 
 // Type tokens the program may register. An unknown one fails the run: it
-// means a resource type the README, the golden files and the plugin list do
+// means a resource type docs/architecture.md, the golden files and the plugin list do
 // not know about.
 const (
 	typeContainer      = "docker:index/container:Container"
