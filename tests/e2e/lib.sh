@@ -69,7 +69,7 @@ ensure_docker() {
         return
     fi
     echo "starting dockerd (log: ${DOCKERD_LOG:=/tmp/e2e-dockerd.log})"
-    dockerd >"$DOCKERD_LOG" 2>&1 &
+    without_inherited_fds dockerd >"$DOCKERD_LOG" 2>&1 &
     _started_dockerd=$!
     local _
     for _ in $(seq 60); do
@@ -114,6 +114,19 @@ ensure_base_image() {
     rm -rf "$root" "$root.log"
 }
 
+# without_inherited_fds COMMAND...: runs the command with only stdin, stdout
+# and stderr open. A daemon started from here outlives the script: any other
+# descriptor it inherited (a lock held around the script, a pipe CI reads
+# to its end) would stay open as long as the daemon runs.
+without_inherited_fds() {
+    local fd
+    for fd in /proc/$BASHPID/fd/*; do
+        fd=${fd##*/}
+        [ "$fd" -le 2 ] || eval "exec $fd>&-" 2>/dev/null || true
+    done
+    exec "$@"
+}
+
 # restart_docker: stops the Docker daemon as a host shutdown does (SIGTERM:
 # it stops every container with its stop signal and timeout) and starts it
 # again with the same command line. A daemon under systemd is restarted by
@@ -134,10 +147,10 @@ restart_docker() {
         done
         ! kill -0 "$pid" 2>/dev/null || { echo "restart_docker: dockerd $pid did not stop within 180 s" >&2; exit 1; }
         if [ -n "$_started_dockerd" ]; then
-            "${args[@]}" >>"${DOCKERD_LOG:-/tmp/e2e-dockerd.log}" 2>&1 &
+            without_inherited_fds "${args[@]}" >>"${DOCKERD_LOG:-/tmp/e2e-dockerd.log}" 2>&1 &
             _started_dockerd=$!
         else
-            setsid "${args[@]}" >>"${DOCKERD_LOG:-/tmp/e2e-dockerd.log}" 2>&1 </dev/null &
+            without_inherited_fds setsid "${args[@]}" >>"${DOCKERD_LOG:-/tmp/e2e-dockerd.log}" 2>&1 </dev/null &
         fi
     fi
     local _
