@@ -3,6 +3,7 @@ package stacks
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/djangostack/infra/components"
 	"github.com/djangostack/infra/stacks/outputs"
@@ -26,6 +27,16 @@ type Previous struct {
 // `pulumi preview --diff` would print on every run.
 const readStackOutputs = "pulumi:pulumi:readStackOutputs"
 
+// A read of the stack's checkpoint can meet the update writing it: the file
+// backend then fails it with "failed to load checkpoint: EOF" (seen on a
+// real first `pulumi up`, where the engine writes the checkpoint as the
+// program starts). Such a read is tried again, readAttempts times in all,
+// readPause apart.
+const (
+	readAttempts = 5
+	readPause    = 200 * time.Millisecond
+)
+
 // readPrevious reads the stack's own last outputs. A stack that was never
 // deployed has none: nothing is compared.
 func readPrevious(ctx *pulumi.Context) (Previous, error) {
@@ -33,11 +44,18 @@ func readPrevious(ctx *pulumi.Context) (Previous, error) {
 	var result struct {
 		Outputs map[string]any `pulumi:"outputs"`
 	}
-	// Raw: the outputs hold secrets (databaseUrl), which are not read here.
-	if _, err := ctx.InvokePackageRaw(readStackOutputs, map[string]any{
-		"name": fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), ctx.Stack()),
-	}, &result, ""); err != nil {
-		return prev, fmt.Errorf("reading the stack's last outputs: %w", err)
+	for attempt := 1; ; attempt++ {
+		// Raw: the outputs hold secrets (databaseUrl), which are not read here.
+		_, err := ctx.InvokePackageRaw(readStackOutputs, map[string]any{
+			"name": fmt.Sprintf("%s/%s/%s", ctx.Organization(), ctx.Project(), ctx.Stack()),
+		}, &result, "")
+		if err == nil {
+			break
+		}
+		if attempt == readAttempts || !strings.Contains(err.Error(), "failed to load checkpoint") {
+			return prev, fmt.Errorf("reading the stack's last outputs: %w", err)
+		}
+		time.Sleep(readPause)
 	}
 	for component, spec := range asStringMaps(result.Outputs[outputs.Specs]) {
 		prev.Specs[component] = components.Spec(spec)

@@ -85,6 +85,9 @@ type recorder struct {
 	stack string
 	// previous are the outputs the stack's last deployment left.
 	previous map[string]any
+	// checkpointBusy is how many reads of them fail first, as the file
+	// backend's do while the update writes the checkpoint.
+	checkpointBusy int
 	// failJob names the one-shot container that fails (a part of its
 	// logical name), with jobLogs as its output; the others exit 0.
 	failJob string
@@ -171,6 +174,11 @@ func (r *recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) 
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls = append(r.calls, args.Token)
+	if args.Token == "pulumi:pulumi:readStackOutputs" && r.checkpointBusy > 0 {
+		// The file backend, read while the update writes the checkpoint.
+		r.checkpointBusy--
+		return nil, errors.New("failed to load checkpoint: EOF")
+	}
 	if args.Token == "pulumi:pulumi:readStackOutputs" {
 		// The stack's own last outputs, as a test set them (none: a stack
 		// that was never deployed).

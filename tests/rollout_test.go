@@ -226,3 +226,25 @@ func TestARenamedDataVolumeIsRefusedInProduction(t *testing.T) {
 		t.Errorf("staging warns instead: %v, notes %v", staging.err, staging.deployment.Notes)
 	}
 }
+
+// A read of the last outputs that meets the update writing the checkpoint
+// is tried again; one that keeps failing stops the run before anything is
+// registered, saying what it was reading.
+func TestTheLastOutputsAreReadAgainWhileTheCheckpointIsBusy(t *testing.T) {
+	rec := newRecorder("production")
+	rec.checkpointBusy = 2
+	r := deployWith(t, rec, shippedConfig(t, "production"))
+	if r.err != nil || len(r.rec.calls) != 3 {
+		t.Errorf("two busy reads: %v after %d calls", r.err, len(r.rec.calls))
+	}
+
+	rec = newRecorder("production")
+	rec.checkpointBusy = 100
+	r = deployWith(t, rec, shippedConfig(t, "production"))
+	if r.err == nil || !strings.Contains(r.err.Error(), "reading the stack's last outputs: ") || len(r.rec.calls) != 5 {
+		t.Errorf("a read that keeps failing: %v after %d calls", r.err, len(r.rec.calls))
+	}
+	for _, reg := range r.rec.regs {
+		t.Errorf("%s registered after the read failed", reg.Name)
+	}
+}
