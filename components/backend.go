@@ -13,7 +13,8 @@ import (
 type backendImage struct {
 	// ID is the image's id on the host Pulumi talks to (containers).
 	ID pulumi.StringOutput
-	// Digest is the repository digest every Swarm node can pull.
+	// Digest is the repository digest every Swarm node can pull, or the
+	// image's id when no registry knows it (see swarmImage).
 	Digest pulumi.StringOutput
 	// Source is what the image was made from: the reference pulled, or
 	// the build context and its digest.
@@ -28,7 +29,7 @@ func resolveImage(ctx *pulumi.Context, name string, s BackendSettings, args *Bac
 		if err != nil {
 			return backendImage{}, err
 		}
-		return backendImage{ID: image.ImageId, Digest: image.RepoDigest, Source: s.Image}, nil
+		return backendImage{ID: image.ImageId, Digest: swarmImage(image.RepoDigest, image.ImageId), Source: s.Image}, nil
 	}
 	sum, err := ContextDigest(filepath.Join(args.Root, s.Build.Context))
 	if err != nil {

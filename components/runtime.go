@@ -77,7 +77,22 @@ func register(ctx *pulumi.Context, rt Runtime, name string, w Workload, opts ...
 // node pulls for itself.
 func runImage(rt Runtime, image *docker.RemoteImage) pulumi.StringOutput {
 	if rt == RuntimeSwarm {
-		return image.RepoDigest
+		return swarmImage(image.RepoDigest, image.ImageId)
 	}
 	return image.ImageId
+}
+
+// swarmImage is what a service runs: the image's repository digest, or,
+// for an image no registry knows (built or loaded on the node, so it has
+// no digest), its id, which the node runs without trying a pull. The
+// provider reads an empty digest for such an image, and a service with an
+// empty image is refused; by its id it runs on the nodes that hold it.
+func swarmImage(repoDigest, imageID pulumi.StringOutput) pulumi.StringOutput {
+	return pulumi.All(repoDigest, imageID).ApplyT(func(v []any) string {
+		if d, _ := v[0].(string); d != "" {
+			return d
+		}
+		id, _ := v[1].(string)
+		return id
+	}).(pulumi.StringOutput)
 }

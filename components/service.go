@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -22,6 +23,20 @@ func swarmRestart(condition string) string {
 		return "none"
 	}
 	return condition
+}
+
+// swarmDuration renders a duration as the docker provider reads a
+// service's durations back ("2m", "1h30m", not Go's "2m0s"): written in
+// Go's form, every preview would show them changed.
+func swarmDuration(d Duration) string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
 }
 
 // newService registers the Swarm service a Workload describes: the same
@@ -103,10 +118,15 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 		mounts = append(mounts, m)
 	}
 	if w.ShmSize > 0 {
-		// A service has no --shm-size: a tmpfs of that size at /dev/shm is the same.
+		// A service has no --shm-size, and a tmpfs mount cannot carry the
+		// size: the docker provider 4.10.0 panics on tmpfsOptions.sizeBytes
+		// (kreuzwerker/terraform-provider-docker#563), and Docker ignores a
+		// size at /dev/shm for services (moby#35271). A tmpfs at /dev/shm
+		// with no size replaces Docker's 64M one: the kernel's default, half
+		// the node's memory, and what it holds counts against the task's
+		// memory limit, which is the real bound (docs/real-deploys-swarm-backups.md).
 		mounts = append(mounts, docker.ServiceTaskSpecContainerSpecMountArgs{
 			Type: pulumi.String("tmpfs"), Target: pulumi.String("/dev/shm"),
-			TmpfsOptions: &docker.ServiceTaskSpecContainerSpecMountTmpfsOptionsArgs{SizeBytes: pulumi.Int(int(w.ShmSize.Bytes()))},
 		})
 	}
 	var networks docker.ServiceTaskSpecNetworksAdvancedArray
@@ -132,19 +152,18 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 	task := &docker.ServiceTaskSpecArgs{
 		ContainerSpec: &docker.ServiceTaskSpecContainerSpecArgs{
 			Image:  w.Image,
-			Env:    env,
 			Labels: containerLabels,
 			Healthcheck: &docker.ServiceTaskSpecContainerSpecHealthcheckArgs{
 				Tests:       pulumi.ToStringArray(w.HealthTest),
-				Interval:    pulumi.String(s.Healthcheck.Interval.Docker()),
-				Timeout:     pulumi.String(s.Healthcheck.Timeout.Docker()),
+				Interval:    pulumi.String(swarmDuration(s.Healthcheck.Interval)),
+				Timeout:     pulumi.String(swarmDuration(s.Healthcheck.Timeout)),
 				Retries:     pulumi.Int(s.Healthcheck.Retries),
-				StartPeriod: pulumi.String(s.Healthcheck.StartPeriod.Docker()),
+				StartPeriod: pulumi.String(swarmDuration(s.Healthcheck.StartPeriod)),
 			},
 			Mounts:          mounts,
 			Secrets:         secrets,
 			Configs:         configs,
-			StopGracePeriod: pulumi.String(s.StopTimeout.Docker()),
+			StopGracePeriod: pulumi.String(swarmDuration(s.StopTimeout)),
 		},
 		Resources: &docker.ServiceTaskSpecResourcesArgs{
 			Limits: &docker.ServiceTaskSpecResourcesLimitsArgs{
@@ -158,14 +177,19 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 		},
 		RestartPolicy: &docker.ServiceTaskSpecRestartPolicyArgs{
 			Condition:   pulumi.String(swarmRestart(s.Restart.Condition)),
-			Delay:       pulumi.String(s.Restart.Delay.Docker()),
+			Delay:       pulumi.String(swarmDuration(s.Restart.Delay)),
 			MaxAttempts: pulumi.Int(s.Restart.MaxAttempts),
-			Window:      pulumi.String(s.Restart.Window.Docker()),
+			Window:      pulumi.String(swarmDuration(s.Restart.Window)),
 		},
 		LogDriver:         &docker.ServiceTaskSpecLogDriverArgs{Name: pulumi.String(s.Logs.Driver), Options: pulumi.ToStringMap(s.Logs.Options())},
 		NetworksAdvanceds: networks,
 	}
 	spec := task.ContainerSpec.(*docker.ServiceTaskSpecContainerSpecArgs)
+	if len(env) > 0 {
+		// The provider reads no variables back as no map: an empty one
+		// would show as a change on every preview.
+		spec.Env = env
+	}
 	if len(w.Command) > 0 {
 		// A service's Args is a container's command, and its Commands a
 		// container's entrypoint.
@@ -188,18 +212,22 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 			Timeout: pulumi.String((Duration(int64(replicas)+1) * (s.Healthcheck.ReadyWithin() + Seconds(30))).Docker()),
 		},
 	}
-	if len(ports) > 0 {
-		args.EndpointSpec = &docker.ServiceEndpointSpecArgs{Ports: ports}
-	}
+	// DNS round robin, no virtual IP: a service's name resolves to its
+	// tasks' addresses. Nothing here needs a virtual IP (Traefik sends to
+	// the tasks' addresses it reads from the swarm, and publishes its ports
+	// in host mode, outside the routing mesh), and a virtual IP needs the
+	// kernel's IPVS: on a node without it, every connection to a service's
+	// name fails with "no route to host" (docs/real-deploys-swarm-backups.md).
+	args.EndpointSpec = &docker.ServiceEndpointSpecArgs{Mode: pulumi.String("dnsrr"), Ports: ports}
 	if u := w.Update; u != nil {
 		args.UpdateConfig = &docker.ServiceUpdateConfigArgs{
-			Parallelism: pulumi.Int(u.Parallelism), Delay: pulumi.String(u.Delay.Docker()), Monitor: pulumi.String(u.Monitor.Docker()),
+			Parallelism: pulumi.Int(u.Parallelism), Delay: pulumi.String(swarmDuration(u.Delay)), Monitor: pulumi.String(swarmDuration(u.Monitor)),
 			Order: pulumi.String(u.Order), FailureAction: pulumi.String(u.FailureAction),
 		}
 	}
 	if r := w.Rollback; r != nil {
 		args.RollbackConfig = &docker.ServiceRollbackConfigArgs{
-			Parallelism: pulumi.Int(r.Parallelism), Delay: pulumi.String(r.Delay.Docker()), Monitor: pulumi.String(r.Monitor.Docker()),
+			Parallelism: pulumi.Int(r.Parallelism), Delay: pulumi.String(swarmDuration(r.Delay)), Monitor: pulumi.String(swarmDuration(r.Monitor)),
 			Order: pulumi.String(r.Order), FailureAction: pulumi.String(r.FailureAction),
 		}
 	}

@@ -105,6 +105,7 @@ type (
 		Network          string `yaml:"network"`
 		Constraints      string `yaml:"constraints"`
 		Watch            bool   `yaml:"watch,omitempty"`
+		RefreshSeconds   string `yaml:"refreshSeconds,omitempty"`
 	}
 	traefikMetricsConf struct {
 		Prometheus traefikPrometheus `yaml:"prometheus"`
@@ -271,6 +272,12 @@ func providers(s TraefikSettings, env TraefikEnvironment) traefikProviders {
 	}
 	p := traefikProviders{ThrottleDuration: s.ProvidersThrottleDuration.Go(), File: traefikFile{Filename: traefikDynamicPath, Watch: true}}
 	if env.Swarm {
+		// The Swarm provider has no events to watch: it polls the swarm,
+		// every 15 s by default. A start-first release stops the old task
+		// as soon as the new one is healthy, and until Traefik has read
+		// the new task's address the old one is all it knows: it polls
+		// every 2 s instead, well within the old task's drain.
+		discovery.RefreshSeconds = swarmRefresh
 		p.Swarm = discovery
 	} else {
 		discovery.Watch = true
@@ -278,6 +285,9 @@ func providers(s TraefikSettings, env TraefikEnvironment) traefikProviders {
 	}
 	return p
 }
+
+// swarmRefresh is how often Traefik's Swarm provider reads the swarm's services.
+const swarmRefresh = "2s"
 
 // labelConstraint is a Traefik constraint expression matching every label.
 func labelConstraint(labels map[string]string) string {
