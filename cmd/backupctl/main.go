@@ -5,9 +5,10 @@
 //	backupctl list    --stack production
 //	backupctl restore --stack production django-stack-production-20261126T180000Z.dump
 //
-// restore verifies the dump's checksum, takes a dump of the current state
-// first (unless --no-safety-dump), stops the backends, restores, and starts
-// the backends again whatever happened. Exit status: 0 done, 1 failed,
+// restore verifies the dump's checksum (and stops there if it does not
+// match), takes a dump of the current state first (unless
+// --no-safety-dump), stops the backends, restores, and starts the backends
+// again whatever happened. Exit status: 0 done, 1 failed,
 // 2 wrong usage.
 package main
 
@@ -40,6 +41,13 @@ Flags:
 It needs the pulumi and docker commands on PATH, and reaches the stack's
 Docker host as the stack does (its dockerHost output, e.g. ssh://...).
 `
+
+// backupDir is where the dumps are in the backup container (components.BackupDir).
+const backupDir = "/backups"
+
+// verifyScript checks a dump against its checksum file, in sha256sum's
+// format: what makes a dump good (components/scripts/backup.sh).
+const verifyScript = `cd ` + backupDir + ` && sha256sum -c -- "$1.sha256"`
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -210,6 +218,11 @@ func (d *deployment) restore(name string, safetyDump bool, stdout, stderr io.Wri
 	backup, err := d.backupContainer()
 	if err != nil {
 		return err
+	}
+	// A dump that is not good is refused before the site is touched: no
+	// safety dump, no backend stopped (restore.sh checks again).
+	if err := d.docker(stdout, stderr, "exec", backup, "sh", "-c", verifyScript, "verify", name); err != nil {
+		return fmt.Errorf("refusing %s: it does not match its checksum (or either is missing); nothing was stopped or restored: %w", name, err)
 	}
 	if safetyDump {
 		fmt.Fprintf(stdout, "backupctl: dumping the current state of %s first\n", d.stack)

@@ -70,6 +70,7 @@ func TestRestoreStopsTheBackendsAndStartsThemAgain(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, errs.String())
 	}
 	want := []string{
+		"ssh://deploy@203.0.113.10 | exec app-prod-backup sh -c " + verifyScript + " verify " + dump,
 		"ssh://deploy@203.0.113.10 | exec app-prod-backup sh /opt/backup/backup.sh once",
 		"ssh://deploy@203.0.113.10 | stop app-prod-backend-abc-1 app-prod-backend-abc-2",
 		"ssh://deploy@203.0.113.10 | exec app-prod-backup sh /opt/backup/restore.sh " + dump,
@@ -88,7 +89,7 @@ func TestAFailedRestoreStillStartsTheBackends(t *testing.T) {
 		t.Errorf("exit %d, want 1", code)
 	}
 	got := calls(t, log)
-	if len(got) != 3 || !strings.Contains(got[0], "stop") || !strings.Contains(got[2], "start app-prod-backend-abc-1") {
+	if len(got) != 4 || !strings.Contains(got[1], "stop") || !strings.Contains(got[3], "start app-prod-backend-abc-1") {
 		t.Errorf("docker calls:\n%s", strings.Join(got, "\n"))
 	}
 	if !strings.Contains(errs.String(), "restore.sh "+dump) {
@@ -103,10 +104,26 @@ func TestAFailedSafetyDumpRestoresNothing(t *testing.T) {
 	if code := run([]string{"restore", "--stack", "production", dump}, &out, &errs); code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	if got := calls(t, log); len(got) != 1 {
+	if got := calls(t, log); len(got) != 2 {
 		t.Errorf("after a failed safety dump: %v", got)
 	}
 	if !strings.Contains(errs.String(), "the safety dump failed, nothing was restored") {
+		t.Errorf("stderr: %s", errs.String())
+	}
+}
+
+func TestADumpThatFailsItsChecksumStopsNothing(t *testing.T) {
+	log := fakes(t, containerStack)
+	t.Setenv("FAKE_DOCKER_FAIL", "sha256sum")
+	var out, errs bytes.Buffer
+	if code := run([]string{"restore", "--stack", "production", dump}, &out, &errs); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	// The check only: no safety dump, no backend stopped, nothing restored.
+	if got := calls(t, log); len(got) != 1 || !strings.Contains(got[0], "sha256sum -c") {
+		t.Errorf("docker calls after a dump that fails its checksum:\n%s", strings.Join(got, "\n"))
+	}
+	if !strings.Contains(errs.String(), "refusing "+dump+": it does not match its checksum") || !strings.Contains(errs.String(), "nothing was stopped or restored") {
 		t.Errorf("stderr: %s", errs.String())
 	}
 }
@@ -125,6 +142,7 @@ func TestOnASwarmTheBackendServiceIsScaledDownAndBack(t *testing.T) {
 	}
 	want := []string{
 		"ssh://deploy@manager | ps -q --filter label=com.docker.swarm.service.name=app-prod-backup",
+		"ssh://deploy@manager | exec abc123 sh -c " + verifyScript + " verify " + dump,
 		"ssh://deploy@manager | service inspect --format {{.Spec.Mode.Replicated.Replicas}} app-prod-backend",
 		"ssh://deploy@manager | service scale --detach=false app-prod-backend=0",
 		"ssh://deploy@manager | exec abc123 sh /opt/backup/restore.sh " + dump,
