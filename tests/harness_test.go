@@ -92,8 +92,12 @@ type recorder struct {
 	// logical name), with jobLogs as its output; the others exit 0.
 	failJob string
 	jobLogs string
-	mu      sync.Mutex
-	regs    []*Registration
+	// unregistered makes every pulled image one no registry knows: the
+	// provider reads an empty repoDigest for an image built or loaded on
+	// the host.
+	unregistered bool
+	mu           sync.Mutex
+	regs         []*Registration
 	// calls are the functions the program invoked, in order.
 	calls []string
 	byURN map[resource.URN]*Registration
@@ -149,6 +153,9 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	case typeRemoteImage:
 		outputs["imageId"] = resource.NewStringProperty("sha256:" + args.Name)
 		outputs["repoDigest"] = resource.NewStringProperty(args.Inputs["name"].StringValue() + "@sha256:" + args.Name)
+		if r.unregistered {
+			outputs["repoDigest"] = resource.NewStringProperty("")
+		}
 	case typeImage:
 		// A local build's repoDigest is the built image's id.
 		outputs["repoDigest"] = resource.NewStringProperty("sha256:built-" + args.Name)

@@ -2,6 +2,7 @@ package tests
 
 import (
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -68,7 +69,7 @@ func assertSwarmRuntime(t *testing.T, s *Registration, want swarmRuntime) {
 	}{
 		{"limits", res["limits"], map[string]any{"nanoCpus": want.limitNano, "memoryBytes": want.limitBytes}},
 		{"reservation", res["reservation"], map[string]any{"nanoCpus": want.reserveNano, "memoryBytes": want.reserveBytes}},
-		{"restart policy", task["restartPolicy"], map[string]any{"condition": "on-failure", "delay": "5s", "maxAttempts": 3.0, "window": "2m0s"}},
+		{"restart policy", task["restartPolicy"], map[string]any{"condition": "on-failure", "delay": "5s", "maxAttempts": 3.0, "window": "2m"}},
 		{"log driver", task["logDriver"], map[string]any{"name": "json-file", "options": map[string]any{"max-size": "10m", "max-file": "5"}}},
 	}
 	hc := asMap(asMap(task["containerSpec"])["healthcheck"])
@@ -89,7 +90,7 @@ func TestSwarmServicesCarryTheGuidesDeployBlock(t *testing.T) {
 	const MiB = 1 << 20
 	assertSwarmRuntime(t, r.service("postgres"), swarmRuntime{2e9, 1024 * MiB, 1e9, 512 * MiB, "10s", "5s", "10s", 5})
 	assertSwarmRuntime(t, r.service("redis"), swarmRuntime{1e9, 768 * MiB, 5e8, 512 * MiB, "10s", "3s", "5s", 5})
-	assertSwarmRuntime(t, r.service("backend"), swarmRuntime{2e9, 2048 * MiB, 1e9, 1024 * MiB, "30s", "10s", "1m0s", 3})
+	assertSwarmRuntime(t, r.service("backend"), swarmRuntime{2e9, 2048 * MiB, 1e9, 1024 * MiB, "30s", "10s", "1m", 3})
 	assertSwarmRuntime(t, r.service("nginx"), swarmRuntime{5e8, 256 * MiB, 25e7, 64 * MiB, "30s", "5s", "10s", 3})
 	assertSwarmRuntime(t, r.service("traefik"), swarmRuntime{1e9, 256 * MiB, 25e7, 64 * MiB, "10s", "5s", "10s", 3})
 
@@ -97,8 +98,11 @@ func TestSwarmServicesCarryTheGuidesDeployBlock(t *testing.T) {
 	if got := strings.Join(asStrings(pg["args"]), " "); !strings.HasPrefix(got, "postgres -c shared_buffers=256MB -c effective_cache_size=1GB -c max_connections=200") {
 		t.Errorf("postgres args = %s", got)
 	}
-	if !strings.Contains(fmtAny(pg["mounts"]), "tmpfs") || !strings.Contains(fmtAny(pg["mounts"]), "268435456") {
-		t.Errorf("postgres has no 256 MiB /dev/shm: %v", pg["mounts"])
+	// A tmpfs at /dev/shm, with no size: the provider panics on one
+	// (kreuzwerker/terraform-provider-docker#563) and Docker ignores it
+	// there for services (moby#35271).
+	if m := fmtAny(pg["mounts"]); !strings.Contains(m, `"target":"/dev/shm","type":"tmpfs"`) || strings.Contains(m, "tmpfsOptions") {
+		t.Errorf("postgres has no sizeless tmpfs at /dev/shm: %v", m)
 	}
 	rd := asMap(asMap(r.service("redis").input("taskSpec"))["containerSpec"])
 	if got := strings.Join(asStrings(rd["args"]), " "); got != "redis-server /run/secrets/redis-auth.conf --maxmemory 512mb --maxmemory-policy allkeys-lru --save 60 1000 --appendonly yes --tcp-keepalive 300 --maxclients 10000" {
@@ -210,7 +214,7 @@ func TestSwarmPlacementAndNetworks(t *testing.T) {
 	}
 	doc := parseYAML(t, static)
 	if at(doc, "providers.docker") != nil || at(doc, "providers.swarm.exposedByDefault") != false ||
-		at(doc, "providers.swarm.network") != "django-stack-production-edge" {
+		at(doc, "providers.swarm.network") != "django-stack-production-edge" || at(doc, "providers.swarm.refreshSeconds") != "2s" {
 		t.Errorf("traefik does not use its Swarm provider: %v", at(doc, "providers"))
 	}
 }
@@ -259,6 +263,51 @@ func TestSwarmTraefikConfigurationValidatesAgainstTheV3Schema(t *testing.T) {
 			if err := dynamic.check(parseYAML(t, text)); err != nil {
 				t.Errorf("swarm dynamic.yml is not valid Traefik v3: %v", err)
 			}
+		}
+	}
+}
+
+// What the real engine showed on a swarm (tests/e2e/deploy-swarm.sh): each
+// of these made a deploy fail or a preview never settle.
+func TestSwarmServicesAsTheProviderAndDockerTakeThem(t *testing.T) {
+	r := deployOK(t, "production", swarmConfig(t))
+	goDuration := regexp.MustCompile(`^[0-9hm]+(m0s|h0m)$`)
+	for _, s := range r.all(typeService) {
+		// No virtual IP: it needs the kernel's IPVS, without which every
+		// connection to a service's name fails (no route to host).
+		if mode := asMap(s.input("endpointSpec"))["mode"]; mode != "dnsrr" {
+			t.Errorf("%s endpoint mode = %v, want dnsrr", s.Name, mode)
+		}
+		// The provider reads durations back as "2m", not "2m0s".
+		spec := fmtAny(s.input("taskSpec")) + fmtAny(s.input("updateConfig")) + fmtAny(s.input("rollbackConfig"))
+		for _, d := range regexp.MustCompile(`"[0-9][0-9hms]*"`).FindAllString(spec, -1) {
+			if goDuration.MatchString(strings.Trim(d, `"`)) {
+				t.Errorf("%s has the duration %s, which the provider reads back shorter", s.Name, d)
+			}
+		}
+		// And no variables as no map, not an empty one.
+		if env, ok := asMap(asMap(s.input("taskSpec"))["containerSpec"])["env"]; ok && len(asMap(env)) == 0 {
+			t.Errorf("%s has an empty env map", s.Name)
+		}
+		if strings.Contains(fmtAny(s.input("taskSpec")), "tmpfsOptions") {
+			t.Errorf("%s has tmpfs options, on which the provider panics", s.Name)
+		}
+	}
+}
+
+// An image no registry knows (built or loaded on the node) has no
+// repository digest: the service runs it by its id instead of an empty
+// image, which Docker refuses.
+func TestSwarmRunsAnImageNoRegistryKnowsByItsID(t *testing.T) {
+	rec := newRecorder("production")
+	rec.unregistered = true
+	r := deployWith(t, rec, swarmConfig(t))
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	for name, want := range map[string]string{"backend": "sha256:backend-image", "postgres": "sha256:postgres-image", "traefik": "sha256:traefik-image"} {
+		if img := asMap(asMap(r.service(name).input("taskSpec"))["containerSpec"])["image"]; img != want {
+			t.Errorf("%s service runs %q, want the image's id %q", name, img, want)
 		}
 	}
 }
