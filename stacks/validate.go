@@ -159,6 +159,10 @@ func Validate(stack string, p Profile) components.Problems {
 		if p.Backend.Image == "" {
 			ps.Add("backend.image", "must be set on a swarm: its nodes pull the image from a registry, a local build exists on one host only")
 		}
+		if p.Traefik.BindAddress != "" {
+			// docker.Service has no host IP for a published port.
+			ps.Add("traefik.bindAddress", "%q cannot hold on a swarm: a service publishes its ports on every address of the node that runs it; leave it empty and close the ports with the node's firewall", p.Traefik.BindAddress)
+		}
 		if !nodeLabel.MatchString(p.Swarm.DataNodeLabel) {
 			ps.Add("swarm.dataNodeLabel", "%q is not a node label name (e.g. djangostack.data)", p.Swarm.DataNodeLabel)
 		}

@@ -282,6 +282,8 @@ var badConfigs = []badConfig{
 		key: "allowDataVolumeReplacement", want: `is not true or false`},
 	{name: "unknown runtime", set: map[string]any{"runtime": "kubernetes"},
 		key: "runtime", want: `is not a runtime (container or swarm)`},
+	{name: "a bind address on a swarm", stacks: []string{"production"}, set: map[string]any{"runtime": "swarm", "traefik.bindAddress": "127.0.0.1"},
+		key: "traefik.bindAddress", want: `cannot hold on a swarm: a service publishes its ports on every address`, value: "127.0.0.1"},
 	{name: "null setting", set: map[string]any{"backend.workers": nil},
 		key: "backend.workers", want: `is null; remove the key to keep the default`, value: "null"},
 
