@@ -141,9 +141,9 @@ leave_swarm() {
     fi
 }
 
-# clear_killed_runs: as deploy-local.sh's, for this script's work dirs: a
+# clear_killed_swarm_runs: as lib.sh's clear_killed_runs, for this script's work dirs: a
 # run that was killed could not destroy its stack nor leave its swarm.
-clear_killed_runs() {
+clear_killed_swarm_runs() {
     local dir proc removed
     for dir in /tmp/e2e-swarm.*; do
         [ "$dir" != "$work" ] && [ -f "$dir/owner" ] || continue
@@ -162,7 +162,7 @@ clear_killed_runs() {
 }
 
 swarm() {
-    clear_killed_runs
+    clear_killed_swarm_runs
     local state node
     state=$(docker info -f '{{.Swarm.LocalNodeState}}')
     case $state in
@@ -189,22 +189,10 @@ swarm() {
 
 # --- the engine, the images, the program ------------------------------------------
 
-engine() {
-    local bin
-    bin=$("$engine_kit/build")
-    export PATH="$bin:$PATH"
-    PULUMI_CLI=${PULUMI_CLI:-$("$repo/.ci/pulumi-cli")}
-    mkdir -p "$work/cli"
-    ln -sf "$PULUMI_CLI" "$work/cli/pulumi"
-    export PATH="$work/cli:$PATH"
-    TRAEFIK_BIN=$bin/traefik
-    echo "$(pulumi version) from $PULUMI_CLI; plugins and Traefik from $bin"
-}
-
 # images: the stand-ins as deploy-local.sh builds them (built here only when
 # missing), and the backend: the image the local stack built, tagged; the
 # two releases are commits of it, which take a second and no build.
-images() {
+tag_images() {
     local missing=""
     for i in postgres:16-alpine redis:7-alpine nginx:1.27-alpine traefik:v3.5; do
         docker image inspect "$i" >/dev/null 2>&1 || missing="$missing $i"
@@ -620,8 +608,8 @@ check_destroy() {
 
 phase "docker engine" ensure_docker
 phase "swarm (made or found), data-node label" swarm
-phase "engine (CLI, plugins, Traefik)" engine
-phase "images (tags and commits, no build)" images
+phase "engine (CLI, plugins, Traefik; lib.sh)" engine
+phase "images (tags and commits, no build)" tag_images
 phase "compile the program" compile
 phase "S1. first deploy, converged and healthy" first_deploy
 phase "S2. the site through Traefik" check_site
