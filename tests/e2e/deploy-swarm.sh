@@ -228,17 +228,12 @@ commit_image() { # commit_image FROM TO CHANGES...
 }
 
 compile() {
-    (cd "$repo" && go build -o "$work/bin/$project_name" . && go build -o "$work/bin/probe" ./tests/e2e/probe &&
-        go build -o "$work/bin/backupctl" ./cmd/backupctl)
+    (cd "$repo" && go build -o "$work/bin/probe" ./tests/e2e/probe && go build -o "$work/bin/backupctl" ./cmd/backupctl)
     (cd "$repo" && git ls-files --cached --others --exclude-standard -z | tar --null -T - -c) | tar -x -C "$copy"
-    python3 - "$copy/Pulumi.yaml" "$work/bin/$project_name" <<'PY'
-import sys
-path, binary = sys.argv[1:]
-text = open(path).read()
-assert "\nruntime: go\n" in text, "Pulumi.yaml: runtime is not `go`"
-text = text.replace("\nruntime: go\n", f"\nruntime:\n  name: go\n  options:\n    binary: {binary}\n")
-open(path, "w").write(text)
-PY
+    # As deploy-local.sh: the program built once, at the language host's
+    # buildTarget (Pulumi.yaml), which then finds it up to date.
+    rm -rf "$copy/bin"
+    build_program "$copy"
     # The stack's config: a clone of staging on this machine's Docker, as
     # a swarm, with short timings for the test.
     cat >"$copy/Pulumi.$stack.yaml" <<EOF
@@ -274,7 +269,7 @@ config:
     maxAge: 60s
     healthcheck: {interval: 2s, timeout: 2s, retries: 1, startPeriod: 0s}
 EOF
-    ls -l "$work/bin/$project_name" | awk '{printf "program binary: %.0f MB\n", $5 / 1e6}'
+    ls -l "$copy/bin/$project_name" | awk '{printf "program binary: %.0f MB\n", $5 / 1e6}'
 }
 
 # --- swarm 1. a first deploy ----------------------------------------------------------
