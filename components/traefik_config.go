@@ -30,6 +30,7 @@ type TraefikEnvironment struct {
 // program writes, field names as Traefik spells them.
 type (
 	traefikStatic struct {
+		Global                traefikGlobal                `yaml:"global"`
 		EntryPoints           map[string]traefikEntryPoint `yaml:"entryPoints"`
 		Providers             traefikProviders             `yaml:"providers"`
 		CertificatesResolvers map[string]traefikResolver   `yaml:"certificatesResolvers,omitempty"`
@@ -117,6 +118,10 @@ type (
 		AddRoutersLabels     bool      `yaml:"addRoutersLabels"`
 		AddServicesLabels    bool      `yaml:"addServicesLabels"`
 	}
+	traefikGlobal struct {
+		CheckNewVersion    bool `yaml:"checkNewVersion"`
+		SendAnonymousUsage bool `yaml:"sendAnonymousUsage"`
+	}
 	traefikPing struct {
 		EntryPoint string `yaml:"entryPoint"`
 	}
@@ -164,6 +169,11 @@ func RenderTraefikStatic(s TraefikSettings, env TraefikEnvironment) string {
 		}},
 		Ping: traefikPing{EntryPoint: entryPointMetrics},
 		Log:  traefikLog{Level: s.LogLevel},
+		// Traefik asks update.traefik.io for new versions once a day unless
+		// told not to: the image is pinned and upgraded through a reviewed
+		// config change, so the proxy makes no call of its own to the
+		// internet, nor sends usage statistics.
+		Global: traefikGlobal{CheckNewVersion: false, SendAnonymousUsage: false},
 	}
 	conf.ServersTransport.ForwardingTimeouts.DialTimeout = s.DialTimeout.Go()
 	if env.TLS {

@@ -75,6 +75,10 @@ func TestTraefikStaticConfigurationCarriesTheGuide(t *testing.T) {
 		// an address that is gone fails after 2 s, then is retried.
 		"providers.providersThrottleDuration":             "0s",
 		"serversTransport.forwardingTimeouts.dialTimeout": "2s",
+		// No call of its own to the internet: no daily check for a new
+		// version (the image is pinned), no usage statistics.
+		"global.checkNewVersion":    false,
+		"global.sendAnonymousUsage": false,
 	}
 	for path, v := range want {
 		if got := at(doc, path); !reflect.DeepEqual(numbersAsFloats(got), numbersAsFloats(v)) {
