@@ -43,7 +43,7 @@ cleanup() {
     [ -z "$composed" ] || docker-compose -p bench -f "$composed/docker-compose.yml" down -v --timeout 5 >/dev/null 2>&1
     untag_compose_images
     if [ -n "$deployed" ]; then
-        (cd "$copy" && pulumi destroy --stack "$stack" --yes --skip-preview >"$logs/destroy-at-exit.log" 2>&1)
+        destroy_at_exit
         remove_leftovers "$work/state" >/dev/null
     fi
     [ "$status" -eq 0 ] || echo "logs: kept in $logs" >&2

@@ -61,10 +61,7 @@ cleanup() {
     if [ -n "${E2E_KEEP:-}" ]; then
         echo "kept: the project copy $copy, its state $work/state (PULUMI_BACKEND_URL=$PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE=$PULUMI_CONFIG_PASSPHRASE)"
     else
-        if [ -n "$deployed" ]; then
-            (cd "$copy" && pulumi destroy --stack "$stack" --yes --skip-preview >"$logs/destroy-at-exit.log" 2>&1) ||
-                echo "destroying the stack at exit failed: $logs/destroy-at-exit.log" >&2
-        fi
+        [ -z "$deployed" ] || destroy_at_exit
         # Whatever a failed run left of its own stack: only after this run
         # deployed; a stack it refused to touch stays as it was.
         [ -z "$deployed" ] || remove_leftovers "$work/state" >/dev/null
@@ -235,18 +232,6 @@ check_secrets() {
     local env_files
     env_files=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$(backend_container)" | grep '_FILE=' | sort | tr '\n' ' ')
     expect "the backend gets its secrets as files" "$env_files" "DB_PASSWORD_FILE=/run/secrets/db_password E2E_APP_TOKEN_FILE=/run/secrets/e2e_app_token REDIS_PASSWORD_FILE=/run/secrets/redis_password SECRET_KEY_FILE=/run/secrets/secret_key "
-}
-
-# --- 5. previews settle ----------------------------------------------------------------------------
-
-check_no_changes() {
-    local out
-    out=$(pulumi_in_copy preview --stack "$stack" --expect-no-changes --diff)
-    printf '%s\n' "$out" >"$logs/preview-no-changes-$1.log"
-    if grep -E '^\s*[-+~]+\s' <<<"$out" | grep -v -e '^\s*[-+~]* *pulumi:pulumi:Stack' >/dev/null; then
-        fail "preview --diff $1 shows changes:"$'\n'"$(grep -E '^\s*[-+~<>]' <<<"$out" | head -20)"
-    fi
-    pass "pulumi preview --expect-no-changes --diff $1: no change, and nothing printed as one ($(grep -c . <<<"$out") lines)"
 }
 
 # --- 6. releases under load ------------------------------------------------------------------------

@@ -39,19 +39,8 @@ host=$stack.localhost
 engine_kit=${PULUMI_ENGINE_KIT:-$repo/../shared/engine}
 backend_repo=$prefix-backend
 
-work=$(mktemp -d /tmp/e2e-swarm.XXXXXX)
-copy=$work/project
-logs=$work/logs
-mkdir -p "$copy" "$logs" "$work/state" "$work/bin"
-echo $$ >"$work/owner"
+start_work swarm
 started=$(now)
-
-export PULUMI_BACKEND_URL=file://$work/state
-export PULUMI_HOME=$work/pulumi-home
-export PULUMI_SKIP_UPDATE_CHECK=true
-export PULUMI_CONFIG_PASSPHRASE
-PULUMI_CONFIG_PASSPHRASE=$(head -c 24 /dev/urandom | base64)
-unset DOCKER_CONTEXT DOCKER_HOST
 
 deployed=""
 cleanup() {
@@ -71,10 +60,7 @@ cleanup() {
     if [ -n "${E2E_KEEP:-}" ]; then
         echo "kept: the project copy $copy, its state $work/state (PULUMI_BACKEND_URL=$PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE=$PULUMI_CONFIG_PASSPHRASE)"
     else
-        if [ -n "$deployed" ]; then
-            (cd "$copy" && pulumi destroy --stack "$stack" --yes --skip-preview >"$logs/destroy-at-exit.log" 2>&1) ||
-                echo "destroying the stack at exit failed: $logs/destroy-at-exit.log" >&2
-        fi
+        [ -z "$deployed" ] || destroy_at_exit
         remove_stack_leftovers >/dev/null
         leave_swarm "$work"
         rm -rf "$work"
@@ -84,15 +70,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-pulumi_in_copy() {
-    local log
-    log=$logs/pulumi-$(date +%s%N).log
-    if ! (cd "$copy" && pulumi "$@") >"$log" 2>&1; then
-        { grep -E -A8 '^\s*(error|panic)|  error: ' "$log" | head -60 || tail -60 "$log"; } | sed 's/^/  | /' >&2
-        fail "pulumi $*"
-    fi
-    cat "$log"
-}
 
 http() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "Host: $host" "$@"; }
 
@@ -199,13 +176,7 @@ tag_images() {
     done
     if [ -n "$missing" ]; then
         echo "building the missing stand-ins:$missing"
-        ensure_base_image
-        build_image postgres:16-alpine "$here/standins/postgres"
-        build_image redis:7-alpine "$here/standins/redis"
-        build_image nginx:1.27-alpine "$here/standins/nginx"
-        cp "$TRAEFIK_BIN" "$here/standins/traefik/traefik"
-        build_image traefik:v3.5 "$here/standins/traefik"
-        rm -f "$here/standins/traefik/traefik"
+        images
     fi
     local source=""
     for i in django-stack-local-backend:local djangostack-backend:e2e; do
@@ -356,18 +327,6 @@ check_postgres_shm() {
     psql_app "DROP TABLE e2e_parallel;"
     grep -q 'Workers Launched: [1-9]' <<<"$plan" || fail "no parallel worker launched:"$'\n'"$plan"
     pass "Postgres: /dev/shm is a ${shm} (no size; the task's ${limit} memory limit bounds it), dynamic_shared_memory_type $(psql_app 'SHOW dynamic_shared_memory_type'); a parallel hash join ran ($(grep -o 'Workers Launched: [0-9]*' <<<"$plan" | head -1))"
-}
-
-# --- swarm 5. previews settle ---------------------------------------------------------------
-
-check_no_changes() {
-    local out
-    out=$(pulumi_in_copy preview --stack "$stack" --expect-no-changes --diff)
-    printf '%s\n' "$out" >"$logs/preview-no-changes-$1.log"
-    if grep -E '^\s*[-+~]+\s' <<<"$out" | grep -v -e '^\s*[-+~]* *pulumi:pulumi:Stack' >/dev/null; then
-        fail "preview --diff $1 shows changes:"$'\n'"$(grep -E '^\s*[-+~<>]' <<<"$out" | head -20)"
-    fi
-    pass "pulumi preview --expect-no-changes --diff $1: no change"
 }
 
 # --- swarm 3. a release under load ------------------------------------------------------------

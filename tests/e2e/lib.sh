@@ -260,10 +260,29 @@ pulumi_in_copy() {
     local log
     log=$logs/pulumi-$(date +%s%N).log
     if ! (cd "$copy" && pulumi "$@") >"$log" 2>&1; then
-        tail -60 "$log" | sed 's/^/  | /' >&2
+        # The errors, with what follows each; the end of the log if none.
+        { grep -E -A8 '^\s*(error|panic)|  error: ' "$log" | head -60 || tail -60 "$log"; } | sed 's/^/  | /' >&2
         fail "pulumi $*"
     fi
     cat "$log"
+}
+
+# check_no_changes WHEN: `pulumi preview --expect-no-changes --diff` of the
+# stack passes and prints no change but the stack's outputs.
+check_no_changes() {
+    local out
+    out=$(pulumi_in_copy preview --stack "$stack" --expect-no-changes --diff)
+    printf '%s\n' "$out" >"$logs/preview-no-changes-$1.log"
+    if grep -E '^\s*[-+~]+\s' <<<"$out" | grep -v -e '^\s*[-+~]* *pulumi:pulumi:Stack' >/dev/null; then
+        fail "preview --diff $1 shows changes:"$'\n'"$(grep -E '^\s*[-+~<>]' <<<"$out" | head -20)"
+    fi
+    pass "pulumi preview --expect-no-changes --diff $1: no change, and nothing printed as one ($(grep -c . <<<"$out") lines)"
+}
+
+# destroy_at_exit: the stack this run deployed, destroyed as the run ends.
+destroy_at_exit() {
+    (cd "$copy" && pulumi destroy --stack "$stack" --yes --skip-preview >"$logs/destroy-at-exit.log" 2>&1) ||
+        echo "destroying the stack at exit failed: $logs/destroy-at-exit.log" >&2
 }
 
 # engine: the Pulumi CLI (.ci/pulumi-cli) and the engine kit's Go language
