@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -23,20 +22,6 @@ func swarmRestart(condition string) string {
 		return "none"
 	}
 	return condition
-}
-
-// swarmDuration renders a duration as the docker provider reads a
-// service's durations back ("2m", "1h30m", not Go's "2m0s"): written in
-// Go's form, every preview would show them changed.
-func swarmDuration(d Duration) string {
-	s := time.Duration(d).String()
-	if strings.HasSuffix(s, "m0s") {
-		s = s[:len(s)-2]
-	}
-	if strings.HasSuffix(s, "h0m") {
-		s = s[:len(s)-2]
-	}
-	return s
 }
 
 // newService registers the Swarm service a Workload describes: the same
@@ -155,15 +140,15 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 			Labels: containerLabels,
 			Healthcheck: &docker.ServiceTaskSpecContainerSpecHealthcheckArgs{
 				Tests:       pulumi.ToStringArray(w.HealthTest),
-				Interval:    pulumi.String(swarmDuration(s.Healthcheck.Interval)),
-				Timeout:     pulumi.String(swarmDuration(s.Healthcheck.Timeout)),
+				Interval:    pulumi.String(s.Healthcheck.Interval.Service()),
+				Timeout:     pulumi.String(s.Healthcheck.Timeout.Service()),
 				Retries:     pulumi.Int(s.Healthcheck.Retries),
-				StartPeriod: pulumi.String(swarmDuration(s.Healthcheck.StartPeriod)),
+				StartPeriod: pulumi.String(s.Healthcheck.StartPeriod.Service()),
 			},
 			Mounts:          mounts,
 			Secrets:         secrets,
 			Configs:         configs,
-			StopGracePeriod: pulumi.String(swarmDuration(s.StopTimeout)),
+			StopGracePeriod: pulumi.String(s.StopTimeout.Service()),
 		},
 		Resources: &docker.ServiceTaskSpecResourcesArgs{
 			Limits: &docker.ServiceTaskSpecResourcesLimitsArgs{
@@ -177,9 +162,9 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 		},
 		RestartPolicy: &docker.ServiceTaskSpecRestartPolicyArgs{
 			Condition:   pulumi.String(swarmRestart(s.Restart.Condition)),
-			Delay:       pulumi.String(swarmDuration(s.Restart.Delay)),
+			Delay:       pulumi.String(s.Restart.Delay.Service()),
 			MaxAttempts: pulumi.Int(s.Restart.MaxAttempts),
-			Window:      pulumi.String(swarmDuration(s.Restart.Window)),
+			Window:      pulumi.String(s.Restart.Window.Service()),
 		},
 		LogDriver:         &docker.ServiceTaskSpecLogDriverArgs{Name: pulumi.String(s.Logs.Driver), Options: pulumi.ToStringMap(s.Logs.Options())},
 		NetworksAdvanceds: networks,
@@ -221,13 +206,13 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 	args.EndpointSpec = &docker.ServiceEndpointSpecArgs{Mode: pulumi.String("dnsrr"), Ports: ports}
 	if u := w.Update; u != nil {
 		args.UpdateConfig = &docker.ServiceUpdateConfigArgs{
-			Parallelism: pulumi.Int(u.Parallelism), Delay: pulumi.String(swarmDuration(u.Delay)), Monitor: pulumi.String(swarmDuration(u.Monitor)),
+			Parallelism: pulumi.Int(u.Parallelism), Delay: pulumi.String(u.Delay.Service()), Monitor: pulumi.String(u.Monitor.Service()),
 			Order: pulumi.String(u.Order), FailureAction: pulumi.String(u.FailureAction),
 		}
 	}
 	if r := w.Rollback; r != nil {
 		args.RollbackConfig = &docker.ServiceRollbackConfigArgs{
-			Parallelism: pulumi.Int(r.Parallelism), Delay: pulumi.String(swarmDuration(r.Delay)), Monitor: pulumi.String(swarmDuration(r.Monitor)),
+			Parallelism: pulumi.Int(r.Parallelism), Delay: pulumi.String(r.Delay.Service()), Monitor: pulumi.String(r.Monitor.Service()),
 			Order: pulumi.String(r.Order), FailureAction: pulumi.String(r.FailureAction),
 		}
 	}

@@ -273,6 +273,21 @@ func (d Duration) Go() string {
 // the engine (Go's time.Duration format, "1m0s"), so a refresh sees no drift.
 func (d Duration) Docker() string { return time.Duration(d).String() }
 
+// Service renders the duration the way the Docker provider reads a Swarm
+// service's durations back: Go's format without a trailing zero unit ("2m",
+// "1h30m", "1h", not "2m0s"). Written as Docker does, every preview would
+// show a service's durations changed.
+func (d Duration) Service() string {
+	s := time.Duration(d).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
 // Seconds returns the duration in whole seconds, rounding down.
 func (d Duration) Seconds() int64 { return int64(time.Duration(d) / time.Second) }
 

@@ -90,25 +90,28 @@ func TestSizeRendersForNginxAndLogOptions(t *testing.T) {
 
 func TestDurations(t *testing.T) {
 	cases := []struct {
-		text   string
-		want   time.Duration
-		back   string
-		docker string
+		text    string
+		want    time.Duration
+		back    string
+		docker  string
+		service string
 	}{
-		{"10s", 10 * time.Second, "10s", "10s"},
-		{"60s", time.Minute, "60s", "1m0s"},
-		{"1m30s", 90 * time.Second, "90s", "1m30s"},
-		{"180s", 3 * time.Minute, "180s", "3m0s"},
-		{"500ms", 500 * time.Millisecond, "500ms", "500ms"},
-		{"30d", 30 * 24 * time.Hour, "30d", "720h0m0s"},
-		{"1y", 365 * 24 * time.Hour, "1y", "8760h0m0s"},
-		{"6h", 6 * time.Hour, "6h", "6h0m0s"},
-		{"86400s", 24 * time.Hour, "1d", "24h0m0s"},
+		{"10s", 10 * time.Second, "10s", "10s", "10s"},
+		{"60s", time.Minute, "60s", "1m0s", "1m"},
+		{"1m30s", 90 * time.Second, "90s", "1m30s", "1m30s"},
+		{"180s", 3 * time.Minute, "180s", "3m0s", "3m"},
+		{"500ms", 500 * time.Millisecond, "500ms", "500ms", "500ms"},
+		{"30d", 30 * 24 * time.Hour, "30d", "720h0m0s", "720h"},
+		{"1y", 365 * 24 * time.Hour, "1y", "8760h0m0s", "8760h"},
+		{"6h", 6 * time.Hour, "6h", "6h0m0s", "6h"},
+		{"86400s", 24 * time.Hour, "1d", "24h0m0s", "24h"},
+		{"5400s", 90 * time.Minute, "5400s", "1h30m0s", "1h30m"},
 	}
 	for _, c := range cases {
 		d, err := components.ParseDuration(c.text)
-		if err != nil || time.Duration(d) != c.want || d.String() != c.back || d.Docker() != c.docker {
-			t.Errorf("duration %q = %v (%q, docker %q), %v; want %v (%q, %q)", c.text, time.Duration(d), d.String(), d.Docker(), err, c.want, c.back, c.docker)
+		if err != nil || time.Duration(d) != c.want || d.String() != c.back || d.Docker() != c.docker || d.Service() != c.service {
+			t.Errorf("duration %q = %v (%q, docker %q, service %q), %v; want %v (%q, %q, %q)",
+				c.text, time.Duration(d), d.String(), d.Docker(), d.Service(), err, c.want, c.back, c.docker, c.service)
 		}
 	}
 	for _, bad := range []string{"", "10", "10 s", "1w", "-5s", "s", "1.5s", "10S"} {
