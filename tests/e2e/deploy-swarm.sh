@@ -347,15 +347,22 @@ stop_load() { # stop_load: sets requests, failed
     failed=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["failed"])' <"$work/load.json")
 }
 
-release_image() {
-    local before after start took
-    before=$(backend_image)
-    pulumi_in_copy config set --stack "$stack" --path backend.image "$backend_repo:2" >/dev/null
+# up_under_load IMAGE LOG: backend.image set to IMAGE, then `pulumi up`
+# while the load runs; sets took, requests and failed.
+up_under_load() {
+    local start
+    pulumi_in_copy config set --stack "$stack" --path backend.image "$1" >/dev/null
     start_load
     start=$(now)
-    pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/release.log"
+    pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/$2.log"
     took=$(seconds_since "$start")
     stop_load
+}
+
+release_image() {
+    local before after took
+    before=$(backend_image)
+    up_under_load "$backend_repo:2" release
     after=$(backend_image)
     [ "$before" != "$after" ] || fail "the release did not change the backend's image ($after)"
     [ "$after" = "$(docker image inspect -f '{{.Id}}' "$backend_repo:2")" ] || fail "the backend runs $after, not $backend_repo:2"
@@ -397,12 +404,7 @@ release_broken() {
     # swarm and program in agreement, and changes no running task.
     local task replaced
     task=$(service_tasks backend)
-    pulumi_in_copy config set --stack "$stack" --path backend.image "$backend_repo:2" >/dev/null
-    start_load
-    start=$(now)
-    pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/after-rollback.log"
-    took=$(seconds_since "$start")
-    stop_load
+    up_under_load "$backend_repo:2" after-rollback
     [ "$failed" -eq 0 ] || fail "$failed of $requests requests failed during the up after the rollback"
     replaced="replaced the backend task, start-first"
     [ "$(service_tasks backend)" != "$task" ] || replaced="left the backend task alone"
