@@ -2,6 +2,7 @@ package components
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -47,10 +48,12 @@ type Traefik struct {
 	Environment TraefikEnvironment
 }
 
-// Where the certificate store is mounted and the dynamic configuration is.
+// Where the certificate store is mounted, and the dynamic configuration and
+// the private ACME CA's roots are.
 const (
 	traefikCertDir     = "/letsencrypt"
 	traefikDynamicPath = "/etc/traefik/dynamic.yml"
+	traefikACMECAPath  = "/etc/traefik/acme-ca.pem"
 )
 
 // NewTraefik registers Traefik with its rendered static configuration, the
@@ -113,11 +116,8 @@ func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pul
 		// /etc/traefik/traefik.yml); see stopExitScript.
 		ImageEntrypoint: []string{"/entrypoint.sh"},
 		Command:         []string{"traefik"},
-		Files: []File{
-			{Path: "/etc/traefik/traefik.yml", Content: pulumi.String(c.Static), Mode: "0444"},
-			{Path: traefikDynamicPath, Content: pulumi.String(c.Dynamic), Mode: "0444"},
-		},
-		SecretEnv: secretEnv,
+		Files:           traefikFiles(s, env, c.Static, c.Dynamic),
+		SecretEnv:       secretEnv,
 		Volumes: []VolumeMount{
 			{HostPath: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true},
 			{Volume: c.Certificates.Name, Target: traefikCertDir},
@@ -136,4 +136,23 @@ func NewTraefik(ctx *pulumi.Context, name string, args *TraefikArgs, opts ...pul
 		return nil, err
 	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"name": pulumi.String(c.Name)})
+}
+
+// traefikFiles are the files Traefik reads: its static and dynamic
+// configuration, and the private ACME CA's roots when the static
+// configuration names them. The roots are not secret; a Swarm service
+// gets them as a config, as it does the configuration.
+func traefikFiles(s TraefikSettings, env TraefikEnvironment, static, dynamic string) []File {
+	files := []File{
+		{Path: "/etc/traefik/traefik.yml", Content: pulumi.String(static), Mode: "0444"},
+		{Path: traefikDynamicPath, Content: pulumi.String(dynamic), Mode: "0444"},
+	}
+	if env.TLS && s.ACME.TrustsPrivateCA() {
+		// One form of the text whether it came from "$(cat root.pem)",
+		// which drops the last line break, or a YAML block, which keeps
+		// it: switching between them replaces no container.
+		pem := strings.TrimSpace(s.ACME.CACertificates) + "\n"
+		files = append(files, File{Path: traefikACMECAPath, Content: pulumi.String(pem), Mode: "0444"})
+	}
+	return files
 }

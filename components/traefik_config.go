@@ -66,12 +66,19 @@ type (
 		ACME traefikACME `yaml:"acme"`
 	}
 	traefikACME struct {
-		Email         string            `yaml:"email,omitempty"`
-		CAServer      string            `yaml:"caServer,omitempty"`
-		Storage       string            `yaml:"storage"`
-		DNSChallenge  *traefikDNS       `yaml:"dnsChallenge,omitempty"`
-		HTTPChallenge *traefikHTTPChall `yaml:"httpChallenge,omitempty"`
-		TLSChallenge  *struct{}         `yaml:"tlsChallenge,omitempty"`
+		Email    string `yaml:"email,omitempty"`
+		CAServer string `yaml:"caServer,omitempty"`
+		Storage  string `yaml:"storage"`
+		// Traefik's own options for a private CA (v3.2 and later, so in
+		// the v3.5 image): typed, in the schema the tests check, and
+		// scoped to this resolver's ACME client, unlike lego's
+		// LEGO_CA_CERTIFICATES variable, which Traefik reads only when
+		// these are unset.
+		CACertificates   []string          `yaml:"caCertificates,omitempty"`
+		CASystemCertPool bool              `yaml:"caSystemCertPool,omitempty"`
+		DNSChallenge     *traefikDNS       `yaml:"dnsChallenge,omitempty"`
+		HTTPChallenge    *traefikHTTPChall `yaml:"httpChallenge,omitempty"`
+		TLSChallenge     *struct{}         `yaml:"tlsChallenge,omitempty"`
 	}
 	traefikDNS struct {
 		Provider string `yaml:"provider"`
@@ -184,6 +191,14 @@ func RenderTraefikStatic(s TraefikSettings, env TraefikEnvironment) string {
 		}}}
 		conf.EntryPoints[entryPointWeb] = web
 		acme := traefikACME{Email: s.ACME.Email, CAServer: s.ACME.CAServer, Storage: traefikCertDir + "/acme.json"}
+		if s.ACME.TrustsPrivateCA() {
+			// The private roots come on top of the system's, as the
+			// setting promises: without caSystemCertPool, Traefik would
+			// trust them alone, and a directory with a public certificate
+			// (Let's Encrypt's, when caServer is left empty) would fail.
+			acme.CACertificates = []string{traefikACMECAPath}
+			acme.CASystemCertPool = true
+		}
 		switch s.Challenge(env) {
 		case "dns":
 			acme.DNSChallenge = &traefikDNS{Provider: env.DNSProvider}

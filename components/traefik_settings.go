@@ -88,7 +88,18 @@ type ACME struct {
 	// Challenge proves control of the domains: dns (through Cloudflare, the
 	// default when edge.zoneId is set), http (the default otherwise) or tls.
 	Challenge string `json:"challenge"`
+	// CACertificates is the PEM text of one or more root certificates that
+	// Traefik trusts, besides the system's, when it reaches the ACME
+	// directory over https: those of a private CA (step-ca, an internal
+	// CA, Pebble in tests) whose directory no public root vouches for, set
+	// together with caServer. Empty, the default, trusts the system's
+	// roots only.
+	CACertificates string `json:"caCertificates"`
 }
+
+// TrustsPrivateCA reports whether CACertificates holds any text: text of
+// blanks only is as good as empty, as a YAML block left empty is.
+func (a ACME) TrustsPrivateCA() bool { return strings.TrimSpace(a.CACertificates) != "" }
 
 // SecurityHeaders are the guide's TLS-only security settings, applied at the
 // proxy to every response, Django's or nginx's.
@@ -214,6 +225,11 @@ func (s TraefikSettings) Check() Problems {
 	}
 	if s.ACME.Email != "" && !strings.Contains(s.ACME.Email, "@") {
 		ps.Add("acme.email", "%q is not an email address", s.ACME.Email)
+	}
+	if s.ACME.TrustsPrivateCA() {
+		if msg := checkCACertificates(s.ACME.CACertificates, time.Now()); msg != "" {
+			ps.Add("acme.caCertificates", "%s", msg)
+		}
 	}
 	switch s.Ingress {
 	case IngressOwn, IngressHost, IngressJoin:
