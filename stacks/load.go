@@ -104,6 +104,7 @@ func Load(s Stack, cfg Config) (Profile, components.Problems, error) {
 	found = append(found, checkBuildContext(s.Root, p.Backend)...)
 	guardrailErrors, warnings := Guardrails(s.Name, p)
 	found = append(found, guardrailErrors...)
+	warnings = append(warnings, ineffective(p)...)
 	// One problem per key: what cannot work comes first, and what is only
 	// unwise about the same value is no news.
 	problems := oncePerKey(withoutFollowOns(append(r.problems, r.news(found)...), nil))
@@ -184,7 +185,13 @@ func unknownKeys(r *reader, project string, cfg Config) {
 		// sets a top-level key with dots in its name.
 		if head := key[:strings.IndexAny(key+".", ".[")]; head != key && slices.Contains(known, head) {
 			raw, _ := cfg.GetConfig(full)
-			r.fail(key, "is not a top-level setting: a key inside %s is set with --path (pulumi config set --path '%s' %s)", head, key, quoteArg(raw))
+			arg := quoteArg(raw)
+			if strings.Contains(raw, "\n") {
+				// Text of many lines (a PEM certificate, or a key pasted
+				// by mistake) is not echoed: the command reads a file.
+				arg = `-- "$(cat <file>)"`
+			}
+			r.fail(key, "is not a top-level setting: a key inside %s is set with --path (pulumi config set --path '%s' %s)", head, key, arg)
 			continue
 		}
 		r.unknown("", key, known)

@@ -176,6 +176,22 @@ func Validate(stack string, p Profile) components.Problems {
 	return ps
 }
 
+// ineffective reports settings whose value the stack never uses: warnings
+// in every stack, production's too, since nothing breaks; the setting may
+// be meant for a later change (tls: true), and the warning says it is not
+// in force yet.
+func ineffective(p Profile) (ps components.Problems) {
+	if a := p.Traefik.ACME; a.TrustsPrivateCA() {
+		switch {
+		case !p.TLS:
+			ps.Add("traefik.acme.caCertificates", "has no effect: tls is false, so Traefik asks no ACME CA for certificates")
+		case a.CAServer == "":
+			ps.Add("traefik.acme.caCertificates", "has no effect: traefik.acme.caServer is empty, so Traefik asks Let's Encrypt, whose directory a public root vouches for; set caServer to your CA's directory")
+		}
+	}
+	return ps
+}
+
 // A bound is what cannot work across components, whatever the stack: a
 // value Docker refuses, or one that leaves the host without what the stacks
 // on it share. Breaking one is an error in every stack; the guardrails are
