@@ -310,6 +310,26 @@ var badConfigs = []badConfig{
 	{name: "bind address as a name", set: map[string]any{"traefik.bindAddress": "localhost"}, key: "traefik.bindAddress", want: `is not an IP address`},
 	{name: "http port out of range", set: map[string]any{"traefik.httpPort": 70000}, key: "traefik.httpPort", want: `is not a port (1-65535)`},
 
+	// A private ACME CA's roots: PEM certificates and nothing else, and the
+	// text is never echoed (a key pasted by mistake would be printed by
+	// every preview).
+	{name: "CA roots as a file name", set: map[string]any{"traefik.acme.caCertificates": "/etc/ssl/root.pem"},
+		key: "traefik.acme.caCertificates", want: `is a file name: the setting holds the certificate's PEM text`},
+	{name: "CA roots that are a private key", set: map[string]any{"traefik.acme.caCertificates": testCA.key},
+		key: "traefik.acme.caCertificates", want: `block 1 (line 1) is a private key ("PRIVATE KEY"), which must never be in the stack's config`, absent: testCA.keyLine},
+	{name: "a CA root and its key", set: map[string]any{"traefik.acme.caCertificates": testCA.root + testCA.key},
+		key: "traefik.acme.caCertificates", want: `block 2 (line `, absent: testCA.keyLine, count: 1},
+	{name: "a CA root and its key set without --path", raw: map[string]any{"traefik.acme.caCertificates": testCA.root + testCA.key},
+		key: "traefik.acme.caCertificates", want: `is not a top-level setting: a key inside traefik is set with --path`, absent: testCA.keyLine},
+	{name: "CA roots with text after them", set: map[string]any{"traefik.acme.caCertificates": testCA.root + "see root.txt\n"},
+		key: "traefik.acme.caCertificates", want: `is not PEM (only -----BEGIN CERTIFICATE----- ... -----END CERTIFICATE----- blocks`, absent: "root.txt"},
+	{name: "a CA root cut short", set: map[string]any{"traefik.acme.caCertificates": testCA.root[:len(testCA.root)/2]},
+		key: "traefik.acme.caCertificates", want: `the PEM block at line 1 has no END line, or broken base64`, absent: "MII"},
+	{name: "a CA certificate request", set: map[string]any{"traefik.acme.caCertificates": "-----BEGIN CERTIFICATE REQUEST-----\nMIIB\n-----END CERTIFICATE REQUEST-----\n"},
+		key: "traefik.acme.caCertificates", want: `block 1 (line 1) is a "CERTIFICATE REQUEST", not a CERTIFICATE`, value: "CERTIFICATE REQUEST"},
+	{name: "an expired CA root", set: map[string]any{"traefik.acme.caCertificates": testCA.second + testCA.expired},
+		key: "traefik.acme.caCertificates", want: `expired on`, value: "CN=Old Test Root CA"},
+
 	// The host, the backups, Cloudflare.
 	{name: "docker host without a scheme", set: map[string]any{"host.docker": "docker.example.com"}, key: "host.docker", want: `is not a Docker host address`},
 	{name: "ssh options on a socket", stacks: []string{"local"}, set: map[string]any{"host.sshOpts": []any{"-v"}}, key: "host.sshOpts", want: `only apply to an ssh:// host, not "unix:///var/run/docker.sock"`, value: "unix:///var/run/docker.sock"},
