@@ -42,6 +42,8 @@ func TestBackupScripts(t *testing.T) {
 				{"CorruptDumpIsRefused", testBackupCorruptDumpIsRefused},
 				{"FailedRestoreLeavesTheDatabase", testBackupFailedRestoreLeavesTheDatabase},
 				{"Prune", testBackupPrune},
+				{"PinnedDumpIsNeverPruned", testBackupPin},
+				{"InterruptedRestoreLeavesTheDatabase", testBackupInterruptedRestore},
 				{"Health", testBackupHealth},
 				{"Loop", testBackupLoop},
 				{"Configuration", testBackupConfiguration},
@@ -909,5 +911,120 @@ func testBackupConfiguration(t *testing.T, fx *backupFixture) {
 	// PGPORT may be left out: libpq's default.
 	if r := fx.runWith(fx.with("PGPORT", "", "PGDATABASE", "no_such_database"), "backup.sh", "once"); !strings.Contains(r.stderr, "port 5432") {
 		t.Errorf("without PGPORT the dump must go to libpq's port 5432:\n%s", r)
+	}
+}
+
+// The dump being restored is pinned (backupctl restore pins it): the safety
+// dump's prune, which runs right after it dumps, must not take it however
+// old it is and however many dumps are newer.
+func testBackupPin(t *testing.T, base *backupFixture) {
+	// BACKUP_KEEP=3, BACKUP_MAX_AGE=1 day.
+	fx := base.fresh(t)
+	fx.seed()
+	var old []string
+	for age := 10; age >= 5; age-- {
+		old = append(old, fx.fakeDump(time.Duration(age)*backupDay, backupGood))
+	}
+	restoring := old[0] // beyond the kept count and the age limit
+	pin := "." + restoring + ".pin"
+	if r := fx.ok("backup.sh", "pin", restoring); !strings.Contains(r.stdout, "pinned "+restoring) {
+		t.Errorf("pin does not say so:\n%s", r)
+	}
+	safety := fx.once()
+	backupExpectFiles(t, fx, append(backupWithSums(safety, old[5], old[4], restoring), pin)...)
+	r := fx.ok("backup.sh", "prune")
+	if !strings.Contains(r.stdout, "keeping "+restoring+" (10d00h old): it is pinned") {
+		t.Errorf("prune does not say why it keeps %s:\n%s", restoring, r)
+	}
+
+	// Unpinned, it goes as any other.
+	fx.ok("backup.sh", "unpin", restoring)
+	fx.ok("backup.sh", "unpin", restoring) // twice is fine
+	fx.ok("backup.sh", "prune")
+	backupExpectFiles(t, fx, backupWithSums(safety, old[5], old[4])...)
+
+	// A pin a killed restore left behind holds for a day, no longer.
+	stale := fx.fakeDump(20*backupDay, backupGood)
+	fx.ok("backup.sh", "pin", stale)
+	backupAge(t, 23*time.Hour, filepath.Join(fx.dir, "."+stale+".pin"))
+	fx.ok("backup.sh", "prune")
+	backupExpectFiles(t, fx, append(backupWithSums(safety, old[5], old[4], stale), "."+stale+".pin")...)
+	backupAge(t, 25*time.Hour, filepath.Join(fx.dir, "."+stale+".pin"))
+	r = fx.ok("backup.sh", "prune")
+	backupExpectFiles(t, fx, backupWithSums(safety, old[5], old[4])...)
+	if !strings.Contains(r.stderr, "ignoring the pin of "+stale+": it is 1d01h old") {
+		t.Errorf("prune does not say it ignores the stale pin:\n%s", r)
+	}
+
+	// A pin whose dump is gone is a leftover, pruned after BACKUP_MAX_AGE.
+	orphan := "." + backupPrefix + "-20200101T000000Z.dump.pin"
+	if err := os.WriteFile(filepath.Join(fx.dir, orphan), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	backupAge(t, 2*backupDay, filepath.Join(fx.dir, orphan))
+	fx.ok("backup.sh", "prune")
+	backupExpectFiles(t, fx, backupWithSums(safety, old[5], old[4])...)
+
+	if r := fx.run("backup.sh", "pin", backupPrefix+"-20000101T000000Z.dump"); r.code != 1 || !strings.Contains(r.stderr, "there is no such dump") {
+		t.Errorf("pinning a dump that is not there:\n%s", r)
+	}
+	for _, args := range [][]string{{"pin"}, {"pin", "../" + safety}, {"pin", "notes.txt"}, {"unpin"}, {"pin", safety, safety}} {
+		if r := fx.run("backup.sh", args...); r.code != 2 {
+			t.Errorf("backup.sh %v must exit 2:\n%s", args, r)
+		}
+	}
+}
+
+// A restore interrupted while pg_restore runs (backupctl sends SIGTERM when
+// it is interrupted) stops at once and leaves the database as it was.
+func testBackupInterruptedRestore(t *testing.T, fx *backupFixture) {
+	fx.seed()
+	name := fx.once()
+	fx.psql(`INSERT INTO authors (name) VALUES ('only in the database')`)
+	want := fx.snapshot()
+
+	// pg_restore restores, then takes its time: the signal comes while
+	// it runs, with the new database made and filled.
+	bin := t.TempDir()
+	restoring := filepath.Join(bin, "restoring")
+	standIn := "#!/bin/sh\n" + filepath.Join(fx.cluster.bin, "pg_restore") + " \"$@\" || exit\n: >" + restoring + "\nexec sleep 60\n"
+	if err := os.WriteFile(filepath.Join(bin, "pg_restore"), []byte(standIn), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	fx.shell.path = bin + ":" + fx.shell.path
+	var stdout, stderr lockedBuffer
+	cmd := fx.command(context.Background(), fx.vars, "restore.sh", name)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	srv, err := startServer(t, "restore.sh", cmd, syscall.SIGKILL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	backupEventually(t, "pg_restore to fill "+fx.db+"_restoring", func() bool {
+		_, err := os.Stat(restoring)
+		return err == nil
+	})
+	if !fx.cluster.databaseExists(t, fx.db+"_restoring") {
+		t.Fatalf("no %s_restoring while pg_restore runs:\n%s%s", fx.db, &stdout, &stderr)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-srv.done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("restore.sh did not end within 10s of SIGTERM:\n%s%s", &stdout, &stderr)
+	}
+	fx.printed.WriteString(stdout.String() + stderr.String())
+	var exit *exec.ExitError
+	if !errors.As(srv.err, &exit) || exit.ExitCode() != 1 {
+		t.Errorf("restore.sh ended with %v on SIGTERM, want exit status 1", srv.err)
+	}
+	if !strings.Contains(stderr.String(), "interrupted; "+fx.db+" was not touched") {
+		t.Errorf("restore.sh does not say it was interrupted:\n%s%s", &stdout, &stderr)
+	}
+	if got := fx.snapshot(); got != want {
+		t.Errorf("an interrupted restore changed the database: %s", firstDifference(want, got))
+	}
+	if fx.cluster.databaseExists(t, fx.db+"_restoring") {
+		t.Errorf("an interrupted restore left %s_restoring behind", fx.db)
 	}
 }

@@ -88,6 +88,18 @@ dumps_newest_first() {
 	done | sort -r
 }
 
+# need_dump_name NAME: NAME is a dump's name as `backup.sh list` shows it,
+# PREFIX-YYYYmmddTHHMMSSZ.dump with any prefix (a dump copied from another
+# stack restores too), and not a path.
+need_dump_name() {
+	# shellcheck disable=SC2254 # STAMP_GLOB is a pattern on purpose
+	case $1 in
+	*/*) die "give the dump's name, not a path: $1" ;;
+	[A-Za-z0-9]*-$STAMP_GLOB.dump) ;;
+	*) die "'$1' is not a dump's name (PREFIX-YYYYmmddTHHMMSSZ.dump)" ;;
+	esac
+}
+
 # verify NAME: whether NAME's contents match NAME.sha256. On failure
 # VERIFY_WHY says why (no checksum file, or a mismatch).
 verify() {

@@ -9,6 +9,9 @@
 #   backup.sh list     the dumps, newest first: name, size, age, checksum
 #   backup.sh health   exit 0 when the newest good dump is younger than
 #                      2 x BACKUP_INTERVAL, 1 otherwise (the healthcheck)
+#   backup.sh pin NAME    keep the dump NAME from pruning (a restore of it
+#                      is under way) until unpin, for a day at most
+#   backup.sh unpin NAME  prune it again as usual
 #
 # Configuration, from the environment only:
 #   PGHOST PGPORT PGUSER PGDATABASE  the database (libpq's own variables;
@@ -21,7 +24,10 @@
 #   BACKUP_MAX_AGE    seconds after which the dumps beyond those are pruned
 #
 # A dump is good when its checksum file, NAME.dump.sha256 in sha256sum's
-# format, matches it. Ages are taken from the files' modification times.
+# format, matches it. Ages are taken from the files' modification times. A
+# pin is the empty file .NAME.dump.pin: backupctl pins the dump it restores,
+# so that the safety dump's prune (or the loop's) cannot take it away while
+# it is restored, however old it is and however many dumps are newer.
 #
 # Exit status: 0 done (healthy), 1 failed (unhealthy), 2 wrong invocation or
 # configuration (health exits 1 for that too: Docker reserves 2).
@@ -134,13 +140,32 @@ dump() {
 	log "dumped $NAME ($(human_size "$size") in $(($(date +%s) - started))s, sha256 ${sum%% *})"
 }
 
+# PIN_MAX_AGE is how long a pin holds, in seconds: a day, far longer than a
+# restore takes. An older pin is one a killed restore left behind, and keeping
+# its dump for ever would be wrong too.
+PIN_MAX_AGE=86400
+
+# pinned NAME NOW: whether NAME is pinned. A pin older than PIN_MAX_AGE is
+# ignored and removed.
+pinned() {
+	local pin age
+	pin=.$1.pin
+	[ -f "$pin" ] || return 1
+	age=$(($2 - $(mtime "$pin")))
+	if [ "$age" -gt "$PIN_MAX_AGE" ]; then
+		warn "ignoring the pin of $1: it is $(human_age "$age") old, older than any restore"
+		rm -f "$pin"
+		return 1
+	fi
+}
+
 # prune applies the retention. Newest first, the first BACKUP_KEEP dumps that
 # verify are kept whatever their age: retention never leaves fewer good dumps
-# than that. Every other dump, and any checksum file or partial dump left
-# behind, goes once it is older than BACKUP_MAX_AGE. Only as many dumps are
-# hashed as it takes to find the kept ones.
+# than that. Every other dump, and any checksum file, pin or partial dump left
+# behind, goes once it is older than BACKUP_MAX_AGE, unless it is pinned. Only
+# as many dumps are hashed as it takes to find the kept ones.
 prune() {
-	local now good f age why failed
+	local now good f age why failed owner
 	good=0
 	failed=0
 	now=$(date +%s)
@@ -156,6 +181,10 @@ prune() {
 		fi
 		age=$((now - $(mtime "$f")))
 		if [ "$age" -gt "$BACKUP_MAX_AGE" ]; then
+			if pinned "$f" "$now"; then
+				log "keeping $f ($(human_age "$age") old$why): it is pinned, a restore of it is under way"
+				continue
+			fi
 			if rm -f "$f" "$f.sha256"; then
 				log "pruned $f ($(human_age "$age") old$why)"
 			else
@@ -163,12 +192,17 @@ prune() {
 			fi
 		fi
 	done
-	for f in "$BACKUP_PREFIX"-$STAMP_GLOB.dump.sha256 ".$BACKUP_PREFIX"-$STAMP_GLOB.dump.partial; do
+	for f in "$BACKUP_PREFIX"-$STAMP_GLOB.dump.sha256 ".$BACKUP_PREFIX"-$STAMP_GLOB.dump.partial ".$BACKUP_PREFIX"-$STAMP_GLOB.dump.pin; do
 		if [ ! -e "$f" ]; then
 			continue # the pattern matched nothing
 		fi
-		if [ "${f%.sha256}" != "$f" ] && [ -e "${f%.sha256}" ]; then
-			continue # the checksum of a dump that is still here
+		case $f in
+		*.sha256) owner=${f%.sha256} ;;
+		*.pin) owner=${f#.} owner=${owner%.pin} ;;
+		*) owner= ;;
+		esac
+		if [ -n "$owner" ] && [ -e "$owner" ]; then
+			continue # the checksum or pin of a dump that is still here
 		fi
 		age=$((now - $(mtime "$f")))
 		if [ "$age" -gt "$BACKUP_MAX_AGE" ]; then
@@ -277,6 +311,32 @@ cmd_list() {
 	done
 }
 
+# cmd_pin NAME: pins NAME, or renews its pin. It must be here: a pin for a
+# dump that is not is a mistyped name.
+cmd_pin() {
+	need_dump_name "$1"
+	enter_backup_dir
+	if [ ! -f "$1" ]; then
+		warn "cannot pin $1: there is no such dump in $BACKUP_DIR"
+		return 1
+	fi
+	if ! : >".$1.pin"; then
+		warn "cannot pin $1: cannot write .$1.pin in $BACKUP_DIR"
+		return 1
+	fi
+	log "pinned $1: prune keeps it until it is unpinned (a day at most)"
+}
+
+# cmd_unpin NAME: removes NAME's pin, if any.
+cmd_unpin() {
+	need_dump_name "$1"
+	enter_backup_dir
+	if ! rm -f ".$1.pin"; then
+		warn "cannot unpin $1: cannot remove .$1.pin in $BACKUP_DIR"
+		return 1
+	fi
+}
+
 # cmd_health: healthy while the newest good dump is younger than twice the
 # interval. Newest first, dumps are hashed only while they are young enough
 # to matter: an older one could not make the container healthy.
@@ -317,7 +377,11 @@ once | loop | prune | list | health)
 	[ $# -eq 1 ] || die "$1 takes no arguments"
 	"cmd_$1"
 	;;
+pin | unpin)
+	[ $# -eq 2 ] || die "usage: backup.sh $1 NAME, a dump that 'backup.sh list' shows"
+	"cmd_$1" "$2"
+	;;
 *)
-	die "usage: backup.sh once|loop|prune|list|health (see the top of $0)"
+	die "usage: backup.sh once|loop|prune|list|health|pin NAME|unpin NAME (see the top of $0)"
 	;;
 esac

@@ -40,8 +40,13 @@
 # backends first: what they would write meanwhile is lost). The swap fails,
 # and the database stays as it was, if a session reconnects within 5 s.
 #
-# Exit status: 0 restored, 1 refused or failed (the database is unchanged),
-# 2 wrong invocation or configuration.
+# SIGTERM, SIGINT or SIGHUP (backupctl sends SIGTERM when it is interrupted)
+# before the swap stop pg_restore, drop PGDATABASE_restoring and leave the
+# database as it was; once the swap has begun, it ends (it is one
+# transaction) and the run finishes: the dump is then restored.
+#
+# Exit status: 0 restored, 1 refused, failed or interrupted before the swap
+# (the database is unchanged), 2 wrong invocation or configuration.
 set -u
 PROG=restore
 # shellcheck source=backup-common.sh source-path=SCRIPTDIR
@@ -63,6 +68,29 @@ fail() {
 	warn "$*"
 	exit 1
 }
+
+# PHASE is where the run is, for a signal: "" before anything connects,
+# "prepare" and "restore" while PGDATABASE_restoring is made, "swap" from the
+# swap on. CHILD is pg_restore while it runs in the background.
+PHASE=
+CHILD=
+INTERRUPTED=
+
+interrupted() {
+	INTERRUPTED=1
+	case $PHASE in
+	swap) return ;; # finishes below, and says so
+	esac
+	if [ -n "$CHILD" ]; then
+		kill "$CHILD" 2>/dev/null
+		wait "$CHILD"
+	fi
+	if [ -n "$PHASE" ]; then
+		drop_tmp
+	fi
+	fail "interrupted; $PGDATABASE was not touched"
+}
+trap interrupted TERM INT HUP
 
 [ -f "$name" ] || fail "no dump $name in $BACKUP_DIR"
 verify "$name" || fail "refusing $name: $VERIFY_WHY; the database was not touched"
@@ -91,6 +119,7 @@ drop_tmp() {
 }
 
 started=$(date +%s)
+PHASE=prepare
 log "restoring $name ($(human_size "$(stat -c %s "$name")"), checksum ok) into $db"
 
 # A new, empty database like the current one. A restore interrupted earlier
@@ -108,14 +137,23 @@ CREATE DATABASE :"tmp" TEMPLATE template0;
 \endif
 SQL
 
-if ! pg_restore --no-password --dbname="$tmp" --no-owner --exit-on-error "$name"; then
+# In the background, so that a signal stops it at once (the shell runs a
+# trap only once a command in the foreground has ended).
+PHASE=restore
+pg_restore --no-password --dbname="$tmp" --no-owner --exit-on-error "$name" &
+CHILD=$!
+wait "$CHILD"
+status=$?
+CHILD=
+if [ "$status" -ne 0 ]; then
 	drop_tmp
 	fail "pg_restore failed (above); $db was not touched"
 fi
 
 # The swap. pg_terminate_backend only signals; ALTER DATABASE ... RENAME waits
 # up to 5 s for those sessions to end (and stops autovacuum workers itself).
-# Prints how many sessions were closed.
+# Prints how many sessions were closed. From here a signal lets the run end.
+PHASE=swap
 if ! closed=$(
 	psql_maint <<'SQL'
 SELECT count(*) > 0 AS db_exists FROM pg_database WHERE datname = :'db' \gset
@@ -133,6 +171,9 @@ SQL
 ); then
 	drop_tmp
 	fail "could not swap the restored database in (are sessions still connected? stop the backends); $db was not touched"
+fi
+if [ -n "$INTERRUPTED" ]; then
+	warn "interrupted during the swap, which had begun: $name is restored into $db, finishing"
 fi
 if [ "$closed" -gt 0 ]; then
 	log "closed $closed other session(s) of $db"
