@@ -156,8 +156,9 @@ type Backup struct {
 	Server  Deployed
 	Offsite Deployed
 	Volume  *docker.Volume
-	// Name is the dump container's Docker name.
-	Name string
+	// Name is the dump container's Docker name; OffsiteName the off-host
+	// copy's ("" when it is off).
+	Name, OffsiteName string
 }
 
 // BackupsVolume is the Docker name of the backups volume.
@@ -246,17 +247,23 @@ func NewBackup(ctx *pulumi.Context, name string, args *BackupArgs, opts ...pulum
 		return nil, err
 	}
 	if s.Offsite.Enabled() {
-		if c.Offsite, err = newOffsite(ctx, name, s, args, files, c.Volume, parent); err != nil {
+		c.OffsiteName = args.Naming.Name("backup-offsite")
+		if c.Offsite, err = newOffsite(ctx, name, c.OffsiteName, s, args, files, c.Volume, parent); err != nil {
 			return nil, err
 		}
 	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"name": pulumi.String(c.Name)})
 }
 
-// newOffsite registers the copy of the good dumps to object storage. It
-// reads the backups volume read-only and has the storage key as a secret;
-// it needs a way out of the host, so it is on no network of the stack.
-func newOffsite(ctx *pulumi.Context, name string, s BackupSettings, args *BackupArgs, files []File, volume *docker.Volume, parent pulumi.ResourceOption) (Deployed, error) {
+// newOffsite registers the copy of the good dumps to object storage. It has
+// the storage key as a secret; it needs a way out of the host, so it is on
+// no network of the stack. It mounts the backups volume read-write for one
+// command only, `offsite.sh fetch` (backupctl fetch): a server that lost its
+// dumps gets one back from the bucket through the one container that has
+// the aws command and the key. fetch only adds a dump under a name that is
+// not there, after checking it; nothing in offsite.sh deletes or rewrites a
+// dump.
+func newOffsite(ctx *pulumi.Context, name, dockerName string, s BackupSettings, args *BackupArgs, files []File, volume *docker.Volume, parent pulumi.ResourceOption) (Deployed, error) {
 	o := s.Offsite
 	image, err := pullImage(ctx, name+"-offsite-image", o.Image, parent)
 	if err != nil {
@@ -277,7 +284,7 @@ func newOffsite(ctx *pulumi.Context, name string, s BackupSettings, args *Backup
 	// Healthy while it runs: a failed copy is logged and retried, and the
 	// dumps' own health is the backup container's.
 	w := Workload{
-		Name:        args.Naming.Name("backup-offsite"),
+		Name:        dockerName,
 		ImageSource: o.Image,
 		Image:       runImage(args.Runtime, image),
 		Entrypoint:  []string{"sh"},
@@ -285,7 +292,7 @@ func newOffsite(ctx *pulumi.Context, name string, s BackupSettings, args *Backup
 		Env:         env,
 		SecretEnv:   map[string]pulumi.StringInput{"AWS_SECRET_ACCESS_KEY": args.OffsiteSecretKey},
 		Files:       files,
-		Volumes:     []VolumeMount{{Volume: volume.Name, Target: BackupDir, ReadOnly: true}},
+		Volumes:     []VolumeMount{{Volume: volume.Name, Target: BackupDir}},
 		Labels:      args.Naming.ComponentLabels("backup-offsite"),
 		HealthTest:  []string{"CMD", "sh", "-c", "kill -0 1"},
 		Settings:    settings,

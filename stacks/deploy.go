@@ -300,9 +300,10 @@ func (d *Deployment) registerIngress(ctx *pulumi.Context, p Profile, h *host) er
 	return nil
 }
 
-// outputs are the stack outputs: what cmd/backupctl needs to find the
-// stack's containers, the public URLs, the backend's database and Redis
-// URLs (secrets), and what the next deployment compares with.
+// outputs are the stack outputs: what cmd/backupctl needs to reach the
+// stack's host and find its containers, the public URLs, the backend's
+// database and Redis URLs (secrets), and what the next deployment compares
+// with.
 func (d *Deployment) outputs(p Profile, parts []part, dataVolumes map[string]string) pulumi.Map {
 	containers := pulumi.StringMap{}
 	specs := pulumi.Map{}
@@ -320,8 +321,12 @@ func (d *Deployment) outputs(p Profile, parts []part, dataVolumes map[string]str
 		}
 		specs[c.key] = pulumi.ToStringMap(r.spec)
 	}
+	if d.Backup != nil && d.Backup.OffsiteName != "" {
+		containers[outputs.OffsiteContainer] = pulumi.String(d.Backup.OffsiteName)
+	}
 	return pulumi.Map{
 		outputs.DockerHost:  pulumi.String(p.Host.Docker),
+		outputs.SSHOpts:     pulumi.ToStringArray(p.Host.SSHOpts),
 		outputs.Runtime:     pulumi.String(string(p.Runtime)),
 		outputs.Backends:    pulumi.ToStringArray(d.Backend.Names),
 		outputs.URLs:        pulumi.ToStringArray(p.Site().URLs()),

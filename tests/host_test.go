@@ -55,9 +55,14 @@ func TestSSHOptionsAndRegistryLogin(t *testing.T) {
 	cfg := with(t, "production", "host.sshOpts", []any{"-i", "/home/ci/.ssh/deploy", "-o", "StrictHostKeyChecking=yes"})
 	cfg = setPath(cfg, "host.registry", map[string]any{"address": "registry.example.com", "username": "deploy"})
 	cfg["registryPassword"] = secret("registry-password")
-	provider := deployOK(t, "production", cfg).get(typeDockerProvider, "docker")
+	r := deployOK(t, "production", cfg)
+	provider := r.get(typeDockerProvider, "docker")
 	if got := provider.strings("sshOpts"); strings.Join(got, " ") != "-i /home/ci/.ssh/deploy -o StrictHostKeyChecking=yes" {
 		t.Errorf("sshOpts = %v", got)
+	}
+	// backupctl reaches the host with the same options.
+	if got := await(t, r.deployment.Outputs["sshOpts"].(pulumi.StringArray).ToStringArrayOutput()); strings.Join(got.Value.([]string), " ") != "-i /home/ci/.ssh/deploy -o StrictHostKeyChecking=yes" {
+		t.Errorf("the sshOpts output = %v", got.Value)
 	}
 	auth := provider.Inputs["registryAuth"]
 	login := asMap(asSlice(value(auth))[0])

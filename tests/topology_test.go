@@ -205,8 +205,12 @@ func TestStackOutputs(t *testing.T) {
 			t.Errorf("%s = %v (secret %v), want %s, secret", name, res.Value, res.Secret, want)
 		}
 	}
+	// backupctl hands the host's ssh options to the docker CLI's ssh.
+	if _, ok := out["sshOpts"]; !ok {
+		t.Error("no sshOpts output")
+	}
 	for name := range out {
-		if !slices.Contains([]string{"urls", "containers", "databaseUrl", "redisUrl", "specs", "dataVolumes", "dockerHost", "runtime", "backends"}, name) {
+		if !slices.Contains([]string{"urls", "containers", "databaseUrl", "redisUrl", "specs", "dataVolumes", "dockerHost", "sshOpts", "runtime", "backends"}, name) {
 			t.Errorf("unexpected output %s", name)
 		}
 	}

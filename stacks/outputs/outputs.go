@@ -8,6 +8,9 @@ package outputs
 const (
 	// DockerHost is the stack's Docker host (host.docker).
 	DockerHost = "dockerHost"
+	// SSHOpts are the ssh options of an ssh:// DockerHost (host.sshOpts),
+	// which backupctl hands to the ssh the docker CLI runs.
+	SSHOpts = "sshOpts"
 	// Runtime is how the stack's workloads run: container or swarm.
 	Runtime = "runtime"
 	// Backends are the Docker names of the backend's containers (or of
@@ -28,8 +31,11 @@ const (
 )
 
 // BackupContainer is the backup's key in Containers, absent when backups
-// are off.
-const BackupContainer = "backup"
+// are off; OffsiteContainer the off-host copy's, absent when it is off.
+const (
+	BackupContainer  = "backup"
+	OffsiteContainer = "backup-offsite"
+)
 
 // SwarmRuntime is the Runtime of a stack on a swarm, where Containers name
 // services rather than containers.
