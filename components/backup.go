@@ -44,7 +44,10 @@ type Offsite struct {
 	AccessKeyID string `json:"accessKeyId"`
 	// Image is the AWS CLI image that copies.
 	Image string `json:"image"`
-	// Interval between copies.
+	// Interval between full syncs, each of which lists the bucket and
+	// copies every good dump not there yet (a failed copy is tried again
+	// then). A new dump is copied within 30s of being written, whatever
+	// the interval.
 	Interval Duration `json:"interval"`
 }
 

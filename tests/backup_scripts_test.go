@@ -48,6 +48,9 @@ func TestBackupScripts(t *testing.T) {
 				{"Loop", testBackupLoop},
 				{"Configuration", testBackupConfiguration},
 				{"Offsite", testBackupOffsite},
+				{"OffsiteListAndFetch", testBackupOffsiteListAndFetch},
+				{"OffsiteDisasterRecovery", testBackupOffsiteDisasterRecovery},
+				{"OffsiteLoopCopiesANewDumpSoon", testBackupOffsiteLoop},
 			} {
 				t.Run(tc.name, func(t *testing.T) { tc.test(t, newBackupFixture(t, cluster, shell)) })
 			}
