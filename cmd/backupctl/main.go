@@ -1,45 +1,76 @@
-// Command backupctl lists and restores the database dumps of a deployed
-// stack. It finds the stack's containers in the stack's outputs and drives
-// the host's Docker with the docker CLI, over the stack's own host.docker.
+// Command backupctl lists, fetches and restores the database dumps of a
+// deployed stack. It finds the stack's containers in the stack's outputs and
+// drives the host's Docker with the docker CLI, over the stack's own
+// host.docker and, on an ssh:// host, its host.sshOpts.
 //
-//	backupctl list    --stack production
+//	backupctl list    --stack production [--offsite]
+//	backupctl fetch   --stack production django-stack-production-20261126T180000Z.dump
 //	backupctl restore --stack production django-stack-production-20261126T180000Z.dump
 //
 // restore verifies the dump's checksum (and stops there if it does not
-// match), takes a dump of the current state first (unless
-// --no-safety-dump), stops the backends, restores, and starts the backends
-// again whatever happened. Exit status: 0 done, 1 failed,
-// 2 wrong usage.
+// match), pins the dump against pruning, takes a dump of the current state
+// first (unless --no-safety-dump), stops the backends, restores, and starts
+// the backends again whatever happened, an interrupt included. fetch gets a
+// dump from the off-host copies into the backups volume: what a new server
+// needs before it can restore a dump it never had. Exit status: 0 done,
+// 1 failed or interrupted, 2 wrong usage.
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
+	"os/signal"
 	"regexp"
-	"strconv"
-	"strings"
+	"syscall"
 
 	"github.com/djangostack/infra/components/scripts"
 	"github.com/djangostack/infra/stacks/outputs"
 )
 
-const usage = `backupctl lists and restores the database dumps of a deployed stack.
+const usage = `backupctl lists, fetches and restores the database dumps of a deployed stack.
 
-  backupctl list    --stack STACK
+  backupctl list    --stack STACK [--offsite]
+  backupctl fetch   --stack STACK NAME
   backupctl restore --stack STACK [--no-safety-dump] NAME
+
+  list      the dumps in the stack's backups volume, newest first, with
+            their size, age and checksum state; with --offsite, the
+            complete copies in backup.offsite.url instead
+  fetch     download NAME and its checksum from backup.offsite.url into the
+            backups volume, through the off-host copy container, and keep
+            them only if they match: a new server's way to a dump it never had
+  restore   check NAME against its checksum, keep it from pruning, dump the
+            current state (unless --no-safety-dump), stop the backends,
+            restore NAME into a new database and swap it in, then start the
+            backends again
 
 Flags:
   --stack STACK       the Pulumi stack (required)
   --cwd DIR           the Pulumi project directory (default: .)
+  --offsite           list the off-host copies
   --no-safety-dump    restore without first dumping the current state
 
-It needs the pulumi and docker commands on PATH, and reaches the stack's
-Docker host as the stack does (its dockerHost output, e.g. ssh://...).
+A server lost: deploy the stack onto a new one (empty database, empty
+backups volume), then
+  backupctl list --offsite --stack STACK
+  backupctl fetch --stack STACK NAME
+  backupctl restore --stack STACK NAME
+
+backupctl needs the pulumi and docker commands on PATH, and ssh for an
+ssh:// host. It reaches the stack's Docker host as the stack does: its
+dockerHost output and, over ssh, its sshOpts output (host.sshOpts), which
+it puts before the docker CLI's own arguments to ssh.
+
+Interrupting restore (Ctrl-C, SIGTERM or SIGHUP) is safe: the restore is
+cancelled on the host unless its swap has begun (then it ends, restored),
+and the backends it stopped are started again before backupctl exits; a
+second Ctrl-C does not skip that. An interrupted fetch may still finish on
+the host; a half-done one is never published.
+
+Exit status: 0 done, 1 failed or interrupted, 2 wrong usage.
 `
 
 // backupDir is where the dumps are in the backup container (components.BackupDir).
@@ -50,14 +81,21 @@ const backupDir = "/backups"
 const verifyScript = `cd ` + backupDir + ` && sha256sum -c -- "$1.sha256"`
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	// Output piped into a program the same Ctrl-C ended (| tee log) must
+	// not kill backupctl on its next line before it starts the backends
+	// again: with SIGPIPE caught, such a write fails and is ignored.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr, signals))
 }
 
 // errUsage marks a wrong invocation: exit status 2.
 var errUsage = errors.New("usage")
 
-func run(args []string, stdout, stderr io.Writer) int {
-	err := dispatch(args, stdout, stderr)
+// run runs backupctl; signals are the interrupts it receives.
+func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
+	err := dispatch(args, stdout, stderr, signals)
 	switch {
 	case err == nil:
 		return 0
@@ -69,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 1
 }
 
-func dispatch(args []string, stdout, stderr io.Writer) error {
+func dispatch(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) error {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
 		if len(args) == 0 {
@@ -83,192 +121,101 @@ func dispatch(args []string, stdout, stderr io.Writer) error {
 	stack := flags.String("stack", "", "")
 	cwd := flags.String("cwd", ".", "")
 	noSafetyDump := flags.Bool("no-safety-dump", false, "")
+	offsite := flags.Bool("offsite", false, "")
 	if err := flags.Parse(args[1:]); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
 	if *stack == "" {
 		return fmt.Errorf("%w: --stack is required", errUsage)
 	}
+	var name string
 	switch command {
 	case "list":
 		if flags.NArg() != 0 {
 			return fmt.Errorf("%w: list takes no argument", errUsage)
 		}
-		d, err := load(*cwd, *stack)
-		if err != nil {
-			return err
-		}
-		return d.list(stdout, stderr)
-	case "restore":
+	case "fetch", "restore":
 		if flags.NArg() != 1 {
-			return fmt.Errorf("%w: restore takes the dump's name (backupctl list shows them)", errUsage)
+			return fmt.Errorf("%w: %s takes the dump's name (backupctl list shows them; list --offsite the off-host copies)", errUsage, command)
 		}
-		name := flags.Arg(0)
+		name = flags.Arg(0)
 		if !dumpName.MatchString(name) {
 			return fmt.Errorf("%w: %q is not a dump's name (PREFIX-YYYYmmddTHHMMSSZ.dump)", errUsage, name)
 		}
-		d, err := load(*cwd, *stack)
-		if err != nil {
-			return err
-		}
-		return d.restore(name, !*noSafetyDump, stdout, stderr)
+	default:
+		return fmt.Errorf("%w: unknown command %q", errUsage, command)
 	}
-	return fmt.Errorf("%w: unknown command %q", errUsage, command)
+	if *offsite && command != "list" {
+		return fmt.Errorf("%w: --offsite is a flag of list", errUsage)
+	}
+	if *noSafetyDump && command != "restore" {
+		return fmt.Errorf("%w: --no-safety-dump is a flag of restore", errUsage)
+	}
+
+	intr := watch(signals, stderr)
+	d, err := load(*cwd, *stack)
+	if err != nil {
+		return err
+	}
+	d.stdout, d.stderr, d.intr = stdout, stderr, intr
+	defer d.close()
+	if err := d.connect(); err != nil {
+		if errors.Is(err, errInterrupted) {
+			return fmt.Errorf("interrupted before anything was done: %w", err)
+		}
+		return err
+	}
+	switch command {
+	case "list":
+		if *offsite {
+			return d.listOffsite()
+		}
+		return d.list()
+	case "fetch":
+		return d.fetch(name)
+	}
+	return d.restore(name, !*noSafetyDump)
 }
 
 var dumpName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*-[0-9]{8}T[0-9]{6}Z\.dump$`)
 
-// deployment is what the stack's outputs say about its containers.
-type deployment struct {
-	DockerHost string
-	Runtime    string
-	Backends   []string
-	Containers map[string]string
-	stack      string
-}
-
-// decode reads the deployment from the stack's outputs as JSON, each field
-// from the output stacks/outputs names.
-func (d *deployment) decode(data []byte) error {
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(data, &all); err != nil {
+func (d *deployment) list() error {
+	backup, err := d.container(outputs.BackupContainer)
+	if err != nil {
 		return err
 	}
-	for key, field := range map[string]any{
-		outputs.DockerHost: &d.DockerHost, outputs.Runtime: &d.Runtime,
-		outputs.Backends: &d.Backends, outputs.Containers: &d.Containers,
-	} {
-		if raw, ok := all[key]; ok {
-			if err := json.Unmarshal(raw, field); err != nil {
-				return fmt.Errorf("%s: %w", key, err)
-			}
-		}
+	return d.docker(abandon, "exec", backup, "sh", scripts.Backup, "list")
+}
+
+func (d *deployment) listOffsite() error {
+	offsite, err := d.container(outputs.OffsiteContainer)
+	if err != nil {
+		return err
 	}
+	return d.docker(abandon, "exec", offsite, "sh", scripts.Offsite, "list")
+}
+
+// fetch downloads a dump from the off-host copies into the backups volume
+// (offsite.sh checks it against its checksum before publishing it), then
+// checks it again from the backup container, which restores it.
+func (d *deployment) fetch(name string) error {
+	offsite, err := d.container(outputs.OffsiteContainer)
+	if err != nil {
+		return err
+	}
+	backup, err := d.container(outputs.BackupContainer)
+	if err != nil {
+		return err
+	}
+	if err := d.docker(abandon, "exec", offsite, "sh", scripts.Offsite, "fetch", name); err != nil {
+		if errors.Is(err, errInterrupted) {
+			return fmt.Errorf("interrupted: the download of %s may still finish on %s (backupctl list shows it once it has; a half-done one is never published): %w", name, d.DockerHost, err)
+		}
+		return fmt.Errorf("fetching %s from the off-host copies failed: %w", name, err)
+	}
+	if err := d.docker(abandon, "exec", backup, "sh", "-c", verifyScript, "verify", name); err != nil {
+		return fmt.Errorf("%s was fetched, but the backup container does not find it good: %w", name, err)
+	}
+	fmt.Fprintf(d.stdout, "backupctl: %s is in %s's backups volume and matches its checksum: backupctl restore --stack %s %s\n", name, d.stack, d.stack, name)
 	return nil
-}
-
-// load reads the stack's outputs with the pulumi CLI.
-func load(cwd, stack string) (*deployment, error) {
-	cmd := exec.Command("pulumi", "stack", "output", "--json", "--stack", stack, "--cwd", cwd)
-	cmd.Stderr = os.Stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return nil, fmt.Errorf("reading the outputs of stack %s: %w", stack, err)
-	}
-	d := &deployment{stack: stack}
-	if err := d.decode(out); err != nil {
-		return nil, fmt.Errorf("the outputs of stack %s: %w", stack, err)
-	}
-	if d.DockerHost == "" || len(d.Backends) == 0 {
-		return nil, fmt.Errorf("stack %s has no dockerHost or backends output: deploy it with this version of the program first", stack)
-	}
-	if d.Containers[outputs.BackupContainer] == "" {
-		return nil, fmt.Errorf("stack %s runs no backup service (backup.enabled is false)", stack)
-	}
-	return d, nil
-}
-
-// docker runs the docker CLI against the stack's host.
-func (d *deployment) docker(stdout, stderr io.Writer, args ...string) error {
-	cmd := exec.Command("docker", args...)
-	cmd.Env = append(os.Environ(), "DOCKER_HOST="+d.DockerHost)
-	cmd.Stdout, cmd.Stderr = stdout, stderr
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("docker %s: %w", strings.Join(args, " "), err)
-	}
-	return nil
-}
-
-// output runs the docker CLI and returns what it printed.
-func (d *deployment) output(args ...string) (string, error) {
-	var out strings.Builder
-	err := d.docker(&out, os.Stderr, args...)
-	return strings.TrimSpace(out.String()), err
-}
-
-// backupContainer is the container to exec into: the backup container, or
-// on a swarm the backup service's task on this host.
-func (d *deployment) backupContainer() (string, error) {
-	name := d.Containers[outputs.BackupContainer]
-	if d.Runtime != outputs.SwarmRuntime {
-		return name, nil
-	}
-	id, err := d.output("ps", "-q", "--filter", "label=com.docker.swarm.service.name="+name)
-	if err != nil {
-		return "", err
-	}
-	if id == "" {
-		return "", fmt.Errorf("no task of %s runs on %s: point DOCKER_HOST at the data node (backupctl uses the stack's dockerHost)", name, d.DockerHost)
-	}
-	return strings.Fields(id)[0], nil
-}
-
-func (d *deployment) list(stdout, stderr io.Writer) error {
-	backup, err := d.backupContainer()
-	if err != nil {
-		return err
-	}
-	return d.docker(stdout, stderr, "exec", backup, "sh", scripts.Backup, "list")
-}
-
-// restore stops the backends, restores the dump and starts them again; the
-// backends are started again even when the restore fails, as restore.sh
-// leaves the database as it was then.
-func (d *deployment) restore(name string, safetyDump bool, stdout, stderr io.Writer) (err error) {
-	backup, err := d.backupContainer()
-	if err != nil {
-		return err
-	}
-	// A dump that is not good is refused before the site is touched: no
-	// safety dump, no backend stopped (restore.sh checks again).
-	if err := d.docker(stdout, stderr, "exec", backup, "sh", "-c", verifyScript, "verify", name); err != nil {
-		return fmt.Errorf("refusing %s: it does not match its checksum (or either is missing); nothing was stopped or restored: %w", name, err)
-	}
-	if safetyDump {
-		fmt.Fprintf(stdout, "backupctl: dumping the current state of %s first\n", d.stack)
-		if err := d.docker(stdout, stderr, "exec", backup, "sh", scripts.Backup, "once"); err != nil {
-			return fmt.Errorf("the safety dump failed, nothing was restored (--no-safety-dump skips it): %w", err)
-		}
-	}
-	start, err := d.stopBackends(stdout, stderr)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if startErr := start(); startErr != nil {
-			err = errors.Join(err, fmt.Errorf("starting the backends again: %w", startErr))
-		}
-	}()
-	fmt.Fprintf(stdout, "backupctl: restoring %s into %s's database\n", name, d.stack)
-	return d.docker(stdout, stderr, "exec", backup, "sh", scripts.Restore, name)
-}
-
-// stopBackends stops the stack's backends and returns how to start them.
-func (d *deployment) stopBackends(stdout, stderr io.Writer) (func() error, error) {
-	if d.Runtime == outputs.SwarmRuntime {
-		service := d.Backends[0]
-		replicas, err := d.output("service", "inspect", "--format", "{{.Spec.Mode.Replicated.Replicas}}", service)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := strconv.Atoi(replicas); err != nil {
-			return nil, fmt.Errorf("%s has %q replicas", service, replicas)
-		}
-		fmt.Fprintf(stdout, "backupctl: scaling %s to 0 (from %s)\n", service, replicas)
-		if err := d.docker(stdout, stderr, "service", "scale", "--detach=false", service+"=0"); err != nil {
-			return nil, err
-		}
-		return func() error {
-			fmt.Fprintf(stdout, "backupctl: scaling %s back to %s\n", service, replicas)
-			return d.docker(stdout, stderr, "service", "scale", "--detach=false", service+"="+replicas)
-		}, nil
-	}
-	fmt.Fprintf(stdout, "backupctl: stopping %s\n", strings.Join(d.Backends, " "))
-	if err := d.docker(stdout, stderr, append([]string{"stop"}, d.Backends...)...); err != nil {
-		return nil, err
-	}
-	return func() error {
-		fmt.Fprintf(stdout, "backupctl: starting %s\n", strings.Join(d.Backends, " "))
-		return d.docker(stdout, stderr, append([]string{"start"}, d.Backends...)...)
-	}, nil
 }

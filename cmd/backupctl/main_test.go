@@ -4,127 +4,272 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
-// fakes puts stand-ins for pulumi and docker on PATH: pulumi prints the
-// given stack outputs, docker logs each call (with its DOCKER_HOST) and
-// fails the calls whose arguments contain FAKE_DOCKER_FAIL. It returns the
-// path of the log.
+// TestMain runs backupctl itself when told to, so that a test can send a
+// real SIGINT to a running backupctl.
+func TestMain(m *testing.M) {
+	if os.Getenv("BACKUPCTL_TEST_MAIN") == "1" {
+		main()
+	}
+	os.Exit(m.Run())
+}
+
+// fakeDocker is a stand-in for the docker CLI. It logs each call (with its
+// DOCKER_HOST, newlines as spaces) and, for an ssh:// host, first runs ssh
+// as the real CLI's connection helper does. It fails the calls whose
+// arguments contain FAKE_DOCKER_FAIL. With FAKE_RESTORE_BLOCKS, the restore
+// marks that it runs and blocks until backupctl's cancel reaches it, then
+// ends as restore.sh does when interrupted ("ignore": it never ends).
+// With FAKE_START_SLOW, start marks that it runs and takes a second.
+const fakeDocker = `#!/bin/sh
+dir=$(dirname "$0")
+printf '%s | %s\n' "$DOCKER_HOST" "$(printf '%s' "$*" | tr '\n' ' ')" >>"$dir/docker.log"
+case $DOCKER_HOST in
+ssh://*)
+	h=${DOCKER_HOST#ssh://}
+	if ! err=$(ssh -l "${h%@*}" "-o ConnectTimeout=30" -T -- "${h#*@}" "docker system dial-stdio" 2>&1 </dev/null); then
+		echo "error during connect: Get \"http://docker.example.com/v1.50/version\": command [ssh ...] has exited with exit status 255, make sure the URL is valid, and Docker 18.09 or later is installed on the remote host: stderr=$err" >&2
+		exit 1
+	fi
+	;;
+esac
+case "$*" in
+*"${FAKE_DOCKER_FAIL:-no failure}"*) echo "failed as told" >&2; exit 1 ;;
+version*) echo 28.2.2 ;;
+"service inspect"*) echo 3 ;;
+"ps -q"*) echo "abc123" ;;
+*restore.sh*)
+	if [ -n "${FAKE_RESTORE_BLOCKS:-}" ]; then
+		: >"$dir/restoring"
+		while [ ! -e "$dir/cancelled" ] || [ "$FAKE_RESTORE_BLOCKS" = ignore ]; do sleep 0.05; done
+		echo "restore: interrupted; app was not touched" >&2
+		exit 1
+	fi
+	;;
+*"kill -TERM"*) : >"$dir/cancelled" ;;
+start*)
+	if [ -n "${FAKE_START_SLOW:-}" ]; then
+		: >"$dir/starting"
+		sleep 1
+	fi
+	: >"$dir/started"
+	;;
+esac
+`
+
+// fakeSSH logs its arguments, each in brackets, one call a line, and fails
+// as ssh does with FAKE_SSH_FAIL.
+const fakeSSH = `#!/bin/sh
+printf '[%s]' "$@" >>"$(dirname "$0")/ssh.log"
+echo >>"$(dirname "$0")/ssh.log"
+if [ -n "${FAKE_SSH_FAIL:-}" ]; then
+	echo "ssh: connect to host 203.0.113.10 port 22: Connection refused" >&2
+	exit 255
+fi
+`
+
+// fakePulumi prints the stack outputs, or fails as pulumi does for a stack
+// that does not exist with FAKE_PULUMI_FAIL.
+const fakePulumi = `#!/bin/sh
+[ "$1 $2 $3" = "stack output --json" ] || exit 9
+if [ -n "${FAKE_PULUMI_FAIL:-}" ]; then
+	echo "error: no stack named '$5' found" >&2
+	exit 255
+fi
+cat "$(dirname "$0")/outputs.json"
+`
+
+// fakes puts stand-ins for pulumi, docker and ssh first on PATH, the
+// pulumi one printing the given stack outputs. It returns their directory,
+// where docker.log and ssh.log are.
 func fakes(t *testing.T, outputs map[string]any) string {
 	t.Helper()
 	dir := t.TempDir()
-	log := filepath.Join(dir, "docker.log")
 	js, err := json.Marshal(outputs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	write := func(name, body string) {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte("#!/bin/sh\n"+body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
 	if err := os.WriteFile(filepath.Join(dir, "outputs.json"), js, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	write("pulumi", `[ "$1 $2 $3" = "stack output --json" ] || exit 9
-cat "`+dir+`/outputs.json"
-`)
-	write("docker", `echo "$DOCKER_HOST | $*" >>"`+log+`"
-case "$*" in
-*"${FAKE_DOCKER_FAIL:-no failure}"*) echo "failed as told" >&2; exit 1 ;;
-"service inspect"*) echo 3 ;;
-"ps -q"*) echo "abc123" ;;
-esac
-`)
+	for name, body := range map[string]string{"pulumi": fakePulumi, "docker": fakeDocker, "ssh": fakeSSH} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
-	t.Setenv("FAKE_DOCKER_FAIL", "")
-	return log
+	// The ssh wrapper's directory must be gone after each run.
+	t.Setenv("TMPDIR", t.TempDir())
+	for _, v := range []string{"FAKE_DOCKER_FAIL", "FAKE_RESTORE_BLOCKS", "FAKE_START_SLOW", "FAKE_SSH_FAIL", "FAKE_PULUMI_FAIL"} {
+		t.Setenv(v, "")
+	}
+	return dir
 }
 
-func calls(t *testing.T, log string) []string {
+// lines are the lines of a stand-in's log, none when it was not called.
+func lines(t *testing.T, path string) []string {
 	t.Helper()
-	b, err := os.ReadFile(log)
+	b, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	return strings.Split(strings.TrimSpace(string(b)), "\n")
 }
 
+func calls(t *testing.T, dir string) []string {
+	t.Helper()
+	return lines(t, filepath.Join(dir, "docker.log"))
+}
+
+// oneLine is a script as the docker log shows it.
+func oneLine(script string) string { return strings.ReplaceAll(script, "\n", " ") }
+
+// buffer is a bytes.Buffer that backupctl's goroutines may share.
+type buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+// backupctl runs backupctl with no interrupt.
+func backupctl(args ...string) (code int, stdout, stderr string) {
+	var out, errs buffer
+	code = run(args, &out, &errs, nil)
+	return code, out.String(), errs.String()
+}
+
 var containerStack = map[string]any{
 	"dockerHost": "ssh://deploy@203.0.113.10",
 	"runtime":    "container",
 	"backends":   []string{"app-prod-backend-abc-1", "app-prod-backend-abc-2"},
-	"containers": map[string]string{"backup": "app-prod-backup"},
+	"containers": map[string]string{"backup": "app-prod-backup", "backup-offsite": "app-prod-backup-offsite"},
 }
 
-const dump = "app-prod-20261126T180000Z.dump"
+const (
+	dump  = "app-prod-20261126T180000Z.dump"
+	token = "t0k3n"
+	host  = "ssh://deploy@203.0.113.10 | "
+)
+
+func init() { newToken = func() string { return token } }
+
+// restoreCalls are the docker calls of a whole restore on containerStack.
+var restoreCalls = []string{
+	host + "version --format {{.Server.Version}}",
+	host + "exec app-prod-backup sh -c " + verifyScript + " verify " + dump,
+	host + "exec app-prod-backup sh /opt/backup/backup.sh pin " + dump,
+	host + "exec app-prod-backup sh /opt/backup/backup.sh once",
+	host + "stop app-prod-backend-abc-1 app-prod-backend-abc-2",
+	host + "exec app-prod-backup sh -c " + oneLine(restoreScript) + " restore " + dump + " " + token,
+	host + "start app-prod-backend-abc-1 app-prod-backend-abc-2",
+	host + "exec app-prod-backup sh -c " + oneLine(cleanupScript) + " cleanup " + dump + " " + token,
+}
 
 func TestRestoreStopsTheBackendsAndStartsThemAgain(t *testing.T) {
-	log := fakes(t, containerStack)
-	var out, errs bytes.Buffer
-	if code := run([]string{"restore", "--stack", "production", dump}, &out, &errs); code != 0 {
-		t.Fatalf("exit %d: %s", code, errs.String())
+	dir := fakes(t, containerStack)
+	if code, _, errs := backupctl("restore", "--stack", "production", dump); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
 	}
-	want := []string{
-		"ssh://deploy@203.0.113.10 | exec app-prod-backup sh -c " + verifyScript + " verify " + dump,
-		"ssh://deploy@203.0.113.10 | exec app-prod-backup sh /opt/backup/backup.sh once",
-		"ssh://deploy@203.0.113.10 | stop app-prod-backend-abc-1 app-prod-backend-abc-2",
-		"ssh://deploy@203.0.113.10 | exec app-prod-backup sh /opt/backup/restore.sh " + dump,
-		"ssh://deploy@203.0.113.10 | start app-prod-backend-abc-1 app-prod-backend-abc-2",
-	}
-	if got := calls(t, log); !slices.Equal(got, want) {
-		t.Errorf("docker calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	if got := calls(t, dir); !slices.Equal(got, restoreCalls) {
+		t.Errorf("docker calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(restoreCalls, "\n"))
 	}
 }
 
 func TestAFailedRestoreStillStartsTheBackends(t *testing.T) {
-	log := fakes(t, containerStack)
+	dir := fakes(t, containerStack)
 	t.Setenv("FAKE_DOCKER_FAIL", "restore.sh")
-	var out, errs bytes.Buffer
-	if code := run([]string{"restore", "--stack", "production", "--no-safety-dump", dump}, &out, &errs); code != 1 {
+	code, _, errs := backupctl("restore", "--stack", "production", "--no-safety-dump", dump)
+	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	got := calls(t, log)
-	if len(got) != 4 || !strings.Contains(got[1], "stop") || !strings.Contains(got[3], "start app-prod-backend-abc-1") {
-		t.Errorf("docker calls:\n%s", strings.Join(got, "\n"))
+	want := slices.Concat(restoreCalls[:3], restoreCalls[4:])
+	if got := calls(t, dir); !slices.Equal(got, want) {
+		t.Errorf("docker calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if !strings.Contains(errs.String(), "restore.sh "+dump) {
-		t.Errorf("the error does not say what failed: %s", errs.String())
+	if !strings.Contains(errs, "restore "+dump+" "+token+": exit status 1") {
+		t.Errorf("the error does not say what failed: %s", errs)
+	}
+}
+
+func TestAFailedStopStillStartsTheBackends(t *testing.T) {
+	// docker stop stops what it can: those it stopped must come back.
+	dir := fakes(t, containerStack)
+	t.Setenv("FAKE_DOCKER_FAIL", "stop app-prod")
+	code, _, errs := backupctl("restore", "--stack", "production", "--no-safety-dump", dump)
+	if code != 1 || !strings.Contains(errs, "stopping the backends failed, nothing was restored") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+	got := calls(t, dir)
+	if slices.ContainsFunc(got, func(c string) bool { return strings.Contains(c, "restore.sh") }) || !slices.Contains(got, restoreCalls[6]) {
+		t.Errorf("after a failed stop, docker calls:\n%s", strings.Join(got, "\n"))
 	}
 }
 
 func TestAFailedSafetyDumpRestoresNothing(t *testing.T) {
-	log := fakes(t, containerStack)
+	dir := fakes(t, containerStack)
 	t.Setenv("FAKE_DOCKER_FAIL", "backup.sh once")
-	var out, errs bytes.Buffer
-	if code := run([]string{"restore", "--stack", "production", dump}, &out, &errs); code != 1 {
+	code, _, errs := backupctl("restore", "--stack", "production", dump)
+	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	if got := calls(t, log); len(got) != 2 {
-		t.Errorf("after a failed safety dump: %v", got)
+	want := []string{restoreCalls[0], restoreCalls[1], restoreCalls[2], restoreCalls[3], restoreCalls[7]}
+	if got := calls(t, dir); !slices.Equal(got, want) {
+		t.Errorf("after a failed safety dump:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	if !strings.Contains(errs.String(), "the safety dump failed, nothing was restored") {
-		t.Errorf("stderr: %s", errs.String())
+	if !strings.Contains(errs, "the safety dump failed, nothing was restored") {
+		t.Errorf("stderr: %s", errs)
 	}
 }
 
 func TestADumpThatFailsItsChecksumStopsNothing(t *testing.T) {
-	log := fakes(t, containerStack)
+	dir := fakes(t, containerStack)
 	t.Setenv("FAKE_DOCKER_FAIL", "sha256sum")
-	var out, errs bytes.Buffer
-	if code := run([]string{"restore", "--stack", "production", dump}, &out, &errs); code != 1 {
+	code, _, errs := backupctl("restore", "--stack", "production", dump)
+	if code != 1 {
 		t.Errorf("exit %d, want 1", code)
 	}
-	// The check only: no safety dump, no backend stopped, nothing restored.
-	if got := calls(t, log); len(got) != 1 || !strings.Contains(got[0], "sha256sum -c") {
+	// The check only: no pin, no safety dump, no backend stopped, nothing restored.
+	if got := calls(t, dir); !slices.Equal(got, restoreCalls[:2]) {
 		t.Errorf("docker calls after a dump that fails its checksum:\n%s", strings.Join(got, "\n"))
 	}
-	if !strings.Contains(errs.String(), "refusing "+dump+": it does not match its checksum") || !strings.Contains(errs.String(), "nothing was stopped or restored") {
-		t.Errorf("stderr: %s", errs.String())
+	if !strings.Contains(errs, "refusing "+dump+": it does not match its checksum") || !strings.Contains(errs, "nothing was stopped or restored") {
+		t.Errorf("stderr: %s", errs)
+	}
+}
+
+func TestAScriptWithoutPinStopsNothing(t *testing.T) {
+	// A stack deployed with the scripts of before pin.
+	dir := fakes(t, containerStack)
+	t.Setenv("FAKE_DOCKER_FAIL", "backup.sh pin")
+	code, _, errs := backupctl("restore", "--stack", "production", dump)
+	if code != 1 || !strings.Contains(errs, "pinning "+dump+" against pruning failed, nothing was stopped or restored") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+	if got := calls(t, dir); !slices.Equal(got, restoreCalls[:3]) {
+		t.Errorf("docker calls:\n%s", strings.Join(got, "\n"))
 	}
 }
 
@@ -135,32 +280,330 @@ func TestOnASwarmTheBackendServiceIsScaledDownAndBack(t *testing.T) {
 		"backends":   []string{"app-prod-backend"},
 		"containers": map[string]string{"backup": "app-prod-backup"},
 	}
-	log := fakes(t, stack)
-	var out, errs bytes.Buffer
-	if code := run([]string{"restore", "--stack", "production", "--no-safety-dump", dump}, &out, &errs); code != 0 {
-		t.Fatalf("exit %d: %s", code, errs.String())
+	dir := fakes(t, stack)
+	if code, _, errs := backupctl("restore", "--stack", "production", "--no-safety-dump", dump); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
 	}
+	m := "ssh://deploy@manager | "
 	want := []string{
-		"ssh://deploy@manager | ps -q --filter label=com.docker.swarm.service.name=app-prod-backup",
-		"ssh://deploy@manager | exec abc123 sh -c " + verifyScript + " verify " + dump,
-		"ssh://deploy@manager | service inspect --format {{.Spec.Mode.Replicated.Replicas}} app-prod-backend",
-		"ssh://deploy@manager | service scale --detach=false app-prod-backend=0",
-		"ssh://deploy@manager | exec abc123 sh /opt/backup/restore.sh " + dump,
-		"ssh://deploy@manager | service scale --detach=false app-prod-backend=3",
+		m + "version --format {{.Server.Version}}",
+		m + "ps -q --filter label=com.docker.swarm.service.name=app-prod-backup",
+		m + "exec abc123 sh -c " + verifyScript + " verify " + dump,
+		m + "exec abc123 sh /opt/backup/backup.sh pin " + dump,
+		m + "service inspect --format {{.Spec.Mode.Replicated.Replicas}} app-prod-backend",
+		m + "service scale --detach=false app-prod-backend=0",
+		m + "exec abc123 sh -c " + oneLine(restoreScript) + " restore " + dump + " " + token,
+		m + "service scale --detach=false app-prod-backend=3",
+		m + "exec abc123 sh -c " + oneLine(cleanupScript) + " cleanup " + dump + " " + token,
 	}
-	if got := calls(t, log); !slices.Equal(got, want) {
+	if got := calls(t, dir); !slices.Equal(got, want) {
 		t.Errorf("docker calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
 
-func TestList(t *testing.T) {
-	log := fakes(t, containerStack)
-	var out, errs bytes.Buffer
-	if code := run([]string{"list", "--stack", "production"}, &out, &errs); code != 0 {
-		t.Fatalf("exit %d: %s", code, errs.String())
+// interruptWhen sends SIGINT on sigs once path exists, then again once
+// again exists ("" for once only).
+func interruptWhen(t *testing.T, sigs chan<- os.Signal, path, again string) {
+	t.Helper()
+	go func() {
+		for _, p := range []string{path, again} {
+			if p == "" {
+				return
+			}
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+				if _, err := os.Stat(p); err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					return
+				}
+			}
+			sigs <- syscall.SIGINT
+		}
+	}()
+}
+
+func TestAnInterruptedRestoreIsCancelledAndTheBackendsStarted(t *testing.T) {
+	dir := fakes(t, containerStack)
+	t.Setenv("FAKE_RESTORE_BLOCKS", "1")
+	sigs := make(chan os.Signal, 2)
+	interruptWhen(t, sigs, filepath.Join(dir, "restoring"), "")
+	var out, errs buffer
+	if code := run([]string{"restore", "--stack", "production", dump}, &out, &errs, sigs); code != 1 {
+		t.Errorf("exit %d, want 1", code)
 	}
-	if got := calls(t, log); !slices.Equal(got, []string{"ssh://deploy@203.0.113.10 | exec app-prod-backup sh /opt/backup/backup.sh list"}) {
+	cancel := host + "exec app-prod-backup sh -c " + oneLine(cancelScript) + " cancel  " + token
+	want := slices.Concat(restoreCalls[:6], []string{cancel}, restoreCalls[6:])
+	if got := calls(t, dir); !slices.Equal(got, want) {
+		t.Errorf("docker calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	for _, msg := range []string{
+		"backupctl: interrupt: cancelling the restore, then starting the backends again",
+		"interrupted: the restore of " + dump + " was cancelled, production's database is as it was",
+	} {
+		if !strings.Contains(errs.String(), msg) {
+			t.Errorf("stderr does not say %q:\n%s", msg, errs.String())
+		}
+	}
+}
+
+func TestASecondInterruptDoesNotSkipTheStart(t *testing.T) {
+	dir := fakes(t, containerStack)
+	t.Setenv("FAKE_RESTORE_BLOCKS", "1")
+	t.Setenv("FAKE_START_SLOW", "1")
+	sigs := make(chan os.Signal, 2)
+	interruptWhen(t, sigs, filepath.Join(dir, "restoring"), filepath.Join(dir, "starting"))
+	var out, errs buffer
+	if code := run([]string{"restore", "--stack", "production", "--no-safety-dump", dump}, &out, &errs, sigs); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "started")); err != nil {
+		t.Errorf("the start of the backends did not finish:\n%s", strings.Join(calls(t, dir), "\n"))
+	}
+	if !strings.Contains(errs.String(), "backupctl: interrupt again: still cancelling the restore, then starting the backends again") {
+		t.Errorf("stderr:\n%s", errs.String())
+	}
+	if got := calls(t, dir); got[len(got)-1] != restoreCalls[7] {
+		t.Errorf("the dump was not unpinned at the end:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+func TestARestoreThatIgnoresItsCancelIsLeftAndTheBackendsStarted(t *testing.T) {
+	dir := fakes(t, containerStack)
+	t.Setenv("FAKE_RESTORE_BLOCKS", "ignore")
+	defer func(w time.Duration) { cancelWait = w }(cancelWait)
+	cancelWait = 300 * time.Millisecond
+	sigs := make(chan os.Signal, 1)
+	interruptWhen(t, sigs, filepath.Join(dir, "restoring"), "")
+	var out, errs buffer
+	if code := run([]string{"restore", "--stack", "production", "--no-safety-dump", dump}, &out, &errs, sigs); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	if got := calls(t, dir); !slices.Contains(got, restoreCalls[6]) {
+		t.Errorf("the backends were not started:\n%s", strings.Join(got, "\n"))
+	}
+	if !strings.Contains(errs.String(), "was cancelled but did not end: it goes on there") {
+		t.Errorf("stderr:\n%s", errs.String())
+	}
+}
+
+func TestAnInterruptBeforeTheStopStopsNothing(t *testing.T) {
+	dir := fakes(t, containerStack)
+	sigs := make(chan os.Signal, 1)
+	sigs <- syscall.SIGTERM
+	var out, errs buffer
+	if code := run([]string{"restore", "--stack", "production", dump}, &out, &errs, sigs); code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	for _, c := range calls(t, dir) {
+		if strings.Contains(c, "stop") || strings.Contains(c, "restore.sh") {
+			t.Errorf("an interrupt at the start let backupctl call %s", c)
+		}
+	}
+	if !strings.Contains(errs.String(), "interrupted before anything was done") {
+		t.Errorf("stderr:\n%s", errs.String())
+	}
+}
+
+// A real SIGINT, to backupctl's whole process group as a terminal's Ctrl-C
+// sends it: the stand-in docker of the restore is in a group of its own and
+// ends by the cancel, and the backends are started again.
+func TestCtrlCDuringARestore(t *testing.T) {
+	dir := fakes(t, containerStack)
+	cmd := exec.Command(os.Args[0], "restore", "--stack", "production", "--no-safety-dump", dump)
+	cmd.Env = append(os.Environ(), "BACKUPCTL_TEST_MAIN=1", "FAKE_RESTORE_BLOCKS=1")
+	var out, errs buffer
+	cmd.Stdout, cmd.Stderr = &out, &errs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	defer cmd.Process.Kill()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(filepath.Join(dir, "restoring")); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the restore did not start:\n%s", errs.String())
+		}
+	}
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if cmd.ProcessState.ExitCode() != 1 {
+			t.Errorf("backupctl ended with %v, want exit status 1", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("backupctl did not end within 20s of SIGINT:\n%s", errs.String())
+	}
+	got := calls(t, dir)
+	if !slices.Contains(got, restoreCalls[6]) || !strings.Contains(got[len(got)-1], "cleanup") {
+		t.Errorf("docker calls after SIGINT:\n%s", strings.Join(got, "\n"))
+	}
+	if !strings.Contains(errs.String(), "production's database is as it was") {
+		t.Errorf("stderr:\n%s", errs.String())
+	}
+}
+
+func TestList(t *testing.T) {
+	dir := fakes(t, containerStack)
+	if code, _, errs := backupctl("list", "--stack", "production"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if got := calls(t, dir); !slices.Equal(got, []string{restoreCalls[0], host + "exec app-prod-backup sh /opt/backup/backup.sh list"}) {
 		t.Errorf("docker calls: %v", got)
+	}
+}
+
+func TestListOffsite(t *testing.T) {
+	dir := fakes(t, containerStack)
+	if code, _, errs := backupctl("list", "--offsite", "--stack", "production"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if got := calls(t, dir); !slices.Equal(got, []string{restoreCalls[0], host + "exec app-prod-backup-offsite sh /opt/backup/offsite.sh list"}) {
+		t.Errorf("docker calls: %v", got)
+	}
+}
+
+func TestFetch(t *testing.T) {
+	dir := fakes(t, containerStack)
+	code, out, errs := backupctl("fetch", "--stack", "production", dump)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	want := []string{
+		restoreCalls[0],
+		host + "exec app-prod-backup-offsite sh /opt/backup/offsite.sh fetch " + dump,
+		host + "exec app-prod-backup sh -c " + verifyScript + " verify " + dump,
+	}
+	if got := calls(t, dir); !slices.Equal(got, want) {
+		t.Errorf("docker calls:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(out, "backupctl restore --stack production "+dump) {
+		t.Errorf("fetch does not say what comes next:\n%s", out)
+	}
+
+	t.Setenv("FAKE_DOCKER_FAIL", "offsite.sh fetch")
+	if code, _, errs := backupctl("fetch", "--stack", "production", dump); code != 1 || !strings.Contains(errs, "fetching "+dump+" from the off-host copies failed") {
+		t.Errorf("a failed fetch: exit %d: %s", code, errs)
+	}
+}
+
+func TestAStackWithoutOffsiteCopiesIsNamed(t *testing.T) {
+	fakes(t, map[string]any{"dockerHost": "unix:///var/run/docker.sock", "backends": []string{"b-1"}, "containers": map[string]string{"backup": "b"}})
+	for _, args := range [][]string{{"list", "--offsite", "--stack", "local"}, {"fetch", "--stack", "local", dump}} {
+		if code, _, errs := backupctl(args...); code != 1 || !strings.Contains(errs, "stack local copies no dumps off the host (backup.offsite.url is not set") {
+			t.Errorf("%v: exit %d: %s", args, code, errs)
+		}
+	}
+}
+
+var sshOpts = []string{"-i", "/keys/deploy key", "-o", "UserKnownHostsFile=/keys/known_hosts", "-o", "StrictHostKeyChecking=yes"}
+
+// theDockerCLIsSSHArgs are the arguments the docker CLI gives ssh for
+// ssh://deploy@203.0.113.10 (docker/cli 28.5's connhelper), as fakeSSH logs
+// them.
+const theDockerCLIsSSHArgs = "[-l][deploy][-o ConnectTimeout=30][-T][--][203.0.113.10][docker system dial-stdio]"
+
+func withSSHOpts(opts []string) map[string]any {
+	stack := map[string]any{"sshOpts": opts}
+	for k, v := range containerStack {
+		stack[k] = v
+	}
+	return stack
+}
+
+func TestTheStacksSSHOptionsGoFirstToSSH(t *testing.T) {
+	dir := fakes(t, withSSHOpts(sshOpts))
+	if code, _, errs := backupctl("list", "--stack", "production"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	want := "[-i][/keys/deploy key][-o][UserKnownHostsFile=/keys/known_hosts][-o][StrictHostKeyChecking=yes]" + theDockerCLIsSSHArgs
+	got := lines(t, filepath.Join(dir, "ssh.log"))
+	if len(got) != 2 || got[0] != want || got[1] != want {
+		t.Errorf("ssh was run as:\n%s\nwant twice:\n%s", strings.Join(got, "\n"), want)
+	}
+	if left, _ := filepath.Glob(filepath.Join(os.Getenv("TMPDIR"), "*")); len(left) != 0 {
+		t.Errorf("backupctl left %v behind", left)
+	}
+}
+
+func TestWithoutSSHOptionsSSHGetsTheDockerCLIsArguments(t *testing.T) {
+	dir := fakes(t, withSSHOpts(nil))
+	if code, _, errs := backupctl("list", "--stack", "production"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if got := lines(t, filepath.Join(dir, "ssh.log")); len(got) == 0 || got[0] != theDockerCLIsSSHArgs {
+		t.Errorf("ssh was run as:\n%s\nwant:\n%s", strings.Join(got, "\n"), theDockerCLIsSSHArgs)
+	}
+}
+
+// The real docker CLI, when there is one, runs the ssh backupctl puts on
+// PATH, with the stack's options first.
+func TestTheDockerCLIRunsTheStacksSSH(t *testing.T) {
+	docker, err := exec.LookPath("docker")
+	if err != nil {
+		t.Skip("no docker CLI on PATH")
+	}
+	dir := fakes(t, withSSHOpts(sshOpts))
+	if err := os.Symlink(docker, filepath.Join(dir, "docker")); err != nil {
+		if err := os.Remove(filepath.Join(dir, "docker")); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(docker, filepath.Join(dir, "docker")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("FAKE_SSH_FAIL", "1")
+	t.Setenv("DOCKER_CONFIG", t.TempDir())
+	code, _, errs := backupctl("list", "--stack", "production")
+	if code != 1 || !strings.Contains(errs, "cannot reach the Docker host ssh://deploy@203.0.113.10 of stack production") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+	got := lines(t, filepath.Join(dir, "ssh.log"))
+	// The CLI's own arguments vary with its version (28.2 puts -l after
+	// its options, and the remote command in three words).
+	if len(got) == 0 || !strings.HasPrefix(got[0], "[-i][/keys/deploy key][-o][UserKnownHostsFile=/keys/known_hosts][-o][StrictHostKeyChecking=yes][") ||
+		!strings.Contains(got[0], "[-l][deploy]") || !strings.Contains(got[0], "[--][203.0.113.10][docker]") || !strings.Contains(got[0], "dial-stdio]") {
+		t.Errorf("the docker CLI ran ssh as:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+func TestAHostOutOfReachIsNamed(t *testing.T) {
+	dir := fakes(t, withSSHOpts(sshOpts))
+	t.Setenv("FAKE_SSH_FAIL", "1")
+	code, _, errs := backupctl("restore", "--stack", "production", dump)
+	if code != 1 {
+		t.Errorf("exit %d, want 1", code)
+	}
+	for _, msg := range []string{
+		"cannot reach the Docker host ssh://deploy@203.0.113.10 of stack production (ssh with the stack's sshOpts -i /keys/deploy key -o UserKnownHostsFile=/keys/known_hosts -o StrictHostKeyChecking=yes)",
+		"Connection refused",
+	} {
+		if !strings.Contains(errs, msg) {
+			t.Errorf("stderr does not say %q:\n%s", msg, errs)
+		}
+	}
+	if got := calls(t, dir); len(got) != 1 {
+		t.Errorf("backupctl went on after the host did not answer:\n%s", strings.Join(got, "\n"))
+	}
+}
+
+func TestAStackNotDeployedIsNamed(t *testing.T) {
+	dir := fakes(t, map[string]any{})
+	if code, _, errs := backupctl("list", "--stack", "fresh"); code != 1 || !strings.Contains(errs, "stack fresh has no outputs: it is not deployed (pulumi up --stack fresh)") {
+		t.Errorf("a stack never deployed: exit %d: %s", code, errs)
+	}
+	t.Setenv("FAKE_PULUMI_FAIL", "1")
+	if code, _, errs := backupctl("list", "--stack", "nope"); code != 1 || !strings.Contains(errs, "reading the outputs of stack nope") || !strings.Contains(errs, "no stack named 'nope' found") {
+		t.Errorf("a stack that does not exist: exit %d: %s", code, errs)
+	}
+	if got := calls(t, dir); len(got) != 0 {
+		t.Errorf("docker was called: %v", got)
 	}
 }
 
@@ -171,15 +614,18 @@ func TestWrongUsageChangesNothing(t *testing.T) {
 		{"restore", "--stack", "production"},
 		{"restore", "--stack", "production", "../../etc/passwd"},
 		{"restore", "--stack", "production", "a.dump", "b.dump"},
+		{"restore", "--stack", "production", "--offsite", dump},
+		{"fetch", "--stack", "production"},
+		{"fetch", "--stack", "production", "../x-20261126T180000Z.dump"},
+		{"fetch", "--stack", "production", "--no-safety-dump", dump},
 		{"list", "--stack", "production", "extra"},
 		{"drop", "--stack", "production"},
 	} {
-		log := fakes(t, containerStack)
-		var out, errs bytes.Buffer
-		if code := run(args, &out, &errs); code != 2 {
+		dir := fakes(t, containerStack)
+		if code, _, _ := backupctl(args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
-		if _, err := os.Stat(log); err == nil {
+		if got := calls(t, dir); len(got) != 0 {
 			t.Errorf("%v called docker", args)
 		}
 	}
@@ -187,8 +633,7 @@ func TestWrongUsageChangesNothing(t *testing.T) {
 
 func TestAStackWithoutBackupsIsNamed(t *testing.T) {
 	fakes(t, map[string]any{"dockerHost": "unix:///var/run/docker.sock", "backends": []string{"b-1"}, "containers": map[string]string{}})
-	var out, errs bytes.Buffer
-	if code := run([]string{"list", "--stack", "local"}, &out, &errs); code != 1 || !strings.Contains(errs.String(), "stack local runs no backup service") {
-		t.Errorf("exit %d: %s", code, errs.String())
+	if code, _, errs := backupctl("list", "--stack", "local"); code != 1 || !strings.Contains(errs, "stack local runs no backup service") {
+		t.Errorf("exit %d: %s", code, errs)
 	}
 }
