@@ -24,7 +24,7 @@ const sentryDSN = "https://0123abcd@o1.ingest.sentry.example.com/42"
 // environment, a label, a name or the specs the stack outputs.
 func TestAppSecretsAreFiles(t *testing.T) {
 	for _, stack := range []string{"production", "local"} {
-		r := deployOK(t, stack, withAppSecrets(shippedConfig(t, stack), map[string]string{"SENTRY_DSN": sentryDSN, "STRIPE_API_KEY": "sk_test_4eC39HqLyjWDarjtT1zdp7dc"}))
+		r := deployOK(t, stack, withAppSecrets(fixtureConfig(t, stack), map[string]string{"SENTRY_DSN": sentryDSN, "STRIPE_API_KEY": "sk_test_4eC39HqLyjWDarjtT1zdp7dc"}))
 		units := append(r.backends(), r.container("migrate"))
 		for _, c := range units {
 			for name, want := range map[string]string{"SENTRY_DSN": sentryDSN, "STRIPE_API_KEY": "sk_test_4eC39HqLyjWDarjtT1zdp7dc"} {
@@ -62,10 +62,10 @@ func TestAppSecretsAreFiles(t *testing.T) {
 // under new names, created before the old ones go. An unchanged value, or a
 // stack without app secrets, keeps the names.
 func TestAChangedAppSecretRollsTheBackend(t *testing.T) {
-	plain := deployOK(t, "production", shippedConfig(t, "production"))
-	first := deployOK(t, "production", withAppSecrets(shippedConfig(t, "production"), map[string]string{"SENTRY_DSN": sentryDSN}))
-	again := deployAfter(t, first, withAppSecrets(shippedConfig(t, "production"), map[string]string{"SENTRY_DSN": sentryDSN}))
-	changed := deployAfter(t, first, withAppSecrets(shippedConfig(t, "production"), map[string]string{"SENTRY_DSN": sentryDSN + "3"}))
+	plain := deployOK(t, "production", fixtureConfig(t, "production"))
+	first := deployOK(t, "production", withAppSecrets(fixtureConfig(t, "production"), map[string]string{"SENTRY_DSN": sentryDSN}))
+	again := deployAfter(t, first, withAppSecrets(fixtureConfig(t, "production"), map[string]string{"SENTRY_DSN": sentryDSN}))
+	changed := deployAfter(t, first, withAppSecrets(fixtureConfig(t, "production"), map[string]string{"SENTRY_DSN": sentryDSN + "3"}))
 	if again.err != nil || changed.err != nil {
 		t.Fatal(again.err, changed.err)
 	}
@@ -86,7 +86,7 @@ func TestAChangedAppSecretRollsTheBackend(t *testing.T) {
 // What cannot be handed over is refused at its key, all at once, and a
 // value is never echoed.
 func TestBadAppSecretsAreRefused(t *testing.T) {
-	cfg := shippedConfig(t, "production")
+	cfg := fixtureConfig(t, "production")
 	cfg = setPath(cfg, "backend.env.MAILGUN_KEY", "plain")
 	cfg = setPath(cfg, "backend.env.WEBHOOK_TOKEN_FILE", "/etc/token")
 	cfg = withAppSecrets(cfg, map[string]string{
@@ -135,7 +135,7 @@ func TestAppSecretsMustBeSecretObjects(t *testing.T) {
 		"a string":     {secret("hunter2"), "backendSecrets: must be an object of variable names to secret values: pulumi config set --secret --path 'backendSecrets.SENTRY_DSN' <value>"},
 		"a number":     {map[string]any{"PIN": 1234, "X": secret("hunter2")}, "backendSecrets.PIN: must be a text value"},
 	} {
-		cfg := shippedConfig(t, "production")
+		cfg := fixtureConfig(t, "production")
 		cfg["backendSecrets"] = tc.value
 		r := deploy(t, "production", cfg)
 		if r.err == nil || !strings.Contains(r.err.Error(), tc.want) || strings.Contains(r.err.Error(), "hunter2") || strings.Contains(r.err.Error(), "1234") {

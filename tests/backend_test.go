@@ -57,7 +57,7 @@ var productionSecrets = map[string]string{
 }
 
 func TestBackendHonoursTheEnvironmentContract(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	for _, name := range []string{"backend-1", "backend-2", "migrate"} {
 		c := r.container(name)
 		env, secret := c.env()
@@ -84,7 +84,7 @@ func TestBackendHonoursTheEnvironmentContract(t *testing.T) {
 }
 
 func TestBackendContainers(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	backends := r.backends()
 	if len(backends) != 2 {
 		t.Fatalf("production has %d backend containers, want the guide's 2 replicas", len(backends))
@@ -127,7 +127,7 @@ func TestBackendContainers(t *testing.T) {
 }
 
 func TestBackendTraefikLabels(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	const router = "traefik.http.routers.django-stack-production-backend."
 	const service = "traefik.http.services.django-stack-production-backend.loadbalancer."
 	const wsRouter = "traefik.http.routers.django-stack-production-backend-ws."
@@ -176,7 +176,7 @@ func TestBackendTraefikLabels(t *testing.T) {
 
 func TestBackendImageIsRequiredOutsideLocal(t *testing.T) {
 	for _, stack := range []string{"production", "staging", "pr-42"} {
-		cfg := shippedConfig(t, "staging")
+		cfg := fixtureConfig(t, "staging")
 		delete(cfg, "backend")
 		r := deploy(t, stack, cfg)
 		if r.err == nil || !strings.Contains(r.err.Error(), "backend.image: must be set") {
@@ -189,7 +189,7 @@ func TestBackendImageIsRequiredOutsideLocal(t *testing.T) {
 }
 
 func TestLocalBuildsTheReferenceBackend(t *testing.T) {
-	r := deployOK(t, "local", shippedConfig(t, "local"))
+	r := deployOK(t, "local", fixtureConfig(t, "local"))
 	build := r.get(typeImage, "backend-build")
 	want := map[string]any{
 		"imageName": "django-stack-local-backend:local",
@@ -209,7 +209,7 @@ func TestLocalBuildsTheReferenceBackend(t *testing.T) {
 	}
 
 	// An image of your own replaces the build.
-	cfg := shippedConfig(t, "local")
+	cfg := fixtureConfig(t, "local")
 	cfg["backend"] = map[string]any{"image": "my-django-app:dev"}
 	r = deployOK(t, "local", cfg)
 	if len(r.all(typeImage)) != 0 || r.get(typeRemoteImage, "backend-image").str("name") != "my-django-app:dev" {
@@ -218,7 +218,7 @@ func TestLocalBuildsTheReferenceBackend(t *testing.T) {
 }
 
 func TestProductionRefusesALocalBuild(t *testing.T) {
-	cfg := shippedConfig(t, "production")
+	cfg := fixtureConfig(t, "production")
 	cfg["backend"] = map[string]any{"image": "", "build": map[string]any{"context": "examples/backend"}}
 	r := deploy(t, "production", cfg)
 	if r.err == nil || !strings.Contains(r.err.Error(), `backend.build.context: "examples/backend" builds the backend on the machine running Pulumi`) {

@@ -46,16 +46,16 @@ var (
 	backedUp     = []string{"production", "staging", "pr-42"}
 )
 
-// baseConfig is the config a stack deploys with: its shipped one (a clone
-// copies staging's).
+// baseConfig is the config a stack deploys with in the tests: its fixture
+// (a clone copies staging's).
 func baseConfig(t *testing.T, stack string) map[string]any {
 	switch stack {
 	case "production", "staging":
-		return shippedConfig(t, stack)
+		return fixtureConfig(t, stack)
 	case "local":
 		return localConfig(t)
 	}
-	return shippedConfig(t, "staging")
+	return fixtureConfig(t, "staging")
 }
 
 var badConfigs = []badConfig{
@@ -454,7 +454,7 @@ func problemCount(n int) string {
 // and what is wrong, once. Through the SDK the same error would arrive
 // wrapped ("1 error occurred: * ..."): the program reports it itself.
 func TestOneProblemReadsAsOneMessage(t *testing.T) {
-	cfg := shippedConfig(t, "production")
+	cfg := fixtureConfig(t, "production")
 	cfg["postgress"] = map[string]any{"tuning": map[string]any{"workMem": "8MB"}}
 	r := deploy(t, "production", cfg)
 	want := "stack production: the configuration has 1 problem; nothing was deployed:\n" +
@@ -493,7 +493,7 @@ func TestExitStatus(t *testing.T) {
 // it, or with it before the option that sets the config, it refuses to
 // guess.
 func TestTheProgramListsTheConfigItIsGiven(t *testing.T) {
-	values, secrets := configFor(t, shippedConfig(t, "production"))
+	values, secrets := configFor(t, fixtureConfig(t, "production"))
 	withConfig := func(info *pulumi.RunInfo) {
 		info.Config, info.ConfigSecretKeys, info.RootDirectory = values, secrets, ".."
 	}
@@ -512,7 +512,7 @@ func TestTheProgramListsTheConfigItIsGiven(t *testing.T) {
 // What the program reads and what belongs to others is accepted: the
 // secret keys of the project, and other namespaces' keys.
 func TestKeysOfOthersAndSecretKeysAreAccepted(t *testing.T) {
-	cfg := shippedConfig(t, "production")
+	cfg := fixtureConfig(t, "production")
 	cfg["registryPassword"] = secret("unused")
 	cfg["offsiteSecretKey"] = secret("unused")
 	cfg["docker:host"] = "unix:///var/run/docker.sock"
@@ -536,7 +536,7 @@ func TestARevisionMayBeANumber(t *testing.T) {
 // Domains and origins are names that ignore case: the program writes them
 // in lower case, says so, and every exact-match list gets them so.
 func TestUpperCaseNamesAreWrittenInLowerCase(t *testing.T) {
-	cfg := shippedConfig(t, "production")
+	cfg := fixtureConfig(t, "production")
 	cfg["domains"] = []any{"Example.COM", "www.example.com"}
 	cfg = setPath(cfg, "backend.cors.allowedOrigins", []any{"HTTPS://App.Example.com"})
 	r := deployOK(t, "production", cfg)
@@ -572,7 +572,7 @@ func TestAnAddressServesPlainHTTP(t *testing.T) {
 
 // A clone joins staging's Traefik; one with ports of its own may run its own.
 func TestACloneMayRunItsOwnTraefikOnPortsOfItsOwn(t *testing.T) {
-	cfg := shippedConfig(t, "staging")
+	cfg := fixtureConfig(t, "staging")
 	cfg["traefik"] = map[string]any{"ingress": "own", "httpPort": 8081, "httpsPort": 8444}
 	deployOK(t, "pr-42", cfg)
 }
@@ -580,7 +580,7 @@ func TestACloneMayRunItsOwnTraefikOnPortsOfItsOwn(t *testing.T) {
 // A misspelt key hides the problems of its guess's default, never those of
 // a value the config set too.
 func TestAMisspeltKeyHidesOnlyTheDefaultOfItsGuess(t *testing.T) {
-	cfg := shippedConfig(t, "production")
+	cfg := fixtureConfig(t, "production")
 	cfg["backend"] = map[string]any{"image": "App:1", "imag": "app:1"}
 	r := deploy(t, "production", cfg)
 	for _, want := range []string{`backend.imag: is not a setting; did you mean "image"?`, `backend.image: "App:1" is not an image reference`} {

@@ -11,7 +11,7 @@ import (
 // How long the whole program takes to register production under mocks: the
 // part of `pulumi preview` that is this program's own.
 func BenchmarkProgramProduction(b *testing.B) {
-	values, secrets := configFor(b, withEdge(shippedConfig(b, "production")))
+	values, secrets := configFor(b, withEdge(fixtureConfig(b, "production")))
 	b.ReportAllocs()
 	for b.Loop() {
 		var program stacks.Program
@@ -26,7 +26,7 @@ func BenchmarkProgramProduction(b *testing.B) {
 
 // Loading and validating a profile from config, guardrails included.
 func BenchmarkLoadProduction(b *testing.B) {
-	values, secrets := configFor(b, withEdge(shippedConfig(b, "production")))
+	values, secrets := configFor(b, withEdge(fixtureConfig(b, "production")))
 	cfg := stacks.MapConfig{Values: values, Secrets: secrets}
 	b.ReportAllocs()
 	for b.Loop() {

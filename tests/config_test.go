@@ -10,7 +10,7 @@ import (
 )
 
 func TestStructuredOverridesMergeKeyByKey(t *testing.T) {
-	cfg := shippedConfig(t, "production")
+	cfg := fixtureConfig(t, "production")
 	cfg["postgres"] = map[string]any{
 		"tuning":    map[string]any{"workMem": "8MB"},
 		"resources": map[string]any{"limits": map[string]any{"memory": "2G"}},
@@ -61,7 +61,7 @@ func TestStructuredOverridesMergeKeyByKey(t *testing.T) {
 // would win, and the entry would be dropped without a word. Each refusal
 // names the setting to use, and a secret's value is never echoed.
 func TestExtraEnvCannotReplaceTheContract(t *testing.T) {
-	cfg := shippedConfig(t, "production")
+	cfg := fixtureConfig(t, "production")
 	cfg["backend"] = map[string]any{"image": "app:1", "env": map[string]any{"DB_HOST": "elsewhere", "SECRET_KEY": "plain-secret", "WEB_CONCURRENCY": "8", "SENTRY_ENVIRONMENT": "production"}}
 	r := deploy(t, "production", cfg)
 	if r.err == nil {
@@ -111,7 +111,7 @@ func TestEveryContractVariableNamesItsSource(t *testing.T) {
 }
 
 func TestBadConfigIsRefusedWithEveryProblemAndNothingRegistered(t *testing.T) {
-	cfg := shippedConfig(t, "production")
+	cfg := fixtureConfig(t, "production")
 	cfg["postgres"] = map[string]any{
 		"tuning":      map[string]any{"sharedBuffers": "256 MB", "maxConections": 300},
 		"healthcheck": map[string]any{"retries": "three"},
@@ -161,7 +161,7 @@ func TestComponentChecksRunOnConfig(t *testing.T) {
 		{"domains", map[string]any{}, `domains: {} is not a list`},
 	}
 	for _, c := range cases {
-		cfg := shippedConfig(t, "production")
+		cfg := fixtureConfig(t, "production")
 		if c.key != "backend" {
 			cfg[c.key] = c.value
 		}
@@ -177,7 +177,7 @@ func TestComponentChecksRunOnConfig(t *testing.T) {
 
 func TestDomainsAreChecked(t *testing.T) {
 	for _, bad := range [][]any{{}, {"https://example.com"}, {"example.com/app"}, {"example.com", "example.com"}, {"exa mple.com"}} {
-		cfg := shippedConfig(t, "production")
+		cfg := fixtureConfig(t, "production")
 		cfg["domains"] = bad
 		r := deploy(t, "production", cfg)
 		if r.err == nil || !strings.Contains(r.err.Error(), "domains") {

@@ -63,7 +63,7 @@ func assertRuntime(t *testing.T, name string, c *Registration, want runtime) {
 }
 
 func TestPostgresCarriesTheGuide(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	pg := r.container("postgres")
 
 	wantCommand := []string{"postgres",
@@ -113,7 +113,7 @@ func TestPostgresCarriesTheGuide(t *testing.T) {
 }
 
 func TestPostgresExtraSettingsFollowTheGuidesOnes(t *testing.T) {
-	cfg := shippedConfig(t, "production")
+	cfg := fixtureConfig(t, "production")
 	cfg["postgres"] = map[string]any{"tuning": map[string]any{
 		"maxConnections": 300,
 		"extra":          map[string]any{"log_min_duration_statement": "500ms", "jit": "off"},
@@ -128,7 +128,7 @@ func TestPostgresExtraSettingsFollowTheGuidesOnes(t *testing.T) {
 }
 
 func TestRedisCarriesTheGuide(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	rd := r.container("redis")
 	wantCommand := []string{"redis-server", "/run/secrets/redis-auth.conf",
 		"--maxmemory", "512mb",
@@ -194,13 +194,13 @@ func asStrings(v any) []string {
 // renders as before (Docker 20.10 and the guide); set, each container carries
 // it and no Swarm service can (pulumi-docker 4.10 has no such field there).
 func TestHealthcheckStartIntervalOnlyWhenSet(t *testing.T) {
-	unset := deployOK(t, "local", shippedConfig(t, "local"))
+	unset := deployOK(t, "local", fixtureConfig(t, "local"))
 	for _, name := range []string{"postgres", "redis", "nginx", "traefik"} {
 		if v, ok := asMap(unset.container(name).input("healthcheck"))["startInterval"]; ok {
 			t.Errorf("%s: startInterval = %v rendered while unset", name, v)
 		}
 	}
-	cfg := shippedConfig(t, "local")
+	cfg := fixtureConfig(t, "local")
 	cfg["postgres"] = map[string]any{"healthcheck": map[string]any{"startInterval": "1s"}}
 	set := deployOK(t, "local", cfg)
 	if got := asMap(set.container("postgres").input("healthcheck"))["startInterval"]; got != "1s" {

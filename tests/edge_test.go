@@ -30,16 +30,16 @@ func TestEdgeRecordsPerStack(t *testing.T) {
 		proxied bool
 		want    []string
 	}{
-		{"production", withEdge(shippedConfig(t, "production")), true, []string{
+		{"production", withEdge(fixtureConfig(t, "production")), true, []string{
 			"example.com A 203.0.113.10", "example.com AAAA 2001:db8::10",
 			"www.example.com A 203.0.113.10", "www.example.com AAAA 2001:db8::10",
 		}},
-		{"staging", withEdge(shippedConfig(t, "staging")), true, []string{
+		{"staging", withEdge(fixtureConfig(t, "staging")), true, []string{
 			"staging.example.com A 203.0.113.10", "staging.example.com AAAA 2001:db8::10",
 		}},
 		// A clone copies staging's config and gets its own name under it,
 		// not proxied: Universal SSL covers one level of subdomain only.
-		{"pr-42", withEdge(shippedConfig(t, "staging")), false, []string{
+		{"pr-42", withEdge(fixtureConfig(t, "staging")), false, []string{
 			"pr-42.staging.example.com A 203.0.113.10", "pr-42.staging.example.com AAAA 2001:db8::10",
 		}},
 	}
@@ -57,7 +57,7 @@ func TestEdgeRecordsPerStack(t *testing.T) {
 }
 
 func TestZoneSettingsOnlyInProduction(t *testing.T) {
-	r := deployOK(t, "production", withEdge(shippedConfig(t, "production")))
+	r := deployOK(t, "production", withEdge(fixtureConfig(t, "production")))
 	zones := r.all(typeZoneSettings)
 	if len(zones) != 1 {
 		t.Fatalf("production has %d zone settings, want 1", len(zones))
@@ -78,7 +78,7 @@ func TestZoneSettingsOnlyInProduction(t *testing.T) {
 		t.Errorf("zone settings on zone %q", zones[0].str("zoneId"))
 	}
 	for _, stack := range []string{"staging", "pr-42"} {
-		if n := len(deployOK(t, stack, withEdge(shippedConfig(t, "staging"))).all(typeZoneSettings)); n != 0 {
+		if n := len(deployOK(t, stack, withEdge(fixtureConfig(t, "staging"))).all(typeZoneSettings)); n != 0 {
 			t.Errorf("%s changes the zone's settings (%d resources)", stack, n)
 		}
 	}
@@ -87,7 +87,7 @@ func TestZoneSettingsOnlyInProduction(t *testing.T) {
 func TestNoCloudflareWithoutAZone(t *testing.T) {
 	for stack, cfg := range map[string]map[string]any{
 		"local":      localConfig(t),
-		"production": shippedConfig(t, "production"),
+		"production": fixtureConfig(t, "production"),
 	} {
 		r := deployOK(t, stack, cfg)
 		for _, reg := range r.rec.regs {
@@ -102,7 +102,7 @@ func TestNoCloudflareWithoutAZone(t *testing.T) {
 }
 
 func TestCloudflareTokenIsASecret(t *testing.T) {
-	r := deployOK(t, "production", withEdge(shippedConfig(t, "production")))
+	r := deployOK(t, "production", withEdge(fixtureConfig(t, "production")))
 	provider := r.get(typeCloudflare, "edge-cloudflare")
 	token := provider.Inputs["apiToken"]
 	if !token.ContainsSecrets() || value(token) != testToken {
@@ -132,7 +132,7 @@ func isChildOf(reg *Registration, typ string) bool {
 }
 
 func TestCloudflareTokenMustBeSetAndSecret(t *testing.T) {
-	cfg := withEdge(shippedConfig(t, "production"))
+	cfg := withEdge(fixtureConfig(t, "production"))
 	delete(cfg, "cloudflare:apiToken")
 	r := deploy(t, "production", cfg)
 	if r.err == nil || !strings.Contains(r.err.Error(), "cloudflare:apiToken: must be set when edge.zoneId is") || len(r.rec.regs) != 0 {
@@ -152,7 +152,7 @@ func TestEdgeSettingsAreChecked(t *testing.T) {
 		"edge.zone.ssl":           "very",
 		"edge.zone.minTlsVersion": "1.4",
 	} {
-		cfg := withEdge(shippedConfig(t, "production"))
+		cfg := withEdge(fixtureConfig(t, "production"))
 		cfg = setPath(cfg, path, v)
 		r := deploy(t, "production", cfg)
 		if r.err == nil || !strings.Contains(r.err.Error(), path) {
@@ -167,8 +167,8 @@ func TestTLSAtTraefik(t *testing.T) {
 		cfg       map[string]any
 		challenge string
 	}{
-		{"with a zone: DNS challenge through Cloudflare", withEdge(shippedConfig(t, "production")), "dnsChallenge"},
-		{"without: HTTP challenge", shippedConfig(t, "production"), "httpChallenge"},
+		{"with a zone: DNS challenge through Cloudflare", withEdge(fixtureConfig(t, "production")), "dnsChallenge"},
+		{"without: HTTP challenge", fixtureConfig(t, "production"), "httpChallenge"},
 	} {
 		r := deployOK(t, "production", c.cfg)
 		doc := traefikStatic(t, r)
@@ -209,7 +209,7 @@ func routerOf(labels map[string]string) string {
 }
 
 func TestSecurityHeadersOnEveryPublicRouter(t *testing.T) {
-	r := deployOK(t, "production", withEdge(shippedConfig(t, "production")))
+	r := deployOK(t, "production", withEdge(fixtureConfig(t, "production")))
 	headers := asMap(at(traefikDynamic(t, r), "http.middlewares.security-headers.headers"))
 	want := map[string]any{
 		"stsSeconds": 31536000, "stsIncludeSubdomains": true, "stsPreload": true,
@@ -246,7 +246,7 @@ func TestSecurityHeadersOnEveryPublicRouter(t *testing.T) {
 }
 
 func TestMetricsAreNeverRoutedPublicly(t *testing.T) {
-	r := deployOK(t, "production", withEdge(shippedConfig(t, "production")))
+	r := deployOK(t, "production", withEdge(fixtureConfig(t, "production")))
 	for _, c := range r.all(typeContainer) {
 		for k, v := range c.labels() {
 			if strings.HasSuffix(k, ".entrypoints") && strings.Contains(v, "metrics") {
@@ -265,7 +265,7 @@ func TestMetricsAreNeverRoutedPublicly(t *testing.T) {
 }
 
 func TestBackendSeesTheSitesHostsAndOrigins(t *testing.T) {
-	env, _ := deployOK(t, "pr-42", withEdge(shippedConfig(t, "staging"))).container("backend-1").env()
+	env, _ := deployOK(t, "pr-42", withEdge(fixtureConfig(t, "staging"))).container("backend-1").env()
 	want := map[string]string{
 		"USE_TLS":              "True",
 		"ALLOWED_HOSTS":        "pr-42.staging.example.com",

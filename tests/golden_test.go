@@ -74,12 +74,14 @@ func (r *run) snapshot() []byte {
 
 // TestGoldenSnapshots compares each stack's whole resource graph with the
 // snapshot in testdata/: a pull request that changes what a stack deploys
-// shows it in the diff of these files. Run `go test ./tests -run Golden
+// shows it in the diff of these files. Each stack is deployed from its
+// fixture in testdata/stacks, never from the shipped Pulumi.<stack>.yaml, so
+// a team's real facts there move no snapshot. Run `go test ./tests -run Golden
 // -update` to accept a change.
 func TestGoldenSnapshots(t *testing.T) {
 	for snapshot, cfg := range map[string]map[string]any{
-		"production":       withEdge(shippedConfig(t, "production")),
-		"staging":          withEdge(shippedConfig(t, "staging")),
+		"production":       withEdge(fixtureConfig(t, "production")),
+		"staging":          withEdge(fixtureConfig(t, "staging")),
 		"local":            localConfig(t),
 		"production-swarm": withEdge(swarmConfig(t)),
 	} {

@@ -335,10 +335,26 @@ func loadProfile(t *testing.T, stack string, config map[string]any) stacks.Profi
 	return p
 }
 
-// shippedConfig reads Pulumi.<stack>.yaml from the repository.
-func shippedConfig(t testing.TB, stack string) map[string]any {
+// fixtureDir holds the tests' own Pulumi.<stack>.yaml files. The shipped
+// ones at the project's root are a team's to fill with its real facts, so
+// the tests never deploy them: only the checks of those files themselves
+// read them (stackfiles_test.go).
+const fixtureDir = "testdata/stacks"
+
+// fixtureConfig is a stack's config as the tests deploy it:
+// testdata/stacks/Pulumi.<stack>.yaml.
+func fixtureConfig(t testing.TB, stack string) map[string]any {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "Pulumi."+stack+".yaml"))
+	return readStackFile(t, filepath.Join(fixtureDir, "Pulumi."+stack+".yaml"))
+}
+
+// readStackFile reads the config of a Pulumi.<stack>.yaml. Keys in the
+// project's namespace are written short, as tests set them, and a `secure:`
+// value becomes a secret holding its ciphertext: the tests have no
+// passphrase, and the program only needs to know the value is secret.
+func readStackFile(t testing.TB, path string) map[string]any {
+	t.Helper()
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,14 +362,36 @@ func shippedConfig(t testing.TB, stack string) map[string]any {
 		Config map[string]any `yaml:"config"`
 	}
 	if err := yaml.Unmarshal(b, &file); err != nil {
-		t.Fatalf("Pulumi.%s.yaml: %v", stack, err)
+		t.Fatalf("%s: %v", path, err)
 	}
-	// Keys in the project's namespace are written short, as tests set them.
 	out := map[string]any{}
 	for k, v := range file.Config {
-		out[strings.TrimPrefix(k, project+":")] = v
+		out[strings.TrimPrefix(k, project+":")] = secureAsSecret(v)
 	}
 	return out
+}
+
+// secureAsSecret replaces each {secure: ciphertext} in a config value, at
+// any depth, by a secret.
+func secureAsSecret(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		if ciphertext, ok := x["secure"].(string); ok && len(x) == 1 {
+			return secret(ciphertext)
+		}
+		out := map[string]any{}
+		for k, e := range x {
+			out[k] = secureAsSecret(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = secureAsSecret(e)
+		}
+		return out
+	}
+	return v
 }
 
 // all returns the registrations of a type, in registration order.
@@ -594,9 +632,9 @@ func withEdge(cfg map[string]any) map[string]any {
 	return cfg
 }
 
-// localConfig is the shipped local config: the reference backend, built.
+// localConfig is the local stack's fixture: the reference backend, built.
 func localConfig(t *testing.T) map[string]any {
-	return shippedConfig(t, "local")
+	return fixtureConfig(t, "local")
 }
 
 func toJSON(v any) string {

@@ -14,9 +14,9 @@ func TestEveryDockerResourceGoesThroughTheStacksProvider(t *testing.T) {
 		"staging":    "ssh://deploy@203.0.113.20",
 		"pr-42":      "ssh://deploy@203.0.113.20",
 	} {
-		cfg := shippedConfig(t, "staging")
+		cfg := fixtureConfig(t, "staging")
 		if stack == "production" {
-			cfg = shippedConfig(t, "production")
+			cfg = fixtureConfig(t, "production")
 		}
 		r := deployOK(t, stack, cfg)
 		provider := r.get(typeDockerProvider, "docker")
@@ -36,7 +36,7 @@ func TestEveryDockerResourceGoesThroughTheStacksProvider(t *testing.T) {
 
 func TestAStackNamesItsHost(t *testing.T) {
 	for _, stack := range []string{"production", "staging", "pr-42"} {
-		cfg := shippedConfig(t, "staging")
+		cfg := fixtureConfig(t, "staging")
 		delete(cfg, "host")
 		r := deploy(t, stack, cfg)
 		if r.err == nil || !strings.Contains(r.err.Error(), "host.docker: must name the stack's Docker host") || len(r.rec.regs) != 0 {
@@ -91,7 +91,7 @@ func TestSSHOptionsAndRegistryLogin(t *testing.T) {
 func TestDockerContextInTheEnvironmentIsRefused(t *testing.T) {
 	t.Setenv("DOCKER_CONTEXT", "my-laptop")
 	rec := newRecorder("production")
-	values, secrets := configFor(t, shippedConfig(t, "production"))
+	values, secrets := configFor(t, fixtureConfig(t, "production"))
 	var program stacks.Program
 	err := pulumi.RunErr(program.Deploy, pulumi.WithMocks(project, "production", rec), func(info *pulumi.RunInfo) {
 		info.Config, info.ConfigSecretKeys, info.RootDirectory = values, secrets, ".."
@@ -106,7 +106,7 @@ func TestDeployRunsTheWholeProgram(t *testing.T) {
 	t.Setenv("DOCKER_CONTEXT", "")
 	for _, stack := range []string{"production", "staging", "local"} {
 		rec := newRecorder(stack)
-		values, secrets := configFor(t, shippedConfig(t, stack))
+		values, secrets := configFor(t, fixtureConfig(t, stack))
 		var program stacks.Program
 		err := pulumi.RunErr(program.Deploy, pulumi.WithMocks(project, stack, rec), func(info *pulumi.RunInfo) {
 			info.Config, info.ConfigSecretKeys, info.RootDirectory = values, secrets, ".."

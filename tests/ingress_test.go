@@ -12,8 +12,8 @@ import (
 // Staging runs the host's shared Traefik; its clones join it, so a clone
 // runs on staging's host without a second Traefik fighting for 80 and 443.
 func TestClonesShareStagingsTraefik(t *testing.T) {
-	staging := deployOK(t, "staging", withEdge(shippedConfig(t, "staging")))
-	clone := deployOK(t, "pr-42", withEdge(shippedConfig(t, "staging")))
+	staging := deployOK(t, "staging", withEdge(fixtureConfig(t, "staging")))
+	clone := deployOK(t, "pr-42", withEdge(fixtureConfig(t, "staging")))
 
 	if n := staging.get(typeNetwork, "edge").str("name"); n != "django-stack-ingress" {
 		t.Errorf("staging's edge network is %q, want the host's ingress network", n)
@@ -76,7 +76,7 @@ func TestClonesShareStagingsTraefik(t *testing.T) {
 }
 
 func TestProductionKeepsItsOwnTraefik(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	if n := r.get(typeNetwork, "edge").str("name"); n != "django-stack-production-edge" {
 		t.Errorf("production's edge network is %q", n)
 	}

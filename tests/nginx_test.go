@@ -98,7 +98,7 @@ func args(ds []directive) map[string][]string {
 }
 
 func TestNginxConfCarriesTheGuide(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	ng := r.container("nginx")
 	conf, _, ok := ng.upload("/etc/nginx/nginx.conf")
 	if !ok {
@@ -173,7 +173,7 @@ func TestNginxConfCarriesTheGuide(t *testing.T) {
 }
 
 func TestNginxRoutesStaticAndMediaAheadOfTheBackend(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	labels := r.container("nginx").labels()
 	const router = "traefik.http.routers.django-stack-production-files."
 	want := map[string]string{

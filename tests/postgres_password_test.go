@@ -19,7 +19,7 @@ import (
 func TestThePasswordStepSetsTheNewPasswordOnARealPostgres(t *testing.T) {
 	tools := backupRequireTools(t)
 	cluster := backupStartCluster(t, tools, "--auth-local=trust", "--auth-host=scram-sha-256")
-	script := deployOK(t, "production", shippedConfig(t, "production")).container("postgres-password").strings("command")
+	script := deployOK(t, "production", fixtureConfig(t, "production")).container("postgres-password").strings("command")
 	if len(script) != 3 || script[0] != "sh" || script[1] != "-c" {
 		t.Fatalf("the password step runs %q", script)
 	}
@@ -69,7 +69,7 @@ func TestThePasswordStepSetsTheNewPasswordOnARealPostgres(t *testing.T) {
 // deadline, saying so.
 func TestThePasswordStepWaitsForARealPostgres(t *testing.T) {
 	tools := backupRequireTools(t)
-	script := deployOK(t, "production", shippedConfig(t, "production")).container("postgres-password").strings("command")
+	script := deployOK(t, "production", fixtureConfig(t, "production")).container("postgres-password").strings("command")
 	shell := backupShells(t, tools)[0]
 	run := func(sockets, passwordFile string, port int, deadline string) *exec.Cmd {
 		body := strings.NewReplacer("/var/run/postgresql", sockets, "/run/secrets/postgres-password", passwordFile,

@@ -17,7 +17,7 @@ func replicaNames(r *run) []string {
 }
 
 func TestANewImageMakesNewContainersAndTheOldOnesGo(t *testing.T) {
-	first := deployOK(t, "production", shippedConfig(t, "production"))
+	first := deployOK(t, "production", fixtureConfig(t, "production"))
 	release := with(t, "production", "backend.image", "registry.example.com/django-app:1.0.1")
 	second := deployAfter(t, first, release)
 	if second.err != nil {
@@ -52,8 +52,8 @@ func TestANewImageMakesNewContainersAndTheOldOnesGo(t *testing.T) {
 }
 
 func TestUnchangedConfigKeepsEveryName(t *testing.T) {
-	first := deployOK(t, "production", shippedConfig(t, "production"))
-	second := deployAfter(t, first, shippedConfig(t, "production"))
+	first := deployOK(t, "production", fixtureConfig(t, "production"))
+	second := deployAfter(t, first, fixtureConfig(t, "production"))
 	if second.err != nil {
 		t.Fatal(second.err)
 	}
@@ -75,7 +75,7 @@ func TestUnchangedConfigKeepsEveryName(t *testing.T) {
 }
 
 func TestAnyBackendEnvChangeRollsToo(t *testing.T) {
-	first := deployOK(t, "production", shippedConfig(t, "production"))
+	first := deployOK(t, "production", fixtureConfig(t, "production"))
 	second := deployOK(t, "production", with(t, "production", "backend.drf.anonRate", "500/hour"))
 	if slices.Equal(replicaNames(first), replicaNames(second)) {
 		t.Errorf("an env change keeps the replicas' names: it would replace them delete-first")
@@ -95,7 +95,7 @@ func TestAnyBackendEnvChangeRollsToo(t *testing.T) {
 }
 
 func TestMigrationStep(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	job := r.container("migrate")
 	if got := job.strings("entrypoints"); !reflect.DeepEqual(got, []string{"/bin/sh", "-c"}) {
 		t.Errorf("migration entrypoint %q", got)
@@ -169,7 +169,7 @@ func TestMigrationsCanBeLeftToTheImage(t *testing.T) {
 }
 
 func TestThePreviewSaysWhatAChangeCosts(t *testing.T) {
-	first := deployOK(t, "production", shippedConfig(t, "production"))
+	first := deployOK(t, "production", fixtureConfig(t, "production"))
 	cfg := with(t, "production", "postgres.tuning.sharedBuffers", "384MB")
 	cfg = setPath(cfg, "backend.image", "registry.example.com/django-app:1.0.1")
 	cfg = setPath(cfg, "traefik.logLevel", "WARN")
@@ -201,7 +201,7 @@ func TestARenamedDataVolumeIsRefusedInProduction(t *testing.T) {
 		"postgres": "old-project-production-postgres-data",
 		"media":    "django-stack-production-media",
 	}}
-	r := deployWith(t, rec, shippedConfig(t, "production"))
+	r := deployWith(t, rec, fixtureConfig(t, "production"))
 	if r.err == nil || !strings.Contains(r.err.Error(), "allowDataVolumeReplacement: the postgres data volume would change from old-project-production-postgres-data to django-stack-production-postgres-data and start empty") {
 		t.Errorf("a renamed data volume in production: %v", r.err)
 	}
@@ -221,7 +221,7 @@ func TestARenamedDataVolumeIsRefusedInProduction(t *testing.T) {
 
 	rec = newRecorder("staging")
 	rec.previous = map[string]any{"dataVolumes": map[string]any{"postgres": "old-project-staging-postgres-data"}}
-	staging := deployWith(t, rec, shippedConfig(t, "staging"))
+	staging := deployWith(t, rec, fixtureConfig(t, "staging"))
 	if staging.err != nil || len(staging.deployment.Notes) != 1 {
 		t.Errorf("staging warns instead: %v, notes %v", staging.err, staging.deployment.Notes)
 	}
@@ -233,14 +233,14 @@ func TestARenamedDataVolumeIsRefusedInProduction(t *testing.T) {
 func TestTheLastOutputsAreReadAgainWhileTheCheckpointIsBusy(t *testing.T) {
 	rec := newRecorder("production")
 	rec.checkpointBusy = 2
-	r := deployWith(t, rec, shippedConfig(t, "production"))
+	r := deployWith(t, rec, fixtureConfig(t, "production"))
 	if r.err != nil || len(r.rec.calls) != 3 {
 		t.Errorf("two busy reads: %v after %d calls", r.err, len(r.rec.calls))
 	}
 
 	rec = newRecorder("production")
 	rec.checkpointBusy = 100
-	r = deployWith(t, rec, shippedConfig(t, "production"))
+	r = deployWith(t, rec, fixtureConfig(t, "production"))
 	if r.err == nil || !strings.Contains(r.err.Error(), "reading the stack's last outputs: ") || len(r.rec.calls) != 5 {
 		t.Errorf("a read that keeps failing: %v after %d calls", r.err, len(r.rec.calls))
 	}

@@ -8,7 +8,7 @@ import (
 )
 
 func TestTheDatabaseGetsTheStacksPasswordBeforeAnythingLogsIn(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	pg := r.container("postgres")
 	mounted := false
 	for _, v := range asSlice(pg.input("volumes")) {
@@ -54,7 +54,7 @@ func TestAFailedPasswordStepStopsTheUpdate(t *testing.T) {
 	rec := newRecorder("production")
 	rec.failJob = "postgres-password"
 	rec.jobLogs = `psql: error: role "app" does not exist`
-	r := deployWith(t, rec, shippedConfig(t, "production"))
+	r := deployWith(t, rec, fixtureConfig(t, "production"))
 	if r.err == nil || !strings.Contains(r.err.Error(), "setting the database password failed (exit 1)") || !strings.Contains(r.err.Error(), `role "app" does not exist`) {
 		t.Errorf("a failed password step: %v", r.err)
 	}
@@ -64,7 +64,7 @@ func TestAFailedPasswordStepStopsTheUpdate(t *testing.T) {
 }
 
 func TestRotatingASecretRegeneratesItAndRollsTheBackend(t *testing.T) {
-	before := deployOK(t, "production", shippedConfig(t, "production"))
+	before := deployOK(t, "production", fixtureConfig(t, "production"))
 	after := deployAfter(t, before, with(t, "production", "rotation.postgres", "2026-11"))
 	if after.err != nil {
 		t.Fatal(after.err)

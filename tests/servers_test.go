@@ -78,15 +78,17 @@ type shippedStack struct {
 	profile stacks.Profile
 }
 
-// shippedStackNames are the stacks with a Pulumi.<stack>.yaml.
+// shippedStackNames are the stacks the project ships a profile and a
+// Pulumi.<stack>.yaml for; the tests deploy them from their fixtures.
 var shippedStackNames = []string{stacks.StackProduction, stacks.StackStaging, stacks.StackLocal}
 
-// stackConfig is a shipped stack's config as the tests deploy it.
+// stackConfig is a shipped stack's config as the tests deploy it: its
+// fixture.
 func stackConfig(t *testing.T, stack string) map[string]any {
 	if stack == stacks.StackLocal {
 		return localConfig(t)
 	}
-	return shippedConfig(t, stack)
+	return fixtureConfig(t, stack)
 }
 
 // loadShippedStack deploys a shipped stack under mocks and loads its profile

@@ -15,7 +15,7 @@ import (
 // on-failure policy then starts them again when its daemon restarts (a
 // reboot), and still gives up after 3 crashes.
 func TestServersThatExitCleanlyRunUnderTheStopExitWrapper(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	for name, image := range map[string][]string{
 		"postgres": {"docker-entrypoint.sh", "postgres", "-c", "shared_buffers=256MB"},
 		"redis":    {"docker-entrypoint.sh", "redis-server", "/run/secrets/redis-auth.conf"},
@@ -45,7 +45,7 @@ func TestServersThatExitCleanlyRunUnderTheStopExitWrapper(t *testing.T) {
 // 128+signal; a crash keeps its own status; the signal reaches the child.
 func TestStopExitWrapperUnderRealShells(t *testing.T) {
 	t.Parallel()
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	wrapper := r.container("nginx").strings("entrypoints")[:4]
 	shells := map[string][]string{}
 	if dash, err := exec.LookPath("dash"); err == nil {

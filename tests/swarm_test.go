@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// swarmConfig is production's shipped config on a swarm.
+// swarmConfig is production's fixture config on a swarm.
 func swarmConfig(t *testing.T) map[string]any {
-	cfg := shippedConfig(t, "production")
+	cfg := fixtureConfig(t, "production")
 	cfg["runtime"] = "swarm"
 	return cfg
 }

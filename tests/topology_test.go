@@ -14,7 +14,7 @@ import (
 )
 
 func TestNetworks(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	edge, data := r.get(typeNetwork, "edge"), r.get(typeNetwork, "data")
 	if edge.str("name") != "django-stack-production-edge" || edge.input("internal") != false {
 		t.Errorf("edge network = %q internal %v", edge.str("name"), edge.input("internal"))
@@ -49,7 +49,7 @@ func TestNetworks(t *testing.T) {
 }
 
 func TestOnlyTraefikPublishesPorts(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	for _, c := range r.all(typeContainer) {
 		if ports := asSlice(c.input("ports")); len(ports) > 0 && c.Name != "traefik" {
 			t.Errorf("%s publishes %v", c.Name, ports)
@@ -62,7 +62,7 @@ func TestVolumes(t *testing.T) {
 		stack string
 		keep  bool
 	}{{"production", true}, {"staging", false}} {
-		r := deployOK(t, tc.stack, shippedConfig(t, tc.stack))
+		r := deployOK(t, tc.stack, fixtureConfig(t, tc.stack))
 		prefix := "django-stack-" + tc.stack + "-"
 		want := map[string]struct {
 			dockerName string
@@ -117,7 +117,7 @@ func TestVolumes(t *testing.T) {
 func TestEveryDockerNameCarriesProjectAndStack(t *testing.T) {
 	names := map[string]string{}
 	for _, stack := range []string{"production", "staging", "pr-42"} {
-		r := deployOK(t, stack, shippedConfig(t, "staging"))
+		r := deployOK(t, stack, fixtureConfig(t, "staging"))
 		for _, typ := range []string{typeContainer, typeNetwork, typeVolume} {
 			for _, reg := range r.all(typ) {
 				name := reg.str("name")
@@ -143,7 +143,7 @@ func TestEveryDockerNameCarriesProjectAndStack(t *testing.T) {
 }
 
 func TestGeneratedSecrets(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	want := map[string]struct {
 		length  float64
 		special bool
@@ -177,7 +177,7 @@ func TestGeneratedSecrets(t *testing.T) {
 }
 
 func TestStackOutputs(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	out := r.deployment.Outputs
 	urls := await(t, out["urls"].(pulumi.StringArray).ToStringArrayOutput())
 	if !reflect.DeepEqual(urls.Value, []string{"https://example.com/", "https://www.example.com/"}) || urls.Secret {

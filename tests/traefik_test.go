@@ -51,7 +51,7 @@ func at(doc any, path string) any {
 }
 
 func TestTraefikStaticConfigurationCarriesTheGuide(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	doc := traefikStatic(t, r)
 	want := map[string]any{
 		"entryPoints.websecure.address":                                   ":443",
@@ -94,7 +94,7 @@ func TestTraefikStaticConfigurationCarriesTheGuide(t *testing.T) {
 }
 
 func TestTraefikContainer(t *testing.T) {
-	r := deployOK(t, "production", shippedConfig(t, "production"))
+	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	tr := r.container("traefik")
 	if img := r.get(typeRemoteImage, "traefik-image"); img.str("name") != "traefik:v3.5" {
 		t.Errorf("traefik image = %q, want a pinned v3", img.str("name"))

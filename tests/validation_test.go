@@ -8,11 +8,11 @@ import (
 	"github.com/djangostack/infra/components"
 )
 
-// with returns the shipped config of a stack with one nested key set, the
+// with returns the fixture config of a stack with one nested key set, the
 // way `pulumi config set --path a.b.c value` would set it.
 func with(t *testing.T, stack, path string, value any) map[string]any {
 	t.Helper()
-	return setPath(shippedConfig(t, stack), path, value)
+	return setPath(fixtureConfig(t, stack), path, value)
 }
 
 // TestBadInputsAreRefusedBeforeAnythingIsRegistered: each bad value is
@@ -231,7 +231,7 @@ func TestKeepDataIsProductionsGuardrail(t *testing.T) {
 		t.Errorf("production without kept data: %v", r.err)
 	}
 	for _, stack := range []string{"staging", "pr-42"} {
-		if r := deployOK(t, stack, shippedConfig(t, "staging")); hasKey(r.warnings, "keepData") {
+		if r := deployOK(t, stack, fixtureConfig(t, "staging")); hasKey(r.warnings, "keepData") {
 			t.Errorf("%s warns about keepData", stack)
 		}
 	}
@@ -239,8 +239,8 @@ func TestKeepDataIsProductionsGuardrail(t *testing.T) {
 
 func TestShippedConfigsPassWithoutWarnings(t *testing.T) {
 	for stack, cfg := range map[string]map[string]any{
-		"production": shippedConfig(t, "production"),
-		"staging":    shippedConfig(t, "staging"),
+		"production": fixtureConfig(t, "production"),
+		"staging":    fixtureConfig(t, "staging"),
 		"local":      localConfig(t),
 	} {
 		r := deployOK(t, stack, cfg)

@@ -71,7 +71,9 @@ func pulumiCLI(t *testing.T) string {
 
 // project is a copy of the repository's Pulumi project in a temporary
 // directory, on a file backend of its own, with staging and production as
-// their shipped config makes them.
+// the tests' fixtures (tests/testdata/stacks) make them: the shipped
+// Pulumi.<stack>.yaml files are a team's to fill with its real facts, and
+// with secure values of its own passphrase.
 type project struct {
 	t   *testing.T
 	cli string
@@ -81,12 +83,12 @@ type project struct {
 func newProject(t *testing.T) *project {
 	cli := pulumiCLI(t)
 	p := &project{t: t, cli: cli, dir: t.TempDir()}
-	for _, f := range []string{"Pulumi.yaml", "Pulumi.staging.yaml", "Pulumi.production.yaml"} {
-		b, err := os.ReadFile(filepath.Join("../..", f))
+	for _, from := range []string{"../../Pulumi.yaml", "../../tests/testdata/stacks/Pulumi.staging.yaml", "../../tests/testdata/stacks/Pulumi.production.yaml"} {
+		b, err := os.ReadFile(from)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(p.dir, f), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(p.dir, filepath.Base(from)), b, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
