@@ -199,7 +199,9 @@ func section(t *testing.T, path, heading string) string {
 	text = text[start+1+len(heading):]
 	level := strings.Repeat("#", strings.Index(heading, " "))
 	for _, line := range strings.SplitAfter(text, "\n") {
-		if hashes, _, ok := strings.Cut(line, " "); ok && strings.Trim(hashes, "#") == "" && len(hashes) <= len(level) {
+		// A heading starts with at least one #: an indented line (a list
+		// item's next line) is none.
+		if hashes, _, ok := strings.Cut(line, " "); ok && hashes != "" && strings.Trim(hashes, "#") == "" && len(hashes) <= len(level) {
 			return text[:strings.Index(text, line)]
 		}
 	}

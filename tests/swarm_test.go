@@ -3,6 +3,7 @@ package tests
 import (
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -309,5 +310,69 @@ func TestSwarmRunsAnImageNoRegistryKnowsByItsID(t *testing.T) {
 		if img := asMap(asMap(r.service(name).input("taskSpec"))["containerSpec"])["image"]; img != want {
 			t.Errorf("%s service runs %q, want the image's id %q", name, img, want)
 		}
+	}
+}
+
+// documentedSwarmConfig is the config of the Swarm example in
+// docs/operations.md: each `pulumi config set` of its section applied to
+// production's fixture, each value typed as the CLI types it (with --path,
+// integers and true/false are numbers and booleans; a top-level value is
+// text).
+func documentedSwarmConfig(t *testing.T) map[string]any {
+	t.Helper()
+	text := section(t, "../docs/operations.md", "## Outgrowing one host: Docker Swarm")
+	cfg := fixtureConfig(t, "production")
+	commands := regexp.MustCompile(`(?m)^pulumi config set (.*)$`).FindAllStringSubmatch(text, -1)
+	if len(commands) == 0 {
+		t.Fatal("the Swarm section of docs/operations.md sets no config")
+	}
+	for _, command := range commands {
+		line, _, _ := strings.Cut(command[1], "#")
+		var args []string
+		path := false
+		for _, arg := range strings.Fields(line) {
+			switch arg {
+			case "--path":
+				path = true
+			case "--secret", "--stack":
+				t.Fatalf("the Swarm example uses %s, which this test does not read: %s", arg, command[0])
+			default:
+				args = append(args, strings.Trim(arg, `'"`))
+			}
+		}
+		if len(args) != 2 {
+			t.Fatalf("cannot read %q as a key and a value", command[0])
+		}
+		key, raw := args[0], args[1]
+		if !path {
+			cfg[key] = raw
+			continue
+		}
+		var v any = raw
+		if n, err := strconv.Atoi(raw); err == nil {
+			v = n
+		} else if raw == "true" || raw == "false" {
+			v = raw == "true"
+		}
+		setPath(cfg, key, v)
+	}
+	return cfg
+}
+
+// TestDocsSwarmExampleDeploys: the Swarm example of docs/operations.md, as
+// written, passes production's checks and guardrails: an example that a
+// reader copies and the program refuses is what this guards against.
+func TestDocsSwarmExampleDeploys(t *testing.T) {
+	cfg := documentedSwarmConfig(t)
+	if cfg["runtime"] != "swarm" {
+		t.Fatalf("the Swarm example does not set runtime swarm: %v", cfg["runtime"])
+	}
+	r := deploy(t, "production", cfg)
+	if r.err != nil {
+		t.Fatalf("production refuses the Swarm example of docs/operations.md: %v", r.err)
+	}
+	replicas := asMap(asMap(r.service("backend").input("mode"))["replicated"])["replicas"]
+	if want := asMap(cfg["backend"])["replicas"]; want != nil && replicas != float64(want.(int)) {
+		t.Errorf("the backend service runs %v replicas, the example sets %v", replicas, want)
 	}
 }
