@@ -91,6 +91,9 @@ type BackendArgs struct {
 	// SecretsRevision names the revision of the secrets, the generated ones
 	// and AppSecrets: a new revision rolls the backend like any other change.
 	SecretsRevision string
+	// Jobs are the runs of the jobs the last update recorded: a migration
+	// whose last run failed runs again as its next attempt. Nil: none.
+	Jobs JobRuns
 }
 
 // Backend is the set of Django containers behind Traefik.
@@ -106,6 +109,8 @@ type Backend struct {
 	Fingerprint string
 	// Migration is the logical name of the migration step ("" if none).
 	Migration string
+	// Jobs are the records of its jobs' runs, for the next update.
+	Jobs []JobRecord
 }
 
 // NewBackend registers Replicas identical Django containers, named after
@@ -189,11 +194,11 @@ func NewBackend(ctx *pulumi.Context, name string, args *BackendArgs, opts ...pul
 		job.Name = args.Naming.Name("migrate")
 		job.Networks = []pulumi.StringInput{args.DataNetwork}
 		job.Labels = args.Naming.ComponentLabels("migrate")
-		migrations, err := runMigrations(ctx, name, s.Migrate, job, args.Database.Ready, parent)
+		migrations, err := runMigrations(ctx, name, args.Jobs, s.Migrate, job, args.Database.Ready, parent)
 		if err != nil {
 			return nil, err
 		}
-		c.Migration = migrations.Name
+		c.Migration, c.Jobs = migrations.Name, []JobRecord{migrations.Record}
 		// The image reaches the backend only once its migrations passed:
 		// a failure stops the update before any new task exists.
 		release = gate(release, migrations.Passed)

@@ -83,16 +83,17 @@ func (m Migrations) Check() Problems {
 
 // runMigrations registers the job that migrates the database with a backend
 // image before any container of that image starts. Its name carries the
-// image and the script, so it runs again exactly when one of them changes:
-// other changes (env, limits) are ignored for it.
-func runMigrations(ctx *pulumi.Context, name string, m Migrations, w Workload, after pulumi.Resource, opts ...pulumi.ResourceOption) (*job, error) {
+// image and the script, so it runs again when one of them changes, or as
+// its next attempt after a failed run (see runs): other changes (env,
+// limits) are ignored for it.
+func runMigrations(ctx *pulumi.Context, name string, runs JobRuns, m Migrations, w Workload, after pulumi.Resource, opts ...pulumi.ResourceOption) (*job, error) {
 	key := Spec{"image": w.ImageSource, "script": m.Script()}.Fingerprint()
 	w.Name += "-" + key
 	w.Entrypoint = []string{"/bin/sh", "-c"}
 	w.Command = []string{m.Script()}
 	w.Networks = w.Networks[:1]
 	w.Volumes = nil
-	return runJob(ctx, name+"-migrate-"+key, w,
+	return runJob(ctx, name+"-migrate-"+key, runs, w,
 		"migrations failed", "the running backend keeps serving", []string{"envs", "uploads", "labels", "networksAdvanced", "cpus", "memory", "memorySwap", "logDriver", "logOpts"},
 		append(opts, pulumi.DependsOn([]pulumi.Resource{after}))...)
 }

@@ -264,6 +264,12 @@ type PostgresArgs struct {
 	Network pulumi.StringInput
 	// KeepData protects the data volume and keeps it when the stack is destroyed.
 	KeepData bool
+	// PasswordRevision names the revision of Password: a new one runs the
+	// password step again, as a new container (see setPassword).
+	PasswordRevision Revision
+	// Jobs are the runs of the jobs the last update recorded: a password
+	// step whose last run failed runs again as its next attempt. Nil: none.
+	Jobs JobRuns
 }
 
 // Postgres is the database server and its data volume.
@@ -291,6 +297,8 @@ type Postgres struct {
 	// password step, which ends once the server accepts connections with the
 	// stack's password; on Swarm, where there is no such step, the service.
 	Ready pulumi.Resource
+	// Jobs are the records of its jobs' runs, for the next update.
+	Jobs []JobRecord
 }
 
 // Paths inside the Postgres container.
@@ -336,15 +344,26 @@ echo "postgres: the password of $POSTGRES_USER is the stack's"
 // setPassword registers the one-shot step that gives the running cluster
 // the stack's password. The image sets the password only when it creates the
 // cluster; after a rotation (a new password file) the step sets it in the
-// existing one. It runs whenever the password changes — its upload is the
-// password file — and on the first deploy, where it changes nothing. It does
-// not wait for the server's container: it waits for the server itself (see
+// existing one. It runs on the first deploy, where it changes nothing, and
+// again when what it does changes: the image, the script, the user, the
+// database or the password's revision, which its name carries; or as its
+// next attempt after a failed run (see runs). It does not wait for the
+// server's container: it waits for the server itself (see
 // setPasswordScript).
-func setPassword(ctx *pulumi.Context, name string, s PostgresSettings, server Workload, socket pulumi.StringInput, parent pulumi.ResourceOption) (*job, error) {
+//
+// A change is a new container next to the old one, never a replacement:
+// the provider replaces a container delete-first, and the engine then
+// replaces first whatever takes an input from it — the backend containers
+// and the migration step, gated on the step's success — so a rotation
+// would stop every backend before the new ones exist. Other changes of its
+// settings (limits, logs, labels) are ignored for it for the same reason.
+func setPassword(ctx *pulumi.Context, name string, runs JobRuns, s PostgresSettings, server Workload, socket pulumi.StringInput, revision Revision, parent pulumi.ResourceOption) (*job, error) {
+	script := setPasswordScript(int(s.Healthcheck.ReadyWithin().Seconds()))
+	key := Spec{"image": server.ImageSource, "script": script, "user": s.User, "database": s.Database, "password": string(revision)}.Fingerprint()
 	w := Workload{
-		Name:    server.Name + "-password",
+		Name:    server.Name + "-password-" + key,
 		Image:   server.Image,
-		Command: []string{"sh", "-c", setPasswordScript(int(s.Healthcheck.ReadyWithin().Seconds()))},
+		Command: []string{"sh", "-c", script},
 		Env:     map[string]string{"POSTGRES_USER": s.User, "POSTGRES_DB": s.Database},
 		Files:   server.Files,
 		Volumes: []VolumeMount{{Volume: socket, Target: postgresSocketDir}},
@@ -352,8 +371,8 @@ func setPassword(ctx *pulumi.Context, name string, s PostgresSettings, server Wo
 		// The job needs no network: it speaks to the server's socket.
 		Settings: s.ContainerSettings,
 	}
-	return runJob(ctx, name+"-password", w, "setting the database password failed", "the running backend keeps the old one",
-		nil, parent)
+	return runJob(ctx, name+"-password-"+key, runs, w, "setting the database password failed", "the running backend keeps the old one",
+		[]string{"labels", "cpus", "memory", "memorySwap", "logDriver", "logOpts"}, parent)
 }
 
 // PostgresHost is the Postgres container's name, which the backend and the
@@ -435,11 +454,11 @@ func NewPostgres(ctx *pulumi.Context, name string, args *PostgresArgs, opts ...p
 	c.URL = pulumi.ToSecret(pulumi.Sprintf("postgres://%s:%s@%s:%d/%s", s.User, args.Password, c.Host, PostgresPort, s.Database)).(pulumi.StringOutput)
 	c.PasswordSet, c.Ready = pulumi.String("").ToStringOutput(), c.Server
 	if args.Runtime != RuntimeSwarm {
-		set, err := setPassword(ctx, name, s, w, socket.Name, parent)
+		set, err := setPassword(ctx, name, args.Jobs, s, w, socket.Name, args.PasswordRevision, parent)
 		if err != nil {
 			return nil, err
 		}
-		c.PasswordSet, c.Ready = set.Passed, set.Container
+		c.PasswordSet, c.Ready, c.Jobs = set.Passed, set.Container, []JobRecord{set.Record}
 	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"host": pulumi.String(c.Host),

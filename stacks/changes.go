@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +21,9 @@ import (
 type Previous struct {
 	Specs       map[string]components.Spec
 	DataVolumes map[string]string
+	// Jobs are how its one-shot jobs' last runs ended, even when that
+	// update failed: the engine keeps a failed update's outputs.
+	Jobs components.JobRuns
 }
 
 // readStackOutputs is the engine's own function that reads a stack's
@@ -38,9 +42,11 @@ const (
 )
 
 // readPrevious reads the stack's own last outputs. A stack that was never
-// deployed has none: nothing is compared.
+// deployed has none: nothing is compared, and every job runs its first
+// attempt. A read that fails stops the deploy before any change, as the
+// data volumes cannot be checked either.
 func readPrevious(ctx *pulumi.Context) (Previous, error) {
-	prev := Previous{Specs: map[string]components.Spec{}, DataVolumes: map[string]string{}}
+	prev := Previous{Specs: map[string]components.Spec{}, DataVolumes: map[string]string{}, Jobs: components.JobRuns{}}
 	var result struct {
 		Outputs map[string]any `pulumi:"outputs"`
 	}
@@ -65,7 +71,23 @@ func readPrevious(ctx *pulumi.Context) (Previous, error) {
 			prev.DataVolumes[k] = fmt.Sprint(v)
 		}
 	}
+	prev.Jobs = jobRuns(result.Outputs[outputs.Jobs])
 	return prev, nil
+}
+
+// jobRuns reads the jobs output back. An entry it cannot read (a stack
+// deployed before the output existed has none) counts as a job that did not
+// run: its first attempt.
+func jobRuns(v any) components.JobRuns {
+	runs := components.JobRuns{}
+	for job, fields := range asStringMaps(v) {
+		attempt, err1 := strconv.Atoi(fields["attempt"])
+		code, err2 := strconv.Atoi(fields["exitCode"])
+		if err1 == nil && err2 == nil {
+			runs[job] = components.JobRun{Attempt: attempt, ExitCode: code}
+		}
+	}
+	return runs
 }
 
 func asStringMaps(v any) map[string]map[string]string {

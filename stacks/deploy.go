@@ -34,6 +34,8 @@ type Deployment struct {
 	Notes []string
 	// running are the parts registered, by key.
 	running map[string]running
+	// lastJobs are the runs of the jobs the last deployment recorded.
+	lastJobs components.JobRuns
 }
 
 // running is a part as it runs: the spec the next deployment compares
@@ -93,6 +95,7 @@ func (d *Deployment) checkPrevious(ctx *pulumi.Context, p Profile, dataVolumes m
 	if err != nil {
 		return prev, err
 	}
+	d.lastJobs = prev.Jobs
 	volumeErrors, volumeWarnings := checkDataVolumes(ctx.Stack(), prev, dataVolumes, p.AllowDataVolumeReplacement)
 	if err := volumeErrors.Err(); err != nil {
 		return prev, fmt.Errorf("stack %s: refused before any change:\n%w", ctx.Stack(), err)
@@ -186,6 +189,9 @@ func (d *Deployment) registerData(ctx *pulumi.Context, p Profile, h *host) error
 		Password: d.Secrets.DatabasePassword,
 		Network:  h.data,
 		KeepData: p.KeepData,
+		// The password's revision names the step that sets it.
+		PasswordRevision: p.Rotation.Postgres,
+		Jobs:             d.lastJobs,
 	}, h.withHost); err != nil {
 		return err
 	}
@@ -242,6 +248,7 @@ func (d *Deployment) registerSite(ctx *pulumi.Context, p Profile, h *host) error
 		Root:             ctx.RootDirectory(),
 		AppSecrets:       appSecrets(p.Credentials.BackendSecrets),
 		SecretsRevision:  secretsRevision(p),
+		Jobs:             d.lastJobs,
 	}, h.withHost); err != nil {
 		return err
 	}
@@ -335,6 +342,7 @@ func (d *Deployment) outputs(p Profile, parts []part, dataVolumes map[string]str
 		outputs.RedisURL:    d.Redis.URL,
 		outputs.Specs:       specs,
 		outputs.DataVolumes: pulumi.ToStringMap(dataVolumes),
+		outputs.Jobs:        components.RecordJobs(slices.Concat(d.Postgres.Jobs, d.Backend.Jobs)),
 	}
 }
 

@@ -106,7 +106,7 @@ func TestBackendContainers(t *testing.T) {
 		// step, which waits for the server), not once the Postgres and
 		// Redis containers are seen healthy, one probe interval after their
 		// start: the update waits for those alongside.
-		if !dependsOn(c, "Postgres$docker:index/container:Container::postgres-password") {
+		if !dependsOn(c, "Postgres$docker:index/container:Container::"+r.container("postgres-password").Name) {
 			t.Errorf("%s does not wait for the password step: %v", c.Name, c.DependsOn)
 		}
 		for _, server := range []string{"Postgres$docker:index/container:Container::postgres", "Redis$docker:index/container:Container::redis"} {

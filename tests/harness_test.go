@@ -226,9 +226,15 @@ func deploy(t *testing.T, stack string, config map[string]any) *run {
 // stack's last outputs are the earlier run's.
 func deployAfter(t *testing.T, before *run, config map[string]any) *run {
 	t.Helper()
-	rec := newRecorder(before.stack)
+	return deployAfterWith(t, before, newRecorder(before.stack), config)
+}
+
+// deployAfterWith is deployAfter with a recorder of the test's (one whose
+// jobs fail).
+func deployAfterWith(t *testing.T, before *run, rec *recorder, config map[string]any) *run {
+	t.Helper()
 	rec.previous = map[string]any{}
-	for _, name := range []string{"specs", "dataVolumes"} {
+	for _, name := range []string{"specs", "dataVolumes", "jobs"} {
 		rec.previous[name] = await(t, pulumi.ToOutput(before.deployment.Outputs[name])).Value
 	}
 	return deployWith(t, rec, config)
@@ -432,17 +438,22 @@ func (r *run) container(name string) *Registration {
 
 var (
 	replicaName   = regexp.MustCompile(`^backend-[0-9a-f]{10}-([0-9]+)$`)
-	migrationName = regexp.MustCompile(`^backend-migrate-[0-9a-f]{10}$`)
+	migrationName = regexp.MustCompile(`^backend-migrate-[0-9a-f]{10}(-[0-9]+)?$`)
+	passwordName  = regexp.MustCompile(`^postgres-password-[0-9a-f]{10}(-[0-9]+)?$`)
 )
 
 // role is a container's logical name without the digest that backend
-// replicas and the migration step carry: "backend-1", "migrate".
+// replicas and the one-shot jobs carry, nor a job's attempt: "backend-1",
+// "migrate", "postgres-password".
 func role(name string) string {
 	if m := replicaName.FindStringSubmatch(name); m != nil {
 		return "backend-" + m[1]
 	}
 	if migrationName.MatchString(name) {
 		return "migrate"
+	}
+	if passwordName.MatchString(name) {
+		return "postgres-password"
 	}
 	return name
 }

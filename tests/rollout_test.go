@@ -124,7 +124,7 @@ func TestMigrationStep(t *testing.T) {
 	if !slices.Equal(job.IgnoreChanges, []string{"envs", "uploads", "labels", "networksAdvanced", "cpus", "memory", "memorySwap", "logDriver", "logOpts"}) {
 		t.Errorf("the migration would rerun on changes other than image and command: ignoreChanges %v", job.IgnoreChanges)
 	}
-	if !dependsOn(job, "Postgres$docker:index/container:Container::postgres-password") {
+	if !dependsOn(job, "Postgres$docker:index/container:Container::"+r.container("postgres-password").Name) {
 		t.Errorf("the migration does not wait for Postgres to accept the stack's password: %v", job.DependsOn)
 	}
 	for _, c := range r.backends() {

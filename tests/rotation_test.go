@@ -44,7 +44,7 @@ func TestTheDatabaseGetsTheStacksPasswordBeforeAnythingLogsIn(t *testing.T) {
 		}
 	}
 	for _, c := range append(r.backends(), r.container("migrate")) {
-		if !dependsOn(c, "Postgres$docker:index/container:Container::postgres-password") {
+		if !dependsOn(c, "Postgres$docker:index/container:Container::"+step.Name) {
 			t.Errorf("%s starts before the database has the stack's password", c.Name)
 		}
 	}
@@ -91,7 +91,7 @@ func TestRotatingASecretRegeneratesItAndRollsTheBackend(t *testing.T) {
 func TestOnASwarmThereIsNoPasswordStep(t *testing.T) {
 	r := deployOK(t, "production", swarmConfig(t))
 	for _, c := range r.all(typeContainer) {
-		if c.Name == "postgres-password" {
+		if role(c.Name) == "postgres-password" {
 			t.Errorf("a swarm runs the password step, whose socket volume is on the data node")
 		}
 	}

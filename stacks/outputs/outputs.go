@@ -28,6 +28,9 @@ const (
 	// Specs and DataVolumes are what the next deployment compares with.
 	Specs       = "specs"
 	DataVolumes = "dataVolumes"
+	// Jobs are how the last run of each one-shot job ended, by job:
+	// {"attempt", "exitCode"}. The next deployment runs a failed one again.
+	Jobs = "jobs"
 )
 
 // BackupContainer is the backup's key in Containers, absent when backups
