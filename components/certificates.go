@@ -10,7 +10,33 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
+
+// CACertificates is the PEM text of one or more root certificates that a
+// client trusts to reach a server of a private CA: an ACME directory of
+// step-ca or Pebble, an S3-compatible store behind an internal CA. Text of
+// blanks only is as good as empty, as a YAML block left empty is.
+type CACertificates string
+
+// Set reports whether any certificate text is there.
+func (c CACertificates) Set() bool { return strings.TrimSpace(string(c)) != "" }
+
+// File is the text as it is written into a container: one form whether it
+// came from "$(cat root.pem)", which drops the last line break, or a YAML
+// block, which keeps it, so that switching between them replaces nothing.
+func (c CACertificates) File(path string) File {
+	return File{Path: path, Content: pulumi.String(strings.TrimSpace(string(c)) + "\n"), Mode: "0444"}
+}
+
+// Check reports what keeps the text from being certificates a TLS client
+// can trust at the time now (checkCACertificates), under key.
+func (c CACertificates) Check(ps *Problems, key string, now time.Time) {
+	if msg := checkCACertificates(string(c), now); msg != "" {
+		ps.Add(key, "%s", msg)
+	}
+}
 
 // pemBegin starts every PEM block.
 var pemBegin = []byte("-----BEGIN ")

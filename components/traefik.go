@@ -2,7 +2,6 @@ package components
 
 import (
 	"errors"
-	"strings"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -148,11 +147,7 @@ func traefikFiles(s TraefikSettings, env TraefikEnvironment, static, dynamic str
 		{Path: traefikDynamicPath, Content: pulumi.String(dynamic), Mode: "0444"},
 	}
 	if env.TLS && s.ACME.TrustsPrivateCA() {
-		// One form of the text whether it came from "$(cat root.pem)",
-		// which drops the last line break, or a YAML block, which keeps
-		// it: switching between them replaces no container.
-		pem := strings.TrimSpace(s.ACME.CACertificates) + "\n"
-		files = append(files, File{Path: traefikACMECAPath, Content: pulumi.String(pem), Mode: "0444"})
+		files = append(files, s.ACME.CACertificates.File(traefikACMECAPath))
 	}
 	return files
 }

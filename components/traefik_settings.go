@@ -94,12 +94,11 @@ type ACME struct {
 	// CA, Pebble in tests) whose directory no public root vouches for, set
 	// together with caServer. Empty, the default, trusts the system's
 	// roots only.
-	CACertificates string `json:"caCertificates"`
+	CACertificates CACertificates `json:"caCertificates"`
 }
 
-// TrustsPrivateCA reports whether CACertificates holds any text: text of
-// blanks only is as good as empty, as a YAML block left empty is.
-func (a ACME) TrustsPrivateCA() bool { return strings.TrimSpace(a.CACertificates) != "" }
+// TrustsPrivateCA reports whether CACertificates holds any text.
+func (a ACME) TrustsPrivateCA() bool { return a.CACertificates.Set() }
 
 // SecurityHeaders are the guide's TLS-only security settings, applied at the
 // proxy to every response, Django's or nginx's.
@@ -227,9 +226,7 @@ func (s TraefikSettings) Check() Problems {
 		ps.Add("acme.email", "%q is not an email address", s.ACME.Email)
 	}
 	if s.ACME.TrustsPrivateCA() {
-		if msg := checkCACertificates(s.ACME.CACertificates, time.Now()); msg != "" {
-			ps.Add("acme.caCertificates", "%s", msg)
-		}
+		s.ACME.CACertificates.Check(&ps, "acme.caCertificates", time.Now())
 	}
 	switch s.Ingress {
 	case IngressOwn, IngressHost, IngressJoin:
