@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
+	"time"
 
 	"github.com/djangostack/infra/components/scripts"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -49,7 +51,16 @@ type Offsite struct {
 	// then). A new dump is copied within 30s of being written, whatever
 	// the interval.
 	Interval Duration `json:"interval"`
+	// CACertificates is the PEM text of the root certificates the copy
+	// trusts, instead of the system's, for the endpoint's https: those of
+	// an S3-compatible store behind a private CA (MinIO or Ceph with an
+	// internal CA). Empty, the default, trusts the system's roots.
+	CACertificates CACertificates `json:"caCertificates"`
 }
+
+// offsiteCAPath is where the copy's private CA roots are, for the aws
+// command's AWS_CA_BUNDLE.
+const offsiteCAPath = scripts.Dir + "/offsite-ca.pem"
 
 // Enabled reports whether the dumps are copied off the host.
 func (o Offsite) Enabled() bool { return o.URL != "" }
@@ -118,6 +129,14 @@ func (s BackupSettings) Check() Problems {
 		}
 		if o.AccessKeyID == "" {
 			ps.Add("offsite.accessKeyId", "must be set with offsite.url")
+		}
+		if o.CACertificates.Set() {
+			o.CACertificates.Check(&ps, "offsite.caCertificates", time.Now())
+			if o.Endpoint == "" {
+				// AWS_CA_BUNDLE replaces the system's roots, which AWS's
+				// own endpoints need.
+				ps.Add("offsite.caCertificates", "is set without offsite.endpoint: the copy would trust only these roots, and AWS S3's certificates chain to public ones; set it for a store of your own")
+			}
 		}
 		checkImage(&ps, "offsite.image", o.Image)
 		if o.Interval < Seconds(60) {
@@ -282,6 +301,10 @@ func newOffsite(ctx *pulumi.Context, name, dockerName string, s BackupSettings, 
 	}
 	if o.Endpoint != "" {
 		env["AWS_ENDPOINT_URL"] = o.Endpoint
+	}
+	if o.CACertificates.Set() {
+		env["AWS_CA_BUNDLE"] = offsiteCAPath
+		files = append(slices.Clip(files), o.CACertificates.File(offsiteCAPath))
 	}
 	settings := s.ContainerSettings
 	// Healthy while it runs: a failed copy is logged and retried, and the

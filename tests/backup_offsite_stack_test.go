@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -26,5 +27,36 @@ func TestTheOffsiteCopyIsFoundAndCanFetch(t *testing.T) {
 	containers = await(t, deployOK(t, "production", with(t, "production", "backup.offsite.url", "")).deployment.Outputs["containers"].(pulumi.StringMap).ToStringMapOutput()).Value.(map[string]string)
 	if _, ok := containers["backup-offsite"]; ok {
 		t.Errorf("containers names an off-host copy that does not run: %v", containers)
+	}
+}
+
+// backup.offsite.caCertificates: a store behind a private CA. The copy gets
+// the roots as a file and the aws command's AWS_CA_BUNDLE names it; unset,
+// nothing of it is rendered.
+func TestTheOffsiteCopyTrustsAPrivateCA(t *testing.T) {
+	const bundle = "/opt/backup/offsite-ca.pem"
+	store := map[string]any{"url": "s3://backups/django-stack", "accessKeyId": "AKIA", "endpoint": "https://s3.internal.example"}
+	cfg := with(t, "production", "backup.offsite", store)
+	cfg["offsiteSecretKey"] = secret("s3cret")
+	offsite := deployOK(t, "production", cfg).get(typeContainer, "backup-offsite")
+	if env, _ := offsite.env(); env["AWS_CA_BUNDLE"] != "" {
+		t.Errorf("AWS_CA_BUNDLE = %q with no private CA set", env["AWS_CA_BUNDLE"])
+	}
+	if _, _, ok := offsite.upload(bundle); ok {
+		t.Errorf("the copy gets %s with no private CA set", bundle)
+	}
+
+	cfg = setPath(cfg, "backup.offsite.caCertificates", strings.TrimSuffix(testCA.root, "\n"))
+	r := deployOK(t, "production", cfg)
+	offsite = r.get(typeContainer, "backup-offsite")
+	if env, _ := offsite.env(); env["AWS_CA_BUNDLE"] != bundle {
+		t.Errorf("AWS_CA_BUNDLE = %q, want %s", env["AWS_CA_BUNDLE"], bundle)
+	}
+	if content, secret, ok := offsite.upload(bundle); !ok || secret || content != testCA.root {
+		t.Errorf("the copy gets %s: %v (secret %v):\n%s\nwant the roots, with one last line break", bundle, ok, secret, content)
+	}
+	// The backup container itself talks to no store.
+	if _, _, ok := r.get(typeContainer, "backup").upload(bundle); ok {
+		t.Errorf("the backup container gets %s", bundle)
 	}
 }
