@@ -301,6 +301,14 @@ func newOffsite(ctx *pulumi.Context, name, dockerName string, s BackupSettings, 
 	}
 	if o.Endpoint != "" {
 		env["AWS_ENDPOINT_URL"] = o.Endpoint
+		// Since 2.23 (January 2025) the aws command sends an upload as
+		// aws-chunked with a CRC trailer and no Content-Length, which
+		// S3-compatible stores other than AWS's often refuse
+		// (MissingContentLength: gofakes3 in the end-to-end run, B2, R2,
+		// older MinIO and Ceph). when_required is AWS's own advice for them;
+		// each dump is checked against its SHA-256 before a restore anyway.
+		env["AWS_REQUEST_CHECKSUM_CALCULATION"] = "when_required"
+		env["AWS_RESPONSE_CHECKSUM_VALIDATION"] = "when_required"
 	}
 	if o.CACertificates.Set() {
 		env["AWS_CA_BUNDLE"] = offsiteCAPath

@@ -13,6 +13,10 @@ func TestTheOffsiteCopyIsFoundAndCanFetch(t *testing.T) {
 	cfg := with(t, "production", "backup.offsite", map[string]any{"url": "s3://backups/django-stack", "accessKeyId": "AKIA"})
 	cfg["offsiteSecretKey"] = secret("s3cret")
 	r := deployOK(t, "production", cfg)
+	// AWS S3 itself keeps the aws command's default checksums.
+	if env, _ := r.get(typeContainer, "backup-offsite").env(); env["AWS_REQUEST_CHECKSUM_CALCULATION"] != "" {
+		t.Errorf("AWS_REQUEST_CHECKSUM_CALCULATION = %q for AWS S3", env["AWS_REQUEST_CHECKSUM_CALCULATION"])
+	}
 	containers := await(t, r.deployment.Outputs["containers"].(pulumi.StringMap).ToStringMapOutput()).Value.(map[string]string)
 	if got := containers["backup-offsite"]; got != "django-stack-production-backup-offsite" {
 		t.Errorf("containers[backup-offsite] = %q, want the off-host copy's container", got)
@@ -39,8 +43,16 @@ func TestTheOffsiteCopyTrustsAPrivateCA(t *testing.T) {
 	cfg := with(t, "production", "backup.offsite", store)
 	cfg["offsiteSecretKey"] = secret("s3cret")
 	offsite := deployOK(t, "production", cfg).get(typeContainer, "backup-offsite")
-	if env, _ := offsite.env(); env["AWS_CA_BUNDLE"] != "" {
+	env, _ := offsite.env()
+	if env["AWS_CA_BUNDLE"] != "" {
 		t.Errorf("AWS_CA_BUNDLE = %q with no private CA set", env["AWS_CA_BUNDLE"])
+	}
+	// A store of one's own gets uploads with a Content-Length (aws 2.23+
+	// sends aws-chunked bodies, which such stores often refuse).
+	for _, k := range []string{"AWS_REQUEST_CHECKSUM_CALCULATION", "AWS_RESPONSE_CHECKSUM_VALIDATION"} {
+		if env[k] != "when_required" {
+			t.Errorf("%s = %q for an S3-compatible endpoint, want when_required", k, env[k])
+		}
 	}
 	if _, _, ok := offsite.upload(bundle); ok {
 		t.Errorf("the copy gets %s with no private CA set", bundle)
