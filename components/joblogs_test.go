@@ -6,25 +6,35 @@ import (
 	"encoding/binary"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // frame is one write of a container as Docker's multiplexed log stream
 // carries it: the 8-byte header, then the payload.
 func frame(stream byte, payload string) string {
-	h := make([]byte, streamHeaderLen, streamHeaderLen+len(payload))
+	h := make([]byte, 8, 8+len(payload))
 	h[0] = stream
 	binary.BigEndian.PutUint32(h[4:], uint32(len(payload)))
 	return string(append(h, payload...))
 }
 
-// asTheProviderReads is what the docker provider keeps of a log stream as
-// containerLogs (resource_docker_container_funcs.go): each line of a
-// bufio.Scanner, then a newline.
-func asTheProviderReads(stream string) string {
+// asTheProgramGets is what the program gets of a log stream as the
+// container's containerLogs: each line of the provider's bufio.Scanner,
+// then a newline (resource_docker_container_funcs.go), every byte that is
+// no UTF-8 made U+FFFD on the way, as encoding/json does.
+func asTheProgramGets(stream string) string {
 	var b strings.Builder
 	s := bufio.NewScanner(strings.NewReader(stream))
 	for s.Scan() {
-		b.WriteString(s.Text())
+		for line := s.Text(); line != ""; {
+			r, n := utf8.DecodeRuneInString(line)
+			if r == utf8.RuneError && n == 1 {
+				b.WriteString(replacement)
+			} else {
+				b.WriteString(line[:n])
+			}
+			line = line[n:]
+		}
 		b.WriteString("\n")
 	}
 	return b.String()
@@ -60,6 +70,12 @@ func TestStreamHeadersAreStrippedFromAJobsOutput(t *testing.T) {
 		{"a last line without a newline", frame(2, "postgres: not accepting connections 100 s after the step began"),
 			"postgres: not accepting connections 100 s after the step began\n"},
 		{"an empty write", frame(1, "") + frame(1, "done\n"), "done\n"},
+		// Seen on the real engine: a 425-byte write (0x01a9), its last size
+		// byte U+FFFD.
+		{"a size byte that is no UTF-8",
+			frame(2, strings.Repeat("x", 424)+"\n") + frame(2, "django.db.utils.OperationalError: ✗\n"),
+			strings.Repeat("x", 424) + "\ndjango.db.utils.OperationalError: ✗\n"},
+		{"size bytes that are no UTF-8, both", frame(1, strings.Repeat("é", 0x4140)+"\n"), strings.Repeat("é", 0x4140) + "\n"},
 		{"a frame of 8 KiB, as Python's buffered stdout writes",
 			frame(1, strings.Repeat("0123456789abcde\n", 512)), strings.Repeat("0123456789abcde\n", 512)},
 		{"stdin's and Docker's own streams", frame(0, "in\n") + frame(3, "docker: oci runtime error\n"), "in\ndocker: oci runtime error\n"},
@@ -67,7 +83,7 @@ func TestStreamHeadersAreStrippedFromAJobsOutput(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			logs := asTheProviderReads(c.stream)
+			logs := asTheProgramGets(c.stream)
 			if got := stripStreamHeaders(logs); got != c.want {
 				t.Errorf("stripStreamHeaders(%q)\n got %q\nwant %q", logs, got, c.want)
 			}
@@ -83,6 +99,8 @@ func TestTextWithoutStreamHeadersIsKept(t *testing.T) {
 		"\x01\x02\x03 control bytes but no zero byte\n",
 		"a zero byte \x00 that starts no header\n",
 		"\x01\x00\x00 three bytes short of a header",
+		"\x01\x00\x00\x00abc",
+		"a replacement \uFFFD character",
 	} {
 		if got := stripStreamHeaders(text); got != text {
 			t.Errorf("stripStreamHeaders(%q) = %q, want it unchanged", text, got)
@@ -99,8 +117,8 @@ func TestAHeaderJoinedByARemovalIsStripped(t *testing.T) {
 }
 
 func hasStreamHeader(s string) bool {
-	for i := 0; i+streamHeaderLen <= len(s); i++ {
-		if isStreamHeader([]byte(s[i:])) {
+	for i := range len(s) {
+		if streamHeaderAt(s[i:]) > 0 {
 			return true
 		}
 	}
@@ -111,6 +129,7 @@ func FuzzStripStreamHeaders(f *testing.F) {
 	f.Add([]byte("migrations: attempt 1 of 3\n"), byte(7))
 	f.Add([]byte(frame(1, "attempt 1\n")+frame(2, "x")), byte(10))
 	f.Add([]byte("\x01\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00abcd"), byte(0))
+	f.Add([]byte("\x02\x00\x00\x00\x00\x00\x01\xef\xbf\xbdtraceback"), byte(200))
 	f.Fuzz(func(t *testing.T, data []byte, chunk byte) {
 		// Any input: no panic, and no header left.
 		out := stripStreamHeaders(string(data))
@@ -124,24 +143,28 @@ func FuzzStripStreamHeaders(f *testing.F) {
 		if bytes.IndexByte(data, 0) < 0 && out != string(data) {
 			t.Fatalf("stripStreamHeaders(%q) = %q changed a text", data, out)
 		}
-		// The same text written in frames of a few bytes and read as the
-		// provider reads the stream: the text as the provider reads it. The
-		// provider drops the \r of each \r\n it sees, and may see one where a
-		// size byte is \r (13): a text without \r, in frames of other sizes.
-		// Bytes 0 to 3 are no text's: one right before a header would pass
-		// for its stream byte.
-		text := strings.NewReplacer("\x00", "", "\x01", "", "\x02", "", "\x03", "", "\r", "").Replace(string(data))
-		size := int(chunk%64) + 1
+		// The same text, as UTF-8, written in frames of up to 256 bytes,
+		// each cut where a character ends (a cut within one loses it to
+		// U+FFFD on both sides), comes back as the program gets the text.
+		// The provider drops the \r of each \r\n it sees, and would see
+		// one where a size byte is \r (13): a text without \r, in frames of
+		// other sizes. Bytes 0 to 3 are no text's.
+		text := strings.ToValidUTF8(strings.NewReplacer("\x00", "", "\x01", "", "\x02", "", "\x03", "", "\r", "").Replace(string(data)), "?")
+		size := int(chunk) + 1
 		var stream strings.Builder
 		for rest := text; rest != ""; {
 			n := min(size, len(rest))
-			if n == 13 {
-				n = 12
+			for n < len(rest) && !utf8.RuneStart(rest[n]) {
+				n++
 			}
-			stream.WriteString(frame(chunk%3, rest[:n]))
+			if n == 13 {
+				for n = 12; !utf8.RuneStart(rest[n]); n-- {
+				}
+			}
+			stream.WriteString(frame(1+chunk%2, rest[:n]))
 			rest = rest[n:]
 		}
-		if got, want := stripStreamHeaders(asTheProviderReads(stream.String())), asTheProviderReads(text); got != want {
+		if got, want := stripStreamHeaders(asTheProgramGets(stream.String())), asTheProgramGets(text); got != want {
 			t.Fatalf("text %q in frames of %d bytes: got %q, want %q", text, size, got, want)
 		}
 	})

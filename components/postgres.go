@@ -355,7 +355,8 @@ echo "postgres: the password of $POSTGRES_USER is the stack's"
 // the provider replaces a container delete-first, and the engine then
 // replaces first whatever takes an input from it — the backend containers
 // and the migration step, gated on the step's success — so a rotation
-// would stop every backend before the new ones exist. Other changes of its
+// stopped every backend before the new ones existed (seen on the real
+// engine: the backend deleted at the start, the new one created 35 s later). Other changes of its
 // settings (limits, logs, labels) are ignored for it for the same reason.
 func setPassword(ctx *pulumi.Context, name string, runs JobRuns, s PostgresSettings, server Workload, socket pulumi.StringInput, revision Revision, parent pulumi.ResourceOption) (*job, error) {
 	script := setPasswordScript(int(s.Healthcheck.ReadyWithin().Seconds()))

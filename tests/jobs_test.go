@@ -211,13 +211,16 @@ func TestAFailedJobShowsItsOutputWithoutStreamHeaders(t *testing.T) {
 	logs := "\x01\x00\x00\x00\x00\x00\x00\x1bmigrations: attempt 1 of 3\n" +
 		"\x02\x00\x00\x00\x00\x00\x00\x23could not translate host name \"db\"\n" +
 		// A 10-byte write, whose size byte is a newline.
-		"\x01\x00\x00\x00\x00\x00\x00\x0aattempt 2\n"
+		"\x01\x00\x00\x00\x00\x00\x00\x0aattempt 2\n" +
+		// A 425-byte one, whose last size byte (0xa9) is no UTF-8 and
+		// reaches the program as U+FFFD, as seen on the real engine.
+		"\x02\x00\x00\x00\x00\x00\x01\uFFFD" + strings.Repeat("x", 424) + "\n"
 	r := deployWith(t, failing("production", "-migrate-", logs), with(t, "production", "backend.image", "registry.example.com/django-app:1.0.1"))
 	if r.err == nil {
 		t.Fatal("the migration did not fail")
 	}
 	msg := r.err.Error()
-	if want := "Output:\nmigrations: attempt 1 of 3\ncould not translate host name \"db\"\nattempt 2"; !strings.Contains(msg, want) || strings.ContainsRune(msg, 0) {
+	if want := "Output:\nmigrations: attempt 1 of 3\ncould not translate host name \"db\"\nattempt 2\n" + strings.Repeat("x", 424); !strings.HasSuffix(msg, want) || strings.ContainsRune(msg, 0) || strings.ContainsRune(msg, '\uFFFD') {
 		t.Errorf("the error shows %q, want it to end with %q and hold no zero byte", msg, want)
 	}
 }
