@@ -275,6 +275,20 @@ release_image() {
     release "a changed image"
 }
 
+# --- 6c, 6d. a failed step, then the next up (lib.sh) ------------------------------------------------
+
+new_backend_image() { echo "release $(date +%s%N)" >"$copy/examples/backend/core/static/core/release.txt"; }
+
+# site_serves: /api/ answers 200 through Traefik within 30 s (its own probe
+# of the backends comes every 5 s).
+site_serves() {
+    local deadline=$((SECONDS + 30))
+    until [ "$(http "$site/api/")" = 200 ]; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "GET /api/ through Traefik: $(http "$site/api/"), not 200 within 30 s"
+        sleep 1
+    done
+}
+
 # --- 7. crashes and a daemon restart ------------------------------------------------------------------
 
 wait_healthy_again() { # wait_healthy_again CONTAINER OLD_STARTED_AT DEADLINE_SECONDS
@@ -392,6 +406,8 @@ phase "5. preview after up" check_no_changes "after the first up"
 phase "6a. release: env" release_env
 phase "6b. release: image" release_image
 phase "5. preview after the releases" check_no_changes "after the releases"
+phase "6c. failed migration, next up" retry_failed_migration new_backend_image site_serves
+phase "6d. failed password step, next up" retry_failed_password_step site_serves
 phase "7a. crashes" check_crashes
 phase "7b. docker daemon restart" check_daemon_restart
 phase "8. postgres change" check_postgres_change

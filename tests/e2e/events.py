@@ -26,7 +26,7 @@ import sys
 PHASES = [
     ("images", lambda t, n: t in ("docker:index/remoteImage:RemoteImage", "docker:index/image:Image")),
     ("postgres", lambda t, n: t == "docker:index/container:Container" and n == "postgres"),
-    ("password", lambda t, n: t == "docker:index/container:Container" and n == "postgres-password"),
+    ("password", lambda t, n: t == "docker:index/container:Container" and re.fullmatch(r"postgres-password-[\w-]+", n)),
     ("migration", lambda t, n: t == "docker:index/container:Container" and re.fullmatch(r"backend-migrate-\w+", n)),
     ("backend", lambda t, n: t == "docker:index/container:Container" and re.fullmatch(r"backend-\w+-\d+", n)),
 ]

@@ -367,3 +367,192 @@ refuse_a_running_stack() {
     running=$(docker ps -aq --filter "label=djangostack.stack=$stack" --filter "label=djangostack.project=$project_name")
     [ -z "$running" ] || fail "this Docker already runs a $stack stack of $project_name ($(echo "$running" | wc -l) containers); destroy it first, this test deploys its own"
 }
+
+# --- a failed step, then the next up (issue 22) ---------------------------------------------
+# A one-shot step's exit code stays in the state: an up with the same inputs
+# replayed a failure instead of running the step again. These run on the
+# stack $stack of the project copy $copy, with plain docker commands that
+# honour DOCKER_HOST: another script runs them against a host over ssh.
+
+# stack_containers COMPONENT [docker ps options...]: the names of the
+# stack's containers of a component (its djangostack.component label).
+stack_containers() {
+    local component=$1
+    shift
+    docker ps "$@" --filter "label=djangostack.project=$project_name" --filter "label=djangostack.stack=$stack" \
+        --filter "label=djangostack.component=$component" --format '{{.Names}}' | sort
+}
+
+# stack_ids COMPONENT: the ids of the stack's running containers of a
+# component, on one line.
+stack_ids() {
+    docker ps --no-trunc --filter "label=djangostack.project=$project_name" --filter "label=djangostack.stack=$stack" \
+        --filter "label=djangostack.component=$1" --format '{{.ID}}' | sort | tr '\n' ' '
+}
+
+# probe_until_ok SECONDS CONTAINER...: runs each container's own
+# healthcheck command in it, once a second, until it passes: a server that
+# answers now, without waiting for Docker's next probe.
+probe_until_ok() {
+    local within=$1 deadline=$((SECONDS + $1)) c out
+    local -a probe
+    shift
+    for c in "$@"; do
+        mapfile -t probe < <(docker inspect -f '{{join .Config.Healthcheck.Test "\n"}}' "$c")
+        while :; do
+            case ${probe[0]:-} in
+                CMD) out=$(docker exec "$c" "${probe[@]:1}" 2>&1) && break ;;
+                CMD-SHELL) out=$(docker exec "$c" sh -c "${probe[1]}" 2>&1) && break ;;
+                *) out="no healthcheck to run: ${probe[*]:-}" ;;
+            esac
+            [ "$SECONDS" -lt "$deadline" ] || fail "$c: its healthcheck does not pass within $within s: $out"
+            sleep 1
+        done
+    done
+}
+
+# up_must_fail LOG: `pulumi up` of the stack, which must fail; its output in LOG.
+up_must_fail() {
+    if (cd "$copy" && pulumi up --stack "$stack" --yes --skip-preview) >"$1" 2>&1; then
+        fail "pulumi up succeeded where it should have failed: $(tail -20 "$1")"
+    fi
+}
+
+# readable_failure LOG TEXT LINE: the failed up's output says TEXT, shows
+# the job's LINE (an extended regex) as a line of its own, and holds none of
+# the zero and stream bytes of Docker's log headers.
+readable_failure() {
+    local log=$1
+    grep -qF -- "$2" "$log" || fail "the failed up does not say \"$2\": $(grep -m3 -A3 'error' "$log")"
+    grep -qE -- "^\s*$3\s*$" "$log" || fail "the failed up does not show /$3/ as a line of the job's output:"$'\n'"$(grep -A12 -F -- "$2" "$log" | cat -A | head -20)"
+    if LC_ALL=C grep -qP '[\x00-\x03]' "$log"; then
+        fail "the failed up shows stray bytes of Docker's stream headers:"$'\n'"$(LC_ALL=C grep -P '[\x00-\x03]' "$log" | cat -A | head -5)"
+    fi
+}
+
+# preview_shows_rerun JOB: the preview creates JOB's next attempt (its
+# logical name) and deletes the failed one.
+preview_shows_rerun() {
+    local out
+    out=$(pulumi_in_copy preview --stack "$stack")
+    printf '%s\n' "$out" >"$logs/preview-rerun-$1.log"
+    grep -qE -- " $1-2 +create" <<<"$out" || fail "the preview does not create $1-2:"$'\n'"$(grep -E 'create|delete|replace' <<<"$out" | head -10)"
+    grep -qE -- " $1 +delete" <<<"$out" ||
+        fail "the preview does not delete $1:"$'\n'"$(grep -E 'create|delete|replace' <<<"$out" | head -10)"
+}
+
+# retry_failed_migration RELEASE [SITE_CHECK]: stops Postgres, then
+# releases a new backend image (RELEASE: a command that changes the image
+# in $copy or its config): the migration fails, the update stops with the
+# job's output and the old backends untouched. With Postgres started again,
+# the old backends serve, the preview shows the migration running again,
+# and `up` with nothing changed runs it again and releases the new
+# backends; then nothing is left to change. SITE_CHECK, if given, runs once
+# the old backends serve again and once the new ones do.
+retry_failed_migration() {
+    local release=$1 site_check=${2:-true} pg before ids start took job failed_job log=$logs/failed-migration.log
+    pg=$(stack_containers postgres)
+    before=$(stack_containers backend)
+    ids=$(stack_ids backend)
+    docker stop "$pg" >/dev/null
+    "$release"
+    start=$(now)
+    up_must_fail "$log"
+    took=$(seconds_since "$start")
+    readable_failure "$log" "migrations failed (exit 1)" "migrations: failed after [0-9]+ attempts"
+    for job in $(stack_containers migrate -a); do
+        [ "$(docker inspect -f '{{.State.ExitCode}}' "$job")" = 0 ] || failed_job=$job
+    done
+    [ -n "${failed_job:-}" ] || fail "no migration container exited non-zero: $(stack_containers migrate -a | tr '\n' ' ')"
+    [ "$(stack_ids backend)" = "$ids" ] || fail "the failed release touched the old backends: $(stack_containers backend -a | tr '\n' ' ')"
+    pass "Postgres stopped, a release: the update failed in ${took}s at its migration ($failed_job), saying so with the job's output and no stray byte; the old backends are the same containers"
+
+    start=$(now)
+    docker start "$pg" >/dev/null
+    # shellcheck disable=SC2086
+    probe_until_ok 120 "$pg" $before
+    "$site_check"
+    pass "Postgres started again: the old backends serve $(seconds_since "$start")s later"
+
+    job=backend-migrate-${failed_job##*-migrate-}
+    preview_shows_rerun "$job"
+    start=$(now)
+    pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/retried-migration.log"
+    took=$(seconds_since "$start")
+    local now_backends image
+    now_backends=$(stack_containers backend)
+    [ "$(stack_containers migrate -a)" = "$failed_job-2" ] ||
+        fail "the migration containers after the retry: $(stack_containers migrate -a | tr '\n' ' '), want only $failed_job-2"
+    [ "$(docker inspect -f '{{.State.ExitCode}}' "$failed_job-2")" = 0 ] || fail "$failed_job-2 exited $(docker inspect -f '{{.State.ExitCode}}' "$failed_job-2")"
+    if [ -z "$now_backends" ] || [ "$now_backends" = "$before" ]; then
+        fail "the backends after the retry are $now_backends (before: $before)"
+    fi
+    image=$(docker inspect -f '{{.Image}}' "$failed_job-2")
+    for c in $now_backends; do
+        [ "$(docker inspect -f '{{.Image}}' "$c")" = "$image" ] || fail "$c does not run the image the migration passed with"
+    done
+    # shellcheck disable=SC2086
+    probe_until_ok 30 $now_backends
+    "$site_check"
+    pass "the preview ran the migration again ($job-2 create, $job delete); \`up\` with nothing changed ran it again in ${took}s and released ${now_backends//$'\n'/ }, on the image the migration passed with"
+    check_no_changes "after the migration ran again"
+}
+
+# retry_failed_password_step [SITE_CHECK]: stops Postgres, then changes what
+# the password step runs and nothing of Postgres's container: a shorter
+# Postgres healthcheck, which bounds the step's wait (10 s) and is never
+# applied to a running container. The step fails, the update stops with its
+# output and the backends untouched. With Postgres started again, the
+# preview shows the step running again, and `up` with nothing changed runs
+# it again; then nothing is left to change. The stack's config is put back
+# as it was, and a last `up` runs the step for it, the backends untouched.
+retry_failed_password_step() {
+    local site_check=${1:-true} pg backends ids start took step failed_step log=$logs/failed-password.log
+    local config=$copy/Pulumi.$stack.yaml
+    pg=$(stack_containers postgres)
+    backends=$(stack_containers backend)
+    ids=$(stack_ids backend)
+    cp "$config" "$work/Pulumi.$stack.yaml.before-password-step"
+    docker stop "$pg" >/dev/null
+    pulumi_in_copy config set --stack "$stack" --path postgres.healthcheck.interval 2s >/dev/null
+    pulumi_in_copy config set --stack "$stack" --path postgres.healthcheck.timeout 2s >/dev/null
+    pulumi_in_copy config set --stack "$stack" --path postgres.healthcheck.retries 1 >/dev/null
+    pulumi_in_copy config set --stack "$stack" --path postgres.healthcheck.startPeriod 2s >/dev/null
+    start=$(now)
+    up_must_fail "$log"
+    took=$(seconds_since "$start")
+    readable_failure "$log" "setting the database password failed (exit 1)" "postgres: not accepting connections [0-9]+ s after the step began"
+    for step in $(stack_containers postgres-password -a); do
+        [ "$(docker inspect -f '{{.State.ExitCode}}' "$step")" = 0 ] || failed_step=$step
+    done
+    [ -n "${failed_step:-}" ] || fail "no password step exited non-zero: $(stack_containers postgres-password -a | tr '\n' ' ')"
+    [ "$(stack_ids backend)" = "$ids" ] || fail "the failed password step touched the backends: $(stack_containers backend -a | tr '\n' ' ')"
+    pass "Postgres stopped, a change of the password step: the update failed in ${took}s at the step ($failed_step), saying so with its output and no stray byte; the backends are the same containers"
+
+    start=$(now)
+    docker start "$pg" >/dev/null
+    # shellcheck disable=SC2086
+    probe_until_ok 120 "$pg" $backends
+    "$site_check"
+    pass "Postgres started again: the backends serve $(seconds_since "$start")s later"
+
+    step=postgres-password-${failed_step##*-postgres-password-}
+    preview_shows_rerun "$step"
+    start=$(now)
+    pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/retried-password.log"
+    took=$(seconds_since "$start")
+    [ "$(stack_containers postgres-password -a)" = "$failed_step-2" ] ||
+        fail "the password steps after the retry: $(stack_containers postgres-password -a | tr '\n' ' '), want only $failed_step-2"
+    [ "$(docker inspect -f '{{.State.ExitCode}}' "$failed_step-2")" = 0 ] || fail "$failed_step-2 exited $(docker inspect -f '{{.State.ExitCode}}' "$failed_step-2")"
+    [ "$(stack_ids backend)" = "$ids" ] || fail "the retry replaced the backends"
+    "$site_check"
+    pass "the preview ran the step again ($step-2 create, $step delete); \`up\` with nothing changed ran it again in ${took}s, the backends the same containers"
+    check_no_changes "after the password step ran again"
+
+    cp "$work/Pulumi.$stack.yaml.before-password-step" "$config"
+    start=$(now)
+    pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/password-step-restored.log"
+    took=$(seconds_since "$start")
+    [ "$(stack_ids backend)" = "$ids" ] || fail "the password step of the config as it was replaced the backends"
+    pass "the config as it was: \`up\` ran its password step again ($(stack_containers postgres-password -a)) in ${took}s, the backends the same containers"
+}
