@@ -60,6 +60,12 @@ func (d *Deployment) record(key string, spec components.Spec, names ...string) {
 // changes.
 func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deployment, error) {
 	d := &Deployment{}
+	var guard destroyGuard
+	if p.KeepData {
+		if err := guard.watch(ctx); err != nil {
+			return nil, err
+		}
+	}
 	dataVolumes := map[string]string{"postgres": components.PostgresDataVolume(naming), "media": naming.Name("media")}
 	prev, err := d.checkPrevious(ctx, p, dataVolumes)
 	if err != nil {
@@ -80,6 +86,11 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 	}
 	if err := d.registerIngress(ctx, p, h); err != nil {
 		return nil, err
+	}
+	if p.KeepData {
+		if err := guard.register(ctx); err != nil {
+			return nil, err
+		}
 	}
 	parts := p.parts(dataVolumes)
 	d.Notes = append(d.Notes, changeNotes(prev, parts, d)...)

@@ -21,8 +21,10 @@ type Profile struct {
 	Domains []string `json:"domains"`
 	// TLS serves the site over https on port 443.
 	TLS bool `json:"tls"`
-	// KeepData protects the Postgres data and media volumes from deletion and
-	// keeps them on the host if the stack is destroyed.
+	// KeepData protects the Postgres data, media and backups volumes from
+	// deletion and keeps them on the host if the stack is destroyed; a
+	// protected guard makes `pulumi destroy` refuse before it touches
+	// anything.
 	KeepData bool `json:"keepData"`
 	// AllowDataVolumeReplacement lets one update put the Postgres data or
 	// media volume under a new name, which starts it empty (default false;

@@ -62,6 +62,7 @@ var knownTypes = map[string]bool{
 	"django-stack:components:Traefik":  true,
 	"django-stack:components:Edge":     true,
 	"django-stack:components:Backup":   true,
+	"django-stack:stack:DestroyGuard":  true,
 }
 
 // Registration is one resource as the program registered it.
