@@ -1,5 +1,11 @@
 // Command probe is the end-to-end deploy's client of the running site: what
-// a browser and a crowd of users do, measured, on loopback only.
+// a browser and a crowd of users do, measured. It sends traffic only to
+// loopback and to the test servers' own network, 198.18.0.0/15 (RFC 2544's
+// range for network tests, which no real host uses).
+//
+// Every command takes -cacert FILE, which makes the PEM roots in FILE the
+// only ones trusted for https and wss, and -resolve NAME:ADDR, which dials
+// ADDR for NAME (as curl's --resolve), so a site is asked by its own name.
 //
 //	probe load  -url URL [-url URL...] [-c 4] [-for 30s] [-timeout 10s]
 //	            requests the URLs in turn from C clients until -for has
@@ -14,10 +20,18 @@
 //	            signs in to Django's admin as a browser does: the login
 //	            page's CSRF cookie and token, the POST, the session cookie,
 //	            and the admin index with it.
+//	probe tls   -addr ADDR:443 -name NAME -cacert FILE
+//	            a TLS handshake as a browser makes it (SNI NAME, ALPN h2
+//	            and http/1.1), trusting only FILE's roots: prints the
+//	            certificate's names, issuer, chain and expiry and the
+//	            protocol negotiated; then a handshake offering at most
+//	            TLS 1.1, which must be refused. Exits 1 otherwise.
 package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -41,7 +55,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: probe load|ws|login [flags]")
+		fmt.Fprintln(os.Stderr, "usage: probe load|ws|login|tls [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -52,8 +66,10 @@ func main() {
 		err = ws(os.Args[2:])
 	case "login":
 		err = login(os.Args[2:])
+	case "tls":
+		err = handshake(os.Args[2:])
 	default:
-		err = fmt.Errorf("unknown command %q (load, ws, login)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (load, ws, login, tls)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "probe:", err)
@@ -87,15 +103,22 @@ func load(args []string) error {
 	duration := fs.Duration("for", 0, "stop after this long (0: only on SIGTERM or SIGINT)")
 	timeout := fs.Duration("timeout", 10*time.Second, "a request without an answer within this long fails")
 	host := fs.String("host", "", "Host header to send (default: the URL's)")
+	var dial dialing
+	dial.flags(fs)
 	fs.Parse(args)
 	if len(targets) == 0 {
 		return errors.New("load: no -url")
 	}
 	for _, t := range targets {
-		if u, err := url.Parse(t); err != nil || !isLoopback(u.Hostname()) {
-			return fmt.Errorf("load: %s is not a loopback URL; this tool loads nothing else", t)
+		if err := dial.allowed(t); err != nil {
+			return fmt.Errorf("load: %w", err)
 		}
 	}
+	transport, err := dial.transport()
+	if err != nil {
+		return err
+	}
+	transport.MaxIdleConnsPerHost, transport.DisableCompression = *clients, true
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -104,7 +127,6 @@ func load(args []string) error {
 		ctx, cancel = context.WithTimeout(ctx, *duration)
 		defer cancel()
 	}
-	transport := &http.Transport{MaxIdleConnsPerHost: *clients, DisableCompression: true}
 	client := &http.Client{
 		Timeout:   *timeout,
 		Transport: transport,
@@ -201,22 +223,121 @@ func errorKind(err error) string {
 	return err.Error()
 }
 
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
+// dialing is how the commands reach a site: which roots they trust for
+// TLS, and which address they dial for a name.
+type dialing struct {
+	caFile  string
+	resolve map[string]string
+}
+
+func (d *dialing) flags(fs *flag.FlagSet) {
+	d.resolve = map[string]string{}
+	fs.StringVar(&d.caFile, "cacert", "", "PEM file of the only roots trusted for https and wss (default: the system's)")
+	fs.Func("resolve", "NAME:ADDR: dial ADDR for NAME (repeat for several names)", func(v string) error {
+		name, addr, ok := strings.Cut(v, ":")
+		if !ok || name == "" || net.ParseIP(addr) == nil {
+			return fmt.Errorf("%q is not NAME:ADDR", v)
+		}
+		d.resolve[name] = addr
+		return nil
+	})
+}
+
+// testNetwork is where the end-to-end servers live: RFC 2544's benchmarking
+// range, never a real host's address.
+var testNetwork = &net.IPNet{IP: net.IPv4(198, 18, 0, 0), Mask: net.CIDRMask(15, 32)}
+
+// allowed refuses a URL whose host is not loopback or the test network, as
+// given or as -resolve maps it: this tool sends traffic nowhere else.
+func (d *dialing) allowed(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return err
 	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	host := u.Hostname()
+	if addr, ok := d.resolve[host]; ok {
+		host = addr
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if ip := net.ParseIP(host); ip != nil && (ip.IsLoopback() || testNetwork.Contains(ip)) {
+		return nil
+	}
+	return fmt.Errorf("%s is not on loopback or the test network %s; this tool sends traffic nowhere else", raw, testNetwork)
+}
+
+// tlsConfig trusts only -cacert's roots when it is given.
+func (d *dialing) tlsConfig(name string) (*tls.Config, error) {
+	conf := &tls.Config{ServerName: name}
+	if d.caFile == "" {
+		return conf, nil
+	}
+	pem, err := os.ReadFile(d.caFile)
+	if err != nil {
+		return nil, err
+	}
+	conf.RootCAs = x509.NewCertPool()
+	if !conf.RootCAs.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", d.caFile)
+	}
+	return conf, nil
+}
+
+// transport dials -resolve's address for a mapped name, and negotiates
+// HTTP/2 over TLS as browsers do.
+func (d *dialing) transport() (*http.Transport, error) {
+	conf, err := d.tlsConfig("")
+	if err != nil {
+		return nil, err
+	}
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	return &http.Transport{
+		TLSClientConfig:   conf,
+		ForceAttemptHTTP2: true,
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if host, port, err := net.SplitHostPort(addr); err == nil {
+				if mapped, ok := d.resolve[host]; ok {
+					addr = net.JoinHostPort(mapped, port)
+				}
+			}
+			return dialer.DialContext(ctx, network, addr)
+		},
+	}, nil
+}
+
+// client is an http.Client over transport that does not follow redirects.
+func (d *dialing) client(timeout time.Duration) (*http.Client, error) {
+	transport, err := d.transport()
+	if err != nil {
+		return nil, err
+	}
+	return &http.Client{
+		Timeout:       timeout,
+		Transport:     transport,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}, nil
 }
 
 func ws(args []string) error {
 	fs := flag.NewFlagSet("ws", flag.ExitOnError)
 	target := fs.String("url", "", "websocket URL")
 	origin := fs.String("origin", "", "Origin header, as the page's browser sends it")
+	var dial dialing
+	dial.flags(fs)
 	fs.Parse(args)
+	if err := dial.allowed(*target); err != nil {
+		return fmt.Errorf("ws: %w", err)
+	}
+	client, err := dial.client(15 * time.Second)
+	if err != nil {
+		return err
+	}
+	// The websocket handshake is HTTP/1.1's Upgrade.
+	client.Transport.(*http.Transport).ForceAttemptHTTP2 = false
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, *target, &websocket.DialOptions{HTTPHeader: http.Header{"Origin": {*origin}}})
+	conn, resp, err := websocket.Dial(ctx, *target, &websocket.DialOptions{HTTPClient: client, HTTPHeader: http.Header{"Origin": {*origin}}})
 	if err != nil {
 		status := 0
 		if resp != nil {
@@ -244,13 +365,17 @@ func login(args []string) error {
 	base := fs.String("base", "http://localhost:8080", "the site")
 	user := fs.String("user", "", "admin user")
 	password := fs.String("password", "", "its password")
+	var dial dialing
+	dial.flags(fs)
 	fs.Parse(args)
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{
-		Jar:           jar,
-		Timeout:       10 * time.Second,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	if err := dial.allowed(*base); err != nil {
+		return fmt.Errorf("login: %w", err)
 	}
+	client, err := dial.client(10 * time.Second)
+	if err != nil {
+		return err
+	}
+	client.Jar, _ = cookiejar.New(nil)
 	loginURL := *base + "/admin/login/"
 	resp, err := client.Get(loginURL)
 	if err != nil {
@@ -294,7 +419,11 @@ func login(args []string) error {
 	// Without the token the same POST is refused: the check is real.
 	bare, _ := http.NewRequest(http.MethodPost, loginURL, strings.NewReader(url.Values{"username": {*user}, "password": {*password}}.Encode()))
 	bare.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err = (&http.Client{Timeout: 10 * time.Second}).Do(bare)
+	noSession, err := dial.client(10 * time.Second)
+	if err != nil {
+		return err
+	}
+	resp, err = noSession.Do(bare)
 	if err != nil {
 		return err
 	}
@@ -330,4 +459,59 @@ func attributes(c *http.Cookie) string {
 		a = append(a, "SameSite=Strict")
 	}
 	return strings.Join(a, " ")
+}
+
+// handshake is the tls command: the certificate a name is served with, as a
+// client that trusts only -cacert sees it, and the refusal of old TLS.
+func handshake(args []string) error {
+	fs := flag.NewFlagSet("tls", flag.ExitOnError)
+	addr := fs.String("addr", "", "ADDR:PORT to connect to")
+	name := fs.String("name", "", "the server name to ask for (SNI) and verify")
+	var dial dialing
+	dial.flags(fs)
+	fs.Parse(args)
+	if err := dial.allowed("https://" + *addr); err != nil {
+		return fmt.Errorf("tls: %w", err)
+	}
+	conf, err := dial.tlsConfig(*name)
+	if err != nil {
+		return err
+	}
+	conf.NextProtos = []string{"h2", "http/1.1"}
+	dialer := &net.Dialer{Timeout: 10 * time.Second}
+	conn, err := tls.DialWithDialer(dialer, "tcp", *addr, conf)
+	if err != nil {
+		return fmt.Errorf("%s at %s: %w", *name, *addr, err)
+	}
+	state := conn.ConnectionState()
+	conn.Close()
+	leaf := state.PeerCertificates[0]
+	chain := state.VerifiedChains[0]
+	var path []string
+	for _, c := range chain {
+		path = append(path, c.Subject.CommonName)
+	}
+	fmt.Printf("%s: %s, ALPN %s; certificate %x for %s, issued by %s, valid until %s; verified chain: %s\n",
+		*name, tls.VersionName(state.Version), state.NegotiatedProtocol, leaf.SerialNumber, strings.Join(leaf.DNSNames, " "),
+		leaf.Issuer.CommonName, leaf.NotAfter.UTC().Format(time.RFC3339), strings.Join(path, " <- "))
+	if state.NegotiatedProtocol != "h2" {
+		return fmt.Errorf("%s: ALPN negotiated %q, not h2", *name, state.NegotiatedProtocol)
+	}
+
+	// Offering only TLS 1.0 and 1.1: a server that accepts either fails
+	// the check. The client skips verification here, so that nothing but
+	// the version can make the handshake fail.
+	old := &tls.Config{ServerName: *name, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11, InsecureSkipVerify: true,
+		CipherSuites: []uint16{tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_RSA_WITH_AES_128_CBC_SHA}}
+	conn, err = tls.DialWithDialer(dialer, "tcp", *addr, old)
+	if err == nil {
+		v := tls.VersionName(conn.ConnectionState().Version)
+		conn.Close()
+		return fmt.Errorf("%s: a handshake offering at most TLS 1.1 was accepted (%s)", *name, v)
+	}
+	if !strings.Contains(err.Error(), "protocol version") {
+		return fmt.Errorf("%s: a handshake offering at most TLS 1.1 failed, but not for its version: %w", *name, err)
+	}
+	fmt.Printf("%s: a handshake offering at most TLS 1.1 is refused (%v)\n", *name, err)
+	return nil
 }
