@@ -275,20 +275,6 @@ release_image() {
     release "a changed image"
 }
 
-# --- 6c, 6d. a failed step, then the next up (lib.sh) ------------------------------------------------
-
-new_backend_image() { echo "release $(date +%s%N)" >"$copy/examples/backend/core/static/core/release.txt"; }
-
-# site_serves: /api/ answers 200 through Traefik within 30 s (its own probe
-# of the backends comes every 5 s).
-site_serves() {
-    local deadline=$((SECONDS + 30))
-    until [ "$(http "$site/api/")" = 200 ]; do
-        [ "$SECONDS" -lt "$deadline" ] || fail "GET /api/ through Traefik: $(http "$site/api/"), not 200 within 30 s"
-        sleep 1
-    done
-}
-
 # --- 7. crashes and a daemon restart ------------------------------------------------------------------
 
 wait_healthy_again() { # wait_healthy_again CONTAINER OLD_STARTED_AT DEADLINE_SECONDS

@@ -515,7 +515,7 @@ retry_failed_password_step() {
     cp "$config" "$work/Pulumi.$stack.yaml.before-password-step"
     docker stop "$pg" >/dev/null
     pulumi_in_copy config set --stack "$stack" --path postgres.healthcheck.interval 2s >/dev/null
-    pulumi_in_copy config set --stack "$stack" --path postgres.healthcheck.timeout 2s >/dev/null
+    pulumi_in_copy config set --stack "$stack" --path postgres.healthcheck.timeout 1s >/dev/null
     pulumi_in_copy config set --stack "$stack" --path postgres.healthcheck.retries 1 >/dev/null
     pulumi_in_copy config set --stack "$stack" --path postgres.healthcheck.startPeriod 2s >/dev/null
     start=$(now)
