@@ -392,8 +392,6 @@ phase "5. preview after up" check_no_changes "after the first up"
 phase "6a. release: env" release_env
 phase "6b. release: image" release_image
 phase "5. preview after the releases" check_no_changes "after the releases"
-phase "6c. failed migration, next up" retry_failed_migration new_backend_image site_serves
-phase "6d. failed password step, next up" retry_failed_password_step site_serves
 phase "7a. crashes" check_crashes
 phase "7b. docker daemon restart" check_daemon_restart
 phase "8. postgres change" check_postgres_change
