@@ -2,6 +2,11 @@
 websockets, under /ws/, through Channels. Traefik routes /ws/ there and
 everything else to gunicorn on port 8000 (config/wsgi.py).
 
+It is also what the worker runs (`manage.py runworker tasks`,
+core/worker.py): the messages of each named channel it listens on come in
+as "channel" scopes, which ChannelNameRouter hands to that channel's
+consumer (core/routing.py). uvicorn never sees a "channel" scope.
+
 Plain HTTP on this port answers only /ws/health/, the websocket server's
 own health probe: 200 {"status": "ok"}, or, to a probe, 503 {"status":
 "draining"} once the container is stopping (core/drain.py). Any other HTTP
@@ -18,11 +23,11 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 # Set up Django (settings, app registry) before anything imports models.
 django.setup()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from core import drain  # noqa: E402
-from core.routing import websocket_urlpatterns  # noqa: E402
+from core.routing import channel_routes, websocket_urlpatterns  # noqa: E402
 
 HEALTH_PATH = "/ws/health/"
 
@@ -58,5 +63,7 @@ application = ProtocolTypeRouter(
         # A websocket's Origin must be one of ALLOWED_HOSTS: a page on
         # another site cannot open a socket with the user's cookies.
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        # The worker's named channels: "tasks" to core.consumers.TaskConsumer.
+        "channel": ChannelNameRouter(channel_routes),
     }
 )
