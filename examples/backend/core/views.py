@@ -1,5 +1,14 @@
+import logging
+import uuid
+
+import redis
+from asgiref.sync import async_to_sync
+from channels.exceptions import ChannelFull
+from channels.layers import get_channel_layer
 from django import forms
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -8,7 +17,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from . import drain, health
-from .models import Note
+from .consumers import TASKS_CHANNEL
+from .models import Note, Task
+
+logger = logging.getLogger(__name__)
 
 
 def index(request):
@@ -85,3 +97,55 @@ class NoteList(generics.ListAPIView):
 
     queryset = Note.objects.all()
     serializer_class = NoteSerializer
+
+
+class TaskRequestSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=Task._meta.get_field("text").max_length)
+
+
+class TaskCreate(APIView):
+    """POST {"text": "..."}: hands the task to the worker through the channel
+    layer ("tasks", encrypted in Redis) and answers 202 {"id": "<uuid>"}
+    with a Location to ask for the result, GET /api/tasks/<id>/, which is a
+    404 until the worker has written it. 400 for a text that is missing,
+    empty or longer than 200 characters; 503 when the message cannot be
+    sent (Redis down, or the channel full: REDIS_CHANNEL_CAPACITY messages
+    waiting, no worker receiving).
+
+    Throttled and authenticated as every API view (REST_FRAMEWORK's
+    defaults): an anonymous POST needs no CSRF token, one from a logged-in
+    session does (DRF's SessionAuthentication)."""
+
+    def post(self, request):
+        serializer = TaskRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        task_id = uuid.uuid4()
+        message = {
+            "type": "task.record",
+            "id": str(task_id),
+            "text": serializer.validated_data["text"],
+            "created": timezone.now().isoformat(),
+        }
+        try:
+            async_to_sync(get_channel_layer().send)(TASKS_CHANNEL, message)
+        except (ChannelFull, redis.RedisError, OSError) as error:
+            logger.warning("tasks: could not send task %s: %s: %s", task_id, type(error).__name__, error)
+            return Response({"detail": "the task queue is unavailable; try again later"}, status=503)
+        return Response(
+            {"id": str(task_id)}, status=202, headers={"Location": reverse("task", kwargs={"pk": task_id})}
+        )
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Task
+        fields = ["id", "text", "created", "handled_by", "handled_at"]
+
+
+# Never cached: the same URL is a 404 until the worker writes the row.
+@method_decorator(never_cache, name="dispatch")
+class TaskDetail(generics.RetrieveAPIView):
+    """The task as the worker wrote it, or 404 until it has."""
+
+    queryset = Task.objects.all()
+    serializer_class = TaskSerializer
