@@ -9,13 +9,18 @@ What it adds to channels.worker.Worker, and why:
   container's PID 1 (the entrypoint execs it), a process gets no signal it
   has no handler for, and Channels' worker installs none: `docker stop`
   would wait out its stop timeout (10 s by default) and SIGKILL it on every
-  release. Here SIGTERM (or SIGINT) stops the receiving at once: a receive
-  cancelled while it waits loses nothing, as channels_redis keeps each
-  message it pops in a backup queue until it has been handed over, and puts
-  it back otherwise. The messages already handed to a consumer are handled
-  (for at most stop_seconds), and the worker exits with 128 + the signal,
-  as serve.py does: Docker's on-failure restart policy then starts it again
-  after a daemon restart, while a `docker stop` leaves it stopped.
+  release. Here SIGTERM (or SIGINT) stops the receiving at once (a receive
+  cancelled while it waits loses nothing: channels_redis keeps the message
+  it pops in a backup queue until the receive has returned it, and the
+  next receive on the channel puts it back), lets the consumer finish the
+  message in hand (for at most stop_seconds), and exits with 128 + the
+  signal, as serve.py does: Docker's on-failure restart policy then starts
+  it again after a daemon restart, while a `docker stop` leaves it stopped.
+- It takes a message off Redis only once the consumer has handled the one
+  before (Channels' worker takes them as fast as Redis gives them, into a
+  queue in memory, which a stop would have to work through or lose): a
+  stop finds at most one message in hand per channel, and the others wait
+  in Redis for the next worker, for REDIS_CHANNEL_EXPIRY (60 s).
 - It writes a heartbeat, a file holding its pid, replaced every
   heartbeat_seconds from the event loop that receives and dispatches: a
   fresh file means the loop turns, which a thread of its own would not
@@ -184,15 +189,36 @@ class Worker(ChannelsWorker):
             if not message.get("type"):
                 logger.warning("worker: dropped a message without a type on %s", channel)
                 continue
-            scope = {"type": "channel", "channel": channel}
-            instance_queue = self.get_or_create_application_instance(channel, scope)
-            await instance_queue.put(message)
+            await self.hand_over(channel, message)
+
+    async def hand_over(self, channel, message):
+        """Gives the message to the channel's consumer and waits until it
+        has handled it (or has ended): the next message stays in Redis
+        meanwhile, so a stop finds at most one message in hand per channel
+        and leaves the others to the next worker. A consumer handles its
+        messages one after the other anyway; taking more ahead would only
+        save a round trip to Redis."""
+        ended = self.application_instances.get(channel)
+        if ended is not None and ended["future"].done():
+            # An error ended the consumer after its last message: say why
+            # now (the application checker would, within 0.1 s) and let a
+            # new one take this message, which the ended one never would.
+            del self.application_instances[channel]
+            if not ended["future"].cancelled() and ended["future"].exception() is not None:
+                await self.application_exception(ended["future"].exception(), ended)
+        scope = {"type": "channel", "channel": channel}
+        self.get_or_create_application_instance(channel, scope).put_nowait(message)
+        details = self.application_instances[channel]
+        details["handled"].clear()
+        handled = asyncio.ensure_future(details["handled"].wait())
+        try:
+            await asyncio.wait([handled, details["future"]], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            handled.cancel()
 
     def get_or_create_application_instance(self, scope_id, scope):
-        """asgiref's, with a receive that records whether the consumer is
-        handling a message: a consumer asks for the next message once it has
-        handled the one before, so it is busy from the moment receive
-        returns until it is called again."""
+        """asgiref's, with a receive that tells when the consumer has
+        handled its message: it asks for the next one once it is done."""
         if scope_id in self.application_instances:
             details = self.application_instances[scope_id]
             details["last_used"] = time.time()
@@ -200,13 +226,14 @@ class Worker(ChannelsWorker):
         while len(self.application_instances) > self.max_applications:
             self.delete_oldest_application_instance()
         input_queue = asyncio.Queue()
-        details = {"input_queue": input_queue, "scope": scope, "last_used": time.time(), "handling": False}
+        handled = asyncio.Event()
+        handled.set()
+        details = {"input_queue": input_queue, "scope": scope, "last_used": time.time(), "handled": handled}
 
         async def receive():
-            details["handling"] = False
-            message = await input_queue.get()
-            details["handling"] = True
-            return message
+            if input_queue.empty():
+                handled.set()
+            return await input_queue.get()
 
         # A coroutine function, not asgiref's lambda: SyncConsumer wraps send
         # in async_to_sync, which warns about a plain callable.
@@ -221,9 +248,7 @@ class Worker(ChannelsWorker):
 
     @staticmethod
     def _busy(details):
-        if details["future"].done():
-            return False
-        return details["handling"] or not details["input_queue"].empty()
+        return not details["future"].done() and not details["handled"].is_set()
 
     # --- the heartbeat -----------------------------------------------------------------
 

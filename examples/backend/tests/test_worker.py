@@ -343,22 +343,47 @@ def slow_consumer(seconds, log):
     return SlowConsumer.as_asgi()
 
 
-def test_a_stop_finishes_the_messages_in_hand_and_takes_no_more(django_settings, layer):
+def test_a_stop_finishes_the_message_in_hand_and_leaves_the_others_in_the_layer(django_settings, layer):
     log = []
-    messages = [task_message(f"slow {n}") for n in range(2)]
+    messages = [task_message(f"slow {n}") for n in range(3)]
     for message in messages:
         asyncio.run(layer.send("tasks", message))
-    # Stopped while the first is handled: the second was handed over with
-    # it or is still in the layer; either way nothing is cut short.
+    # Stopped while the first is handled: the worker took no other.
     worker = run_worker(
         layer, until=lambda: ("began", messages[0]["id"]) in log, application=slow_consumer(0.5, log)
     )
-    assert log[:2] == [("began", messages[0]["id"]), ("finished", messages[0]["id"])]
-    began = [event for event in log if event[0] == "began"]
-    finished = [event for event in log if event[0] == "finished"]
-    assert len(began) == len(finished)
+    assert log == [("began", messages[0]["id"]), ("finished", messages[0]["id"])]
     assert not worker.abandoned
-    assert worker.stop_took < 0.5 * len(began) + 1.0
+    assert worker.stop_took < 1.0
+    assert [asyncio.run(layer.receive("tasks"))["id"] for _ in messages[1:]] == [m["id"] for m in messages[1:]]
+
+
+def test_the_worker_hands_over_the_next_message_once_the_last_is_handled(django_settings, layer):
+    log = []
+    messages = [task_message(f"in turn {n}") for n in range(3)]
+    for message in messages:
+        asyncio.run(layer.send("tasks", message))
+    run_worker(layer, until=lambda: len(log) == 6, application=slow_consumer(0.1, log))
+    assert log == [(event, m["id"]) for m in messages for event in ("began", "finished")]
+
+
+def test_a_consumer_that_failed_is_replaced_for_the_next_message(django_settings, layer, caplog):
+    from channels.consumer import SyncConsumer
+
+    handled = []
+
+    class Fragile(SyncConsumer):
+        channel_layer_alias = None
+
+        def task_record(self, message):
+            if message["text"] == "break":
+                raise RuntimeError("a bug in a consumer")
+            handled.append(message["text"])
+
+    for text in ("break", "after the break"):
+        asyncio.run(layer.send("tasks", task_message(text)))
+    run_worker(layer, until=lambda: handled == ["after the break"], application=Fragile.as_asgi())
+    assert "a bug in a consumer" in caplog.text
 
 
 def test_a_stop_gives_up_on_a_message_after_stop_seconds(django_settings, layer):
