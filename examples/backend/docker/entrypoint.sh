@@ -6,7 +6,9 @@
 # then collects the static files into the volume nginx serves (unless
 # COLLECT_STATIC=False) and runs the command: by default docker/serve.py,
 # which runs gunicorn (HTTP) and uvicorn (websockets) and drains them on
-# SIGTERM.
+# SIGTERM. A worker runs `python3 manage.py runworker tasks` instead, with
+# COLLECT_STATIC=False and RUN_MIGRATIONS=False: it serves no files and
+# mounts no volume (README.md, "The worker").
 #
 # The Pulumi program runs the migrations once, as a one-shot step before it
 # starts a new image's containers, and sets RUN_MIGRATIONS=False: replicas
@@ -138,6 +140,8 @@ else
 fi
 if [ "$collect" = true ]; then
     collect_static
+else
+    log "COLLECT_STATIC=False: not collecting the static files"
 fi
 log "starting: $*"
 exec "$@"
