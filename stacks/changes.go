@@ -6,7 +6,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/components/problems"
+	"github.com/djangostack/infra/components/runtime"
 	"github.com/djangostack/infra/stacks/outputs"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -19,11 +20,11 @@ import (
 
 // Previous is what the last deployment of the stack recorded.
 type Previous struct {
-	Specs       map[string]components.Spec
+	Specs       map[string]runtime.Spec
 	DataVolumes map[string]string
 	// Jobs are how its one-shot jobs' last runs ended, even when that
 	// update failed: the engine keeps a failed update's outputs.
-	Jobs components.JobRuns
+	Jobs runtime.JobRuns
 }
 
 // readStackOutputs is the engine's own function that reads a stack's
@@ -46,7 +47,7 @@ const (
 // attempt. A read that fails stops the deploy before any change, as the
 // data volumes cannot be checked either.
 func readPrevious(ctx *pulumi.Context) (Previous, error) {
-	prev := Previous{Specs: map[string]components.Spec{}, DataVolumes: map[string]string{}, Jobs: components.JobRuns{}}
+	prev := Previous{Specs: map[string]runtime.Spec{}, DataVolumes: map[string]string{}, Jobs: runtime.JobRuns{}}
 	var result struct {
 		Outputs map[string]any `pulumi:"outputs"`
 	}
@@ -64,7 +65,7 @@ func readPrevious(ctx *pulumi.Context) (Previous, error) {
 		time.Sleep(readPause)
 	}
 	for component, spec := range asStringMaps(result.Outputs[outputs.Specs]) {
-		prev.Specs[component] = components.Spec(spec)
+		prev.Specs[component] = runtime.Spec(spec)
 	}
 	if m, ok := result.Outputs[outputs.DataVolumes].(map[string]any); ok {
 		for k, v := range m {
@@ -78,13 +79,13 @@ func readPrevious(ctx *pulumi.Context) (Previous, error) {
 // jobRuns reads the jobs output back. An entry it cannot read (a stack
 // deployed before the output existed has none) counts as a job that did not
 // run: its first attempt.
-func jobRuns(v any) components.JobRuns {
-	runs := components.JobRuns{}
+func jobRuns(v any) runtime.JobRuns {
+	runs := runtime.JobRuns{}
 	for job, fields := range asStringMaps(v) {
 		attempt, err1 := strconv.Atoi(fields["attempt"])
 		code, err2 := strconv.Atoi(fields["exitCode"])
 		if err1 == nil && err2 == nil {
-			runs[job] = components.JobRun{Attempt: attempt, ExitCode: code}
+			runs[job] = runtime.JobRun{Attempt: attempt, ExitCode: code}
 		}
 	}
 	return runs
@@ -125,7 +126,7 @@ func changeNotes(prev Previous, parts []part, d *Deployment) []string {
 // checkDataVolumes refuses, in production, a deploy that would put a data
 // volume under a new name: the database or the uploads would start empty.
 // allow lets one deliberate update through; elsewhere it is a warning.
-func checkDataVolumes(stack string, prev Previous, dataVolumes map[string]string, allow bool) (errs, warnings components.Problems) {
+func checkDataVolumes(stack string, prev Previous, dataVolumes map[string]string, allow bool) (errs, warnings problems.Problems) {
 	for _, component := range []string{"postgres", "media"} {
 		before, deployed := prev.DataVolumes[component]
 		now := dataVolumes[component]

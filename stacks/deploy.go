@@ -6,8 +6,16 @@ import (
 	"maps"
 	"slices"
 
-	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/components/backend"
+	"github.com/djangostack/infra/components/backup"
 	"github.com/djangostack/infra/components/edge"
+	"github.com/djangostack/infra/components/naming"
+	"github.com/djangostack/infra/components/nginx"
+	"github.com/djangostack/infra/components/postgres"
+	"github.com/djangostack/infra/components/redis"
+	"github.com/djangostack/infra/components/runtime"
+	"github.com/djangostack/infra/components/secrets"
+	"github.com/djangostack/infra/components/traefik"
 	"github.com/djangostack/infra/stacks/outputs"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -15,15 +23,15 @@ import (
 
 // Deployment is what Register created.
 type Deployment struct {
-	Secrets  *components.Secrets
-	Postgres *components.Postgres
-	Redis    *components.Redis
-	Backend  *components.Backend
-	Nginx    *components.Nginx
+	Secrets  *secrets.Secrets
+	Postgres *postgres.Postgres
+	Redis    *redis.Redis
+	Backend  *backend.Backend
+	Nginx    *nginx.Nginx
 	// Traefik is nil when the stack joins the host's shared Traefik.
-	Traefik *components.Traefik
+	Traefik *traefik.Traefik
 	// Backup is nil when backups are off.
-	Backup *components.Backup
+	Backup *backup.Backup
 	// Edge is nil when the stack has no Cloudflare zone.
 	Edge *edge.Edge
 	// Outputs are the stack outputs: the public URLs, every container's
@@ -35,18 +43,18 @@ type Deployment struct {
 	// running are the parts registered, by key.
 	running map[string]running
 	// lastJobs are the runs of the jobs the last deployment recorded.
-	lastJobs components.JobRuns
+	lastJobs runtime.JobRuns
 }
 
 // running is a part as it runs: the spec the next deployment compares
 // with, and the Docker names of its containers (of its service on a swarm).
 type running struct {
-	spec  components.Spec
+	spec  runtime.Spec
 	names []string
 }
 
 // record notes a part the stack runs, for the outputs and the change notes.
-func (d *Deployment) record(key string, spec components.Spec, names ...string) {
+func (d *Deployment) record(key string, spec runtime.Spec, names ...string) {
 	if d.running == nil {
 		d.running = map[string]running{}
 	}
@@ -58,7 +66,7 @@ func (d *Deployment) record(key string, spec components.Spec, names ...string) {
 // components share on the host, the data servers, the site and its
 // ingress; it returns them with the stack outputs and the notes of what
 // changes.
-func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deployment, error) {
+func Register(ctx *pulumi.Context, p Profile, names naming.Naming) (*Deployment, error) {
 	d := &Deployment{}
 	var guard destroyGuard
 	if p.KeepData {
@@ -66,15 +74,15 @@ func Register(ctx *pulumi.Context, p Profile, naming components.Naming) (*Deploy
 			return nil, err
 		}
 	}
-	dataVolumes := map[string]string{"postgres": components.PostgresDataVolume(naming), "media": naming.Name("media")}
+	dataVolumes := map[string]string{"postgres": postgres.DataVolume(names), "media": names.Name("media")}
 	prev, err := d.checkPrevious(ctx, p, dataVolumes)
 	if err != nil {
 		return nil, err
 	}
-	if d.Secrets, err = components.NewSecrets(ctx, "secrets", &components.SecretsArgs{Rotation: p.Rotation}); err != nil {
+	if d.Secrets, err = secrets.New(ctx, "secrets", &secrets.Args{Rotation: p.Rotation}); err != nil {
 		return nil, err
 	}
-	h, err := registerHost(ctx, p, naming, dataVolumes)
+	h, err := registerHost(ctx, p, names, dataVolumes)
 	if err != nil {
 		return nil, err
 	}
@@ -121,12 +129,12 @@ func (d *Deployment) checkPrevious(ctx *pulumi.Context, p Profile, dataVolumes m
 type host struct {
 	// naming carries the ingress label when the host's shared Traefik
 	// routes the stack.
-	naming components.Naming
+	naming naming.Naming
 	// withHost puts a component's resources on the stack's Docker provider.
 	withHost pulumi.ResourceOption
 	// target is where the site's parts run; dataTarget where Postgres,
 	// Redis and the backup run (on a swarm, the node of their volumes).
-	target, dataTarget components.Target
+	target, dataTarget runtime.Target
 	// edgeName is the Docker name of the edge network, edge its name as an
 	// input; data is the data network's name.
 	edgeName   string
@@ -140,7 +148,7 @@ type host struct {
 
 // registerHost registers the stack's Docker provider, its networks and the
 // volumes the site's parts share.
-func registerHost(ctx *pulumi.Context, p Profile, naming components.Naming, dataVolumes map[string]string) (*host, error) {
+func registerHost(ctx *pulumi.Context, p Profile, names naming.Naming, dataVolumes map[string]string) (*host, error) {
 	// Every Docker resource goes through this stack's own provider, bound
 	// to host.docker: nothing reaches the Docker of the machine running
 	// Pulumi unless the stack says so.
@@ -150,14 +158,14 @@ func registerHost(ctx *pulumi.Context, p Profile, naming components.Naming, data
 	}
 	onHost := pulumi.Provider(provider)
 	h := &host{withHost: pulumi.Providers(provider)}
-	swarm := p.Runtime == components.RuntimeSwarm
-	if p.Traefik.Ingress != components.IngressOwn {
+	swarm := p.Runtime == runtime.Swarm
+	if p.Traefik.Ingress != traefik.IngressOwn {
 		// The host's shared Traefik routes what carries the ingress label.
-		naming.Labels = maps.Clone(naming.Labels)
-		naming.Labels[components.LabelIngress] = components.IngressHost
+		names.Labels = maps.Clone(names.Labels)
+		names.Labels[naming.LabelIngress] = traefik.IngressHost
 	}
-	h.naming = naming
-	h.target = components.Target{Naming: naming, Runtime: p.Runtime}
+	h.naming = names
+	h.target = runtime.Target{Naming: names, Runtime: p.Runtime}
 	h.dataTarget = h.target
 	if swarm {
 		// Postgres and Redis run where their volumes are.
@@ -165,22 +173,22 @@ func registerHost(ctx *pulumi.Context, p Profile, naming components.Naming, data
 	}
 	// edge: Traefik, nginx and the backend. data: the backend, Postgres and
 	// Redis, with no route out of the host and no published port.
-	if h.edgeName, h.edge, err = edgeNetwork(ctx, p, naming, onHost); err != nil {
+	if h.edgeName, h.edge, err = edgeNetwork(ctx, p, names, onHost); err != nil {
 		return nil, err
 	}
-	data, err := components.NewNetwork(ctx, "data", components.NetworkArgs{DockerName: naming.Name("data"), Labels: naming.Labels, Internal: true, Overlay: swarm}, onHost)
+	data, err := runtime.NewNetwork(ctx, "data", runtime.NetworkArgs{DockerName: names.Name("data"), Labels: names.Labels, Internal: true, Overlay: swarm}, onHost)
 	if err != nil {
 		return nil, err
 	}
 	h.data = data.Name
 	// Static files are collected again by every release; media files are
 	// the users' uploads and are kept like the database.
-	static, err := components.NewVolume(ctx, "static", components.VolumeArgs{DockerName: naming.Name("static"), Labels: naming.Labels}, onHost)
+	static, err := runtime.NewVolume(ctx, "static", runtime.VolumeArgs{DockerName: names.Name("static"), Labels: names.Labels}, onHost)
 	if err != nil {
 		return nil, err
 	}
 	h.static = static.Name
-	media, err := components.NewVolume(ctx, "media", components.VolumeArgs{DockerName: dataVolumes["media"], Labels: naming.Labels, Keep: p.KeepData}, onHost)
+	media, err := runtime.NewVolume(ctx, "media", runtime.VolumeArgs{DockerName: dataVolumes["media"], Labels: names.Labels, Keep: p.KeepData}, onHost)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +202,7 @@ func registerHost(ctx *pulumi.Context, p Profile, naming components.Naming, data
 // registerData registers Postgres, its backups when they are on, and Redis.
 func (d *Deployment) registerData(ctx *pulumi.Context, p Profile, h *host) error {
 	var err error
-	if d.Postgres, err = components.NewPostgres(ctx, "postgres", &components.PostgresArgs{
+	if d.Postgres, err = postgres.New(ctx, "postgres", &postgres.Args{
 		Settings: &p.Postgres,
 		Target:   h.dataTarget,
 		Password: d.Secrets.DatabasePassword,
@@ -212,7 +220,7 @@ func (d *Deployment) registerData(ctx *pulumi.Context, p Profile, h *host) error
 		if p.Backup.Offsite.Enabled() {
 			offsiteKey = pulumi.ToSecret(pulumi.String(p.Credentials.OffsiteSecretKey)).(pulumi.StringOutput)
 		}
-		if d.Backup, err = components.NewBackup(ctx, "backup", &components.BackupArgs{
+		if d.Backup, err = backup.New(ctx, "backup", &backup.Args{
 			Settings:         &p.Backup,
 			Target:           h.dataTarget,
 			Database:         d.Postgres,
@@ -226,7 +234,7 @@ func (d *Deployment) registerData(ctx *pulumi.Context, p Profile, h *host) error
 		}
 		d.record("backup", d.Backup.Spec, d.Backup.Name)
 	}
-	if d.Redis, err = components.NewRedis(ctx, "redis", &components.RedisArgs{
+	if d.Redis, err = redis.New(ctx, "redis", &redis.Args{
 		Settings: &p.Redis,
 		Target:   h.dataTarget,
 		Password: d.Secrets.RedisPassword,
@@ -242,7 +250,7 @@ func (d *Deployment) registerData(ctx *pulumi.Context, p Profile, h *host) error
 func (d *Deployment) registerSite(ctx *pulumi.Context, p Profile, h *host) error {
 	site := p.Site()
 	var err error
-	if d.Backend, err = components.NewBackend(ctx, "backend", &components.BackendArgs{
+	if d.Backend, err = backend.New(ctx, "backend", &backend.Args{
 		Settings:         &p.Backend,
 		Target:           h.target,
 		Site:             site,
@@ -264,7 +272,7 @@ func (d *Deployment) registerSite(ctx *pulumi.Context, p Profile, h *host) error
 		return err
 	}
 	d.record("backend", d.Backend.Spec, d.Backend.Names...)
-	if d.Nginx, err = components.NewNginx(ctx, "nginx", &components.NginxArgs{
+	if d.Nginx, err = nginx.New(ctx, "nginx", &nginx.Args{
 		Settings:      &p.Nginx,
 		Target:        h.target,
 		Site:          site,
@@ -283,10 +291,10 @@ func (d *Deployment) registerSite(ctx *pulumi.Context, p Profile, h *host) error
 // host's shared one, and Cloudflare in front when a zone is configured.
 func (d *Deployment) registerIngress(ctx *pulumi.Context, p Profile, h *host) error {
 	var err error
-	if p.Traefik.Ingress != components.IngressJoin {
+	if p.Traefik.Ingress != traefik.IngressJoin {
 		// A Traefik of the stack's own, or the host's shared one, which
 		// routes every stack of the project that joins it.
-		traefik := &components.TraefikArgs{
+		args := &traefik.Args{
 			Settings:    &p.Traefik,
 			Target:      h.target,
 			Site:        p.Site(),
@@ -294,13 +302,13 @@ func (d *Deployment) registerIngress(ctx *pulumi.Context, p Profile, h *host) er
 			NetworkName: h.edgeName,
 			DNSToken:    h.cloudflare,
 		}
-		if p.Traefik.Ingress == components.IngressHost {
-			traefik.Select = map[string]string{
-				components.LabelProject: h.naming.Labels[components.LabelProject],
-				components.LabelIngress: components.IngressHost,
+		if p.Traefik.Ingress == traefik.IngressHost {
+			args.Select = map[string]string{
+				naming.LabelProject: h.naming.Labels[naming.LabelProject],
+				naming.LabelIngress: traefik.IngressHost,
 			}
 		}
-		if d.Traefik, err = components.NewTraefik(ctx, "traefik", traefik, h.withHost); err != nil {
+		if d.Traefik, err = traefik.New(ctx, "traefik", args, h.withHost); err != nil {
 			return err
 		}
 		d.record("traefik", d.Traefik.Spec, d.Traefik.Name)
@@ -353,7 +361,7 @@ func (d *Deployment) outputs(p Profile, parts []part, dataVolumes map[string]str
 		outputs.RedisURL:    d.Redis.URL,
 		outputs.Specs:       specs,
 		outputs.DataVolumes: pulumi.ToStringMap(dataVolumes),
-		outputs.Jobs:        components.RecordJobs(slices.Concat(d.Postgres.Jobs, d.Backend.Jobs)),
+		outputs.Jobs:        runtime.RecordJobs(slices.Concat(d.Postgres.Jobs, d.Backend.Jobs)),
 	}
 }
 
@@ -388,20 +396,20 @@ func checkDockerEnvironment(getenv func(string) string, host Host) error {
 // stack's own, or, when the stack shares the host's Traefik, the project's
 // ingress network — created by the stack that runs that Traefik, joined by
 // name by the others (staging must be deployed before its clones).
-func edgeNetwork(ctx *pulumi.Context, p Profile, naming components.Naming, opts ...pulumi.ResourceOption) (string, pulumi.StringInput, error) {
-	args := components.NetworkArgs{DockerName: naming.Name("edge"), Labels: naming.Labels, Overlay: p.Runtime == components.RuntimeSwarm}
+func edgeNetwork(ctx *pulumi.Context, p Profile, names naming.Naming, opts ...pulumi.ResourceOption) (string, pulumi.StringInput, error) {
+	args := runtime.NetworkArgs{DockerName: names.Name("edge"), Labels: names.Labels, Overlay: p.Runtime == runtime.Swarm}
 	switch p.Traefik.Ingress {
-	case components.IngressJoin:
-		name := naming.Shared("ingress")
+	case traefik.IngressJoin:
+		name := names.Shared("ingress")
 		return name, pulumi.String(name), nil
-	case components.IngressHost:
-		args.DockerName = naming.Shared("ingress")
+	case traefik.IngressHost:
+		args.DockerName = names.Shared("ingress")
 		args.Labels = map[string]string{
-			components.LabelProject: naming.Labels[components.LabelProject],
-			components.LabelIngress: components.IngressHost,
+			naming.LabelProject: names.Labels[naming.LabelProject],
+			naming.LabelIngress: traefik.IngressHost,
 		}
 	}
-	network, err := components.NewNetwork(ctx, "edge", args, opts...)
+	network, err := runtime.NewNetwork(ctx, "edge", args, opts...)
 	if err != nil {
 		return "", nil, err
 	}

@@ -2,9 +2,10 @@ package stacks
 
 import (
 	"fmt"
+	"github.com/djangostack/infra/components/problems"
+	"github.com/djangostack/infra/components/runtime"
+	"github.com/djangostack/infra/components/units"
 	"strings"
-
-	"github.com/djangostack/infra/components"
 )
 
 // A guardrail is a rule that the guide's numbers silently rely on. A profile
@@ -22,7 +23,7 @@ type guardrail struct {
 	// productionOnly guardrails hold what only production promises; staging
 	// and its clones are built to be thrown away.
 	productionOnly bool
-	check          func(p Profile) components.Problems
+	check          func(p Profile) problems.Problems
 }
 
 var guardrails = []guardrail{
@@ -44,7 +45,7 @@ var guardrails = []guardrail{
 
 // Guardrails checks a stack's profile against every guardrail and sorts the
 // findings into errors (production) and warnings (elsewhere, and advisory).
-func Guardrails(stack string, p Profile) (errs, warnings components.Problems) {
+func Guardrails(stack string, p Profile) (errs, warnings problems.Problems) {
 	for _, g := range guardrails {
 		if (g.public && !p.Traefik.Public()) || (g.productionOnly && stack != StackProduction) {
 			continue
@@ -59,45 +60,45 @@ func Guardrails(stack string, p Profile) (errs, warnings components.Problems) {
 	return errs, warnings
 }
 
-func checkCORS(p Profile) (ps components.Problems) {
+func checkCORS(p Profile) (ps problems.Problems) {
 	if p.Backend.CORS.AllowAllOrigins {
 		ps.Add("backend.cors.allowAllOrigins", "true lets every website call the API from its visitors' browsers; list the origins that may in backend.cors.allowedOrigins (the guide: CORS_ALLOW_ALL_ORIGINS=False)")
 	}
 	for i, text := range p.Backend.CORS.AllowedOrigins {
-		if o, err := components.ParseOrigin(text); err == nil && o.Scheme != "https" {
+		if o, err := units.ParseOrigin(text); err == nil && o.Scheme != "https" {
 			ps.Add(fmt.Sprintf("backend.cors.allowedOrigins[%d]", i), "%q is not https; a public API trusts only pages served over TLS", text)
 		}
 	}
 	return ps
 }
 
-func checkTLS(p Profile) (ps components.Problems) {
+func checkTLS(p Profile) (ps problems.Problems) {
 	if !p.TLS {
 		ps.Add("tls", "false serves the site, its session cookies and its CSRF tokens over plain http; set tls: true")
 	}
 	return ps
 }
 
-func checkKeepData(p Profile) (ps components.Problems) {
+func checkKeepData(p Profile) (ps problems.Problems) {
 	if !p.KeepData {
 		ps.Add("keepData", "false lets `pulumi destroy`, or a change that replaces a volume, delete the Postgres data and the uploaded media; set keepData: true")
 	}
 	return ps
 }
 
-func checkPinnedImages(p Profile) (ps components.Problems) {
+func checkPinnedImages(p Profile) (ps problems.Problems) {
 	if p.Backend.Image == "" && p.Backend.Build.Context != "" {
 		ps.Add("backend.build.context", "%q builds the backend on the machine running Pulumi, so what runs depends on that checkout; set backend.image to a pinned image from your registry", p.Backend.Build.Context)
 	}
 	for _, c := range p.parts(nil) {
-		if ref, err := components.ParseImageRef(c.image); err == nil && !ref.Pinned() {
+		if ref, err := units.ParseImageRef(c.image); err == nil && !ref.Pinned() {
 			ps.Add(c.key+".image", "%q is not pinned, so two deploys of the same config may run different code; use a version tag (%s:1.4.2) or a digest (%s@sha256:…)", c.image, ref.Repository, ref.Repository)
 		}
 	}
 	return ps
 }
 
-func checkLimitsCoverReservations(p Profile) (ps components.Problems) {
+func checkLimitsCoverReservations(p Profile) (ps problems.Problems) {
 	for _, c := range p.sized() {
 		r := c.settings.Resources
 		if r.Reservations.CPUs > r.Limits.CPUs {
@@ -108,16 +109,16 @@ func checkLimitsCoverReservations(p Profile) (ps components.Problems) {
 	return ps
 }
 
-func checkReservationsFitHost(p Profile) (ps components.Problems) {
-	var cpus components.CPUs
-	var memory components.Size
+func checkReservationsFitHost(p Profile) (ps problems.Problems) {
+	var cpus units.CPUs
+	var memory units.Size
 	var cpuParts, memoryParts, cpuKeys, memoryKeys []string
 	for _, c := range p.sized() {
 		r := c.settings.Resources.Reservations
 		cpuKeys = append(cpuKeys, c.key+".resources.reservations.cpus")
 		memoryKeys = append(memoryKeys, c.key+".resources.reservations.memory")
-		cpus += components.CPUs(c.count) * r.CPUs
-		memory += components.Size(c.count) * r.Memory
+		cpus += units.CPUs(c.count) * r.CPUs
+		memory += units.Size(c.count) * r.Memory
 		cpuParts = append(cpuParts, share(c, r.CPUs.String()))
 		memoryParts = append(memoryParts, share(c, r.Memory.String()))
 	}
@@ -139,7 +140,7 @@ func share(c part, amount string) string {
 	return fmt.Sprintf("%s %d x %s", c.key, c.count, amount)
 }
 
-func checkHealthcheckTiming(p Profile) (ps components.Problems) {
+func checkHealthcheckTiming(p Profile) (ps problems.Problems) {
 	for _, c := range p.sized() {
 		h := c.settings.Healthcheck
 		if h.Timeout >= h.Interval {
@@ -154,7 +155,7 @@ func checkHealthcheckTiming(p Profile) (ps components.Problems) {
 // the guide's 512mb under 768M.
 const redisHeadroomNum, redisHeadroomDen = 2, 3
 
-func checkRedisHeadroom(p Profile) (ps components.Problems) {
+func checkRedisHeadroom(p Profile) (ps problems.Problems) {
 	limit := p.Redis.Resources.Limits.Memory.Bytes()
 	maxmemory := p.Redis.Tuning.MaxMemory.Bytes()
 	// At or above the limit it cannot work at all: Validate says so.
@@ -171,7 +172,7 @@ const postgresSharedBuffersPercent = 40
 
 var postgresLimit = []string{"postgres.resources.limits.memory"}
 
-func checkPostgresMemory(p Profile) (ps components.Problems) {
+func checkPostgresMemory(p Profile) (ps problems.Problems) {
 	limit := p.Postgres.Resources.Limits.Memory.Bytes()
 	t := p.Postgres.Tuning
 	// At or above the limit it cannot work at all: Validate says so.
@@ -186,7 +187,7 @@ func checkPostgresMemory(p Profile) (ps components.Problems) {
 	return ps
 }
 
-func checkPostgresWorkers(p Profile) (ps components.Problems) {
+func checkPostgresWorkers(p Profile) (ps problems.Problems) {
 	t := p.Postgres.Tuning
 	if pool := t.WorkerProcesses(); t.MaxParallelWorkers > pool {
 		ps.AddComparing("postgres.tuning.maxParallelWorkers", []string{"postgres.tuning.extra"}, "%d is above max_worker_processes (%d); parallel workers come out of that pool, so the extra ones never start: raise tuning.extra.max_worker_processes (it needs a restart) or lower this",
@@ -195,7 +196,7 @@ func checkPostgresWorkers(p Profile) (ps components.Problems) {
 	return ps
 }
 
-func checkPostgresConnections(p Profile) (ps components.Problems) {
+func checkPostgresConnections(p Profile) (ps problems.Problems) {
 	t := p.Postgres.Tuning
 	reserved := t.ReservedConnections()
 	held := p.Backend.Replicas * p.Backend.Workers
@@ -206,7 +207,7 @@ func checkPostgresConnections(p Profile) (ps components.Problems) {
 	return ps
 }
 
-func checkPostgresWorkMem(p Profile) (ps components.Problems) {
+func checkPostgresWorkMem(p Profile) (ps problems.Problems) {
 	t := p.Postgres.Tuning
 	limit := p.Postgres.Resources.Limits.Memory.Bytes()
 	if total := t.WorkMem.Bytes() * int64(t.MaxConnections); total > limit {
@@ -219,14 +220,14 @@ func checkPostgresWorkMem(p Profile) (ps components.Problems) {
 // checkUploadsInMemory: each worker may hold a request body and an upload
 // of the in-memory limits at once. One that cannot fit the container at
 // all is an error everywhere (BackendSettings.Check).
-func checkUploadsInMemory(p Profile) (ps components.Problems) {
+func checkUploadsInMemory(p Profile) (ps problems.Problems) {
 	b := p.Backend
 	limit := b.Resources.Limits.Memory
 	for _, u := range []struct {
 		key  string
-		size components.Size
+		size units.Size
 	}{{"backend.uploads.dataMaxMemorySize", b.Uploads.DataMaxMemorySize}, {"backend.uploads.fileMaxMemorySize", b.Uploads.FileMaxMemorySize}} {
-		if total := u.size * components.Size(b.Workers); total > limit && u.size < limit {
+		if total := u.size * units.Size(b.Workers); total > limit && u.size < limit {
 			ps.AddComparing(u.key, []string{"backend.workers", "backend.resources.limits.memory"}, "%q x %d workers = %s, above the container's %q memory limit: each worker may hold one such request in memory at once",
 				u.size.String(), b.Workers, mib(total.Bytes()), limit.String())
 		}
@@ -234,13 +235,13 @@ func checkUploadsInMemory(p Profile) (ps components.Problems) {
 	return ps
 }
 
-func checkSwarmSharedFiles(p Profile) (ps components.Problems) {
+func checkSwarmSharedFiles(p Profile) (ps problems.Problems) {
 	shared := p.Swarm.SharedVolumes.Name != "" || len(p.Swarm.SharedVolumes.Options) > 0
-	if p.Runtime == components.RuntimeSwarm && p.Backend.Replicas > 1 && !shared {
+	if p.Runtime == runtime.Swarm && p.Backend.Replicas > 1 && !shared {
 		ps.Add("swarm.sharedVolumes", "is not set while %d backend replicas may run on different nodes: each node then has its own media and static volumes, and an upload is only served by the node that took it; give the volumes a shared driver (NFS) or keep to one node",
 			p.Backend.Replicas)
 	}
 	return ps
 }
 
-func mib(bytes int64) string { return fmt.Sprintf("%d MiB", bytes/components.MiB) }
+func mib(bytes int64) string { return fmt.Sprintf("%d MiB", bytes/units.MiB) }

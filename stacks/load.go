@@ -11,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/components/backend"
+	"github.com/djangostack/infra/components/problems"
+	"github.com/djangostack/infra/components/units"
 	"github.com/djangostack/infra/stacks/stackname"
 )
 
@@ -82,7 +84,7 @@ const StackNameKey = "stack name"
 // cannot be read or cannot work, and in production the guardrails the
 // profile breaks. Elsewhere broken guardrails come back as warnings, with
 // what the program normalised.
-func Load(s Stack, cfg Config) (Profile, components.Problems, error) {
+func Load(s Stack, cfg Config) (Profile, problems.Problems, error) {
 	p := ForStack(s.Name)
 	r := newReader()
 	checkStackName(&r.problems, s.Project, s.Name)
@@ -123,7 +125,7 @@ func Load(s Stack, cfg Config) (Profile, components.Problems, error) {
 // each at its key.
 type ConfigError struct {
 	Stack    string
-	Problems components.Problems
+	Problems problems.Problems
 }
 
 func (e *ConfigError) Error() string {
@@ -137,15 +139,15 @@ func (e *ConfigError) Error() string {
 // withoutFollowOns drops the findings that compare with a value that has a
 // problem of its own (a reservation above a limit that is no limit), and,
 // among warnings, those at a key that has an error.
-func withoutFollowOns(found, errs components.Problems) components.Problems {
+func withoutFollowOns(found, errs problems.Problems) problems.Problems {
 	bad := map[string]bool{}
 	for _, p := range append(slices.Clone(errs), found...) {
 		bad[p.Key] = true
 	}
-	var out components.Problems
+	var out problems.Problems
 	for _, f := range found {
 		followOn := slices.ContainsFunc(f.Refs, func(ref string) bool { return bad[ref] && ref != f.Key })
-		hasError := slices.ContainsFunc(errs, func(p components.Problem) bool { return p.Key == f.Key })
+		hasError := slices.ContainsFunc(errs, func(p problems.Problem) bool { return p.Key == f.Key })
 		if !followOn && !hasError {
 			out = append(out, f)
 		}
@@ -154,9 +156,9 @@ func withoutFollowOns(found, errs components.Problems) components.Problems {
 }
 
 // oncePerKey keeps the first problem at each key.
-func oncePerKey(ps components.Problems) components.Problems {
+func oncePerKey(ps problems.Problems) problems.Problems {
 	seen := map[string]bool{}
-	var out components.Problems
+	var out problems.Problems
 	for _, p := range ps {
 		if !seen[p.Key] {
 			seen[p.Key] = true
@@ -166,7 +168,7 @@ func oncePerKey(ps components.Problems) components.Problems {
 	return out
 }
 
-func sortByKey(ps components.Problems) {
+func sortByKey(ps problems.Problems) {
 	sort.SliceStable(ps, func(i, j int) bool { return ps[i].Key < ps[j].Key })
 }
 
@@ -221,7 +223,7 @@ func decodeConfig(raw string) any {
 // loadCredentials reads the secrets the profile needs from config: the
 // Cloudflare token when the stack has a zone, the registry password when it
 // pulls from a private registry. A secret in plain text is refused.
-func loadCredentials(project string, p *Profile, cfg Config) (ps components.Problems) {
+func loadCredentials(project string, p *Profile, cfg Config) (ps problems.Problems) {
 	read := func(key, why string) string {
 		value, ok := cfg.GetConfig(key)
 		switch {
@@ -251,7 +253,7 @@ func loadCredentials(project string, p *Profile, cfg Config) (ps components.Prob
 // loadBackendSecrets reads backendSecrets: an object of variable names to
 // values, secret as a whole. Pulumi marks a key secret when any value in it
 // is, so each entry is set with --secret; a value is never echoed.
-func loadBackendSecrets(project string, env map[string]string, cfg Config) (_ map[string]string, ps components.Problems) {
+func loadBackendSecrets(project string, env map[string]string, cfg Config) (_ map[string]string, ps problems.Problems) {
 	raw, ok := cfg.GetConfig(project + ":" + BackendSecretsKey)
 	if !ok {
 		return nil, ps
@@ -277,7 +279,7 @@ func loadBackendSecrets(project string, env map[string]string, cfg Config) (_ ma
 			values[name] = text
 		}
 	}
-	ps.Merge(BackendSecretsKey, components.CheckAppSecrets(slices.Collect(maps.Keys(secrets)), env))
+	ps.Merge(BackendSecretsKey, backend.CheckAppSecrets(slices.Collect(maps.Keys(secrets)), env))
 	return values, ps
 }
 
@@ -285,15 +287,15 @@ func loadBackendSecrets(project string, env map[string]string, cfg Config) (_ ma
 // (DNS) and the hosts of CORS origins (a browser's Origin header is lower
 // case, and django-cors-headers compares it exactly). It returns a note for
 // each value it changed.
-func (p *Profile) normalise() (notes components.Problems) {
+func (p *Profile) normalise() (notes problems.Problems) {
 	for i, d := range p.Domains {
-		if lower, err := components.ParseDomain(d); err == nil && lower != d {
+		if lower, err := units.ParseDomain(d); err == nil && lower != d {
 			p.Domains[i] = lower
 			notes.Add(fmt.Sprintf("domains[%d]", i), "%q is used as %q: DNS names ignore case, and the site's origins and ALLOWED_HOSTS are written in lower case", d, lower)
 		}
 	}
 	for i, text := range p.Backend.CORS.AllowedOrigins {
-		if o, err := components.ParseOrigin(text); err == nil && o.String() != text {
+		if o, err := units.ParseOrigin(text); err == nil && o.String() != text {
 			p.Backend.CORS.AllowedOrigins[i] = o.String()
 			notes.Add(fmt.Sprintf("backend.cors.allowedOrigins[%d]", i), "%q is used as %q: browsers send the Origin header in lower case, and it is compared exactly", text, o.String())
 		}
@@ -311,7 +313,7 @@ func (p *Profile) derive(stack string) {
 		site := p.Site()
 		site.Domains = nil
 		for _, d := range p.Domains {
-			if _, err := components.ParseDomain(d); err == nil {
+			if _, err := units.ParseDomain(d); err == nil {
 				site.Domains = append(site.Domains, d)
 			}
 		}
@@ -321,8 +323,8 @@ func (p *Profile) derive(stack string) {
 
 // news keeps the findings that are not a consequence of a value that could
 // not be read: at such a key, under it, or comparing with it.
-func (r *reader) news(found components.Problems) components.Problems {
-	var out components.Problems
+func (r *reader) news(found problems.Problems) problems.Problems {
+	var out problems.Problems
 	for _, p := range found {
 		if !r.followsUnread(p.Key) && !slices.ContainsFunc(p.Refs, r.followsUnread) {
 			out = append(out, p)
@@ -351,7 +353,7 @@ func parentKey(key string) string {
 // asWritten makes each finding quote its key's value as the config wrote
 // it: the checks quote values as the program renders them ("0B" for a "0M"
 // written, "0.0" for 0), which the user may not recognise.
-func (r *reader) asWritten(found components.Problems) {
+func (r *reader) asWritten(found problems.Problems) {
 	for i, f := range found {
 		// The key's own value comes first in a message; the values it is
 		// compared with follow.

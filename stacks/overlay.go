@@ -4,6 +4,7 @@ import (
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"github.com/djangostack/infra/components/problems"
 	"maps"
 	"math"
 	"reflect"
@@ -11,14 +12,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-
-	"github.com/djangostack/infra/components"
 )
 
 // reader applies config onto a profile and remembers, for the messages,
 // what it could not read and what the config wrote.
 type reader struct {
-	problems components.Problems
+	problems problems.Problems
 	// unread are the keys whose value could not be read (or was misspelt):
 	// a later problem at such a key, or under it, follows from that one and
 	// is not reported again.
@@ -132,7 +131,7 @@ func (r *reader) overlayStruct(dst reflect.Value, src any, key string) {
 			unknown = append(unknown, name)
 			continue
 		}
-		r.overlay(field, fields[name], components.JoinKey(key, name))
+		r.overlay(field, fields[name], problems.JoinKey(key, name))
 	}
 	// After the known keys, so that a guess the config set too is known.
 	for _, name := range unknown {
@@ -148,11 +147,11 @@ func (r *reader) unknown(prefix, name string, known []string) {
 	hint := ""
 	if guess != "" {
 		hint = fmt.Sprintf("; did you mean %q?", guess)
-		if !r.set[components.JoinKey(prefix, guess)] {
-			r.unread[components.JoinKey(prefix, guess)] = true
+		if !r.set[problems.JoinKey(prefix, guess)] {
+			r.unread[problems.JoinKey(prefix, guess)] = true
 		}
 	}
-	r.fail(components.JoinKey(prefix, name), "is not a setting%s (known keys: %s)", hint, strings.Join(known, ", "))
+	r.fail(problems.JoinKey(prefix, name), "is not a setting%s (known keys: %s)", hint, strings.Join(known, ", "))
 }
 
 func (r *reader) overlayMap(dst reflect.Value, src any, key string) {
@@ -172,10 +171,10 @@ func (r *reader) overlayMap(dst reflect.Value, src any, key string) {
 		}
 		text, isText := scalarText(entries[name])
 		if !isText {
-			r.fail(components.JoinKey(key, name), "%s is not a single value", describe(entries[name]))
+			r.fail(problems.JoinKey(key, name), "%s is not a single value", describe(entries[name]))
 			continue
 		}
-		r.written[components.JoinKey(key, name)] = text
+		r.written[problems.JoinKey(key, name)] = text
 		out.SetMapIndex(reflect.ValueOf(name), reflect.ValueOf(text))
 	}
 	dst.Set(out)

@@ -1,9 +1,9 @@
 package stacks
 
 import (
+	"github.com/djangostack/infra/components/problems"
+	"github.com/djangostack/infra/components/runtime"
 	"slices"
-
-	"github.com/djangostack/infra/components"
 )
 
 // A part is one kind of container the stack runs. Validation, the
@@ -25,14 +25,14 @@ type part struct {
 	replicated bool
 	// settings are the part's resources, healthcheck, restart policy and
 	// log rotation.
-	settings components.ContainerSettings
+	settings runtime.ContainerSettings
 	// image is the image reference the part runs as the config sets it at
 	// key.image; "" when the part has no image of its own (the backup runs
 	// postgres.image) or builds it (a backend with backend.build).
 	image string
 	// check reports what cannot work in the part's own settings, at keys
 	// relative to key.
-	check func() components.Problems
+	check func() problems.Problems
 	// cost says what replacing the part's container costs, given the spec
 	// fields that changed, in the words a reviewer of a preview needs.
 	cost func(changed []string) string

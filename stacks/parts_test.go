@@ -1,15 +1,14 @@
 package stacks
 
 import (
+	"github.com/djangostack/infra/components/runtime"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/djangostack/infra/components"
 )
 
-var containerSettings = reflect.TypeOf(components.ContainerSettings{})
+var containerSettings = reflect.TypeOf(runtime.ContainerSettings{})
 
 // Every setting of the profile that describes a container is a part of the
 // table, with that setting's container settings and image: a component
@@ -75,12 +74,12 @@ func TestPartsCountWhatRuns(t *testing.T) {
 func TestChangeNotesSayWhatAChangeCosts(t *testing.T) {
 	p := Production()
 	d := &Deployment{}
-	d.record("postgres", components.Spec{"image": "postgres:16", "flags": "b"}, "app-postgres")
-	d.record("redis", components.Spec{"image": "redis:7"}, "app-redis")
-	backend := components.Spec{"image": "app:2", "env": "x"}
+	d.record("postgres", runtime.Spec{"image": "postgres:16", "flags": "b"}, "app-postgres")
+	d.record("redis", runtime.Spec{"image": "redis:7"}, "app-redis")
+	backend := runtime.Spec{"image": "app:2", "env": "x"}
 	d.record("backend", backend, "app-backend-1")
-	d.record("nginx", components.Spec{"image": "nginx:1"}, "app-nginx")
-	prev := Previous{Specs: map[string]components.Spec{
+	d.record("nginx", runtime.Spec{"image": "nginx:1"}, "app-nginx")
+	prev := Previous{Specs: map[string]runtime.Spec{
 		"postgres": {"image": "postgres:16", "flags": "a"},
 		"redis":    {"image": "redis:7"},
 		"backend":  {"image": "app:1", "env": "x"},

@@ -6,8 +6,17 @@ package stacks
 import (
 	"time"
 
-	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/components/backend"
+	"github.com/djangostack/infra/components/backup"
 	"github.com/djangostack/infra/components/edge"
+	"github.com/djangostack/infra/components/nginx"
+	"github.com/djangostack/infra/components/postgres"
+	"github.com/djangostack/infra/components/redis"
+	"github.com/djangostack/infra/components/runtime"
+	"github.com/djangostack/infra/components/secrets"
+	"github.com/djangostack/infra/components/site"
+	"github.com/djangostack/infra/components/traefik"
+	"github.com/djangostack/infra/components/units"
 	"github.com/djangostack/infra/stacks/stackname"
 )
 
@@ -34,23 +43,23 @@ type Profile struct {
 	Host Host `json:"host"`
 	// Runtime runs the workloads as containers on one host (container, the
 	// default) or as services of a Docker Swarm (swarm).
-	Runtime components.Runtime `json:"runtime"`
+	Runtime runtime.Runtime `json:"runtime"`
 	// Swarm is where, on a swarm, each service may run.
 	Swarm Swarm `json:"swarm"`
 	// Postgres is the database server.
-	Postgres components.PostgresSettings `json:"postgres"`
+	Postgres postgres.Settings `json:"postgres"`
 	// Backup are the scheduled dumps of the database.
-	Backup components.BackupSettings `json:"backup"`
+	Backup backup.Settings `json:"backup"`
 	// Rotation regenerates a generated secret when its revision changes.
-	Rotation components.Rotation `json:"rotation"`
+	Rotation secrets.Rotation `json:"rotation"`
 	// Redis is the cache and channel-layer server.
-	Redis components.RedisSettings `json:"redis"`
+	Redis redis.Settings `json:"redis"`
 	// Backend are the Django containers.
-	Backend components.BackendSettings `json:"backend"`
+	Backend backend.Settings `json:"backend"`
 	// Nginx serves /static/ and /media/.
-	Nginx components.NginxSettings `json:"nginx"`
+	Nginx nginx.Settings `json:"nginx"`
 	// Traefik is the reverse proxy in front.
-	Traefik components.TraefikSettings `json:"traefik"`
+	Traefik traefik.Settings `json:"traefik"`
 	// Edge is Cloudflare in front of the site: DNS records and zone settings.
 	Edge edge.Settings `json:"edge"`
 	// Credentials are secrets read from config, never from the profile's
@@ -88,9 +97,9 @@ type Host struct {
 	// from; its password is the secret config django-stack:registryPassword.
 	Registry Registry `json:"registry"`
 	// CPUs of the host.
-	CPUs components.CPUs `json:"cpus"`
+	CPUs units.CPUs `json:"cpus"`
 	// Memory of the host, Docker syntax.
-	Memory components.Size `json:"memory"`
+	Memory units.Size `json:"memory"`
 }
 
 // Registry is a private image registry and the user the host pulls as.
@@ -110,7 +119,7 @@ type Swarm struct {
 	// SharedVolumes is the volume driver that gives every node the same
 	// static and media files, such as the local driver with NFS options
 	// (default none: local volumes, right for a single node).
-	SharedVolumes components.VolumeDriver `json:"sharedVolumes"`
+	SharedVolumes runtime.VolumeDriver `json:"sharedVolumes"`
 }
 
 // DataConstraint is the placement of the services that own a volume.
@@ -126,15 +135,15 @@ func Base() Profile {
 		KeepData: true,
 		// The guide's reservations and the backups' add up to 4.1 CPUs and
 		// 3264 MiB: a host of 6 CPUs and 8 GiB holds them with room to spare.
-		Host:     Host{CPUs: 6, Memory: components.Size(8 * components.GiB)},
-		Runtime:  components.RuntimeContainer,
+		Host:     Host{CPUs: 6, Memory: units.Size(8 * units.GiB)},
+		Runtime:  runtime.Container,
 		Swarm:    Swarm{DataNodeLabel: "djangostack.data"},
-		Postgres: components.DefaultPostgresSettings(),
-		Backup:   components.DefaultBackupSettings(),
-		Redis:    components.DefaultRedisSettings(),
-		Backend:  components.DefaultBackendSettings(),
-		Nginx:    components.DefaultNginxSettings(),
-		Traefik:  components.DefaultTraefikSettings(),
+		Postgres: postgres.DefaultSettings(),
+		Backup:   backup.DefaultSettings(),
+		Redis:    redis.DefaultSettings(),
+		Backend:  backend.DefaultSettings(),
+		Nginx:    nginx.DefaultSettings(),
+		Traefik:  traefik.DefaultSettings(),
 		Edge:     edge.DefaultSettings(),
 	}
 }
@@ -155,29 +164,29 @@ func Staging() Profile {
 	// The zone's settings belong to production, which owns the zone.
 	p.Edge.ManageZone = false
 	// Staging runs the host's shared Traefik, which routes its clones too.
-	p.Traefik.Ingress = components.IngressHost
-	p.Host = Host{CPUs: 2, Memory: components.Size(4 * components.GiB)}
+	p.Traefik.Ingress = traefik.IngressHost
+	p.Host = Host{CPUs: 2, Memory: units.Size(4 * units.GiB)}
 
 	p.Backend.Replicas = 1
 	p.Backend.Workers = 2
-	p.Backend.Resources = components.NewResources(1, 1024, 0.5, 512)
+	p.Backend.Resources = runtime.NewResources(1, 1024, 0.5, 512)
 
-	p.Postgres.Resources = components.NewResources(1, 512, 0.5, 256)
+	p.Postgres.Resources = runtime.NewResources(1, 512, 0.5, 256)
 	// Scaled with the 512 MiB limit: shared_buffers a quarter of it, the
 	// planner told of no more memory than the container has.
-	p.Postgres.Tuning.SharedBuffers = components.PostgresSize(128 * components.MiB)
-	p.Postgres.Tuning.EffectiveCacheSize = components.PostgresSize(384 * components.MiB)
+	p.Postgres.Tuning.SharedBuffers = units.PostgresSize(128 * units.MiB)
+	p.Postgres.Tuning.EffectiveCacheSize = units.PostgresSize(384 * units.MiB)
 	p.Postgres.Tuning.MaxConnections = 100
 	p.Postgres.Tuning.MaxParallelWorkers = 2
 
-	p.Redis.Resources = components.NewResources(0.5, 384, 0.25, 256)
+	p.Redis.Resources = runtime.NewResources(0.5, 384, 0.25, 256)
 
 	// A daily dump, a week of them.
-	p.Backup.Interval = components.Seconds(24 * 3600)
+	p.Backup.Interval = units.Seconds(24 * 3600)
 	p.Backup.Keep = 7
-	p.Backup.MaxAge = components.Duration(14 * 24 * time.Hour)
+	p.Backup.MaxAge = units.Duration(14 * 24 * time.Hour)
 	// The guide's two-thirds ratio of maxmemory to the container limit.
-	p.Redis.Tuning.MaxMemory = components.RedisSize(256 * components.MiB)
+	p.Redis.Tuning.MaxMemory = units.RedisSize(256 * units.MiB)
 	return p
 }
 
@@ -191,14 +200,14 @@ func Local() Profile {
 	p.TLS = false
 	p.Traefik.HTTPPort = 8080
 	p.Traefik.BindAddress = "127.0.0.1"
-	p.Traefik.Ingress = components.IngressOwn
+	p.Traefik.Ingress = traefik.IngressOwn
 	p.Host.Docker = "unix:///var/run/docker.sock"
 	p.Backup.Enabled = false
-	p.Backend.Build = components.ImageBuild{Context: "examples/backend", Dockerfile: "Dockerfile"}
-	p.Backend.Resources = components.NewResources(1, 512, 0.25, 256)
-	p.Postgres.Resources = components.NewResources(1, 512, 0.25, 128)
-	p.Redis.Resources = components.NewResources(0.5, 256, 0.1, 64)
-	p.Redis.Tuning.MaxMemory = components.RedisSize(160 * components.MiB)
+	p.Backend.Build = backend.ImageBuild{Context: "examples/backend", Dockerfile: "Dockerfile"}
+	p.Backend.Resources = runtime.NewResources(1, 512, 0.25, 256)
+	p.Postgres.Resources = runtime.NewResources(1, 512, 0.25, 128)
+	p.Redis.Resources = runtime.NewResources(0.5, 256, 0.1, 64)
+	p.Redis.Tuning.MaxMemory = units.RedisSize(160 * units.MiB)
 	return p
 }
 
@@ -222,7 +231,7 @@ func ForStack(stack string) Profile {
 	// A clone shares staging's host, and so staging's Traefik: two
 	// Traefiks cannot both publish ports 80 and 443.
 	p := Staging()
-	p.Traefik.Ingress = components.IngressJoin
+	p.Traefik.Ingress = traefik.IngressJoin
 	// Its name is two levels under the zone (pr-42.staging.example.com),
 	// which Cloudflare's Universal SSL certificate does not cover: its
 	// record goes straight to the host, where Traefik has a certificate.
@@ -232,8 +241,8 @@ func ForStack(stack string) Profile {
 
 // Site is the profile's public face: its domains, its scheme, and the host
 // port when it is not the scheme's default.
-func (p Profile) Site() components.Site {
-	site := components.Site{Domains: p.Domains, TLS: p.TLS, Port: p.Traefik.HTTPPort}
+func (p Profile) Site() site.Site {
+	site := site.Site{Domains: p.Domains, TLS: p.TLS, Port: p.Traefik.HTTPPort}
 	if p.TLS {
 		site.Port = p.Traefik.HTTPSPort
 	}

@@ -8,7 +8,8 @@ import (
 	"os"
 	"slices"
 
-	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/components/naming"
+	"github.com/djangostack/infra/components/problems"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/constant"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -31,7 +32,7 @@ type Program struct {
 
 	// What the last Deploy loaded and registered, for tests and tools.
 	Profile    Profile
-	Warnings   components.Problems
+	Warnings   problems.Problems
 	Deployment *Deployment
 }
 
@@ -96,7 +97,7 @@ func (p *Program) deploy(ctx *pulumi.Context) error {
 			return err
 		}
 	}
-	d, err := Register(ctx, profile, components.NewNaming(ctx.Project(), ctx.Stack()))
+	d, err := Register(ctx, profile, naming.NewNaming(ctx.Project(), ctx.Stack()))
 	if err != nil {
 		return err
 	}

@@ -11,14 +11,21 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/components/backend"
+	"github.com/djangostack/infra/components/naming"
+	"github.com/djangostack/infra/components/postgres"
+	"github.com/djangostack/infra/components/problems"
+	"github.com/djangostack/infra/components/redis"
+	"github.com/djangostack/infra/components/runtime"
+	"github.com/djangostack/infra/components/traefik"
+	"github.com/djangostack/infra/components/units"
 	"github.com/djangostack/infra/stacks/stackname"
 )
 
 // checkHost reports a Docker host the provider could not reach, and a stack
 // that names none: only local may use the socket of the machine running
 // Pulumi, and only by saying so.
-func checkHost(ps *components.Problems, stack string, h Host) {
+func checkHost(ps *problems.Problems, stack string, h Host) {
 	if h.Docker == "" {
 		ps.Add("host.docker", "must name the stack's Docker host in Pulumi.%s.yaml (e.g. ssh://deploy@203.0.113.10): a stack never falls back to the Docker of the machine running Pulumi", stack)
 		return
@@ -52,33 +59,33 @@ const maxDomainName = 253
 // checkStackName reports a stack name the program cannot deploy under: one
 // envctl refuses, and one that makes the name of a container that others
 // resolve (DB_HOST, REDIS_HOST) longer than a DNS label.
-func checkStackName(ps *components.Problems, project, stack string) {
+func checkStackName(ps *problems.Problems, project, stack string) {
 	if err := stackname.Check(stack); err != nil {
 		ps.Add(StackNameKey, "%v", err)
 		return
 	}
 	longest := ""
-	for _, host := range components.NewNaming(project, stack).ResolvedNames() {
+	for _, host := range resolvedNames(naming.NewNaming(project, stack)) {
 		if len(host) > len(longest) {
 			longest = host
 		}
 	}
-	if over := len(longest) - components.MaxDNSLabel; over > 0 {
+	if over := len(longest) - naming.MaxDNSLabel; over > 0 {
 		ps.Add(StackNameKey, "%q makes the container name %q %d characters long, past DNS's %d per label: the backend could not resolve DB_HOST and REDIS_HOST; use a name of at most %d characters",
-			stack, longest, len(longest), components.MaxDNSLabel, len(stack)-over)
+			stack, longest, len(longest), naming.MaxDNSLabel, len(stack)-over)
 	}
 }
 
 // checkDomains reports the site's domains as the config lists them, before
 // they are written in lower case and, for a clone, put under its name.
-func checkDomains(ps *components.Problems, stack string, p Profile) {
+func checkDomains(ps *problems.Problems, stack string, p Profile) {
 	if len(p.Domains) == 0 {
 		ps.Add("domains", "must list the site's domains, the canonical one first (e.g. [example.com, www.example.com]); set it in Pulumi.%s.yaml", stack)
 	}
 	first := map[string]int{}
 	for i, d := range p.Domains {
 		key := fmt.Sprintf("domains[%d]", i)
-		lower, err := components.ParseDomain(d)
+		lower, err := units.ParseDomain(d)
 		if err != nil {
 			ps.Add(key, "%v", err)
 			continue
@@ -109,7 +116,7 @@ func checkDomains(ps *components.Problems, stack string, p Profile) {
 // checkBuildContext reports a local build whose context directory or
 // Dockerfile is missing, before anything is registered: the build would
 // otherwise fail halfway through the update, naming a temporary path.
-func checkBuildContext(root string, b components.BackendSettings) (ps components.Problems) {
+func checkBuildContext(root string, b backend.Settings) (ps problems.Problems) {
 	if b.Image != "" || b.Build.Context == "" {
 		return nil
 	}
@@ -141,8 +148,8 @@ func checkBuildContext(root string, b components.BackendSettings) (ps components
 // Validate reports every problem of a profile, each at its config key: what
 // cannot work in any stack. Components check their own servers' bounds;
 // the bounds below compare values across components.
-func Validate(stack string, p Profile) components.Problems {
-	var ps components.Problems
+func Validate(stack string, p Profile) problems.Problems {
+	var ps problems.Problems
 	checkDomains(&ps, stack, p)
 	checkHost(&ps, stack, p.Host)
 	for _, c := range p.parts(nil) {
@@ -152,10 +159,10 @@ func Validate(stack string, p Profile) components.Problems {
 	if err := p.Runtime.Check(); err != nil {
 		ps.Add("runtime", "%v", err)
 	}
-	if p.Runtime == components.RuntimeSwarm && p.Traefik.Ingress != components.IngressOwn {
+	if p.Runtime == runtime.Swarm && p.Traefik.Ingress != traefik.IngressOwn {
 		ps.Add("traefik.ingress", "%q is for stacks sharing one Docker host; on a swarm each stack runs its own Traefik (own)", p.Traefik.Ingress)
 	}
-	if p.Runtime == components.RuntimeSwarm {
+	if p.Runtime == runtime.Swarm {
 		if p.Backend.Image == "" {
 			ps.Add("backend.image", "must be set on a swarm: its nodes pull the image from a registry, a local build exists on one host only")
 		}
@@ -180,7 +187,7 @@ func Validate(stack string, p Profile) components.Problems {
 // in every stack, production's too, since nothing breaks; the setting may
 // be meant for a later change (tls: true), and the warning says it is not
 // in force yet.
-func ineffective(p Profile) (ps components.Problems) {
+func ineffective(p Profile) (ps problems.Problems) {
 	if a := p.Traefik.ACME; a.TrustsPrivateCA() {
 		switch {
 		case !p.TLS:
@@ -199,7 +206,7 @@ func ineffective(p Profile) (ps components.Problems) {
 type bound struct {
 	// rule names the bound (docs/configuration.md); source is where it comes from.
 	rule, source string
-	check        func(stack string, p Profile) components.Problems
+	check        func(stack string, p Profile) problems.Problems
 }
 
 var bounds = []bound{
@@ -217,7 +224,7 @@ func BoundRules() []string {
 	return out
 }
 
-func checkCPUsWithinHost(_ string, p Profile) (ps components.Problems) {
+func checkCPUsWithinHost(_ string, p Profile) (ps problems.Problems) {
 	for _, c := range p.sized() {
 		if limit := c.settings.Resources.Limits.CPUs; limit > p.Host.CPUs+1e-9 {
 			ps.AddComparing(c.key+".resources.limits.cpus", []string{"host.cpus"}, "%q is more than the host's %q CPUs (host.cpus): Docker refuses a limit above the CPUs it has (\"range of CPUs is from 0.01 to %s\")",
@@ -227,9 +234,9 @@ func checkCPUsWithinHost(_ string, p Profile) (ps components.Problems) {
 	return ps
 }
 
-func checkDistinctPorts(_ string, p Profile) (ps components.Problems) {
+func checkDistinctPorts(_ string, p Profile) (ps problems.Problems) {
 	t := p.Traefik
-	if t.Ingress != components.IngressJoin && p.TLS && t.HTTPPort == t.HTTPSPort {
+	if t.Ingress != traefik.IngressJoin && p.TLS && t.HTTPPort == t.HTTPSPort {
 		ps.AddComparing("traefik.httpsPort", []string{"traefik.httpPort"}, "%d is also traefik.httpPort: Docker cannot publish one host port for both of Traefik's entrypoints (http and https)", t.HTTPSPort)
 	}
 	return ps
@@ -237,16 +244,22 @@ func checkDistinctPorts(_ string, p Profile) (ps components.Problems) {
 
 // checkIngress keeps one Traefik on each host for ports 80 and 443: staging
 // runs it, and its clones join it.
-func checkIngress(stack string, p Profile) (ps components.Problems) {
+func checkIngress(stack string, p Profile) (ps problems.Problems) {
 	t := p.Traefik
 	clone := stackname.IsClone(stack)
 	switch {
-	case clone && t.Ingress == components.IngressHost:
+	case clone && t.Ingress == traefik.IngressHost:
 		ps.Add("traefik.ingress", "%q would make clone %s run the host's shared Traefik, which staging runs: two of them fight for ports %d and %d; a clone joins staging's (join)", t.Ingress, stack, t.HTTPPort, t.HTTPSPort)
-	case clone && t.Ingress == components.IngressOwn && (t.HTTPPort == 80 || (p.TLS && t.HTTPSPort == 443)):
+	case clone && t.Ingress == traefik.IngressOwn && (t.HTTPPort == 80 || (p.TLS && t.HTTPSPort == 443)):
 		ps.Add("traefik.ingress", "%q gives clone %s a Traefik of its own on ports %d and %d, which staging's Traefik holds on the host the clones share; join staging's (join), or give this one ports of its own (traefik.httpPort, traefik.httpsPort)", t.Ingress, stack, t.HTTPPort, t.HTTPSPort)
-	case !clone && t.Ingress == components.IngressJoin:
+	case !clone && t.Ingress == traefik.IngressJoin:
 		ps.Add("traefik.ingress", "%q makes %s join a Traefik that staging runs for its clones, and no stack would run one for %s: the host would have no Traefik at all; use own (production, local) or host (staging)", t.Ingress, stack, stack)
 	}
 	return ps
+}
+
+// resolvedNames are the Docker names other containers look up by DNS on the
+// data network: the backend's DB_HOST and REDIS_HOST.
+func resolvedNames(n naming.Naming) []string {
+	return []string{postgres.Host(n), redis.Host(n)}
 }

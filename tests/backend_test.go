@@ -90,7 +90,7 @@ func TestBackendContainers(t *testing.T) {
 		t.Fatalf("production has %d backend containers, want the guide's 2 replicas", len(backends))
 	}
 	for _, c := range backends {
-		assertRuntime(t, c.Name, c, runtime{
+		assertRuntime(t, c.Name, c, guideRuntime{
 			cpus: "2.0", memoryMiB: 2048, reservationMiB: 1024, cpuShares: 1024,
 			interval: "30s", timeout: "10s", startPeriod: "1m0s", retries: 3,
 			healthTest: []string{"CMD", "python3", "-c",

@@ -3,7 +3,8 @@ package tests
 import (
 	"testing"
 
-	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/components/nginx"
+	"github.com/djangostack/infra/components/traefik"
 	"github.com/djangostack/infra/stacks"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -37,18 +38,18 @@ func BenchmarkLoadProduction(b *testing.B) {
 }
 
 func BenchmarkRenderNginxConf(b *testing.B) {
-	s, layout := components.DefaultNginxSettings(), components.ContainerNginxLayout()
+	s, layout := nginx.DefaultSettings(), nginx.ContainerLayout()
 	b.ReportAllocs()
 	for b.Loop() {
-		components.RenderNginxConf(s, layout)
+		nginx.RenderConf(s, layout)
 	}
 }
 
 func BenchmarkRenderTraefikStatic(b *testing.B) {
-	s := components.DefaultTraefikSettings()
-	env := components.TraefikEnvironment{Network: "edge", Labels: map[string]string{"a": "b"}, TLS: true, DNSProvider: "cloudflare"}
+	s := traefik.DefaultSettings()
+	env := traefik.Environment{Network: "edge", Labels: map[string]string{"a": "b"}, TLS: true, DNSProvider: "cloudflare"}
 	b.ReportAllocs()
 	for b.Loop() {
-		components.RenderTraefikStatic(s, env)
+		traefik.RenderStatic(s, env)
 	}
 }

@@ -1,12 +1,12 @@
 package tests
 
 import (
+	"github.com/djangostack/infra/components/backend"
+	"github.com/djangostack/infra/components/site"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/djangostack/infra/components"
 )
 
 func TestStructuredOverridesMergeKeyByKey(t *testing.T) {
@@ -87,9 +87,9 @@ func TestExtraEnvCannotReplaceTheContract(t *testing.T) {
 // Every variable the backend receives has a source to name, and each source
 // is a config key the program reads (or the program's own).
 func TestEveryContractVariableNamesItsSource(t *testing.T) {
-	env := components.BackendEnv(components.DefaultBackendSettings(), components.BackendEndpoints{Site: components.Site{Domains: []string{"x"}}})
-	for _, name := range append(slices.Collect(maps.Keys(env)), components.EnvDatabasePassword, components.EnvRedisPassword, components.EnvSecretKey) {
-		if _, ok := components.ContractSources[name]; !ok {
+	env := backend.Env(backend.DefaultSettings(), backend.Endpoints{Site: site.Site{Domains: []string{"x"}}})
+	for _, name := range append(slices.Collect(maps.Keys(env)), backend.EnvDatabasePassword, backend.EnvRedisPassword, backend.EnvSecretKey) {
+		if _, ok := backend.ContractSources[name]; !ok {
 			t.Errorf("%s has no entry in components.ContractSources", name)
 		}
 	}
@@ -97,7 +97,7 @@ func TestEveryContractVariableNamesItsSource(t *testing.T) {
 	for _, l := range leaves(t) {
 		keys[l.key] = true
 	}
-	for name, source := range components.ContractSources {
+	for name, source := range backend.ContractSources {
 		kind, key, found := strings.Cut(source, ":")
 		if !found {
 			key = kind

@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// runtime is what every container of the guide carries, written out with the
+// guideRuntime is what every container of the guide carries, written out with the
 // guide's literal values so that a changed default fails here.
-type runtime struct {
+type guideRuntime struct {
 	cpus              string
 	memoryMiB         float64
 	reservationMiB    float64
@@ -19,7 +19,7 @@ type runtime struct {
 	healthTest        []string
 }
 
-func assertRuntime(t *testing.T, name string, c *Registration, want runtime) {
+func assertRuntime(t *testing.T, name string, c *Registration, want guideRuntime) {
 	t.Helper()
 	checks := []struct {
 		what      string
@@ -83,7 +83,7 @@ func TestPostgresCarriesTheGuide(t *testing.T) {
 	if img := r.get(typeRemoteImage, "postgres-image"); img.str("name") != "postgres:16-alpine" {
 		t.Errorf("postgres image = %q, want postgres:16-alpine", img.str("name"))
 	}
-	assertRuntime(t, "postgres", pg, runtime{
+	assertRuntime(t, "postgres", pg, guideRuntime{
 		cpus: "2.0", memoryMiB: 1024, reservationMiB: 512, cpuShares: 1024,
 		interval: "10s", timeout: "5s", startPeriod: "10s", retries: 5,
 		healthTest: []string{"CMD", "pg_isready", "-h", "127.0.0.1", "-p", "5432", "-U", "app", "-d", "app"},
@@ -144,7 +144,7 @@ func TestRedisCarriesTheGuide(t *testing.T) {
 	if img := r.get(typeRemoteImage, "redis-image"); img.str("name") != "redis:7-alpine" {
 		t.Errorf("redis image = %q, want redis:7-alpine", img.str("name"))
 	}
-	assertRuntime(t, "redis", rd, runtime{
+	assertRuntime(t, "redis", rd, guideRuntime{
 		cpus: "1.0", memoryMiB: 768, reservationMiB: 512, cpuShares: 512,
 		interval: "10s", timeout: "3s", startPeriod: "5s", retries: 5,
 	})

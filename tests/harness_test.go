@@ -17,7 +17,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/components/problems"
 	"github.com/djangostack/infra/stacks"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
@@ -207,7 +207,7 @@ type run struct {
 	rec   *recorder
 	// deployment is set when the program got as far as registering.
 	deployment *stacks.Deployment
-	warnings   components.Problems
+	warnings   problems.Problems
 	// err is the program's error as the user sees it: the one message
 	// the program logs.
 	err error

@@ -1,12 +1,11 @@
 package tests
 
 import (
+	"github.com/djangostack/infra/components/naming"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/djangostack/infra/components"
 )
 
 // Staging runs the host's shared Traefik; its clones join it, so a clone
@@ -39,7 +38,7 @@ func TestClonesShareStagingsTraefik(t *testing.T) {
 		if nets := c.networks(); !slices.Contains(nets, "django-stack-ingress") {
 			t.Errorf("the clone's %s is on %v, not the host's ingress network", role, nets)
 		}
-		if c.labels()[components.LabelIngress] != "host" {
+		if c.labels()[naming.LabelIngress] != "host" {
 			t.Errorf("the clone's %s is not labelled for the shared Traefik", role)
 		}
 	}
@@ -81,7 +80,7 @@ func TestProductionKeepsItsOwnTraefik(t *testing.T) {
 		t.Errorf("production's edge network is %q", n)
 	}
 	for _, c := range r.all(typeContainer) {
-		if _, shared := c.labels()[components.LabelIngress]; shared {
+		if _, shared := c.labels()[naming.LabelIngress]; shared {
 			t.Errorf("production's %s is labelled for a shared Traefik", c.Name)
 		}
 	}

@@ -157,7 +157,7 @@ func TestNginxConfCarriesTheGuide(t *testing.T) {
 		t.Errorf("static Cache-Control is not quoted as one value:\n%s", conf)
 	}
 
-	assertRuntime(t, "nginx", ng, runtime{
+	assertRuntime(t, "nginx", ng, guideRuntime{
 		cpus: "0.5", memoryMiB: 256, reservationMiB: 64, cpuShares: 256,
 		interval: "30s", timeout: "5s", startPeriod: "10s", retries: 3,
 		healthTest: []string{"CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:80/nginx-health"},

@@ -15,7 +15,11 @@ import (
 	"testing"
 	"unicode"
 
-	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/components/backend"
+	"github.com/djangostack/infra/components/postgres"
+	"github.com/djangostack/infra/components/runtime"
+	"github.com/djangostack/infra/components/site"
+	"github.com/djangostack/infra/components/units"
 	"github.com/djangostack/infra/stacks"
 )
 
@@ -235,8 +239,8 @@ func TestDocsConfigurationReference(t *testing.T) {
 // has a row in the contract's table.
 func TestDocsBackendContract(t *testing.T) {
 	text := readDoc(t, contractPath)
-	env := components.BackendEnv(components.DefaultBackendSettings(), components.BackendEndpoints{Site: components.Site{Domains: []string{"x"}}})
-	names := []string{components.EnvDatabasePassword, components.EnvRedisPassword, components.EnvSecretKey}
+	env := backend.Env(backend.DefaultSettings(), backend.Endpoints{Site: site.Site{Domains: []string{"x"}}})
+	names := []string{backend.EnvDatabasePassword, backend.EnvRedisPassword, backend.EnvSecretKey}
 	for k := range env {
 		names = append(names, k)
 	}
@@ -281,8 +285,8 @@ func TestREADMEStaysShort(t *testing.T) {
 func TestDocsListTheBounds(t *testing.T) {
 	checked := section(t, configurationPath, "## What is checked, and why")
 	wants := []string{
-		fmt.Sprintf("at least %s", components.Size(components.DockerMinMemory).String()),
-		fmt.Sprintf("%d kB × `max_connections`", components.PostgresSharedMemoryPerConnection/components.KiB),
+		fmt.Sprintf("at least %s", units.Size(runtime.DockerMinMemory).String()),
+		fmt.Sprintf("%d kB × `max_connections`", postgres.SharedMemoryPerConnection/units.KiB),
 	}
 	for _, rule := range stacks.BoundRules() {
 		wants = append(wants, "`"+rule+"`")
@@ -302,7 +306,7 @@ func productionReservations(t *testing.T) []string {
 	p := stacks.Production()
 	host := fmt.Sprintf("%g CPUs / %d GiB", float64(p.Host.CPUs), p.Host.Memory.MiB()/1024)
 	// A host too small for anything makes the guardrail say what is reserved.
-	p.Host.CPUs, p.Host.Memory = 0.01, components.Size(components.MiB)
+	p.Host.CPUs, p.Host.Memory = 0.01, units.Size(units.MiB)
 	errs, _ := stacks.Guardrails(stacks.StackProduction, p)
 	var cpus, memory string
 	for _, e := range errs {
@@ -310,7 +314,7 @@ func productionReservations(t *testing.T) []string {
 			cpus = m[1]
 		}
 		if m := regexp.MustCompile(`the (\S+) the containers reserve`).FindStringSubmatch(e.Msg); m != nil && e.Key == "host.memory" {
-			size, err := components.ParseSize(m[1])
+			size, err := units.ParseSize(m[1])
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/djangostack/infra/components/nginx"
 	"io"
 	"net/http"
 	"os"
@@ -23,15 +24,13 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/djangostack/infra/components"
 )
 
 // nginxTree is a temporary tree nginx serves: static and media files, its
 // temporary directories, pid file and logs.
 type nginxTree struct {
 	root   string
-	layout components.NginxLayout
+	layout nginx.Layout
 	// css is /static/app.css; media is /media/upload.bin.
 	css, media []byte
 }
@@ -60,7 +59,7 @@ func newNginxTree(t *testing.T, bin string) *nginxTree {
 			t.Fatal(err)
 		}
 	}
-	tree.layout = components.TreeNginxLayout(root)
+	tree.layout = nginx.TreeLayout(root)
 	tree.layout.Listen = freePort(t)
 	tree.layout.MimeTypes = nginxMimeTypes(t, bin)
 	// A master running as root hands the requests to workers running as the
@@ -161,7 +160,7 @@ func nginxClient() *http.Client {
 
 // checkNginxServes requests the tree through nginx and reports every way the
 // responses differ from what the settings promise.
-func checkNginxServes(base string, s components.NginxSettings, tree *nginxTree) error {
+func checkNginxServes(base string, s nginx.Settings, tree *nginxTree) error {
 	client := nginxClient()
 	var problems []error
 	fail := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
@@ -188,7 +187,7 @@ func checkNginxServes(base string, s components.NginxSettings, tree *nginxTree) 
 		return resp, body, true
 	}
 	// caching checks the expires and Cache-Control pair of a location.
-	caching := func(path string, resp *http.Response, c components.FileCaching) {
+	caching := func(path string, resp *http.Response, c nginx.FileCaching) {
 		maxAge := "max-age=" + strconv.FormatInt(c.Expires.Seconds(), 10)
 		cc := resp.Header.Values("Cache-Control")
 		for _, want := range []string{maxAge, c.CacheControl} {
@@ -262,8 +261,8 @@ func checkNginxServes(base string, s components.NginxSettings, tree *nginxTree) 
 		}
 	}
 	// The container's health location, and nothing else outside the files.
-	if resp, body, ok := get(components.NginxHealthPath, nil); ok && (resp.StatusCode != http.StatusOK || string(body) != "ok\n") {
-		fail("GET %s: %s %q, want 200 \"ok\\n\"", components.NginxHealthPath, resp.Status, body)
+	if resp, body, ok := get(nginx.HealthPath, nil); ok && (resp.StatusCode != http.StatusOK || string(body) != "ok\n") {
+		fail("GET %s: %s %q, want 200 \"ok\\n\"", nginx.HealthPath, resp.Status, body)
 	}
 	if resp, _, ok := get("/admin/", nil); ok {
 		if resp.StatusCode != http.StatusNotFound {
@@ -318,12 +317,12 @@ func TestNginxAcceptsAndServesTheRenderedConf(t *testing.T) {
 		if !ok {
 			t.Fatal("nginx gets no /etc/nginx/nginx.conf")
 		}
-		if want := components.RenderNginxConf(st.profile.Nginx, components.ContainerNginxLayout()); shipped != want {
+		if want := nginx.RenderConf(st.profile.Nginx, nginx.ContainerLayout()); shipped != want {
 			t.Fatalf("the shipped nginx.conf is not the profile's render:\n%s\nwant:\n%s", shipped, want)
 		}
 
 		tree := newNginxTree(t, bin)
-		conf := tree.write(t, components.RenderNginxConf(st.profile.Nginx, tree.layout))
+		conf := tree.write(t, nginx.RenderConf(st.profile.Nginx, tree.layout))
 		if err := nginxTest(bin, conf, tree.layout.ErrorLog); err != nil {
 			t.Fatal(err)
 		}
@@ -346,7 +345,7 @@ func TestNginxChecksFailOnABrokenRender(t *testing.T) {
 	t.Run("directive in the wrong context", func(t *testing.T) {
 		t.Parallel()
 		tree := newNginxTree(t, bin)
-		conf := components.RenderNginxConf(s, tree.layout)
+		conf := nginx.RenderConf(s, tree.layout)
 		// client_max_body_size belongs to http, server or location: move it
 		// into events.
 		line := regexp.MustCompile(`(?m)^\s*client_max_body_size [^;\n]*;\n`).FindString(conf)
@@ -364,7 +363,7 @@ func TestNginxChecksFailOnABrokenRender(t *testing.T) {
 	t.Run("static location without its Cache-Control", func(t *testing.T) {
 		t.Parallel()
 		tree := newNginxTree(t, bin)
-		conf := components.RenderNginxConf(s, tree.layout)
+		conf := nginx.RenderConf(s, tree.layout)
 		broken := replaceOnce(t, conf, fmt.Sprintf("add_header Cache-Control %q;", s.Static.CacheControl), "")
 		path := tree.write(t, broken)
 		if err := nginxTest(bin, path, tree.layout.ErrorLog); err != nil {

@@ -7,6 +7,8 @@ package tests
 import (
 	"errors"
 	"fmt"
+	"github.com/djangostack/infra/components/postgres"
+	"github.com/djangostack/infra/components/units"
 	"maps"
 	"math"
 	"reflect"
@@ -14,8 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/djangostack/infra/components"
 )
 
 // pgSetting is one row of pg_settings.
@@ -39,7 +39,7 @@ func (s pgSetting) value() (float64, error) {
 	if unit[0] < '0' || unit[0] > '9' {
 		unit = "1" + unit
 	}
-	per, err := components.ParsePostgresSize(unit)
+	per, err := units.ParsePostgresSize(unit)
 	if err != nil {
 		return 0, fmt.Errorf("unit %q is not a memory unit", s.unit)
 	}
@@ -50,7 +50,7 @@ func (s pgSetting) value() (float64, error) {
 // hold as the profile says. The typed fields are compared in one unit
 // (bytes, or the plain number); every rendered flag, extra ones included,
 // must have been taken from the command line.
-func checkPostgres(c *pgCluster, tuning components.PostgresTuning) error {
+func checkPostgres(c *pgCluster, tuning postgres.Tuning) error {
 	rendered := tuning.Settings()
 	quoted := make([]string, len(rendered))
 	for i, kv := range rendered {
@@ -189,7 +189,7 @@ func TestPostgresCheckFailsOnABrokenRender(t *testing.T) {
 	}
 
 	// A render that Postgres accepts but that differs from the profile.
-	doubled := components.PostgresSize(2 * tuning.WorkMem.Bytes())
+	doubled := units.PostgresSize(2 * tuning.WorkMem.Bytes())
 	srv, err := c.start(t, withFlag("work_mem", doubled.String()))
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"github.com/djangostack/infra/components/redis"
 	"io"
 	"maps"
 	"net"
@@ -22,8 +23,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/djangostack/infra/components"
 )
 
 // redisConn is a minimal RESP2 client: commands as arrays of bulk strings,
@@ -198,7 +197,7 @@ func startRedis(t *testing.T, bin string, l redisLaunch) (*server, string, error
 // checkRedis reports every way the running server differs from the profile:
 // an unauthenticated client must be refused, the backend's password
 // accepted, and every tuned setting must read back as the profile's value.
-func checkRedis(addr, password string, tuning components.RedisTuning) error {
+func checkRedis(addr, password string, tuning redis.Tuning) error {
 	c, err := dialRedis(addr)
 	if err != nil {
 		return err

@@ -25,7 +25,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/components/naming"
+	"github.com/djangostack/infra/components/traefik"
+	"github.com/djangostack/infra/components/units"
 	"github.com/djangostack/infra/stacks"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"gopkg.in/yaml.v3"
@@ -274,7 +276,7 @@ func parseTraefikStatic(text string) (map[string]any, error) {
 // public entrypoint, the metrics entrypoint, buckets and ping, the Docker
 // provider's endpoint, network, constraints and opt-in, the log level and
 // access log. publishedPorts are the container ports the container publishes.
-func checkTraefikStaticValues(doc map[string]any, p stacks.Profile, naming components.Naming, publishedPorts []int) error {
+func checkTraefikStaticValues(doc map[string]any, p stacks.Profile, names naming.Naming, publishedPorts []int) error {
 	var problems []error
 	fail := func(format string, args ...any) { problems = append(problems, fmt.Errorf(format, args...)) }
 	s := p.Traefik
@@ -326,7 +328,7 @@ func checkTraefikStaticValues(doc map[string]any, p stacks.Profile, naming compo
 		}
 		for _, tm := range []struct {
 			key  string
-			want components.Duration
+			want units.Duration
 		}{{"readTimeout", s.RespondingTimeouts.Read}, {"writeTimeout", s.RespondingTimeouts.Write}, {"idleTimeout", s.RespondingTimeouts.Idle}} {
 			raw := at(eps[name], "transport.respondingTimeouts."+tm.key)
 			got, err := traefikDuration(raw)
@@ -362,10 +364,10 @@ func checkTraefikStaticValues(doc map[string]any, p stacks.Profile, naming compo
 	// Its own Traefik sees the deployment's containers on its edge network;
 	// the host's shared one, every container of the project that joins it,
 	// on the project's ingress network.
-	wantNetwork, wantLabels := naming.Name("edge"), naming.Labels
-	if s.Ingress == components.IngressHost {
-		wantNetwork = naming.Shared("ingress")
-		wantLabels = map[string]string{components.LabelProject: project, components.LabelIngress: components.IngressHost}
+	wantNetwork, wantLabels := names.Name("edge"), names.Labels
+	if s.Ingress == traefik.IngressHost {
+		wantNetwork = names.Shared("ingress")
+		wantLabels = map[string]string{naming.LabelProject: project, naming.LabelIngress: traefik.IngressHost}
 	}
 	if docker["network"] != wantNetwork {
 		fail("providers.docker.network %v, want %q", docker["network"], wantNetwork)
@@ -388,7 +390,7 @@ func checkTraefikStaticValues(doc map[string]any, p stacks.Profile, naming compo
 
 // traefikFile returns the Traefik configuration file a stack's container
 // gets at path, checked to be render's output for the profile.
-func traefikFile(t *testing.T, st shippedStack, path string, render func(components.TraefikSettings, components.TraefikEnvironment) string) string {
+func traefikFile(t *testing.T, st shippedStack, path string, render func(traefik.Settings, traefik.Environment) string) string {
 	t.Helper()
 	shipped, _, ok := st.run.container("traefik").upload(path)
 	if !ok {
@@ -403,14 +405,14 @@ func traefikFile(t *testing.T, st shippedStack, path string, render func(compone
 
 // traefikFileProvider returns a stack's rendered dynamic.yml.
 func traefikFileProvider(t *testing.T, st shippedStack) map[string]any {
-	return parseYAML(t, traefikFile(t, st, "/etc/traefik/dynamic.yml", components.RenderTraefikDynamic))
+	return parseYAML(t, traefikFile(t, st, "/etc/traefik/dynamic.yml", traefik.RenderDynamic))
 }
 
 // traefikOf returns a stack's rendered traefik.yml, checked to be the
 // profile's render, and the container ports Traefik publishes.
 func traefikOf(t *testing.T, st shippedStack) (string, []int) {
 	t.Helper()
-	shipped := traefikFile(t, st, "/etc/traefik/traefik.yml", components.RenderTraefikStatic)
+	shipped := traefikFile(t, st, "/etc/traefik/traefik.yml", traefik.RenderStatic)
 	tr := st.run.container("traefik")
 	var published []int
 	for _, p := range asSlice(tr.input("ports")) {
@@ -432,7 +434,7 @@ func TestTraefikStaticConfigurationValidatesAgainstTheV3Schema(t *testing.T) {
 		if err := static.check(doc); err != nil {
 			t.Errorf("stack %s: traefik.yml is not valid Traefik v3:\n%v", st.name, err)
 		}
-		if err := checkTraefikStaticValues(doc, st.profile, components.NewNaming(project, st.name), published); err != nil {
+		if err := checkTraefikStaticValues(doc, st.profile, naming.NewNaming(project, st.name), published); err != nil {
 			t.Errorf("stack %s: traefik.yml does not hold the profile's values:\n%v", st.name, err)
 		}
 	})
@@ -467,8 +469,8 @@ func TestTraefikLabelsValidateAgainstTheV3Schema(t *testing.T) {
 		}
 
 		// The backend's service is every replica, probed as the profile says.
-		p, naming := st.profile, components.NewNaming(project, st.name)
-		svc := at(dyn, "http.services."+naming.Name("backend")+".loadBalancer")
+		p, names := st.profile, naming.NewNaming(project, st.name)
+		svc := at(dyn, "http.services."+names.Name("backend")+".loadBalancer")
 		var urls []string
 		for _, s := range asSlice(at(svc, "servers")) {
 			urls = append(urls, fmt.Sprint(asMap(s)["url"]))
@@ -513,7 +515,7 @@ func TestTraefikChecksFailOnABrokenRender(t *testing.T) {
 	static, dynamic := traefikSchemas(t)
 	st := loadShippedStack(t, "production")
 	text, published := traefikOf(t, st)
-	naming := components.NewNaming(project, st.name)
+	names := naming.NewNaming(project, st.name)
 
 	replaceFirst := func(s, old, new string) string {
 		t.Helper()
@@ -544,11 +546,11 @@ func TestTraefikChecksFailOnABrokenRender(t *testing.T) {
 	if err := static.check(doc); err != nil {
 		t.Fatalf("the value mutation should still be valid Traefik: %v", err)
 	}
-	if err := checkTraefikStaticValues(doc, st.profile, naming, published); err == nil || !strings.Contains(err.Error(), "idleTimeout") || !strings.Contains(err.Error(), "ping.entryPoint") {
+	if err := checkTraefikStaticValues(doc, st.profile, names, published); err == nil || !strings.Contains(err.Error(), "idleTimeout") || !strings.Contains(err.Error(), "ping.entryPoint") {
 		t.Errorf("static values: %v\nwant idleTimeout and ping.entryPoint reported", err)
 	}
 	doc, _ = parseTraefikStatic(replaceFirst(text, "idleTimeout: 180s", "idleTimeout: 1d"))
-	if err := checkTraefikStaticValues(doc, st.profile, naming, published); err == nil || !strings.Contains(err.Error(), "not a duration Traefik reads") {
+	if err := checkTraefikStaticValues(doc, st.profile, names, published); err == nil || !strings.Contains(err.Error(), "not a duration Traefik reads") {
 		t.Errorf("static, idleTimeout 1d: %v\nwant it refused as a duration Traefik cannot read", err)
 	}
 
@@ -556,8 +558,8 @@ func TestTraefikChecksFailOnABrokenRender(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	backend := "traefik.http.routers." + naming.Name("backend") + "."
-	service := "traefik.http.services." + naming.Name("backend") + ".loadbalancer."
+	backend := "traefik.http.routers." + names.Name("backend") + "."
+	service := "traefik.http.services." + names.Name("backend") + ".loadbalancer."
 	for _, tc := range []struct {
 		name    string
 		mutate  func(labels map[string]string)

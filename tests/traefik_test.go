@@ -122,7 +122,7 @@ func TestTraefikContainer(t *testing.T) {
 	if got := tr.networks(); !reflect.DeepEqual(got, []string{"django-stack-production-edge"}) {
 		t.Errorf("traefik networks = %v, want only edge", got)
 	}
-	assertRuntime(t, "traefik", tr, runtime{
+	assertRuntime(t, "traefik", tr, guideRuntime{
 		cpus: "1.0", memoryMiB: 256, reservationMiB: 64, cpuShares: 256,
 		interval: "10s", timeout: "5s", startPeriod: "10s", retries: 3,
 		healthTest: []string{"CMD", "traefik", "healthcheck", "--ping"},

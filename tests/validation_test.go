@@ -1,11 +1,10 @@
 package tests
 
 import (
+	"github.com/djangostack/infra/components/problems"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/djangostack/infra/components"
 )
 
 // with returns the fixture config of a stack with one nested key set, the
@@ -219,8 +218,8 @@ func setPath(cfg map[string]any, path string, value any) map[string]any {
 	return cfg
 }
 
-func hasKey(ps components.Problems, key string) bool {
-	return slices.ContainsFunc(ps, func(p components.Problem) bool { return p.Key == key })
+func hasKey(ps problems.Problems, key string) bool {
+	return slices.ContainsFunc(ps, func(p problems.Problem) bool { return p.Key == key })
 }
 
 // Kept data is production's promise alone: staging and its clones are built

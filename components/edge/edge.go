@@ -11,7 +11,9 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/djangostack/infra/components"
+	"github.com/djangostack/infra/components/problems"
+	"github.com/djangostack/infra/components/runtime"
+	"github.com/djangostack/infra/components/traefik"
 	"github.com/pulumi/pulumi-cloudflare/sdk/v5/go/cloudflare"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -49,7 +51,7 @@ type ZoneSettings struct {
 	// Brotli compresses responses with Brotli at the edge.
 	Brotli bool `json:"brotli"`
 	// HSTS is the Strict-Transport-Security header Cloudflare adds.
-	HSTS components.HSTS `json:"hsts"`
+	HSTS traefik.HSTS `json:"hsts"`
 }
 
 // DefaultSettings are Cloudflare's side of the guide's security settings:
@@ -67,7 +69,7 @@ func DefaultSettings() Settings {
 			TLS13:          true,
 			HTTP3:          true,
 			Brotli:         true,
-			HSTS:           components.GuideHSTS(),
+			HSTS:           traefik.GuideHSTS(),
 		},
 	}
 }
@@ -78,8 +80,8 @@ func (s Settings) Enabled() bool { return s.ZoneID != "" }
 var zoneID = regexp.MustCompile(`^[0-9a-f]{32}$`)
 
 // Check reports settings Cloudflare would refuse.
-func (s Settings) Check() components.Problems {
-	var ps components.Problems
+func (s Settings) Check() problems.Problems {
+	var ps problems.Problems
 	if !s.Enabled() {
 		return ps
 	}
@@ -197,11 +199,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			ZoneId: pulumi.String(s.ZoneID),
 			Settings: &cloudflare.ZoneSettingsOverrideSettingsArgs{
 				Ssl:            pulumi.String(z.SSL),
-				AlwaysUseHttps: pulumi.String(components.OnOff(z.AlwaysUseHTTPS)),
+				AlwaysUseHttps: pulumi.String(runtime.OnOff(z.AlwaysUseHTTPS)),
 				MinTlsVersion:  pulumi.String(z.MinTLSVersion),
-				Tls13:          pulumi.String(components.OnOff(z.TLS13)),
-				Http3:          pulumi.String(components.OnOff(z.HTTP3)),
-				Brotli:         pulumi.String(components.OnOff(z.Brotli)),
+				Tls13:          pulumi.String(runtime.OnOff(z.TLS13)),
+				Http3:          pulumi.String(runtime.OnOff(z.HTTP3)),
+				Brotli:         pulumi.String(runtime.OnOff(z.Brotli)),
 				SecurityHeader: &cloudflare.ZoneSettingsOverrideSettingsSecurityHeaderArgs{
 					Enabled:           pulumi.Bool(z.HSTS.MaxAge > 0),
 					MaxAge:            pulumi.Int(int(z.HSTS.MaxAge.Seconds())),

@@ -1,0 +1,151 @@
+package runtime
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// stopExitScript runs the image's entrypoint and command as its child, hands
+// it the signal Docker stops the container with (SIGINT, SIGQUIT or SIGTERM,
+// the image's STOPSIGNAL), and when the child exits 0 after such a stop,
+// exits 128+signal as a shell does.
+//
+// Why: the guide's restart policy, on-failure with at most 3 attempts, is
+// the one Docker policy that stops a crash loop, and Docker applies it when
+// its daemon starts again too: it starts the containers that had exited
+// non-zero when the daemon stopped them. A reboot stops every container
+// cleanly, and Postgres, Redis, nginx and Traefik all exit 0 on their stop
+// signal, so without this the site would stay down after a reboot. A stop
+// by `docker stop` or by a release is recorded by Docker as manual and is
+// never restarted, whatever the exit code.
+const stopExitScript = `signal=0
+stop() { signal=$1; kill -"$1" "$child" 2>/dev/null; }
+trap 'stop 2' INT
+trap 'stop 3' QUIT
+trap 'stop 15' TERM
+"$@" &
+child=$!
+while wait "$child"; status=$?; kill -0 "$child" 2>/dev/null; do :; done
+if [ "$status" = 0 ] && [ "$signal" != 0 ]; then exit $((128 + signal)); fi
+exit "$status"`
+
+// containerEntrypoint is the entrypoint a plain container runs: its own,
+// or the image's under stopExitScript when the on-failure policy needs it.
+func (w Workload) containerEntrypoint() []string {
+	if len(w.Entrypoint) > 0 || len(w.ImageEntrypoint) == 0 || w.Settings.Restart.Condition != "on-failure" {
+		return w.Entrypoint
+	}
+	return append([]string{"/bin/sh", "-c", stopExitScript, "stop-exit"}, w.ImageEntrypoint...)
+}
+
+// newContainer registers the container a Workload describes.
+func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.ResourceOption) (*docker.Container, error) {
+	w = w.secretsAsFiles()
+	s := w.Settings
+	grace := pulumi.Int(int(s.StopTimeout.Seconds()))
+	args := &docker.ContainerArgs{
+		Name:   pulumi.String(w.Name),
+		Image:  w.Image,
+		Envs:   envArray(w.Env),
+		Labels: labelArray(w.Labels),
+		Healthcheck: &docker.ContainerHealthcheckArgs{
+			Tests:         pulumi.ToStringArray(w.HealthTest),
+			Interval:      pulumi.String(s.Healthcheck.Interval.Docker()),
+			Timeout:       pulumi.String(s.Healthcheck.Timeout.Docker()),
+			Retries:       pulumi.Int(s.Healthcheck.Retries),
+			StartPeriod:   pulumi.String(s.Healthcheck.StartPeriod.Docker()),
+			StartInterval: s.Healthcheck.startInterval(),
+		},
+		// Wait makes the update stop until the container is healthy, so that
+		// whatever depends on it starts against a ready service.
+		Wait:              pulumi.Bool(!w.NoWait),
+		WaitTimeout:       pulumi.Int(int(s.Healthcheck.ReadyWithin().Seconds()) + 30),
+		Cpus:              pulumi.String(s.Resources.Limits.CPUs.String()),
+		CpuShares:         pulumi.Int(s.Resources.Reservations.CPUs.Shares()),
+		Memory:            pulumi.Int(s.Resources.Limits.Memory.MiB()),
+		MemorySwap:        pulumi.Int(s.Resources.Limits.MemorySwap()),
+		MemoryReservation: pulumi.Int(s.Resources.Reservations.Memory.MiB()),
+		Restart:           pulumi.String(s.Restart.Condition),
+		LogDriver:         pulumi.String(s.Logs.Driver),
+		LogOpts:           pulumi.ToStringMap(s.Logs.Options()),
+		StopTimeout:       grace,
+		// Without it a replace kills the old container outright.
+		DestroyGraceSeconds: grace,
+	}
+	if s.Restart.Condition == "on-failure" {
+		// Docker refuses a retry count with any other policy.
+		args.MaxRetryCount = pulumi.Int(s.Restart.MaxAttempts)
+	}
+	if len(w.Command) > 0 {
+		args.Command = pulumi.ToStringArray(w.Command)
+	}
+	if entrypoint := w.containerEntrypoint(); len(entrypoint) > 0 {
+		args.Entrypoints = pulumi.ToStringArray(entrypoint)
+	}
+	if w.ShmSize > 0 {
+		args.ShmSize = pulumi.Int(w.ShmSize.MiB())
+	}
+	if w.NoFile > 0 {
+		args.Ulimits = docker.ContainerUlimitArray{docker.ContainerUlimitArgs{Name: pulumi.String("nofile"), Soft: pulumi.Int(w.NoFile), Hard: pulumi.Int(w.NoFile)}}
+	}
+	var networks docker.ContainerNetworksAdvancedArray
+	for _, n := range w.Networks {
+		networks = append(networks, docker.ContainerNetworksAdvancedArgs{Name: n})
+	}
+	var volumes docker.ContainerVolumeArray
+	for _, v := range w.Volumes {
+		mount := docker.ContainerVolumeArgs{ContainerPath: pulumi.String(v.Target), ReadOnly: pulumi.Bool(v.ReadOnly)}
+		if v.HostPath != "" {
+			mount.HostPath = pulumi.String(v.HostPath)
+		} else {
+			mount.VolumeName = v.Volume
+		}
+		volumes = append(volumes, mount)
+	}
+	var ports docker.ContainerPortArray
+	for _, p := range w.Ports {
+		port := docker.ContainerPortArgs{Internal: pulumi.Int(p.Internal), External: pulumi.Int(p.External)}
+		if p.IP != "" {
+			port.Ip = pulumi.String(p.IP)
+		}
+		ports = append(ports, port)
+	}
+	var uploads docker.ContainerUploadArray
+	for _, f := range w.Files {
+		uploads = append(uploads, docker.ContainerUploadArgs{
+			File: pulumi.String(f.Path), Content: f.Content, Permissions: pulumi.String(f.Mode),
+		})
+	}
+	args.NetworksAdvanced, args.Volumes, args.Ports, args.Uploads = networks, volumes, ports, uploads
+	return docker.NewContainer(ctx, name, args, opts...)
+}
+
+// envArray renders environment variables as KEY=value, sorted by key. They
+// are all plain: secrets reach a container as files (secretsAsFiles).
+func envArray(env map[string]string) pulumi.StringArray {
+	out := make(pulumi.StringArray, 0, len(env))
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		out = append(out, pulumi.String(k+"="+env[k]))
+	}
+	return out
+}
+
+func labelArray(labels map[string]string) docker.ContainerLabelArray {
+	out := make(docker.ContainerLabelArray, 0, len(labels))
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		out = append(out, docker.ContainerLabelArgs{Label: pulumi.String(k), Value: pulumi.String(labels[k])})
+	}
+	return out
+}
+
+// startInterval is StartInterval as the provider takes it: nil when unset,
+// so that a stack that leaves it unset renders what it did before.
+func (h Healthcheck) startInterval() pulumi.StringPtrInput {
+	if h.StartInterval == 0 {
+		return nil
+	}
+	return pulumi.StringPtr(h.StartInterval.Docker())
+}
