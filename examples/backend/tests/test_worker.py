@@ -421,7 +421,9 @@ def test_the_worker_waits_out_a_redis_outage(database, caplog):
     message = task_message("after the outage")
     flaky = FlakyLayer(3, message)
     run_worker(flaky, until=lambda: Task.objects.filter(id=message["id"]).exists(), retry_seconds=(0.05, 0.1))
-    assert flaky.receives == 5  # 3 failed, the message, the one waiting when it stopped
+    # 3 failed, then the message; a fifth, waiting when the worker stopped,
+    # only if the consumer had asked for the next message by then.
+    assert flaky.receives in (4, 5)
     assert "receiving on tasks failed: ConnectionError" in caplog.text
     assert "receiving on tasks again, after 3 failed tries" in caplog.text
 
