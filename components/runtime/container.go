@@ -41,46 +41,75 @@ func (w Workload) containerEntrypoint() []string {
 	return append([]string{"/bin/sh", "-c", stopExitScript, "stop-exit"}, w.ImageEntrypoint...)
 }
 
-// newContainer registers the container a Workload describes.
-func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.ResourceOption) (*docker.Container, error) {
-	w = w.secretsAsFiles()
+// containerArgs renders what every container of a workload has, a
+// long-running one (newContainer) or a one-shot job (RunJob): its name,
+// image, command, environment, labels, limits, log rotation, files and
+// volumes. Secret variables must already be files (secretsAsFiles).
+func (w Workload) containerArgs() *docker.ContainerArgs {
 	s := w.Settings
-	grace := pulumi.Int(int(s.StopTimeout.Seconds()))
 	args := &docker.ContainerArgs{
 		Name:   pulumi.String(w.Name),
 		Image:  w.Image,
 		Envs:   envArray(w.Env),
 		Labels: labelArray(w.Labels),
-		Healthcheck: &docker.ContainerHealthcheckArgs{
-			Tests:         pulumi.ToStringArray(w.HealthTest),
-			Interval:      pulumi.String(s.Healthcheck.Interval.Docker()),
-			Timeout:       pulumi.String(s.Healthcheck.Timeout.Docker()),
-			Retries:       pulumi.Int(s.Healthcheck.Retries),
-			StartPeriod:   pulumi.String(s.Healthcheck.StartPeriod.Docker()),
-			StartInterval: s.Healthcheck.startInterval(),
-		},
-		// Wait makes the update stop until the container is healthy, so that
-		// whatever depends on it starts against a ready service.
-		Wait:              pulumi.Bool(!w.NoWait),
-		WaitTimeout:       pulumi.Int(int(s.Healthcheck.ReadyWithin().Seconds()) + 30),
-		Cpus:              pulumi.String(s.Resources.Limits.CPUs.String()),
-		CpuShares:         pulumi.Int(s.Resources.Reservations.CPUs.Shares()),
-		Memory:            pulumi.Int(s.Resources.Limits.Memory.MiB()),
-		MemorySwap:        pulumi.Int(s.Resources.Limits.MemorySwap()),
-		MemoryReservation: pulumi.Int(s.Resources.Reservations.Memory.MiB()),
-		Restart:           pulumi.String(s.Restart.Condition),
-		LogDriver:         pulumi.String(s.Logs.Driver),
-		LogOpts:           pulumi.ToStringMap(s.Logs.Options()),
-		StopTimeout:       grace,
-		// Without it a replace kills the old container outright.
-		DestroyGraceSeconds: grace,
-	}
-	if s.Restart.Condition == "on-failure" {
-		// Docker refuses a retry count with any other policy.
-		args.MaxRetryCount = pulumi.Int(s.Restart.MaxAttempts)
+		Cpus:   pulumi.String(s.Resources.Limits.CPUs.String()),
+		Memory: pulumi.Int(s.Resources.Limits.Memory.MiB()),
+		// Set, and to the limit: no swap, and no diff on the next preview
+		// (the provider reads Docker's doubled default back otherwise).
+		MemorySwap: pulumi.Int(s.Resources.Limits.MemorySwap()),
+		LogDriver:  pulumi.String(s.Logs.Driver),
+		LogOpts:    pulumi.ToStringMap(s.Logs.Options()),
 	}
 	if len(w.Command) > 0 {
 		args.Command = pulumi.ToStringArray(w.Command)
+	}
+	var volumes docker.ContainerVolumeArray
+	for _, v := range w.Volumes {
+		mount := docker.ContainerVolumeArgs{ContainerPath: pulumi.String(v.Target), ReadOnly: pulumi.Bool(v.ReadOnly)}
+		if v.HostPath != "" {
+			mount.HostPath = pulumi.String(v.HostPath)
+		} else {
+			mount.VolumeName = v.Volume
+		}
+		volumes = append(volumes, mount)
+	}
+	var uploads docker.ContainerUploadArray
+	for _, f := range w.Files {
+		uploads = append(uploads, docker.ContainerUploadArgs{
+			File: pulumi.String(f.Path), Content: f.Content, Permissions: pulumi.String(f.Mode),
+		})
+	}
+	args.Volumes, args.Uploads = volumes, uploads
+	return args
+}
+
+// newContainer registers the container a Workload describes.
+func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.ResourceOption) (*docker.Container, error) {
+	w = w.secretsAsFiles()
+	s := w.Settings
+	grace := pulumi.Int(int(s.StopTimeout.Seconds()))
+	args := w.containerArgs()
+	args.Healthcheck = &docker.ContainerHealthcheckArgs{
+		Tests:         pulumi.ToStringArray(w.HealthTest),
+		Interval:      pulumi.String(s.Healthcheck.Interval.Docker()),
+		Timeout:       pulumi.String(s.Healthcheck.Timeout.Docker()),
+		Retries:       pulumi.Int(s.Healthcheck.Retries),
+		StartPeriod:   pulumi.String(s.Healthcheck.StartPeriod.Docker()),
+		StartInterval: s.Healthcheck.startInterval(),
+	}
+	// Wait makes the update stop until the container is healthy, so that
+	// whatever depends on it starts against a ready service.
+	args.Wait = pulumi.Bool(!w.NoWait)
+	args.WaitTimeout = pulumi.Int(int(s.Healthcheck.ReadyWithin().Seconds()) + 30)
+	args.CpuShares = pulumi.Int(s.Resources.Reservations.CPUs.Shares())
+	args.MemoryReservation = pulumi.Int(s.Resources.Reservations.Memory.MiB())
+	args.Restart = pulumi.String(s.Restart.Condition)
+	args.StopTimeout = grace
+	// Without it a replace kills the old container outright.
+	args.DestroyGraceSeconds = grace
+	if s.Restart.Condition == "on-failure" {
+		// Docker refuses a retry count with any other policy.
+		args.MaxRetryCount = pulumi.Int(s.Restart.MaxAttempts)
 	}
 	if entrypoint := w.containerEntrypoint(); len(entrypoint) > 0 {
 		args.Entrypoints = pulumi.ToStringArray(entrypoint)
@@ -95,16 +124,6 @@ func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.R
 	for _, n := range w.Networks {
 		networks = append(networks, docker.ContainerNetworksAdvancedArgs{Name: n})
 	}
-	var volumes docker.ContainerVolumeArray
-	for _, v := range w.Volumes {
-		mount := docker.ContainerVolumeArgs{ContainerPath: pulumi.String(v.Target), ReadOnly: pulumi.Bool(v.ReadOnly)}
-		if v.HostPath != "" {
-			mount.HostPath = pulumi.String(v.HostPath)
-		} else {
-			mount.VolumeName = v.Volume
-		}
-		volumes = append(volumes, mount)
-	}
 	var ports docker.ContainerPortArray
 	for _, p := range w.Ports {
 		port := docker.ContainerPortArgs{Internal: pulumi.Int(p.Internal), External: pulumi.Int(p.External)}
@@ -113,13 +132,7 @@ func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.R
 		}
 		ports = append(ports, port)
 	}
-	var uploads docker.ContainerUploadArray
-	for _, f := range w.Files {
-		uploads = append(uploads, docker.ContainerUploadArgs{
-			File: pulumi.String(f.Path), Content: f.Content, Permissions: pulumi.String(f.Mode),
-		})
-	}
-	args.NetworksAdvanced, args.Volumes, args.Ports, args.Uploads = networks, volumes, ports, uploads
+	args.NetworksAdvanced, args.Ports = networks, ports
 	return docker.NewContainer(ctx, name, args, opts...)
 }
 

@@ -139,25 +139,14 @@ func RunJob(ctx *pulumi.Context, name string, runs JobRuns, w Workload, failed, 
 	attempt := runs.Next(name)
 	w = w.secretsAsFiles()
 	w.Name = attemptName(w.Name, attempt)
-	s := w.Settings
-	args := &docker.ContainerArgs{
-		Name:    pulumi.String(w.Name),
-		Image:   w.Image,
-		Command: pulumi.ToStringArray(w.Command),
-		Envs:    envArray(w.Env),
-		Labels:  labelArray(w.Labels),
-		// Wait for the end of the run and keep its output for the error.
-		Attach:  pulumi.Bool(true),
-		Logs:    pulumi.Bool(true),
-		MustRun: pulumi.Bool(false),
-		Restart: pulumi.String("no"),
-		Cpus:    pulumi.String(s.Resources.Limits.CPUs.String()),
-		Memory:  pulumi.Int(s.Resources.Limits.Memory.MiB()),
-		// As for every container: no swap, and no diff on the next preview.
-		MemorySwap: pulumi.Int(s.Resources.Limits.MemorySwap()),
-		LogDriver:  pulumi.String(s.Logs.Driver),
-		LogOpts:    pulumi.ToStringMap(s.Logs.Options()),
+	args := w.containerArgs()
+	if len(w.Command) == 0 {
+		// A job without its own command runs the image's.
+		args.Command = pulumi.StringArray{}
 	}
+	// Wait for the end of the run and keep its output for the error.
+	args.Attach, args.Logs, args.MustRun = pulumi.Bool(true), pulumi.Bool(true), pulumi.Bool(false)
+	args.Restart = pulumi.String("no")
 	if len(w.Entrypoint) > 0 {
 		args.Entrypoints = pulumi.ToStringArray(w.Entrypoint)
 	}
@@ -166,15 +155,6 @@ func RunJob(ctx *pulumi.Context, name string, runs JobRuns, w Workload, failed, 
 	} else {
 		args.NetworkMode = pulumi.String("none")
 	}
-	var uploads docker.ContainerUploadArray
-	for _, f := range w.Files {
-		uploads = append(uploads, docker.ContainerUploadArgs{File: pulumi.String(f.Path), Content: f.Content, Permissions: pulumi.String(f.Mode)})
-	}
-	var volumes docker.ContainerVolumeArray
-	for _, v := range w.Volumes {
-		volumes = append(volumes, docker.ContainerVolumeArgs{VolumeName: v.Volume, ContainerPath: pulumi.String(v.Target), ReadOnly: pulumi.Bool(v.ReadOnly)})
-	}
-	args.Uploads, args.Volumes = uploads, volumes
 	if len(ignore) > 0 {
 		opts = append(opts, pulumi.IgnoreChanges(ignore))
 	}
