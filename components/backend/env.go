@@ -6,6 +6,7 @@ import (
 	"github.com/djangostack/infra/components/redis"
 	"github.com/djangostack/infra/components/runtime"
 	"github.com/djangostack/infra/components/site"
+	"github.com/djangostack/infra/components/units"
 	"maps"
 	"regexp"
 	"slices"
@@ -38,51 +39,80 @@ const (
 	EnvSecretKey        = "SECRET_KEY"
 )
 
-// ContractSources say what sets each variable of the environment contract,
-// as a config key to use instead or, for what no key sets, the program's
-// own source: backend.env cannot replace any of them.
-var ContractSources = map[string]string{
-	"DB_HOST":                       "program:the stack's Postgres server",
-	"DB_PORT":                       "program:Postgres's port, " + strconv.Itoa(postgres.Port),
-	"DB_NAME":                       "postgres.database",
-	"DB_USER":                       "postgres.user",
-	"DB_CONN_MAX_AGE":               "backend.database.connMaxAge",
-	"DB_CONNECT_TIMEOUT":            "backend.database.connectTimeout",
-	"DB_STATEMENT_TIMEOUT":          "backend.database.statementTimeout",
-	"DB_KEEPALIVES_IDLE":            "backend.database.keepalivesIdle",
-	"DB_KEEPALIVES_INTERVAL":        "backend.database.keepalivesInterval",
-	"DB_KEEPALIVES_COUNT":           "backend.database.keepalivesCount",
-	"CORS_ALLOWED_ORIGINS":          "backend.cors.allowedOrigins",
-	"CORS_ALLOW_ALL_ORIGINS":        "backend.cors.allowAllOrigins",
-	"CORS_PREFLIGHT_MAX_AGE":        "backend.cors.preflightMaxAge",
-	"REDIS_HOST":                    "program:the stack's Redis server",
-	"REDIS_PORT":                    "program:Redis's port, " + strconv.Itoa(redis.Port),
-	"REDIS_DB":                      "backend.redis.db",
-	"REDIS_CHANNEL_CAPACITY":        "backend.redis.channelCapacity",
-	"REDIS_CHANNEL_EXPIRY":          "backend.redis.channelExpiry",
-	"REDIS_MAX_CONNECTIONS":         "backend.redis.maxConnections",
-	"USE_REDIS_CACHE":               "backend.redis.useCache",
-	"DRF_PAGE_SIZE":                 "backend.drf.pageSize",
-	"DRF_ANON_RATE":                 "backend.drf.anonRate",
-	"DRF_USER_RATE":                 "backend.drf.userRate",
-	"DATA_UPLOAD_MAX_MEMORY_SIZE":   "backend.uploads.dataMaxMemorySize",
-	"DATA_UPLOAD_MAX_NUMBER_FIELDS": "backend.uploads.dataMaxNumberFields",
-	"FILE_UPLOAD_MAX_MEMORY_SIZE":   "backend.uploads.fileMaxMemorySize",
-	"USE_TLS":                       "tls",
-	"ALLOWED_HOSTS":                 "domains",
-	"CSRF_TRUSTED_ORIGINS":          "domains",
-	"WEB_CONCURRENCY":               "backend.workers",
-	"STATIC_ROOT":                   "program:the static volume's mount, " + StaticRoot,
-	"MEDIA_ROOT":                    "program:the media volume's mount, " + MediaRoot,
-	"RUN_MIGRATIONS":                "backend.migrate.command",
-	// The generated secrets, in either form the contract reads them.
-	EnvDatabasePassword:           "secret:rotation.postgres",
-	EnvDatabasePassword + "_FILE": "secret:rotation.postgres",
-	EnvRedisPassword:              "secret:rotation.redis",
-	EnvRedisPassword + "_FILE":    "secret:rotation.redis",
-	EnvSecretKey:                  "secret:rotation.secretKey",
-	EnvSecretKey + "_FILE":        "secret:rotation.secretKey",
+// variable is one variable of the environment contract: its name, what
+// sets it, and its value. Source is the config key to set instead, or
+// "program:" and what the program sets it from, or "secret:" and the
+// rotation key of a generated secret. Value renders it; secrets have none,
+// as they reach the container as files.
+type variable struct {
+	name, source string
+	value        func(s Settings, e Endpoints) string
 }
+
+func seconds(d units.Duration) string { return strconv.FormatInt(d.Seconds(), 10) }
+
+// contract is the backend's environment contract, in one table: the
+// variables the guide's settings.py reads (docs/backend-contract.md).
+var contract = []variable{
+	{"DB_HOST", "program:the stack's Postgres server", func(_ Settings, e Endpoints) string { return e.DatabaseHost }},
+	{"DB_PORT", "program:Postgres's port, " + strconv.Itoa(postgres.Port), func(_ Settings, e Endpoints) string { return strconv.Itoa(e.DatabasePort) }},
+	{"DB_NAME", "postgres.database", func(_ Settings, e Endpoints) string { return e.DatabaseName }},
+	{"DB_USER", "postgres.user", func(_ Settings, e Endpoints) string { return e.DatabaseUser }},
+	{"DB_CONN_MAX_AGE", "backend.database.connMaxAge", func(s Settings, _ Endpoints) string { return seconds(s.Database.ConnMaxAge) }},
+	{"DB_CONNECT_TIMEOUT", "backend.database.connectTimeout", func(s Settings, _ Endpoints) string { return seconds(s.Database.ConnectTimeout) }},
+	{"DB_STATEMENT_TIMEOUT", "backend.database.statementTimeout", func(s Settings, _ Endpoints) string {
+		return strconv.FormatInt(s.Database.StatementTimeout.Milliseconds(), 10)
+	}},
+	{"DB_KEEPALIVES_IDLE", "backend.database.keepalivesIdle", func(s Settings, _ Endpoints) string { return seconds(s.Database.KeepalivesIdle) }},
+	{"DB_KEEPALIVES_INTERVAL", "backend.database.keepalivesInterval", func(s Settings, _ Endpoints) string { return seconds(s.Database.KeepalivesInterval) }},
+	{"DB_KEEPALIVES_COUNT", "backend.database.keepalivesCount", func(s Settings, _ Endpoints) string { return strconv.Itoa(s.Database.KeepalivesCount) }},
+	{"CORS_ALLOWED_ORIGINS", "backend.cors.allowedOrigins", func(s Settings, _ Endpoints) string { return strings.Join(s.CORS.AllowedOrigins, ",") }},
+	{"CORS_ALLOW_ALL_ORIGINS", "backend.cors.allowAllOrigins", func(s Settings, _ Endpoints) string { return pythonBool(s.CORS.AllowAllOrigins) }},
+	{"CORS_PREFLIGHT_MAX_AGE", "backend.cors.preflightMaxAge", func(s Settings, _ Endpoints) string { return seconds(s.CORS.PreflightMaxAge) }},
+	{"REDIS_HOST", "program:the stack's Redis server", func(_ Settings, e Endpoints) string { return e.RedisHost }},
+	{"REDIS_PORT", "program:Redis's port, " + strconv.Itoa(redis.Port), func(_ Settings, e Endpoints) string { return strconv.Itoa(e.RedisPort) }},
+	{"REDIS_DB", "backend.redis.db", func(s Settings, _ Endpoints) string { return strconv.Itoa(s.Redis.DB) }},
+	{"REDIS_CHANNEL_CAPACITY", "backend.redis.channelCapacity", func(s Settings, _ Endpoints) string { return strconv.Itoa(s.Redis.ChannelCapacity) }},
+	{"REDIS_CHANNEL_EXPIRY", "backend.redis.channelExpiry", func(s Settings, _ Endpoints) string { return seconds(s.Redis.ChannelExpiry) }},
+	{"REDIS_MAX_CONNECTIONS", "backend.redis.maxConnections", func(s Settings, _ Endpoints) string { return strconv.Itoa(s.Redis.MaxConnections) }},
+	{"USE_REDIS_CACHE", "backend.redis.useCache", func(s Settings, _ Endpoints) string { return pythonBool(s.Redis.UseCache) }},
+	{"DRF_PAGE_SIZE", "backend.drf.pageSize", func(s Settings, _ Endpoints) string { return strconv.Itoa(s.DRF.PageSize) }},
+	{"DRF_ANON_RATE", "backend.drf.anonRate", func(s Settings, _ Endpoints) string { return s.DRF.AnonRate.String() }},
+	{"DRF_USER_RATE", "backend.drf.userRate", func(s Settings, _ Endpoints) string { return s.DRF.UserRate.String() }},
+	{"DATA_UPLOAD_MAX_MEMORY_SIZE", "backend.uploads.dataMaxMemorySize", func(s Settings, _ Endpoints) string {
+		return strconv.FormatInt(s.Uploads.DataMaxMemorySize.Bytes(), 10)
+	}},
+	{"DATA_UPLOAD_MAX_NUMBER_FIELDS", "backend.uploads.dataMaxNumberFields", func(s Settings, _ Endpoints) string { return strconv.Itoa(s.Uploads.DataMaxNumberFields) }},
+	{"FILE_UPLOAD_MAX_MEMORY_SIZE", "backend.uploads.fileMaxMemorySize", func(s Settings, _ Endpoints) string {
+		return strconv.FormatInt(s.Uploads.FileMaxMemorySize.Bytes(), 10)
+	}},
+	{"USE_TLS", "tls", func(_ Settings, e Endpoints) string { return pythonBool(e.Site.TLS) }},
+	{"ALLOWED_HOSTS", "domains", func(_ Settings, e Endpoints) string { return strings.Join(e.Site.Domains, ",") }},
+	{"CSRF_TRUSTED_ORIGINS", "domains", func(_ Settings, e Endpoints) string { return strings.Join(e.Site.Origins(), ",") }},
+	{"WEB_CONCURRENCY", "backend.workers", func(s Settings, _ Endpoints) string { return strconv.Itoa(s.Workers) }},
+	{"STATIC_ROOT", "program:the static volume's mount, " + StaticRoot, func(Settings, Endpoints) string { return StaticRoot }},
+	{"MEDIA_ROOT", "program:the media volume's mount, " + MediaRoot, func(Settings, Endpoints) string { return MediaRoot }},
+	// The program runs the migrations itself, once, before the containers
+	// of a new image start; an entrypoint must not race it.
+	{"RUN_MIGRATIONS", "backend.migrate.command", func(s Settings, _ Endpoints) string { return pythonBool(!s.Migrate.Enabled()) }},
+	// The generated secrets, in either form the contract reads them.
+	{EnvDatabasePassword, "secret:rotation.postgres", nil},
+	{EnvDatabasePassword + "_FILE", "secret:rotation.postgres", nil},
+	{EnvRedisPassword, "secret:rotation.redis", nil},
+	{EnvRedisPassword + "_FILE", "secret:rotation.redis", nil},
+	{EnvSecretKey, "secret:rotation.secretKey", nil},
+	{EnvSecretKey + "_FILE", "secret:rotation.secretKey", nil},
+}
+
+// ContractSources say what sets each variable of the environment contract
+// (variable.source): backend.env cannot replace any of them.
+var ContractSources = func() map[string]string {
+	out := make(map[string]string, len(contract))
+	for _, v := range contract {
+		out[v.name] = v.source
+	}
+	return out
+}()
 
 // checkEnv reports a backend.env entry that names a variable of the
 // contract: the program's value would win, so the entry would be dropped
@@ -136,50 +166,18 @@ func CheckAppSecrets(names []string, env map[string]string) problems.Problems {
 	return ps
 }
 
-// BackendEnv renders the plain part of the backend's environment contract:
-// the variables the guide's settings.py reads, with the profile's values.
+// Env renders the plain part of the backend's environment contract: the
+// variables the guide's settings.py reads, with the profile's values, then
+// backend.env's own variables.
 func Env(s Settings, e Endpoints) map[string]string {
-	d := s.Database
-	env := map[string]string{
-		"DB_HOST":                       e.DatabaseHost,
-		"DB_PORT":                       strconv.Itoa(e.DatabasePort),
-		"DB_NAME":                       e.DatabaseName,
-		"DB_USER":                       e.DatabaseUser,
-		"DB_CONN_MAX_AGE":               strconv.FormatInt(d.ConnMaxAge.Seconds(), 10),
-		"DB_CONNECT_TIMEOUT":            strconv.FormatInt(d.ConnectTimeout.Seconds(), 10),
-		"DB_STATEMENT_TIMEOUT":          strconv.FormatInt(d.StatementTimeout.Milliseconds(), 10),
-		"DB_KEEPALIVES_IDLE":            strconv.FormatInt(d.KeepalivesIdle.Seconds(), 10),
-		"DB_KEEPALIVES_INTERVAL":        strconv.FormatInt(d.KeepalivesInterval.Seconds(), 10),
-		"DB_KEEPALIVES_COUNT":           strconv.Itoa(d.KeepalivesCount),
-		"CORS_ALLOWED_ORIGINS":          strings.Join(s.CORS.AllowedOrigins, ","),
-		"CORS_ALLOW_ALL_ORIGINS":        pythonBool(s.CORS.AllowAllOrigins),
-		"CORS_PREFLIGHT_MAX_AGE":        strconv.FormatInt(s.CORS.PreflightMaxAge.Seconds(), 10),
-		"REDIS_HOST":                    e.RedisHost,
-		"REDIS_PORT":                    strconv.Itoa(e.RedisPort),
-		"REDIS_DB":                      strconv.Itoa(s.Redis.DB),
-		"REDIS_CHANNEL_CAPACITY":        strconv.Itoa(s.Redis.ChannelCapacity),
-		"REDIS_CHANNEL_EXPIRY":          strconv.FormatInt(s.Redis.ChannelExpiry.Seconds(), 10),
-		"REDIS_MAX_CONNECTIONS":         strconv.Itoa(s.Redis.MaxConnections),
-		"USE_REDIS_CACHE":               pythonBool(s.Redis.UseCache),
-		"DRF_PAGE_SIZE":                 strconv.Itoa(s.DRF.PageSize),
-		"DRF_ANON_RATE":                 s.DRF.AnonRate.String(),
-		"DRF_USER_RATE":                 s.DRF.UserRate.String(),
-		"DATA_UPLOAD_MAX_MEMORY_SIZE":   strconv.FormatInt(s.Uploads.DataMaxMemorySize.Bytes(), 10),
-		"DATA_UPLOAD_MAX_NUMBER_FIELDS": strconv.Itoa(s.Uploads.DataMaxNumberFields),
-		"FILE_UPLOAD_MAX_MEMORY_SIZE":   strconv.FormatInt(s.Uploads.FileMaxMemorySize.Bytes(), 10),
-		"USE_TLS":                       pythonBool(e.Site.TLS),
-		"ALLOWED_HOSTS":                 strings.Join(e.Site.Domains, ","),
-		"CSRF_TRUSTED_ORIGINS":          strings.Join(e.Site.Origins(), ","),
-		"WEB_CONCURRENCY":               strconv.Itoa(s.Workers),
-		"STATIC_ROOT":                   StaticRoot,
-		"MEDIA_ROOT":                    MediaRoot,
-		// The program runs the migrations itself, once, before the
-		// containers of a new image start; an entrypoint must not race it.
-		"RUN_MIGRATIONS": pythonBool(!s.Migrate.Enabled()),
+	env := map[string]string{}
+	for _, v := range contract {
+		if v.value != nil {
+			env[v.name] = v.value(s, e)
+		}
 	}
 	for k, v := range s.Env {
-		_, taken := env[k]
-		if !taken && k != EnvDatabasePassword && k != EnvRedisPassword && k != EnvSecretKey {
+		if _, taken := ContractSources[k]; !taken {
 			env[k] = v
 		}
 	}
