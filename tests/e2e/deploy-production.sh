@@ -254,7 +254,9 @@ certificates() {
     traefik_start=$(date -d "$(server_docker "$server" inspect -f '{{.State.StartedAt}}' "$prefix-traefik")" +%s.%N)
     healthy=""
     for b in $(backends); do
-        first=$(server_docker "$server" inspect -f '{{range .State.Health.Log}}{{if eq .ExitCode 0}}{{println .End}}{{end}}{{end}}' "$b" | sed -n 1p)
+        # RFC 3339, which date reads (Go's default time format it does not).
+        first=$(server_docker "$server" inspect -f '{{range .State.Health.Log}}{{if eq .ExitCode 0}}{{.End.Format "2006-01-02T15:04:05.999999999Z07:00"}}{{"\n"}}{{end}}{{end}}' "$b" | sed -n 1p)
+        [ -n "$first" ] || continue
         first=$(date -d "$first" +%s.%N)
         if [ -z "$healthy" ] || awk -v a="$first" -v b="$healthy" 'BEGIN { exit !(a < b) }'; then healthy=$first; fi
     done
@@ -265,7 +267,9 @@ certificates() {
             sleep 0.5
         done
         got=$(now)
-        pass "$domain: a certificate from Pebble $(awk -v a="$traefik_start" -v b="$got" 'BEGIN { printf "%.1f", b - a }')s after Traefik started, $(awk -v a="$healthy" -v b="$got" 'BEGIN { printf "%.1f", b - a }')s after the first backend was healthy"
+        local since_healthy=""
+        [ -z "$healthy" ] || since_healthy=", $(awk -v a="$healthy" -v b="$got" 'BEGIN { printf "%.1f", b - a }')s after the first backend was healthy"
+        pass "$domain: a certificate from Pebble $(awk -v a="$traefik_start" -v b="$got" 'BEGIN { printf "%.1f", b - a }')s after Traefik started$since_healthy"
     done
     echo "  certificates Pebble issued: $(pebble_orders)"
 }
