@@ -171,6 +171,12 @@ class Worker(ChannelsWorker):
         outage_logged = 0.0
         while True:
             try:
+                if failures and hasattr(self.channel_layer, "connection"):
+                    # A receive that works says nothing until a message
+                    # comes: ask Redis, so that the outage's end is logged
+                    # when it ends, and the next one counts afresh.
+                    await self._ping()
+                    failures = self._recovered(channel, failures)
                 message = await self.channel_layer.receive(channel)
             except (redis.RedisError, OSError) as error:
                 failures += 1
@@ -183,13 +189,23 @@ class Worker(ChannelsWorker):
                     )
                 await asyncio.sleep(self.retry_seconds[min(failures, len(self.retry_seconds)) - 1])
                 continue
-            if failures:
-                logger.info("worker: receiving on %s again, after %d failed tries", channel, failures)
-                failures = 0
+            if failures:  # a layer with no connection to ask: its receive answered
+                failures = self._recovered(channel, failures)
             if not message.get("type"):
                 logger.warning("worker: dropped a message without a type on %s", channel)
                 continue
             await self.hand_over(channel, message)
+
+    async def _ping(self):
+        """PINGs each of the channel layer's Redis servers through the
+        layer's own connections; raises as a receive would."""
+        for index in range(self.channel_layer.ring_size):
+            await self.channel_layer.connection(index).ping()
+
+    @staticmethod
+    def _recovered(channel, failures):
+        logger.info("worker: receiving on %s again, after %d failed tries", channel, failures)
+        return 0
 
     async def hand_over(self, channel, message):
         """Gives the message to the channel's consumer and waits until it

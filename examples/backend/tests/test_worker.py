@@ -428,6 +428,62 @@ def test_the_worker_waits_out_a_redis_outage(database, caplog):
     assert "receiving on tasks again, after 3 failed tries" in caplog.text
 
 
+class RedisLayer:
+    """A channel layer with Redis's connections, which a test takes down
+    and brings back (`up`): down, a receive and a PING fail; up, a PING
+    answers and a receive waits, as no message comes, until Redis goes."""
+
+    ring_size = 1
+
+    def __init__(self):
+        self.up = True
+
+    def connection(self, index):
+        return self
+
+    async def ping(self):
+        import redis
+
+        if not self.up:
+            raise redis.ConnectionError("Error -2 connecting to redis:6379. Name or service not known.")
+        return True
+
+    async def receive(self, channel):
+        await self.ping()
+        while self.up:
+            await asyncio.sleep(0.01)
+        await self.ping()
+
+
+def test_each_redis_outage_is_logged_when_it_begins_and_when_it_ends(django_settings, caplog):
+    """The end is logged when Redis answers again, not when a message next
+    comes (there may be none for a long time), and the next outage is
+    logged afresh."""
+    layer = RedisLayer()
+
+    def lines():
+        messages = [r.getMessage() for r in caplog.records if r.name == "core.worker"]
+        return [m for m in messages if "failed:" in m or "again, after" in m]
+
+    # Each change of Redis, then the worker's line about it.
+    changes = [(False, "failed:"), (True, "again, after"), (False, "failed:"), (True, "again, after")]
+    made = []  # (the line awaited, how many lines there were before)
+
+    def outages():
+        if made and not any(made[-1][0] in line for line in lines()[made[-1][1]:]):
+            return False
+        if len(made) == len(changes):
+            return True
+        up, line = changes[len(made)]
+        made.append((line, len(lines())))
+        layer.up = up
+        return False
+
+    run_worker(layer, until=outages, retry_seconds=(0.05,))
+    assert ["failed" if "failed:" in line else "again" for line in lines()] == ["failed", "again", "failed", "again"]
+    assert all(line.startswith("worker: receiving on tasks again, after ") for line in lines()[1::2])
+
+
 def test_runworker_as_the_container_runs_it_stops_at_once_on_sigterm(tmp_path):
     """`manage.py runworker tasks`, as the worker container's command: with
     Redis down it keeps trying and beating, its healthcheck says why it is
