@@ -152,12 +152,10 @@ func TestCPUs(t *testing.T) {
 }
 
 func TestRates(t *testing.T) {
-	for text, per := range map[string]time.Duration{
-		"1000/hour": time.Hour, "5000/hour": time.Hour, "60/min": time.Minute, "10/s": time.Second, "100/day": 24 * time.Hour,
-	} {
+	for _, text := range []string{"1000/hour", "5000/hour", "60/min", "10/s", "100/day"} {
 		r, err := units.ParseRate(text)
-		if err != nil || r.String() != text || r.Per() != per {
-			t.Errorf("rate %q = %q per %v, %v; want per %v", text, r.String(), r.Per(), err, per)
+		if err != nil || r.String() != text {
+			t.Errorf("rate %q = %q, %v", text, r.String(), err)
 		}
 	}
 	for _, bad := range []string{"1000", "1000/", "/hour", "1000/week", "0/hour", "-5/hour", "ten/hour", "1000/Hour", "1000 /hour"} {
