@@ -106,19 +106,19 @@ func asStringMaps(v any) map[string]map[string]string {
 
 // changeNotes describe, for each part whose spec changed since the last
 // deployment, which of its fields changed and what the change costs.
-func changeNotes(prev Previous, parts []part, d *Deployment) []string {
+func changeNotes(prev Previous, parts []runtime.Part, d *Deployment) []string {
 	var notes []string
 	for _, c := range parts {
-		before, deployed := prev.Specs[c.key]
+		before, deployed := prev.Specs[c.Key]
 		if !deployed {
 			continue
 		}
 		// A part the stack no longer runs compares as an empty spec.
-		changed := d.running[c.key].spec.Changed(before)
+		changed := d.running[c.Key].spec.Changed(before)
 		if len(changed) == 0 {
 			continue
 		}
-		notes = append(notes, fmt.Sprintf("%s: %s changed; %s", c.key, strings.Join(changed, ", "), c.cost(changed)))
+		notes = append(notes, fmt.Sprintf("%s: %s changed; %s", c.Key, strings.Join(changed, ", "), c.Cost(changed)))
 	}
 	return notes
 }

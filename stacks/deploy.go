@@ -272,6 +272,9 @@ func (d *Deployment) registerSite(ctx *pulumi.Context, p Profile, h *host) error
 		return err
 	}
 	d.record("backend", d.Backend.Spec, d.Backend.Names...)
+	for role, units := range d.Backend.Roles {
+		d.record(role, units.Spec, units.Names...)
+	}
 	if d.Nginx, err = nginx.New(ctx, "nginx", &nginx.Args{
 		Settings:      &p.Nginx,
 		Target:        h.target,
@@ -330,22 +333,22 @@ func (d *Deployment) registerIngress(ctx *pulumi.Context, p Profile, h *host) er
 // stack's host and find its containers, the public URLs, the backend's
 // database and Redis URLs (secrets), and what the next deployment compares
 // with.
-func (d *Deployment) outputs(p Profile, parts []part, dataVolumes map[string]string) pulumi.Map {
+func (d *Deployment) outputs(p Profile, parts []runtime.Part, dataVolumes map[string]string) pulumi.Map {
 	containers := pulumi.StringMap{}
 	specs := pulumi.Map{}
 	for _, c := range parts {
-		r, runs := d.running[c.key]
+		r, runs := d.running[c.Key]
 		if !runs {
 			continue
 		}
 		for i, name := range r.names {
-			if c.replicated {
-				containers[fmt.Sprintf("%s-%d", c.key, i+1)] = pulumi.String(name)
+			if c.Replicated {
+				containers[fmt.Sprintf("%s-%d", c.Key, i+1)] = pulumi.String(name)
 			} else {
-				containers[c.key] = pulumi.String(name)
+				containers[c.Key] = pulumi.String(name)
 			}
 		}
-		specs[c.key] = pulumi.ToStringMap(r.spec)
+		specs[c.Key] = pulumi.ToStringMap(r.spec)
 	}
 	if d.Backup != nil && d.Backup.OffsiteName != "" {
 		containers[outputs.OffsiteContainer] = pulumi.String(d.Backup.OffsiteName)
@@ -354,7 +357,7 @@ func (d *Deployment) outputs(p Profile, parts []part, dataVolumes map[string]str
 		outputs.DockerHost:  pulumi.String(p.Host.Docker),
 		outputs.SSHOpts:     pulumi.ToStringArray(p.Host.SSHOpts),
 		outputs.Runtime:     pulumi.String(string(p.Runtime)),
-		outputs.Backends:    pulumi.ToStringArray(d.Backend.Names),
+		outputs.Backends:    pulumi.ToStringArray(d.Backend.AllNames()),
 		outputs.URLs:        pulumi.ToStringArray(p.Site().URLs()),
 		outputs.Containers:  containers,
 		outputs.DatabaseURL: d.Postgres.URL,

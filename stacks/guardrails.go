@@ -91,8 +91,8 @@ func checkPinnedImages(p Profile) (ps problems.Problems) {
 		ps.Add("backend.build.context", "%q builds the backend on the machine running Pulumi, so what runs depends on that checkout; set backend.image to a pinned image from your registry", p.Backend.Build.Context)
 	}
 	for _, c := range p.parts(nil) {
-		if ref, err := units.ParseImageRef(c.image); err == nil && !ref.Pinned() {
-			ps.Add(c.key+".image", "%q is not pinned, so two deploys of the same config may run different code; use a version tag (%s:1.4.2) or a digest (%s@sha256:…)", c.image, ref.Repository, ref.Repository)
+		if ref, err := units.ParseImageRef(c.Image); err == nil && !ref.Pinned() {
+			ps.Add(c.ConfigKey()+".image", "%q is not pinned, so two deploys of the same config may run different code; use a version tag (%s:1.4.2) or a digest (%s@sha256:…)", c.Image, ref.Repository, ref.Repository)
 		}
 	}
 	return ps
@@ -100,9 +100,9 @@ func checkPinnedImages(p Profile) (ps problems.Problems) {
 
 func checkLimitsCoverReservations(p Profile) (ps problems.Problems) {
 	for _, c := range p.sized() {
-		r := c.settings.Resources
+		r := c.Settings.Resources
 		if r.Reservations.CPUs > r.Limits.CPUs {
-			ps.AddComparing(c.key+".resources.reservations.cpus", []string{c.key + ".resources.limits.cpus"}, "%q is above the limit %q: the reservation promises CPU that the limit takes away; keep each reservation at or under its limit",
+			ps.AddComparing(c.ConfigKey()+".resources.reservations.cpus", []string{c.ConfigKey() + ".resources.limits.cpus"}, "%q is above the limit %q: the reservation promises CPU that the limit takes away; keep each reservation at or under its limit",
 				r.Reservations.CPUs.String(), r.Limits.CPUs.String())
 		}
 	}
@@ -114,11 +114,11 @@ func checkReservationsFitHost(p Profile) (ps problems.Problems) {
 	var memory units.Size
 	var cpuParts, memoryParts, cpuKeys, memoryKeys []string
 	for _, c := range p.sized() {
-		r := c.settings.Resources.Reservations
-		cpuKeys = append(cpuKeys, c.key+".resources.reservations.cpus")
-		memoryKeys = append(memoryKeys, c.key+".resources.reservations.memory")
-		cpus += units.CPUs(c.count) * r.CPUs
-		memory += units.Size(c.count) * r.Memory
+		r := c.Settings.Resources.Reservations
+		cpuKeys = append(cpuKeys, c.ConfigKey()+".resources.reservations.cpus")
+		memoryKeys = append(memoryKeys, c.ConfigKey()+".resources.reservations.memory")
+		cpus += units.CPUs(c.Count) * r.CPUs
+		memory += units.Size(c.Count) * r.Memory
 		cpuParts = append(cpuParts, share(c, r.CPUs.String()))
 		memoryParts = append(memoryParts, share(c, r.Memory.String()))
 	}
@@ -133,18 +133,18 @@ func checkReservationsFitHost(p Profile) (ps problems.Problems) {
 	return ps
 }
 
-func share(c part, amount string) string {
-	if c.count == 1 {
-		return c.key + " " + amount
+func share(c runtime.Part, amount string) string {
+	if c.Count == 1 {
+		return c.ConfigKey() + " " + amount
 	}
-	return fmt.Sprintf("%s %d x %s", c.key, c.count, amount)
+	return fmt.Sprintf("%s %d x %s", c.ConfigKey(), c.Count, amount)
 }
 
 func checkHealthcheckTiming(p Profile) (ps problems.Problems) {
 	for _, c := range p.sized() {
-		h := c.settings.Healthcheck
+		h := c.Settings.Healthcheck
 		if h.Timeout >= h.Interval {
-			ps.AddComparing(c.key+".healthcheck.timeout", []string{c.key + ".healthcheck.interval"}, "%q is not below the interval %q: a hanging probe would still run when the next one is due, and a dead container is noticed late; keep the timeout under the interval",
+			ps.AddComparing(c.ConfigKey()+".healthcheck.timeout", []string{c.ConfigKey() + ".healthcheck.interval"}, "%q is not below the interval %q: a hanging probe would still run when the next one is due, and a dead container is noticed late; keep the timeout under the interval",
 				h.Timeout.String(), h.Interval.String())
 		}
 	}

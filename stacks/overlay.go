@@ -169,6 +169,19 @@ func (r *reader) overlayMap(dst reflect.Value, src any, key string) {
 			out.SetMapIndex(reflect.ValueOf(name), reflect.Value{})
 			continue
 		}
+		if elem := dst.Type().Elem(); elem.Kind() == reflect.Struct {
+			// An entry of settings (backend.roles.worker) is merged onto the
+			// entry the profile has, or onto its type's defaults.
+			entry := reflect.New(elem).Elem()
+			if existing := out.MapIndex(reflect.ValueOf(name)); existing.IsValid() {
+				entry.Set(existing)
+			} else if d, ok := entry.Interface().(defaulted); ok {
+				entry.Set(reflect.ValueOf(d.Defaults()))
+			}
+			r.overlay(entry, entries[name], problems.JoinKey(key, name))
+			out.SetMapIndex(reflect.ValueOf(name), entry)
+			continue
+		}
 		text, isText := scalarText(entries[name])
 		if !isText {
 			r.fail(problems.JoinKey(key, name), "%s is not a single value", describe(entries[name]))
@@ -179,6 +192,10 @@ func (r *reader) overlayMap(dst reflect.Value, src any, key string) {
 	}
 	dst.Set(out)
 }
+
+// defaulted is a type of map entry whose new entries start from its
+// defaults, not from zero values.
+type defaulted interface{ Defaults() any }
 
 // fieldByName finds the field whose json name is name, looking through
 // embedded structs as encoding/json does.

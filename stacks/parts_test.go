@@ -15,9 +15,9 @@ var containerSettings = reflect.TypeOf(runtime.ContainerSettings{})
 // added to Profile and forgotten in parts() fails here.
 func TestEveryContainerOfTheProfileIsAPart(t *testing.T) {
 	p := Production()
-	parts := map[string]part{}
+	parts := map[string]runtime.Part{}
 	for _, c := range p.parts(nil) {
-		parts[c.key] = c
+		parts[c.Key] = c
 	}
 	v := reflect.ValueOf(p)
 	seen := 0
@@ -37,11 +37,11 @@ func TestEveryContainerOfTheProfileIsAPart(t *testing.T) {
 			t.Errorf("Profile.%s runs a container but is no part of the table (parts.go)", field.Name)
 			continue
 		}
-		if !reflect.DeepEqual(c.settings, v.Field(i).FieldByName("ContainerSettings").Interface()) {
+		if !reflect.DeepEqual(c.Settings, v.Field(i).FieldByName("ContainerSettings").Interface()) {
 			t.Errorf("part %s has other container settings than Profile.%s", key, field.Name)
 		}
-		if image := v.Field(i).FieldByName("Image"); image.IsValid() && image.String() != c.image {
-			t.Errorf("part %s has image %q, Profile.%s.Image is %q", key, c.image, field.Name, image.String())
+		if image := v.Field(i).FieldByName("Image"); image.IsValid() && image.String() != c.Image {
+			t.Errorf("part %s has image %q, Profile.%s.Image is %q", key, c.Image, field.Name, image.String())
 		}
 	}
 	if seen != len(parts) {
@@ -57,13 +57,13 @@ func TestPartsCountWhatRuns(t *testing.T) {
 	p.Backup.Offsite.URL = "s3://bucket/prefix"
 	counts := map[string]int{}
 	for _, c := range p.sized() {
-		counts[c.key] = c.count
+		counts[c.Key] = c.Count
 	}
 	if counts["backend"] != 3 || counts["backup"] != 2 || counts["postgres"] != 1 {
 		t.Errorf("counts %v", counts)
 	}
 	p.Backup.Enabled = false
-	if slices.ContainsFunc(p.sized(), func(c part) bool { return c.key == "backup" }) {
+	if slices.ContainsFunc(p.sized(), func(c runtime.Part) bool { return c.Key == "backup" }) {
 		t.Errorf("backups off, yet the backup is sized")
 	}
 	if len(p.parts(nil)) != len(p.sized())+1 {

@@ -153,7 +153,9 @@ func Validate(stack string, p Profile) problems.Problems {
 	checkDomains(&ps, stack, p)
 	checkHost(&ps, stack, p.Host)
 	for _, c := range p.parts(nil) {
-		ps.Merge(c.key, c.check())
+		if c.Check != nil {
+			ps.Merge(c.ConfigKey(), c.Check())
+		}
 	}
 	ps.Merge("edge", p.Edge.Check())
 	if err := p.Runtime.Check(); err != nil {
@@ -226,8 +228,8 @@ func BoundRules() []string {
 
 func checkCPUsWithinHost(_ string, p Profile) (ps problems.Problems) {
 	for _, c := range p.sized() {
-		if limit := c.settings.Resources.Limits.CPUs; limit > p.Host.CPUs+1e-9 {
-			ps.AddComparing(c.key+".resources.limits.cpus", []string{"host.cpus"}, "%q is more than the host's %q CPUs (host.cpus): Docker refuses a limit above the CPUs it has (\"range of CPUs is from 0.01 to %s\")",
+		if limit := c.Settings.Resources.Limits.CPUs; limit > p.Host.CPUs+1e-9 {
+			ps.AddComparing(c.ConfigKey()+".resources.limits.cpus", []string{"host.cpus"}, "%q is more than the host's %q CPUs (host.cpus): Docker refuses a limit above the CPUs it has (\"range of CPUs is from 0.01 to %s\")",
 				limit.String(), p.Host.CPUs.String(), p.Host.CPUs.String())
 		}
 	}

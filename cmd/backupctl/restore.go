@@ -130,21 +130,32 @@ func (d *deployment) cancel() {
 // also when the stop failed: some may have stopped.
 func (d *deployment) stopBackends() (func() error, error) {
 	if d.Runtime == outputs.SwarmRuntime {
-		service := d.Backends[0]
-		replicas, err := d.output(abandon, d.stderr, "service", "inspect", "--format", "{{.Spec.Mode.Replicated.Replicas}}", service)
-		if err != nil {
-			return func() error { return nil }, err
+		// Every service of the backend's image (the web one, then each
+		// role's), scaled to 0 and back in one command each way.
+		var down, up []string
+		for _, service := range d.Backends {
+			replicas, err := d.output(abandon, d.stderr, "service", "inspect", "--format", "{{.Spec.Mode.Replicated.Replicas}}", service)
+			if err != nil {
+				return func() error { return nil }, err
+			}
+			if _, err := strconv.Atoi(replicas); err != nil {
+				return func() error { return nil }, fmt.Errorf("%s has %q replicas", service, replicas)
+			}
+			fmt.Fprintf(d.stdout, "backupctl: scaling %s to 0 (from %s)\n", service, replicas)
+			down, up = append(down, service+"=0"), append(up, service+"="+replicas)
 		}
-		if _, err := strconv.Atoi(replicas); err != nil {
-			return func() error { return nil }, fmt.Errorf("%s has %q replicas", service, replicas)
+		scale := func(to []string) error {
+			return d.docker(finish, append([]string{"service", "scale", "--detach=false"}, to...)...)
 		}
 		start := func() error {
-			fmt.Fprintf(d.stdout, "backupctl: scaling %s back to %s\n", service, replicas)
-			return d.docker(finish, "service", "scale", "--detach=false", service+"="+replicas)
+			for i, service := range d.Backends {
+				_, replicas, _ := strings.Cut(up[i], "=")
+				fmt.Fprintf(d.stdout, "backupctl: scaling %s back to %s\n", service, replicas)
+			}
+			return scale(up)
 		}
-		d.restart = fmt.Sprintf("docker service scale %s=%s", service, replicas)
-		fmt.Fprintf(d.stdout, "backupctl: scaling %s to 0 (from %s)\n", service, replicas)
-		return start, d.docker(finish, "service", "scale", "--detach=false", service+"=0")
+		d.restart = "docker service scale " + strings.Join(up, " ")
+		return start, scale(down)
 	}
 	start := func() error {
 		fmt.Fprintf(d.stdout, "backupctl: starting %s\n", strings.Join(d.Backends, " "))

@@ -3,7 +3,9 @@ package backend
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 
 	"github.com/djangostack/infra/components/postgres"
 	"github.com/djangostack/infra/components/problems"
@@ -113,13 +115,23 @@ type Backend struct {
 	// Spec describes one replica; Fingerprint, its digest, is in the names.
 	Spec        runtime.Spec
 	Fingerprint string
+	// Roles are the roles' containers (or services), by role.
+	Roles map[string]RoleUnits
 	// Migration is the logical name of the migration step ("" if none).
 	Migration string
 	// Jobs are the records of its jobs' runs, for the next update.
 	Jobs []runtime.JobRecord
 }
 
-// NewBackend registers Replicas identical Django containers, named after
+// RoleUnits are what a role of the backend runs as.
+type RoleUnits struct {
+	// Names are the containers' (or the service's) Docker names.
+	Names []string
+	// Spec describes one of its containers.
+	Spec runtime.Spec
+}
+
+// New registers Replicas identical Django containers, named after
 // the digest of their spec: a change of image, environment or limits makes
 // new containers, created and healthy before the old ones are deleted at the
 // end of the update, so a release drops no request. A new image first runs
@@ -221,6 +233,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			return nil, err
 		}
 		c.Units, c.Names = []runtime.Deployed{service}, []string{replica.Name}
+		if err := c.registerRoles(ctx, name, s, args, replica, parent, after); err != nil {
+			return nil, err
+		}
 		return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"names": pulumi.ToStringArray(c.Names)})
 	}
 	// Each replica depends on the one before it. The engine deletes in the
@@ -249,5 +264,54 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		c.Units = append(c.Units, container)
 		c.Names = append(c.Names, w.Name)
 	}
+	if err := c.registerRoles(ctx, name, s, args, replica, parent, pulumi.DependsOn([]pulumi.Resource{args.Database.Ready})); err != nil {
+		return nil, err
+	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"names": pulumi.ToStringArray(c.Names)})
+}
+
+// AllNames are the Docker names of everything that runs the backend's
+// image and connects to the database: the web containers, then each
+// role's, in the order of the roles' names. A restore stops them all.
+func (c *Backend) AllNames() []string {
+	names := slices.Clone(c.Names)
+	for _, role := range slices.Sorted(maps.Keys(c.Roles)) {
+		names = append(names, c.Roles[role].Names...)
+	}
+	return names
+}
+
+// registerRoles registers each role's containers, or its service on a
+// swarm, from the web replica's workload (its image already gated by the
+// migration step). A role's containers are named after the digest of its
+// spec, like the web ones: a release starts the new ones before it deletes
+// the old.
+func (c *Backend) registerRoles(ctx *pulumi.Context, name string, s Settings, args *Args, web runtime.Workload, opts ...pulumi.ResourceOption) error {
+	c.Roles = map[string]RoleUnits{}
+	for _, role := range s.RoleNames() {
+		w := roleWorkload(web, args, role, s.Roles[role])
+		units := RoleUnits{Spec: w.Describe()}
+		fingerprint := units.Spec.Fingerprint()
+		if args.Runtime == runtime.Swarm {
+			if w.Replicas > 0 {
+				w.Name = roleDockerName(args, role, "", 0)
+				if _, err := runtime.Register(ctx, args.Runtime, name+"-"+role, w, opts...); err != nil {
+					return err
+				}
+				units.Names = []string{w.Name}
+			}
+			c.Roles[role] = units
+			continue
+		}
+		for i := 1; i <= w.Replicas; i++ {
+			replica := w
+			replica.Name = roleDockerName(args, role, fingerprint, i)
+			if _, err := runtime.Register(ctx, args.Runtime, fmt.Sprintf("%s-%s-%s-%d", name, role, fingerprint, i), replica, opts...); err != nil {
+				return err
+			}
+			units.Names = append(units.Names, replica.Name)
+		}
+		c.Roles[role] = units
+	}
+	return nil
 }

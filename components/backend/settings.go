@@ -55,6 +55,9 @@ type Settings struct {
 	Migrate Migrations `json:"migrate"`
 	// Rollout is how Swarm replaces the backend's tasks (swarm only).
 	Rollout Rollouts `json:"rollout"`
+	// Roles are the image's other processes, by name: workers, schedulers
+	// (default none). Each entry starts from DefaultRole.
+	Roles map[string]Role `json:"roles"`
 	runtime.ContainerSettings
 }
 
@@ -330,6 +333,7 @@ func (s Settings) Check() problems.Problems {
 		}
 	}
 	ps.Merge("migrate", s.Migrate.Check())
+	ps = append(ps, checkRoles(s.Roles)...)
 	ps.Merge("rollout.update", s.Rollout.Update.Check())
 	ps.Merge("rollout.rollback", s.Rollout.Rollback.Check())
 	ps = append(ps, s.ContainerSettings.Check()...)

@@ -340,3 +340,21 @@ func newOffsite(ctx *pulumi.Context, name, dockerName string, s Settings, args *
 	}
 	return runtime.Register(ctx, args.Runtime, name+"-offsite", w, parent)
 }
+
+// Part describes the backups to the stack: the backup container and, when
+// dumps go off the host, the off-host copy, which has the backup's
+// settings too.
+func (s Settings) Part() runtime.Part {
+	part := runtime.Part{Key: "backup", Settings: s.ContainerSettings, Check: s.Check,
+		Cost: runtime.FixedCost("its container is replaced: a dump in progress is abandoned (never left half-written), " +
+			"and the schedule goes on from the newest good dump; the dumps are kept")}
+	switch {
+	case !s.Enabled:
+		part.Off = true
+	case s.Offsite.Enabled():
+		part.Count = 2
+	default:
+		part.Count = 1
+	}
+	return part
+}

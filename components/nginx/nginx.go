@@ -417,3 +417,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{"name": pulumi.String(c.Name)})
 }
+
+// Part describes nginx to the stack.
+func (s Settings) Part() runtime.Part {
+	return runtime.Part{Key: "nginx", Count: 1, Settings: s.ContainerSettings, Image: s.Image, Check: s.Check,
+		Cost: runtime.FixedCost("its container is replaced: /static/ and /media/ answer 502 for a few seconds")}
+}

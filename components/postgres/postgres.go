@@ -471,3 +471,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		"url":  c.URL,
 	})
 }
+
+// Part describes Postgres to the stack; dataVolume is its data volume's
+// Docker name, which its cost names.
+func (s Settings) Part(dataVolume string) runtime.Part {
+	return runtime.Part{Key: "postgres", Count: 1, Settings: s.ContainerSettings, Image: s.Image, Check: s.Check,
+		Cost: runtime.FixedCost("its container is replaced, so the database restarts: it gets its stop timeout to shut down cleanly, " +
+			"and requests that need it fail until it is healthy again (typically 10-30 s); the data volume " + dataVolume + " is kept")}
+}

@@ -301,3 +301,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		"url":  c.URL,
 	})
 }
+
+// Part describes Redis to the stack.
+func (s Settings) Part() runtime.Part {
+	return runtime.Part{Key: "redis", Count: 1, Settings: s.ContainerSettings, Image: s.Image, Check: s.Check,
+		Cost: runtime.FixedCost("its container is replaced, so Redis restarts (a few seconds): the cache and the channel layer are " +
+			"unavailable meanwhile, and channel messages in flight are lost; data comes back from the append-only file")}
+}

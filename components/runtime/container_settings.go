@@ -64,12 +64,8 @@ type Healthcheck struct {
 	// StartPeriod is the time after start during which failures do not count.
 	StartPeriod units.Duration `json:"startPeriod"`
 	// StartInterval is the time between probes during the start period, on
-	// Docker 25 or later (Engine API 1.44): the first probe comes one
-	// StartInterval after start instead of one Interval, so a backend ready
-	// in 2 s is healthy in about 3 s instead of 31. Unset (0) as the guide
-	// leaves it. Older engines refuse to create a container that sets it
-	// (docs/operations.md, "Faster starts on Docker 25 and later"); Swarm
-	// services cannot carry it in pulumi-docker 4.10.
+	// Docker 25 or later; unset (0) as the guide leaves it (docs/operations.md,
+	// "Faster starts on Docker 25 and later").
 	StartInterval units.Duration `json:"startInterval"`
 }
 

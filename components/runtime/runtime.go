@@ -110,3 +110,52 @@ func SwarmImage(repoDigest, imageID pulumi.StringOutput) pulumi.StringOutput {
 		return id
 	}).(pulumi.StringOutput)
 }
+
+// Part describes one kind of container a stack runs, to the code that
+// loops over all of them: validation, the guardrails' sizing, the stack
+// outputs, the specs and the change notes. Each component's settings give
+// their own (postgres.Settings.Part); the stack lists them once.
+type Part struct {
+	// Key names the part in the specs, the container outputs and the
+	// change notes ("postgres"; a backend role's name, "worker").
+	Key string
+	// Config is the config key of the part's settings, where its problems
+	// are reported ("backend.roles.worker"); empty is Key.
+	Config string
+	// Count is how many containers of the part the host must hold: the
+	// backend's replicas, the backup and its off-host copy.
+	Count int
+	// Off: the stack runs none of the part (backups off). Its settings
+	// are still checked, but nothing of it is sized.
+	Off bool
+	// Replicated parts name their containers in the outputs key-1, key-2 …
+	// whatever their number; the others by their key.
+	Replicated bool
+	// Settings are the part's resources, healthcheck, restart policy and
+	// log rotation.
+	Settings ContainerSettings
+	// Image is the image reference the part runs as the config sets it at
+	// <config>.image; "" when the part has no image of its own (the backup
+	// runs postgres.image, a role the backend's) or builds it.
+	Image string
+	// Check reports what cannot work in the part's own settings, at keys
+	// relative to Config; nil when another part's check covers it (a role's,
+	// the backend's).
+	Check func() problems.Problems
+	// Cost says what replacing the part's container costs, given the spec
+	// fields that changed, in the words a reviewer of a preview needs.
+	Cost func(changed []string) string
+}
+
+// ConfigKey is the config key of the part's settings.
+func (p Part) ConfigKey() string {
+	if p.Config != "" {
+		return p.Config
+	}
+	return p.Key
+}
+
+// FixedCost is a cost that does not depend on what changed.
+func FixedCost(text string) func([]string) string {
+	return func([]string) string { return text }
+}

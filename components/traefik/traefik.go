@@ -154,3 +154,12 @@ func traefikFiles(s Settings, env Environment, static, dynamic string) []runtime
 	}
 	return files
 }
+
+// Part describes Traefik to the stack. It is sized even when the stack
+// joins the host's shared Traefik: its settings are checked like every
+// part's.
+func (s Settings) Part() runtime.Part {
+	return runtime.Part{Key: "traefik", Count: 1, Settings: s.ContainerSettings, Image: s.Image, Check: s.Check,
+		Cost: runtime.FixedCost("its container is replaced: the whole site is unreachable for a few seconds while Traefik starts " +
+			"again; its certificates are kept")}
+}
