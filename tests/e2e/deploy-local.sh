@@ -386,6 +386,7 @@ phase "compile the program" compile
 phase "0. bad config through the CLI" check_cli_cases
 phase "1. first deploy" first_deploy
 phase "2. the site through Traefik" check_site
+phase "2b. the worker role" worker_handles_a_task "$site"
 phase "3. exposure" check_exposure
 phase "4. secrets" check_secrets
 phase "5. preview after up" check_no_changes "after the first up"

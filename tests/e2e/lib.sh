@@ -556,3 +556,34 @@ retry_failed_password_step() {
     [ "$(stack_ids backend)" = "$ids" ] || fail "the password step of the config as it was replaced the backends"
     pass "the config as it was: \`up\` ran its password step again ($(stack_containers postgres-password -a)) in ${took}s, the backends the same containers"
 }
+
+# worker_handles_a_task BASE_URL [curl options...]: the worker role's
+# containers are healthy, on the data network only and out of Traefik's
+# routes; a task POSTed to the web process through Traefik goes through the
+# channel layer to a worker, which writes it: the site then serves its row,
+# naming the worker that handled it.
+worker_handles_a_task() {
+    local base=$1 w nets body id start deadline by hostnames=""
+    shift
+    local -a workers
+    mapfile -t workers < <(stack_containers worker)
+    [ "${#workers[@]}" -gt 0 ] || fail "no container of the worker role runs"
+    for w in "${workers[@]}"; do
+        [ "$(docker inspect -f '{{.State.Health.Status}}' "$w")" = healthy ] || fail "$w is not healthy: $(docker inspect -f '{{json .State.Health}}' "$w")"
+        nets=$(docker inspect -f '{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}' "$w")
+        [ "$nets" = "$prefix-data " ] || fail "$w is on the networks $nets; want $prefix-data only"
+        ! docker inspect -f '{{json .Config.Labels}}' "$w" | grep -q '"traefik\.' || fail "$w carries Traefik labels"
+        hostnames+=" $(docker inspect -f '{{.Config.Hostname}}' "$w")"
+    done
+    start=$(now)
+    body=$(curl -s --max-time 10 "$@" -X POST -H 'Content-Type: application/json' -d '{"text": "e2e task"}' "$base/api/tasks/")
+    id=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])' <<<"$body" 2>/dev/null) || fail "POST /api/tasks/: $body"
+    deadline=$((SECONDS + 30))
+    until body=$(curl -sf --max-time 10 "$@" "$base/api/tasks/$id/"); do
+        [ "$SECONDS" -lt "$deadline" ] || fail "task $id: not handled by a worker within 30 s"
+        sleep 0.2
+    done
+    by=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["handled_by"])' <<<"$body")
+    grep -qw -- "$by" <<<"$hostnames" || fail "task $id was handled by $by, none of the worker containers ($hostnames)"
+    pass "${#workers[@]} worker container(s) healthy, on the data network only, no route; a task POSTed through Traefik was written by the worker $by $(seconds_since "$start")s later, and the site serves it"
+}
