@@ -109,7 +109,7 @@ type Backend struct {
 	pulumi.ResourceState
 
 	// Units are the containers, or the one Swarm service, that run it.
-	Units []runtime.Deployed
+	Units []pulumi.Resource
 	// Names are the containers' (or the service's) Docker names.
 	Names []string
 	// Spec describes one replica; Fingerprint, its digest, is in the names.
@@ -232,7 +232,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		if err != nil {
 			return nil, err
 		}
-		c.Units, c.Names = []runtime.Deployed{service}, []string{replica.Name}
+		c.Units, c.Names = []pulumi.Resource{service}, []string{replica.Name}
 		if err := c.registerRoles(ctx, name, s, args, replica, parent, after); err != nil {
 			return nil, err
 		}

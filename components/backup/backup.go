@@ -180,8 +180,8 @@ type Backup struct {
 	// Spec describes the dump container.
 	Spec runtime.Spec
 	// Server runs the dumps; Offsite copies them (nil when off).
-	Server  runtime.Deployed
-	Offsite runtime.Deployed
+	Server  pulumi.Resource
+	Offsite pulumi.Resource
 	Volume  *docker.Volume
 	// Name is the dump container's Docker name; OffsiteName the off-host
 	// copy's ("" when it is off).
@@ -290,7 +290,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 // the aws command and the key. fetch only adds a dump under a name that is
 // not there, after checking it; nothing in offsite.sh deletes or rewrites a
 // dump.
-func newOffsite(ctx *pulumi.Context, name, dockerName string, s Settings, args *Args, files []runtime.File, volume *docker.Volume, parent pulumi.ResourceOption) (runtime.Deployed, error) {
+func newOffsite(ctx *pulumi.Context, name, dockerName string, s Settings, args *Args, files []runtime.File, volume *docker.Volume, parent pulumi.ResourceOption) (pulumi.Resource, error) {
 	o := s.Offsite
 	image, err := runtime.PullImage(ctx, name+"-offsite-image", o.Image, parent)
 	if err != nil {

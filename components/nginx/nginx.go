@@ -363,7 +363,7 @@ type Nginx struct {
 	// Spec describes the container, for the preview of what a change costs.
 	Spec runtime.Spec
 	// Server is the container, or Swarm service, that runs it.
-	Server runtime.Deployed
+	Server pulumi.Resource
 	// Name is the container's Docker name.
 	Name string
 	// Conf is the rendered nginx.conf.

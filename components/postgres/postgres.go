@@ -284,7 +284,7 @@ type Postgres struct {
 	// Spec describes the container, for the preview of what a change costs.
 	Spec runtime.Spec
 	// Server is the container, or Swarm service, that runs it.
-	Server runtime.Deployed
+	Server pulumi.Resource
 	Volume *docker.Volume
 	// Host is the server's name on the data network.
 	Host string

@@ -72,14 +72,10 @@ func (r Rollout) Check() problems.Problems {
 	return ps
 }
 
-// Deployed is what a workload became: a container or a Swarm service.
-type Deployed interface {
-	pulumi.Resource
-}
-
-// register deploys a workload on the runtime: every component's one thin
-// step between its render and Docker.
-func Register(ctx *pulumi.Context, rt Runtime, name string, w Workload, opts ...pulumi.ResourceOption) (Deployed, error) {
+// Register deploys a workload on the runtime, as a *docker.Container or a
+// *docker.Service: every component's one thin step between its render and
+// Docker.
+func Register(ctx *pulumi.Context, rt Runtime, name string, w Workload, opts ...pulumi.ResourceOption) (pulumi.Resource, error) {
 	if rt == Swarm {
 		return newService(ctx, name, w, opts...)
 	}

@@ -38,7 +38,7 @@ type Traefik struct {
 	// Spec describes the container, for the preview of what a change costs.
 	Spec runtime.Spec
 	// Server is the container, or Swarm service, that runs it.
-	Server runtime.Deployed
+	Server pulumi.Resource
 	// Certificates is the volume of the ACME certificate store.
 	Certificates *docker.Volume
 	// Name is the container's Docker name.
