@@ -2,10 +2,11 @@ package stacks
 
 import (
 	"fmt"
+	"strings"
+
 	"github.com/djangostack/infra/components/problems"
 	"github.com/djangostack/infra/components/runtime"
 	"github.com/djangostack/infra/components/units"
-	"strings"
 )
 
 // A guardrail is a rule that the guide's numbers silently rely on. A profile
@@ -219,7 +220,7 @@ func checkPostgresWorkMem(p Profile) (ps problems.Problems) {
 
 // checkUploadsInMemory: each worker may hold a request body and an upload
 // of the in-memory limits at once. One that cannot fit the container at
-// all is an error everywhere (BackendSettings.Check).
+// all is an error everywhere (backend.Settings.Check).
 func checkUploadsInMemory(p Profile) (ps problems.Problems) {
 	b := p.Backend
 	limit := b.Resources.Limits.Memory

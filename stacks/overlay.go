@@ -4,7 +4,6 @@ import (
 	"encoding"
 	"encoding/json"
 	"fmt"
-	"github.com/djangostack/infra/components/problems"
 	"maps"
 	"math"
 	"reflect"
@@ -12,6 +11,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/djangostack/infra/components/problems"
 )
 
 // reader applies config onto a profile and remembers, for the messages,

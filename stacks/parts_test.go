@@ -1,11 +1,12 @@
 package stacks
 
 import (
-	"github.com/djangostack/infra/components/runtime"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/djangostack/infra/components/runtime"
 )
 
 var containerSettings = reflect.TypeOf(runtime.ContainerSettings{})

@@ -1,12 +1,13 @@
 package tests
 
 import (
-	"github.com/djangostack/infra/components/backend"
-	"github.com/djangostack/infra/components/site"
 	"maps"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/djangostack/infra/components/backend"
+	"github.com/djangostack/infra/components/site"
 )
 
 func TestStructuredOverridesMergeKeyByKey(t *testing.T) {

@@ -1,11 +1,12 @@
 package tests
 
 import (
-	"github.com/djangostack/infra/components/naming"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/djangostack/infra/components/naming"
 )
 
 // Staging runs the host's shared Traefik; its clones join it, so a clone

@@ -42,7 +42,7 @@ var modulePath = strings.TrimSuffix(reflect.TypeOf(stacks.Profile{}).PkgPath(), 
 // fieldDocs reads the doc comments of struct fields in the program's Go
 // sources, every package under components/ and stacks/ (tests aside), by
 // the type's package path, its name and the field's:
-// "github.com/djangostack/infra/components.PostgresTuning.SharedBuffers".
+// "github.com/djangostack/infra/components/postgres.Tuning.SharedBuffers".
 func fieldDocs(t *testing.T) map[string]string {
 	t.Helper()
 	docs := map[string]string{}

@@ -10,7 +10,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/djangostack/infra/components/nginx"
 	"io"
 	"net/http"
 	"os"
@@ -24,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/djangostack/infra/components/nginx"
 )
 
 // nginxTree is a temporary tree nginx serves: static and media files, its

@@ -7,8 +7,6 @@ package tests
 import (
 	"errors"
 	"fmt"
-	"github.com/djangostack/infra/components/postgres"
-	"github.com/djangostack/infra/components/units"
 	"maps"
 	"math"
 	"reflect"
@@ -16,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/djangostack/infra/components/postgres"
+	"github.com/djangostack/infra/components/units"
 )
 
 // pgSetting is one row of pg_settings.

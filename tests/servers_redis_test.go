@@ -9,7 +9,6 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"github.com/djangostack/infra/components/redis"
 	"io"
 	"maps"
 	"net"
@@ -23,6 +22,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/djangostack/infra/components/redis"
 )
 
 // redisConn is a minimal RESP2 client: commands as arrays of bulk strings,

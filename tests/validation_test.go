@@ -1,10 +1,11 @@
 package tests
 
 import (
-	"github.com/djangostack/infra/components/problems"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/djangostack/infra/components/problems"
 )
 
 // with returns the fixture config of a stack with one nested key set, the

@@ -73,7 +73,7 @@ the host; a half-done one is never published.
 Exit status: 0 done, 1 failed or interrupted, 2 wrong usage.
 `
 
-// backupDir is where the dumps are in the backup container (components.BackupDir).
+// backupDir is where the dumps are in the backup container (backup.Dir).
 const backupDir = "/backups"
 
 // verifyScript checks a dump against its checksum file, in sha256sum's

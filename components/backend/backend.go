@@ -63,9 +63,9 @@ func resolveImage(ctx *pulumi.Context, name string, s Settings, args *Args, pare
 	return backendImage{ID: built.RepoDigest, Digest: built.RepoDigest, Source: fmt.Sprintf("build %s@%s", s.Build.Context, sum)}, nil
 }
 
-// BackendArgs are the inputs of a Backend component.
+// Args are the inputs of a Backend component.
 type Args struct {
-	// Settings of the backend; nil means DefaultBackendSettings(), which has
+	// Settings of the backend; nil means DefaultSettings(), which has
 	// no image: give settings with one, or with a build.
 	Settings *Settings
 	// Target is where the component deploys.

@@ -1,17 +1,18 @@
 package backend
 
 import (
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
 	"github.com/djangostack/infra/components/postgres"
 	"github.com/djangostack/infra/components/problems"
 	"github.com/djangostack/infra/components/redis"
 	"github.com/djangostack/infra/components/runtime"
 	"github.com/djangostack/infra/components/site"
 	"github.com/djangostack/infra/components/units"
-	"maps"
-	"regexp"
-	"slices"
-	"strconv"
-	"strings"
 )
 
 // Where the shared volumes are mounted, in the backend and in nginx alike.
@@ -20,7 +21,7 @@ const (
 	MediaRoot  = "/srv/media"
 )
 
-// BackendEndpoints are what the backend connects to, as plain values.
+// Endpoints are what the backend connects to, as plain values.
 type Endpoints struct {
 	Site         site.Site
 	DatabaseHost string
@@ -32,7 +33,7 @@ type Endpoints struct {
 }
 
 // Environment variables of the contract whose values are secrets. They are
-// set from generated passwords and never rendered by BackendEnv.
+// set from generated passwords and never rendered by Env.
 const (
 	EnvDatabasePassword = "DB_PASSWORD"
 	EnvRedisPassword    = "REDIS_PASSWORD"

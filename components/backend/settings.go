@@ -2,17 +2,18 @@ package backend
 
 import (
 	"fmt"
+	"strings"
+	"time"
+
 	"github.com/djangostack/infra/components/problems"
 	"github.com/djangostack/infra/components/runtime"
 	"github.com/djangostack/infra/components/site"
 	"github.com/djangostack/infra/components/traefik"
 	"github.com/djangostack/infra/components/units"
-	"strings"
-	"time"
 )
 
-// BackendSettings are everything about the Django containers that is known
-// before deployment. DefaultBackendSettings holds the guide's values; only
+// Settings are everything about the Django containers that is known
+// before deployment. DefaultSettings holds the guide's values; only
 // Image has no default.
 type Settings struct {
 	// Image is the Django application image (no default: the user's own).
@@ -175,7 +176,7 @@ type UploadLimits struct {
 	FileMaxMemorySize units.Size `json:"fileMaxMemorySize"`
 }
 
-// DefaultBackendSettings returns the guide's backend: two replicas, its
+// DefaultSettings returns the guide's backend: two replicas, its
 // environment contract's values, 2 CPUs / 2 GiB limits, a 1 CPU / 1 GiB
 // reservation, a probe of /api/ every 30s.
 func DefaultSettings() Settings {

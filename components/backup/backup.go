@@ -18,10 +18,10 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// BackupDir is where the dumps are inside the backup containers.
+// Dir is where the dumps are inside the backup containers.
 const Dir = "/backups"
 
-// BackupSettings are the scheduled dumps of the application database.
+// Settings are the scheduled dumps of the application database.
 type Settings struct {
 	// Enabled runs the backup service.
 	Enabled bool `json:"enabled"`
@@ -70,7 +70,7 @@ const offsiteCAPath = scripts.Dir + "/offsite-ca.pem"
 // Enabled reports whether the dumps are copied off the host.
 func (o Offsite) Enabled() bool { return o.URL != "" }
 
-// DefaultBackupSettings back up every 6 hours, keep 28 dumps (a week) and
+// DefaultSettings back up every 6 hours, keep 28 dumps (a week) and
 // prune others after 30 days, in a small container that reports unhealthy
 // once the newest good dump is older than two intervals.
 func DefaultSettings() Settings {
@@ -152,9 +152,9 @@ func (s Settings) Check() problems.Problems {
 	return ps
 }
 
-// BackupArgs are the inputs of a Backup component.
+// Args are the inputs of a Backup component.
 type Args struct {
-	// Settings of the backups; nil means DefaultBackupSettings().
+	// Settings of the backups; nil means DefaultSettings().
 	Settings *Settings
 	// Target is where the component deploys (on Swarm, the data node).
 	runtime.Target
@@ -188,7 +188,7 @@ type Backup struct {
 	Name, OffsiteName string
 }
 
-// BackupsVolume is the Docker name of the backups volume.
+// Volume is the Docker name of the backups volume.
 func Volume(n naming.Naming) string { return n.Name("backups") }
 
 // scriptFiles are the backup scripts as files of a container.
@@ -208,7 +208,7 @@ func scriptFiles() ([]runtime.File, error) {
 	return files, nil
 }
 
-// NewBackup registers the backup service: the Postgres image running the
+// New registers the backup service: the Postgres image running the
 // dump loop on the data network, writing to a volume that outlives the
 // stack, and reporting unhealthy when the newest good dump is too old.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Backup, error) {

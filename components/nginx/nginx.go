@@ -17,8 +17,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// NginxSettings are the static- and media-file server's configuration.
-// DefaultNginxSettings holds the guide's nginx.conf values.
+// Settings are the static- and media-file server's configuration.
+// DefaultSettings holds the guide's nginx.conf values.
 type Settings struct {
 	// Image is the server image.
 	Image string `json:"image"`
@@ -86,7 +86,7 @@ type FileCaching struct {
 	Directio units.Size `json:"directio"`
 }
 
-// DefaultNginxSettings returns the guide's nginx.conf as settings, with
+// DefaultSettings returns the guide's nginx.conf as settings, with
 // 0.5 CPU / 256 MiB limits and a 0.25 CPU / 64 MiB reservation.
 func DefaultSettings() Settings {
 	return Settings{
@@ -109,8 +109,8 @@ func DefaultSettings() Settings {
 	}
 }
 
-// NginxLayout is where the rendered configuration runs: the container
-// (ContainerNginxLayout), or a tree of its own (TreeNginxLayout), where a
+// Layout is where the rendered configuration runs: the container
+// (ContainerLayout), or a tree of its own (TreeLayout), where a
 // real nginx runs it outside the container.
 type Layout struct {
 	// Listen is the port of the server block.
@@ -134,11 +134,11 @@ type Layout struct {
 
 var mimeType = regexp.MustCompile(`^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$`)
 
-// NginxHealthPath answers 200 for the container's own healthcheck; Traefik
+// HealthPath answers 200 for the container's own healthcheck; Traefik
 // does not route it.
 const HealthPath = "/nginx-health"
 
-// TreeNginxLayout is the layout of a tree of its own under root, which any
+// TreeLayout is the layout of a tree of its own under root, which any
 // user may run nginx on: the files under root/static and root/media, the
 // logs under root/logs, the pid file and the temporary files under root
 // too. Listen, MimeTypes and User are the caller's.
@@ -153,7 +153,7 @@ func TreeLayout(root string) Layout {
 	}
 }
 
-// ContainerNginxLayout is the layout inside the official nginx image.
+// ContainerLayout is the layout inside the official nginx image.
 func ContainerLayout() Layout {
 	return Layout{
 		Listen:    80,
@@ -261,7 +261,7 @@ http {
 }
 `))
 
-// RenderNginxConf renders the complete nginx.conf for the settings, laid out
+// RenderConf renders the complete nginx.conf for the settings, laid out
 // for the container or for a test tree.
 func RenderConf(s Settings, layout Layout) string {
 	var b strings.Builder
@@ -339,9 +339,9 @@ func (s Settings) Check() problems.Problems {
 	return ps
 }
 
-// NginxArgs are the inputs of an Nginx component.
+// Args are the inputs of an Nginx component.
 type Args struct {
-	// Settings of the server; nil means DefaultNginxSettings().
+	// Settings of the server; nil means DefaultSettings().
 	Settings *Settings
 	// Target is where the component deploys.
 	runtime.Target
@@ -370,7 +370,7 @@ type Nginx struct {
 	Conf string
 }
 
-// NewNginx registers nginx with its rendered configuration.
+// New registers nginx with its rendered configuration.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Nginx, error) {
 	if args == nil || args.Network == nil || args.StaticVolume == nil || args.MediaVolume == nil {
 		return nil, errors.New("nginx: args with a network and the static and media volumes are required")

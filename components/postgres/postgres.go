@@ -15,8 +15,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// PostgresSettings are everything about the database server that is known
-// before deployment. DefaultPostgresSettings holds the guide's values.
+// Settings are everything about the database server that is known
+// before deployment. DefaultSettings holds the guide's values.
 type Settings struct {
 	// Image is the server image.
 	Image string `json:"image"`
@@ -32,7 +32,7 @@ type Settings struct {
 	runtime.ContainerSettings
 }
 
-// PostgresTuning are the guide's server settings. Each renders as one
+// Tuning are the guide's server settings. Each renders as one
 // `-c name=value` flag of the postgres command.
 type Tuning struct {
 	// SharedBuffers is shared_buffers.
@@ -53,7 +53,7 @@ type Tuning struct {
 	Extra map[string]string `json:"extra"`
 }
 
-// DefaultPostgresSettings returns the guide's Postgres: the tuning of its
+// DefaultSettings returns the guide's Postgres: the tuning of its
 // docker-compose.production.yml, 2 CPUs / 1 GiB limits, a 1 CPU / 512 MiB
 // reservation, pg_isready every 10s.
 func DefaultSettings() Settings {
@@ -257,9 +257,9 @@ func (s Settings) Check() problems.Problems {
 	return ps
 }
 
-// PostgresArgs are the inputs of a Postgres component.
+// Args are the inputs of a Postgres component.
 type Args struct {
-	// Settings of the server; nil means DefaultPostgresSettings().
+	// Settings of the server; nil means DefaultSettings().
 	Settings *Settings
 	// Target is where the component deploys.
 	runtime.Target
@@ -381,14 +381,14 @@ func setPassword(ctx *pulumi.Context, name string, runs runtime.JobRuns, s Setti
 		[]string{"labels", "cpus", "memory", "memorySwap", "logDriver", "logOpts"}, parent)
 }
 
-// PostgresHost is the Postgres container's name, which the backend and the
+// Host is the Postgres container's name, which the backend and the
 // backups resolve on the data network (DB_HOST).
 func Host(n naming.Naming) string { return n.Name("postgres") }
 
-// PostgresDataVolume is the Docker name of the Postgres data volume.
+// DataVolume is the Docker name of the Postgres data volume.
 func DataVolume(n naming.Naming) string { return n.Name("postgres-data") }
 
-// NewPostgres registers the database server: its image, a data volume and a
+// New registers the database server: its image, a data volume and a
 // container that reads its password from a file, never from the environment.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Postgres, error) {
 	if args == nil || args.Password == nil || args.Network == nil {

@@ -17,8 +17,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// RedisSettings are everything about the cache and channel-layer server that
-// is known before deployment. DefaultRedisSettings holds the guide's values.
+// Settings are everything about the cache and channel-layer server that
+// is known before deployment. DefaultSettings holds the guide's values.
 type Settings struct {
 	// Image is the server image.
 	Image string `json:"image"`
@@ -27,7 +27,7 @@ type Settings struct {
 	runtime.ContainerSettings
 }
 
-// RedisTuning are the guide's server settings.
+// Tuning are the guide's server settings.
 type Tuning struct {
 	// MaxMemory is maxmemory: the data set's cap, below the container's memory
 	// limit so that a fork for a snapshot or an AOF rewrite has room for its
@@ -49,7 +49,7 @@ type Tuning struct {
 	Extra map[string]string `json:"extra"`
 }
 
-// DefaultRedisSettings returns the guide's Redis: its redis-server flags,
+// DefaultSettings returns the guide's Redis: its redis-server flags,
 // 1 CPU / 768 MiB limits, a 0.5 CPU / 512 MiB reservation, an authenticated
 // ping every 10s.
 func DefaultSettings() Settings {
@@ -212,9 +212,9 @@ func allPositiveInts(words []string) bool {
 	return true
 }
 
-// RedisArgs are the inputs of a Redis component.
+// Args are the inputs of a Redis component.
 type Args struct {
-	// Settings of the server; nil means DefaultRedisSettings().
+	// Settings of the server; nil means DefaultSettings().
 	Settings *Settings
 	// Target is where the component deploys.
 	runtime.Target
@@ -241,11 +241,11 @@ type Redis struct {
 	URL pulumi.StringOutput
 }
 
-// RedisHost is the Redis container's name, which the backend resolves on
+// Host is the Redis container's name, which the backend resolves on
 // the data network (REDIS_HOST).
 func Host(n naming.Naming) string { return n.Name("redis") }
 
-// NewRedis registers the Redis server: its image, a data volume for the
+// New registers the Redis server: its image, a data volume for the
 // snapshot and append-only file, and a password-protected container.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Redis, error) {
 	if args == nil || args.Password == nil || args.Network == nil {

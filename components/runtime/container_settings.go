@@ -2,9 +2,10 @@ package runtime
 
 import (
 	"fmt"
+	"time"
+
 	"github.com/djangostack/infra/components/problems"
 	"github.com/djangostack/infra/components/units"
-	"time"
 )
 
 // ContainerSettings are the run-time properties that every container of the
@@ -129,7 +130,7 @@ func NewResources(limitCPUs units.CPUs, limitMiB int64, reserveCPUs units.CPUs, 
 	}
 }
 
-// guideContainer is a container with the guide's restart policy and log
+// GuideContainer is a container with the guide's restart policy and log
 // rotation and its own resources, health timing and stop timeout.
 func GuideContainer(resources Resources, health Healthcheck, stopTimeout units.Duration) ContainerSettings {
 	return ContainerSettings{

@@ -8,10 +8,10 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// typePrefix starts the type token of every component of this package.
+// TypePrefix starts the type token of every component of this package.
 const TypePrefix = "django-stack:components:"
 
-// pullImage registers the image a container runs. Containers get its ImageId,
+// PullImage registers the image a container runs. Containers get its ImageId,
 // not its name, so a preview shows no change while the tag stays the same.
 // The image is kept on the host when the resource goes, because a rollback
 // may need it back.

@@ -15,9 +15,9 @@ import (
 type Runtime string
 
 const (
-	// RuntimeContainer runs each workload as a docker.Container (default).
+	// Container runs each workload as a docker.Container (default).
 	Container Runtime = "container"
-	// RuntimeSwarm runs each workload as a docker.Service of a swarm.
+	// Swarm runs each workload as a docker.Service of a swarm.
 	Swarm Runtime = "swarm"
 )
 
@@ -33,7 +33,7 @@ func (r Runtime) Check() error {
 // objects, the runtime that runs them and, on Swarm, where its tasks may go.
 type Target struct {
 	naming.Naming
-	// Runtime runs the component's workloads; empty is RuntimeContainer.
+	// Runtime runs the component's workloads; empty is Container.
 	Runtime Runtime
 	// Constraints place the component's Swarm tasks, such as the node that
 	// holds its volume ("node.labels.djangostack.data == true").
@@ -82,7 +82,7 @@ func Register(ctx *pulumi.Context, rt Runtime, name string, w Workload, opts ...
 	return newContainer(ctx, name, w, opts...)
 }
 
-// runImage is the image a runtime runs from a pulled image: its id on this
+// RunImage is the image a runtime runs from a pulled image: its id on this
 // host for a container, its repository digest for a service, which every
 // node pulls for itself.
 func RunImage(rt Runtime, image *docker.RemoteImage) pulumi.StringOutput {

@@ -2,10 +2,11 @@ package runtime
 
 import (
 	"fmt"
-	"github.com/djangostack/infra/components/problems"
 	"maps"
 	"regexp"
 	"slices"
+
+	"github.com/djangostack/infra/components/problems"
 )
 
 // serverSetting is one server setting a component's tuning types: its name

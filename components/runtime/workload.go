@@ -147,7 +147,7 @@ func (w Workload) secretsAsFiles() Workload {
 	return w
 }
 
-// mergeMaps returns a new map with the entries of all maps, later ones
+// MergeMaps returns a new map with the entries of all maps, later ones
 // winning: how a workload's labels and environment are layered.
 func MergeMaps[V any](layers ...map[string]V) map[string]V {
 	out := map[string]V{}

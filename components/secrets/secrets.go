@@ -6,7 +6,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// SecretsArgs are the inputs of the Secrets component.
+// Args are the inputs of the Secrets component.
 type Args struct {
 	// Rotation regenerates each secret whose revision changes.
 	Rotation Rotation
@@ -56,7 +56,7 @@ type Secrets struct {
 // alphabet, less '$'.
 const secretKeySpecials = "!@#%^&*(-_=+)"
 
-// NewSecrets generates the deployment's credentials.
+// New generates the deployment's credentials.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Secrets, error) {
 	if args == nil {
 		args = &Args{}

@@ -9,7 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// TraefikEnvironment is what the static configuration needs to know about
+// Environment is what the static configuration needs to know about
 // the deployment: where to find its containers and whether TLS is on.
 type Environment struct {
 	// Network is the Docker name of the edge network.
@@ -145,7 +145,7 @@ const (
 	entryPointMetrics   = "metrics"
 )
 
-// RenderTraefikStatic renders Traefik's static configuration (traefik.yml):
+// RenderStatic renders Traefik's static configuration (traefik.yml):
 // the guide's HTTP/2 and timeout settings on every public entrypoint, the
 // Prometheus metrics and ping on an unpublished one, and a Docker provider
 // that only sees this deployment's containers that opt in by label.
@@ -240,7 +240,7 @@ type (
 	}
 )
 
-// RenderTraefikDynamic renders the file provider's configuration
+// RenderDynamic renders the file provider's configuration
 // (dynamic.yml): the security-headers middleware that every public router
 // uses, with HSTS only when the site speaks TLS, and the backend's retry.
 func RenderDynamic(s Settings, env Environment) string {

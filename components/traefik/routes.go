@@ -2,10 +2,11 @@ package traefik
 
 import (
 	"fmt"
+	"strings"
+
 	"github.com/djangostack/infra/components/runtime"
 	"github.com/djangostack/infra/components/site"
 	"github.com/djangostack/infra/components/units"
-	"strings"
 )
 
 // HSTS is a Strict-Transport-Security policy.
@@ -105,7 +106,7 @@ func (r Route) Labels(site site.Site) map[string]string {
 	return labels
 }
 
-// routeLabels are the labels of several routes on the same containers.
+// RouteLabels are the labels of several routes on the same containers.
 func RouteLabels(routes []Route, site site.Site) map[string]string {
 	labels := map[string]string{}
 	for _, r := range routes {

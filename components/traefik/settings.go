@@ -1,17 +1,18 @@
 package traefik
 
 import (
-	"github.com/djangostack/infra/components/problems"
-	"github.com/djangostack/infra/components/runtime"
-	"github.com/djangostack/infra/components/units"
 	"net"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/djangostack/infra/components/problems"
+	"github.com/djangostack/infra/components/runtime"
+	"github.com/djangostack/infra/components/units"
 )
 
-// TraefikSettings are the reverse proxy's static configuration and container.
-// DefaultTraefikSettings holds the guide's values.
+// Settings are the reverse proxy's static configuration and container.
+// DefaultSettings holds the guide's values.
 type Settings struct {
 	// Image is the proxy image, pinned to a minor version.
 	Image string `json:"image"`
@@ -126,7 +127,7 @@ type RespondingTimeouts struct {
 	Idle units.Duration `json:"idle"`
 }
 
-// TraefikMetrics is the Prometheus metrics configuration.
+// Metrics is the Prometheus metrics configuration.
 type Metrics struct {
 	// Buckets are the latency histogram buckets, seconds.
 	Buckets []float64 `json:"buckets"`
@@ -136,7 +137,7 @@ type Metrics struct {
 	Port int `json:"port"`
 }
 
-// DefaultTraefikSettings returns the guide's Traefik, with 1 CPU / 256 MiB
+// DefaultSettings returns the guide's Traefik, with 1 CPU / 256 MiB
 // limits and a 0.25 CPU / 64 MiB reservation.
 func DefaultSettings() Settings {
 	return Settings{

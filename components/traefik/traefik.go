@@ -10,9 +10,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// TraefikArgs are the inputs of a Traefik component.
+// Args are the inputs of a Traefik component.
 type Args struct {
-	// Settings of the proxy; nil means DefaultTraefikSettings().
+	// Settings of the proxy; nil means DefaultSettings().
 	Settings *Settings
 	// Target is where the component deploys; its labels are what the
 	// Docker provider matches on.
@@ -58,7 +58,7 @@ const (
 	traefikACMECAPath  = "/etc/traefik/acme-ca.pem"
 )
 
-// NewTraefik registers Traefik with its rendered static configuration, the
+// New registers Traefik with its rendered static configuration, the
 // Docker socket mounted read-only and a volume for its certificates.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Traefik, error) {
 	if args == nil || args.Network == nil || args.NetworkName == "" {

@@ -77,7 +77,7 @@ func ParsePort(text string) (int, error) {
 	return n, nil
 }
 
-// checkPort reports a port out of range at key.
+// CheckPort reports a port out of range at key.
 func CheckPort(ps *problems.Problems, key string, port int) {
 	if _, err := ParsePort(strconv.Itoa(port)); err != nil {
 		ps.Add(key, "%d is not a port (1-65535)", port)
@@ -124,7 +124,7 @@ func (r ImageRef) Pinned() bool {
 	return r.Digest != "" || (r.Tag != "" && r.Tag != "latest")
 }
 
-// checkImage reports an image reference that is empty or malformed.
+// CheckImage reports an image reference that is empty or malformed.
 func CheckImage(ps *problems.Problems, key, ref string) {
 	if ref == "" {
 		ps.Add(key, "must be set (an image reference such as postgres:16-alpine)")

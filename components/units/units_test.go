@@ -1,10 +1,11 @@
 package units_test
 
 import (
-	"github.com/djangostack/infra/components/units"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/djangostack/infra/components/units"
 )
 
 func TestSizesParseInEachServersSyntax(t *testing.T) {

@@ -225,6 +225,12 @@ config:
     rollout:
       update: {delay: 0s, monitor: 10s}
       rollback: {monitor: 10s}
+    roles:
+      worker:
+        command: [python3, manage.py, runworker, tasks]
+        healthTest: [CMD, python3, /app/docker/worker_health.py]
+        healthcheck: {interval: 2s, timeout: 2s, startPeriod: 15s}
+        resources: {reservations: {cpus: "0.1"}}
   django-stack:postgres:
     healthcheck: {interval: 2s}
     resources: {reservations: {cpus: "0.1"}}
@@ -498,11 +504,13 @@ check_restore() {
     start=$(now)
     out=$(cd "$copy" && "$work/bin/backupctl" restore --stack "$stack" "$dump" 2>&1) || { echo "$out" | tail -20; fail "backupctl restore $dump"; }
     echo "$out" | grep '^backupctl:' | sed 's/^/      /'
-    grep -q "scaling $prefix-backend to 0 (from 1)" <<<"$out" && grep -q "scaling $prefix-backend back to 1" <<<"$out" ||
-        fail "backupctl did not scale the backend to 0 and back: $out"
+    grep -q "scaling $prefix-backend to 0 (from 1)" <<<"$out" && grep -q "scaling $prefix-backend back to 1" <<<"$out" &&
+        grep -q "scaling $prefix-worker to 0 (from 1)" <<<"$out" && grep -q "scaling $prefix-worker back to 1" <<<"$out" ||
+        fail "backupctl did not scale the backend and its worker to 0 and back: $out"
     expect "rows after restoring $dump: the 500 written before it, none after" \
         "$(psql_app "SELECT count(*) || ' ' || count(*) FILTER (WHERE note = 'after') FROM e2e_restore")" "500 0"
     expect "the backend runs again" "$(docker service inspect -f '{{.Spec.Mode.Replicated.Replicas}}' "$prefix-backend") $(service_tasks backend | wc -l)" "1 1"
+    expect "the worker runs again" "$(docker service inspect -f '{{.Spec.Mode.Replicated.Replicas}}' "$prefix-worker") $(service_tasks worker | wc -l)" "1 1"
     local deadline=$((SECONDS + 60))
     until [ "$(http "$site/api/")" = 200 ]; do
         [ "$SECONDS" -lt "$deadline" ] || fail "the site does not answer 60 s after the restore"
@@ -569,6 +577,7 @@ phase "images (tags and commits, no build)" tag_images
 phase "compile the program" compile
 phase "S1. first deploy, converged and healthy" first_deploy
 phase "S2. the site through Traefik" check_site
+phase "S2b. the worker role" worker_handles_a_task "$site" -H "Host: $host"
 phase "S1b. Postgres's shared memory" check_postgres_shm
 phase "S5. preview after the first up" check_no_changes "after the first up"
 phase "S3. a release under load" release_image
