@@ -29,6 +29,14 @@
 #     last, that a SIGTERM under load (docker stop) drops no request: the
 #     backend leaves the load balancer's rotation by its health probe, serves
 #     what it was sent meanwhile, and finishes a request in progress.
+#  5. runs a worker beside them, as a deploy's worker role does (the
+#     backend's image with `python3 manage.py runworker tasks`, the data
+#     network only, no volume, the backend's environment and secret files,
+#     COLLECT_STATIC=False and RUN_MIGRATIONS=False, docker/worker_health.py
+#     as its healthcheck), and checks that it becomes healthy, that a task
+#     POSTed to /api/tasks/ is written by it (and how fast), that it rides
+#     out a Redis outage and a Postgres restart, and that a `docker stop`
+#     in the middle of 200 tasks stops it at once, 143, losing none.
 #
 # Needs root (it installs docker.io and debootstrap if missing and starts
 # dockerd if no engine runs). Exits non-zero on the first failure, after
@@ -58,7 +66,8 @@ redis=$p-redis
 local_backend=$p-backend-local
 production_backend=$p-backend-production
 migrator=$p-migrate
-containers=("$postgres" "$redis" "$local_backend" "$production_backend" "$migrator")
+worker=$p-worker
+containers=("$postgres" "$redis" "$local_backend" "$production_backend" "$migrator" "$worker")
 data_network=$p-data
 edge_network=$p-edge
 volumes=("$p-static" "$p-media" "$p-postgres-data" "$p-redis-data")
@@ -145,6 +154,17 @@ start_stack() {
         docker network connect "$edge_network" "$p-backend-$name"
     done
 
+    # The worker role: the backend's image with a command of its own, on the
+    # data network only (no route, no port), without the static and media
+    # volumes, with the backend's environment and secret files; the
+    # migration step migrates, and it serves no static files. Docker's
+    # default stop timeout, 10 s.
+    backend_env "$LOCAL_GOLDEN" COLLECT_STATIC=False >"$work/worker.env"
+    docker create --name "$worker" --network "$data_network" --env-file "$work/worker.env" \
+        --health-cmd "python3 /app/docker/worker_health.py" "${fast_health[@]}" \
+        "$BACKEND_IMAGE" python3 manage.py runworker tasks >/dev/null
+    backend_secrets "$worker"
+
     # The program's order: Postgres and Redis first, waited healthy.
     docker start "$postgres" "$redis" >/dev/null
     echo "started $postgres $redis"
@@ -166,8 +186,8 @@ migrate() {
     fi
     printf '%s\n' "$output" | tail -3 | sed 's/^/  /'
     case $output in
-        *"Applying core.0001_initial... OK"*) pass "the migration step applied the project's migration" ;;
-        *) fail "the migration step did not apply core.0001_initial" ;;
+        *"Applying core.0001_initial... OK"*"Applying core.0002_task... OK"*) pass "the migration step applied the project's migrations" ;;
+        *) fail "the migration step did not apply core.0001_initial and core.0002_task" ;;
     esac
 }
 
@@ -176,8 +196,8 @@ migrate() {
 start_backends() {
     grep -qx 'RUN_MIGRATIONS=False' "$work/backend-local.env" ||
         fail "the program does not tell the backend that it migrates"
-    docker start "$local_backend" "$production_backend" >/dev/null
-    echo "started $local_backend $production_backend"
+    docker start "$local_backend" "$production_backend" "$worker" >/dev/null
+    echo "started $local_backend $production_backend $worker"
 }
 
 # wait_healthy CONTAINER...: until Docker's healthcheck says healthy.
@@ -224,8 +244,9 @@ check_health_documents() {
 }
 
 check_database() {
-    expect "the project's migration ran (django_migrations)" \
-        "$(psql "SELECT app || '.' || name FROM django_migrations WHERE app = 'core'")" "core.0001_initial"
+    expect "the project's migrations ran (django_migrations)" \
+        "$(psql "SELECT app || '.' || name FROM django_migrations WHERE app = 'core' ORDER BY name")" "core.0001_initial
+core.0002_task"
     expect "Django's own migrations ran (sessions table)" \
         "$(psql "SELECT to_regclass('django_session') IS NOT NULL")" "t"
     expect "connections carry the 30-second statement timeout" \
@@ -440,6 +461,181 @@ check_bad_environment() {
     pass "a bad environment stops the backend at once, every variable named"
 }
 
+# --- the worker ---------------------------------------------------------------------
+
+# tasks MODE [ARG]: the task API, asked from inside the local backend as a
+# client would (Host localhost, JSON):
+#   rounds N  POSTs N tasks one after the other, each followed by GETs of
+#             its Location every 5 ms until the worker has written it; prints
+#             the answers' shapes, then the figures;
+#   post      one POST; prints "STATUS BODY".
+tasks() {
+    docker exec -i --user django "$local_backend" python3 - "$@" <<'EOF'
+import json, statistics, sys, time, urllib.error, urllib.request, uuid
+from datetime import datetime
+
+
+def call(method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Host": "localhost", "Content-Type": "application/json"}
+    request = urllib.request.Request("http://127.0.0.1:8000" + path, data=data, method=method, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=10)
+    except urllib.error.HTTPError as error:
+        response = error
+    return response.status, response.headers, response.read().decode()
+
+
+if sys.argv[1] == "post":
+    status, _, body = call("POST", "/api/tasks/", {"text": "one task"})
+    print(status, body)
+    sys.exit()
+latencies, in_worker, answered_404 = [], [], 0
+for n in range(int(sys.argv[2])):
+    started = time.monotonic()
+    status, headers, body = call("POST", "/api/tasks/", {"text": f"task {n}"})
+    if status != 202:
+        sys.exit(f"POST /api/tasks/: {status} {body}")
+    task_id = json.loads(body)["id"]
+    if n == 0:
+        print("POST:", status, body == json.dumps({"id": task_id}, separators=(",", ":")), headers["Location"] == f"/api/tasks/{task_id}/")
+    while True:
+        status, _, document = call("GET", headers["Location"])
+        if status == 200:
+            break
+        if status != 404 or time.monotonic() - started > 10:
+            sys.exit(f"GET {headers['Location']}: {status} {document}")
+        answered_404 += 1
+        time.sleep(0.005)
+    latencies.append((time.monotonic() - started) * 1000)
+    document = json.loads(document)
+    if n == 0:
+        print("GET:", status, ",".join(document), document["id"] == task_id, document["text"], document["handled_by"])
+    written = datetime.fromisoformat(document["handled_at"]) - datetime.fromisoformat(document["created"])
+    in_worker.append(written.total_seconds() * 1000)
+status, _, body = call("GET", f"/api/tasks/{uuid.uuid4()}/")
+print("unknown:", status, body)
+# The first task of a run is apart: it may open the connections.
+figures = f"{len(latencies)} tasks: from the POST to a GET's 200: the first {latencies[0]:.0f} ms"
+if len(latencies) > 1:
+    figures += f", the others median {statistics.median(latencies[1:]):.0f} ms, max {max(latencies[1:]):.0f} ms"
+figures += f" ({answered_404} GETs answered 404 meanwhile); from accepted to written (the row's created to handled_at): "
+figures += f"the first {in_worker[0]:.0f} ms"
+if len(in_worker) > 1:
+    figures += f", the others median {statistics.median(in_worker[1:]):.0f} ms, max {max(in_worker[1:]):.0f} ms"
+print(figures)
+EOF
+}
+
+check_worker() {
+    wait_healthy "$worker"
+    local hostname health lines address
+    hostname=$(docker inspect -f '{{.Config.Hostname}}' "$worker")
+    health=$(docker exec "$worker" python3 /app/docker/worker_health.py || true)
+    case $health in
+        "healthy: the worker (pid 1) beat "*"; Redis answered PING in "*) pass "its healthcheck: $health" ;;
+        *) fail "the worker's healthcheck: $health" ;;
+    esac
+    expect "it runs as the app user, with no volume, on the data network only" \
+        "$(docker exec "$worker" stat -c %U /proc/1) $(docker inspect -f '{{len .Mounts}} {{range $name, $_ := .NetworkSettings.Networks}}{{$name}}{{end}}' "$worker")" \
+        "django 0 $data_network"
+    lines=$(worker_lines '^entrypoint: RUN_MIGRATIONS\|^entrypoint: COLLECT_STATIC\|^worker: receiving on tasks (')
+    local started receiving
+    started=$(date -d "$(docker inspect -f '{{.State.StartedAt}}' "$worker")" +%s.%N)
+    receiving=$(date -d "$(docker logs -t "$worker" 2>&1 | grep -m1 ' worker: receiving on tasks (' | cut -d' ' -f1)" +%s.%N)
+    expect "it neither migrated nor collected static files, and receives on tasks ($(awk -v a="$started" -v b="$receiving" 'BEGIN { printf "%.1f", b - a }') s after its start)" "$lines" \
+        "entrypoint: RUN_MIGRATIONS=False: not migrating
+entrypoint: COLLECT_STATIC=False: not collecting the static files
+worker: receiving on tasks (pid 1)"
+    local answer
+    answer=$(tasks rounds 20)
+    expect "POST /api/tasks/ answers 202 {\"id\"} and its Location; GET answers the task as the worker ($hostname) wrote it; an unknown id is 404" \
+        "$(head -3 <<<"$answer")" \
+        "POST: 202 True True
+GET: 200 id,text,created,handled_by,handled_at True task 0 $hostname
+unknown: 404 {\"detail\":\"No Task matches the given query.\"}"
+    pass "$(tail -1 <<<"$answer")"
+    expect "the worker wrote every task (django_shell)" \
+        "$(django_shell "$local_backend" "from core.models import Task; print(Task.objects.filter(text__startswith='task ').count())")" "20"
+    address=$(docker inspect -f "{{(index .NetworkSettings.Networks \"$data_network\").IPAddress}}" "$worker")
+    expect "the worker holds one database connection" \
+        "$(psql "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' AND client_addr = '$address'")" "1"
+}
+
+# worker_lines PATTERN: the worker's log lines that hold PATTERN.
+worker_lines() { docker logs "$worker" 2>&1 | grep -e "$1" || true; }
+
+# check_worker_redis_outage: the worker waits Redis out, reports it, says
+# when it is back (before any message comes), and goes on without a restart.
+check_worker_redis_outage() {
+    local started_at ends_before line
+    started_at=$(docker inspect -f '{{.State.StartedAt}}' "$worker")
+    ends_before=$(worker_lines 'receiving on tasks again, after' | wc -l)
+    docker stop "$redis" >/dev/null
+    line=$(docker exec "$worker" python3 /app/docker/worker_health.py) && fail "healthy without Redis: $line"
+    case $line in
+        "unhealthy: Redis at $redis:6379"*) pass "with Redis stopped, the worker's healthcheck says so: $line" ;;
+        *) fail "the worker's healthcheck without Redis: $line" ;;
+    esac
+    expect "with Redis stopped, POST /api/tasks/ answers 503" "$(tasks post)" \
+        '503 {"detail":"the task queue is unavailable; try again later"}'
+    sleep 5 # the worker's receive fails, and is tried again
+    docker start "$redis" >/dev/null
+    wait_healthy "$redis" "$worker"
+    local deadline=$((SECONDS + 15))
+    until [ "$(worker_lines 'receiving on tasks again, after' | wc -l)" -gt "$ends_before" ]; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "the worker did not log the end of the outage"
+        sleep 0.5
+    done
+    pass "it logged the outage, and its end once Redis answered: $(worker_lines 'receiving on tasks failed: ' | tail -1 | cut -c1-90)... / $(worker_lines 'receiving on tasks again, after' | tail -1)"
+    local answer
+    answer=$(tasks rounds 1)
+    pass "with Redis back, the worker handles tasks again: $(tail -1 <<<"$answer")"
+    expect "it kept running throughout (started once, at $started_at)" \
+        "$(docker inspect -f '{{.State.Status}} {{.State.StartedAt}}' "$worker")" "running $started_at"
+}
+
+check_worker_after_postgres_restart() {
+    local answer
+    answer=$(tasks rounds 1)
+    pass "after Postgres restarted, the worker writes again (CONN_HEALTH_CHECKS): $(tail -1 <<<"$answer")"
+}
+
+# check_worker_stop: 200 tasks sent at once through the channel layer, and
+# the worker stopped while it works through them: it stops at once with the
+# task in hand written; started again, it writes the others, none twice.
+check_worker_stop() {
+    django_shell "$local_backend" "from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.utils import timezone
+import uuid
+layer = get_channel_layer()
+async def send():
+    for n in range(200):
+        await layer.send('tasks', {'type': 'task.record', 'id': str(uuid.uuid4()), 'text': f'burst {n}', 'created': timezone.now().isoformat()})
+async_to_sync(send)()" >/dev/null
+    local start took written
+    start=$(now)
+    docker stop "$worker" >/dev/null
+    took=$(seconds_since "$start")
+    written=$(psql "SELECT count(*) FROM core_task WHERE text LIKE 'burst %'")
+    expect "docker stop in the middle of 200 tasks ($written written): the worker stopped cleanly in $took s of its 10 s (exit code 128 + SIGTERM)" \
+        "$(docker inspect -f '{{.State.ExitCode}}' "$worker")" "143"
+    [ "$written" -lt 200 ] || echo "  (the worker had written all 200 before the stop: nothing was left in Redis)"
+    pass "$(worker_lines '^worker: stopped in ' | tail -1)"
+    docker start "$worker" >/dev/null
+    wait_healthy "$worker"
+    local deadline=$((SECONDS + 60)) counts
+    while :; do
+        counts=$(psql "SELECT count(*) || ' ' || count(DISTINCT id) FROM core_task WHERE text LIKE 'burst %'")
+        [ "$counts" = "200 200" ] && break
+        [ "$SECONDS" -lt "$deadline" ] || break
+        sleep 0.5
+    done
+    expect "started again, it wrote the $((200 - written)) left in Redis: 200 tasks, none lost, none twice" "$counts" "200 200"
+    expect "no task was handled twice (the log)" "$(worker_lines 'was already handled' | wc -l)" "0"
+}
+
 # --- the run ------------------------------------------------------------------------
 
 phase "docker engine" ensure_docker
@@ -456,6 +652,7 @@ phase "postgres and redis healthy" wait_healthy "$postgres" "$redis"
 phase "migration step" migrate
 phase "backends start" start_backends
 phase "backends healthy" wait_healthy "$local_backend" "$production_backend"
+phase "worker: healthy, tasks through it" check_worker
 phase "health documents" check_health_documents
 phase "database" check_database
 phase "cache" check_cache
@@ -469,7 +666,10 @@ phase "secrets" check_secrets
 phase "30 s of load" check_load
 phase "persistent connections" check_persistent_connections
 phase "Redis outage" check_redis_outage
+phase "worker through a Redis outage" check_worker_redis_outage
 phase "Postgres restart" check_postgres_restart
+phase "worker after the Postgres restart" check_worker_after_postgres_restart
+phase "worker stopped amid 200 tasks" check_worker_stop
 phase "SIGTERM under load" check_stop_under_load
 print_timings
 echo "--- total $(seconds_since "$started")s"
