@@ -8,7 +8,7 @@
 # which runs gunicorn (HTTP) and uvicorn (websockets) and drains them on
 # SIGTERM. A worker runs `python3 manage.py runworker tasks` instead, with
 # COLLECT_STATIC=False and RUN_MIGRATIONS=False: it serves no files and
-# mounts no volume (README.md, "The worker").
+# needs no volume (README.md, "Worker").
 #
 # The Pulumi program runs the migrations once, as a one-shot step before it
 # starts a new image's containers, and sets RUN_MIGRATIONS=False: replicas
