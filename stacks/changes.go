@@ -9,6 +9,7 @@ import (
 	"github.com/djangostack/infra/components/problems"
 	"github.com/djangostack/infra/components/runtime"
 	"github.com/djangostack/infra/stacks/outputs"
+	"github.com/djangostack/infra/stacks/stackname"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -136,7 +137,7 @@ func checkDataVolumes(stack string, prev Previous, dataVolumes map[string]string
 		key := "allowDataVolumeReplacement"
 		msg := fmt.Sprintf("the %s data volume would change from %s to %s and start empty (a renamed project or stack does this); "+
 			"back it up, then set %s: true for this one update", component, before, now, key)
-		if stack == StackProduction && !allow {
+		if stack == stackname.Production && !allow {
 			errs.Add(key, "%s", msg)
 		} else {
 			warnings.Add(key, "%s", msg)

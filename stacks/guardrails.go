@@ -7,6 +7,7 @@ import (
 	"github.com/djangostack/infra/components/problems"
 	"github.com/djangostack/infra/components/runtime"
 	"github.com/djangostack/infra/components/units"
+	"github.com/djangostack/infra/stacks/stackname"
 )
 
 // A guardrail is a rule that the guide's numbers silently rely on. A profile
@@ -48,11 +49,11 @@ var guardrails = []guardrail{
 // findings into errors (production) and warnings (elsewhere, and advisory).
 func Guardrails(stack string, p Profile) (errs, warnings problems.Problems) {
 	for _, g := range guardrails {
-		if (g.public && !p.Traefik.Public()) || (g.productionOnly && stack != StackProduction) {
+		if (g.public && !p.Traefik.Public()) || (g.productionOnly && stack != stackname.Production) {
 			continue
 		}
 		found := g.check(p)
-		if stack == StackProduction && !g.advisory {
+		if stack == stackname.Production && !g.advisory {
 			errs = append(errs, found...)
 		} else {
 			warnings = append(warnings, found...)

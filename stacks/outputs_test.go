@@ -14,7 +14,7 @@ func TestOutputsNamesWhatTheProgramDeploys(t *testing.T) {
 	if outputs.SwarmRuntime != string(runtime.Swarm) {
 		t.Errorf("outputs.SwarmRuntime is %q, the program's swarm runtime %q", outputs.SwarmRuntime, runtime.Swarm)
 	}
-	if !slices.ContainsFunc(Production().parts(nil), func(c runtime.Part) bool { return c.Key == outputs.BackupContainer }) {
+	if !slices.ContainsFunc(Base().parts(nil), func(c runtime.Part) bool { return c.Key == outputs.BackupContainer }) {
 		t.Errorf("no part of the stack is %q, which backupctl looks up in the containers output", outputs.BackupContainer)
 	}
 }

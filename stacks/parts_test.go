@@ -15,7 +15,7 @@ var containerSettings = reflect.TypeOf(runtime.ContainerSettings{})
 // table, with that setting's container settings and image: a component
 // added to Profile and forgotten in parts() fails here.
 func TestEveryContainerOfTheProfileIsAPart(t *testing.T) {
-	p := Production()
+	p := Base()
 	parts := map[string]runtime.Part{}
 	for _, c := range p.parts(nil) {
 		parts[c.Key] = c
@@ -53,7 +53,7 @@ func TestEveryContainerOfTheProfileIsAPart(t *testing.T) {
 // The host holds the backend's replicas, and the backup with its off-host
 // copy; backups that are off are checked but not sized.
 func TestPartsCountWhatRuns(t *testing.T) {
-	p := Production()
+	p := Base()
 	p.Backend.Replicas = 3
 	p.Backup.Offsite.URL = "s3://bucket/prefix"
 	counts := map[string]int{}
@@ -73,7 +73,7 @@ func TestPartsCountWhatRuns(t *testing.T) {
 }
 
 func TestChangeNotesSayWhatAChangeCosts(t *testing.T) {
-	p := Production()
+	p := Base()
 	d := &Deployment{}
 	d.record("postgres", runtime.Spec{"image": "postgres:16", "flags": "b"}, "app-postgres")
 	d.record("redis", runtime.Spec{"image": "redis:7"}, "app-redis")

@@ -148,12 +148,6 @@ func Base() Profile {
 	}
 }
 
-// Production is the guide as it stands: two backend replicas, the guide's
-// limits, data kept.
-func Production() Profile {
-	return Base()
-}
-
 // Staging mirrors production at about half its size: one backend replica,
 // smaller limits with the tuning scaled to them, and data that may go with
 // the stack. Clones of staging (any stack name this package does not know)
@@ -211,21 +205,17 @@ func Local() Profile {
 	return p
 }
 
-// Stack names with a profile of their own. Any other name is a clone of staging.
-const (
-	StackProduction = stackname.Production
-	StackStaging    = stackname.Staging
-	StackLocal      = stackname.Local
-)
-
-// ForStack returns a fresh profile for a stack name.
+// ForStack returns a fresh profile for a stack name: production is the
+// guide as it stands (Base: two backend replicas, the guide's limits, data
+// kept); staging and local have profiles of their own, and any other name
+// is a clone of staging.
 func ForStack(stack string) Profile {
 	switch stack {
-	case StackProduction:
-		return Production()
-	case StackLocal:
+	case stackname.Production:
+		return Base()
+	case stackname.Local:
 		return Local()
-	case StackStaging:
+	case stackname.Staging:
 		return Staging()
 	}
 	// A clone shares staging's host, and so staging's Traefik: two

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/djangostack/infra/stacks"
+	"github.com/djangostack/infra/stacks/stackname"
 	"gopkg.in/yaml.v3"
 )
 
@@ -65,7 +66,7 @@ func diff(a, b map[string]string) []string {
 }
 
 func TestProductionIsTheGuide(t *testing.T) {
-	if d := diff(flatten(t, stacks.Base()), flatten(t, stacks.Production())); len(d) != 0 {
+	if d := diff(flatten(t, stacks.Base()), flatten(t, stacks.ForStack(stackname.Production))); len(d) != 0 {
 		t.Errorf("production differs from the guide: %v", d)
 	}
 }
@@ -100,7 +101,7 @@ func TestStagingDiffersFromProductionExactlyWhereIntended(t *testing.T) {
 		`redis.tuning.maxMemory: "512mb" -> "256mb"`,
 		`traefik.ingress: "own" -> "host"`,
 	}
-	got := diff(flatten(t, stacks.Production()), flatten(t, stacks.Staging()))
+	got := diff(flatten(t, stacks.Base()), flatten(t, stacks.Staging()))
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("staging - production:\n%s\nwant:\n%s", lines(got), lines(want))
 	}
@@ -144,10 +145,10 @@ func TestUnknownStacksAreClonesOfStaging(t *testing.T) {
 }
 
 func TestProfilesShareNoMutableState(t *testing.T) {
-	a := stacks.Production()
+	a := stacks.Base()
 	a.Nginx.Gzip.Types[0] = "changed"
 	a.Traefik.Metrics.Buckets[0] = 99
-	b := stacks.Production()
+	b := stacks.Base()
 	if b.Nginx.Gzip.Types[0] == "changed" || b.Traefik.Metrics.Buckets[0] == 99 {
 		t.Error("two profiles share a slice")
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/djangostack/infra/components/site"
 	"github.com/djangostack/infra/components/units"
 	"github.com/djangostack/infra/stacks"
+	"github.com/djangostack/infra/stacks/stackname"
 )
 
 // The documents the tests keep in step with the program, from tests/.
@@ -105,7 +106,7 @@ type leaf struct {
 func leaves(t *testing.T) []leaf {
 	docs := fieldDocs(t)
 	profiles := []reflect.Value{
-		reflect.ValueOf(stacks.Production()), reflect.ValueOf(stacks.Staging()), reflect.ValueOf(stacks.Local()),
+		reflect.ValueOf(stacks.Base()), reflect.ValueOf(stacks.Staging()), reflect.ValueOf(stacks.Local()),
 	}
 	var out []leaf
 	var walk func(prefix string, vs []reflect.Value)
@@ -303,11 +304,11 @@ func TestDocsListTheBounds(t *testing.T) {
 // host holds, as the guardrail that compares them counts: "4.1 CPUs and
 // 3264 MiB", "6 CPUs / 8 GiB".
 func productionReservations(t *testing.T) []string {
-	p := stacks.Production()
+	p := stacks.Base()
 	host := fmt.Sprintf("%g CPUs / %d GiB", float64(p.Host.CPUs), p.Host.Memory.MiB()/1024)
 	// A host too small for anything makes the guardrail say what is reserved.
 	p.Host.CPUs, p.Host.Memory = 0.01, units.Size(units.MiB)
-	errs, _ := stacks.Guardrails(stacks.StackProduction, p)
+	errs, _ := stacks.Guardrails(stackname.Production, p)
 	var cpus, memory string
 	for _, e := range errs {
 		if m := regexp.MustCompile(`the ([0-9.]+) CPUs the containers reserve`).FindStringSubmatch(e.Msg); m != nil && e.Key == "host.cpus" {

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/djangostack/infra/stacks"
+	"github.com/djangostack/infra/stacks/stackname"
 )
 
 // onCI is true under CI=true, where a missing server binary is a failure
@@ -80,12 +81,12 @@ type shippedStack struct {
 
 // shippedStackNames are the stacks the project ships a profile and a
 // Pulumi.<stack>.yaml for; the tests deploy them from their fixtures.
-var shippedStackNames = []string{stacks.StackProduction, stacks.StackStaging, stacks.StackLocal}
+var shippedStackNames = []string{stackname.Production, stackname.Staging, stackname.Local}
 
 // stackConfig is a shipped stack's config as the tests deploy it: its
 // fixture.
 func stackConfig(t *testing.T, stack string) map[string]any {
-	if stack == stacks.StackLocal {
+	if stack == stackname.Local {
 		return localConfig(t)
 	}
 	return fixtureConfig(t, stack)
