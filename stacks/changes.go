@@ -2,6 +2,8 @@ package stacks
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -128,7 +130,7 @@ func changeNotes(prev Previous, parts []runtime.Part, d *Deployment) []string {
 // volume under a new name: the database or the uploads would start empty.
 // allow lets one deliberate update through; elsewhere it is a warning.
 func checkDataVolumes(stack string, prev Previous, dataVolumes map[string]string, allow bool) (errs, warnings problems.Problems) {
-	for _, component := range []string{"postgres", "media"} {
+	for _, component := range slices.Sorted(maps.Keys(dataVolumes)) {
 		before, deployed := prev.DataVolumes[component]
 		now := dataVolumes[component]
 		if !deployed || before == now {

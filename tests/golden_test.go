@@ -68,6 +68,9 @@ func (r *run) snapshot() []byte {
 		if _, key, ok := strings.Cut(b.Migration, "-migrate-"); ok {
 			out = strings.ReplaceAll(out, key, "MIGRATIONDIGEST")
 		}
+		for role, units := range b.Roles {
+			out = strings.ReplaceAll(out, units.Spec.Fingerprint(), strings.ToUpper(role)+"DIGEST")
+		}
 	}
 	return []byte(out)
 }
