@@ -73,12 +73,9 @@ the host; a half-done one is never published.
 Exit status: 0 done, 1 failed or interrupted, 2 wrong usage.
 `
 
-// backupDir is where the dumps are in the backup container (backup.Dir).
-const backupDir = "/backups"
-
 // verifyScript checks a dump against its checksum file, in sha256sum's
 // format: what makes a dump good (components/scripts/backup.sh).
-const verifyScript = `cd ` + backupDir + ` && sha256sum -c -- "$1.sha256"`
+const verifyScript = `cd ` + scripts.DumpDir + ` && sha256sum -c -- "$1.sha256"`
 
 func main() {
 	signals := make(chan os.Signal, 4)

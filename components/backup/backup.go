@@ -18,9 +18,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
-// Dir is where the dumps are inside the backup containers.
-const Dir = "/backups"
-
 // Settings are the scheduled dumps of the application database.
 type Settings struct {
 	// Enabled runs the backup service.
@@ -100,7 +97,7 @@ func (s Settings) Env(db *postgres.Postgres, prefix string) map[string]string {
 		"PGUSER":          db.User,
 		"PGDATABASE":      db.Database,
 		"PGPASSWORD_FILE": postgres.PasswordFile,
-		"BACKUP_DIR":      Dir,
+		"BACKUP_DIR":      scripts.DumpDir,
 		"BACKUP_PREFIX":   prefix,
 		"BACKUP_INTERVAL": strconv.FormatInt(s.Interval.Seconds(), 10),
 		"BACKUP_KEEP":     strconv.Itoa(s.Keep),
@@ -257,7 +254,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Files: append(files, runtime.File{
 			Path: postgres.PasswordFile, Content: pulumi.ToSecret(args.Password).(pulumi.StringOutput), Mode: "0444", Secret: true,
 		}),
-		Volumes:     []runtime.VolumeMount{{Volume: c.Volume.Name, Target: Dir}},
+		Volumes:     []runtime.VolumeMount{{Volume: c.Volume.Name, Target: scripts.DumpDir}},
 		Networks:    []pulumi.StringInput{args.Network},
 		Labels:      args.Naming.ComponentLabels("backup"),
 		HealthTest:  []string{"CMD", "sh", scripts.Backup, "health"},
@@ -297,7 +294,7 @@ func newOffsite(ctx *pulumi.Context, name, dockerName string, s Settings, args *
 		return nil, err
 	}
 	env := map[string]string{
-		"BACKUP_DIR":         Dir,
+		"BACKUP_DIR":         scripts.DumpDir,
 		"BACKUP_PREFIX":      args.Naming.Prefix,
 		"OFFSITE_URL":        o.URL,
 		"OFFSITE_INTERVAL":   strconv.FormatInt(o.Interval.Seconds(), 10),
@@ -331,7 +328,7 @@ func newOffsite(ctx *pulumi.Context, name, dockerName string, s Settings, args *
 		Env:         env,
 		SecretEnv:   map[string]pulumi.StringInput{"AWS_SECRET_ACCESS_KEY": args.OffsiteSecretKey},
 		Files:       files,
-		Volumes:     []runtime.VolumeMount{{Volume: volume.Name, Target: Dir}},
+		Volumes:     []runtime.VolumeMount{{Volume: volume.Name, Target: scripts.DumpDir}},
 		Labels:      args.Naming.ComponentLabels("backup-offsite"),
 		HealthTest:  []string{"CMD", "sh", "-c", "kill -0 1"},
 		Settings:    settings,

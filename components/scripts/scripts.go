@@ -18,3 +18,7 @@ const (
 	Restore = Dir + "/restore.sh"
 	Offsite = Dir + "/offsite.sh"
 )
+
+// DumpDir is where the dumps are inside the backup containers: the backups
+// volume's mount point, the scripts' BACKUP_DIR.
+const DumpDir = "/backups"
