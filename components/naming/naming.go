@@ -50,7 +50,8 @@ func (n Naming) Name(part string) string { return n.Prefix + "-" + part }
 func (n Naming) Shared(part string) string { return n.Project + "-" + part }
 
 // MaxDNSLabel is the longest label of a DNS name (RFC 1035): a container
-// name that other containers resolve must fit in one.
+// name that other containers resolve must fit in one, and so must a clone's
+// stack name, the first label of its host name.
 const MaxDNSLabel = 63
 
 // ComponentLabels returns the deployment's labels plus the component's own.

@@ -7,6 +7,8 @@ package stackname
 import (
 	"fmt"
 	"strings"
+
+	"github.com/djangostack/infra/components/naming"
 )
 
 // Stack names with a profile of their own. Any other name is a clone of staging.
@@ -37,10 +39,6 @@ func Domains(stack string, configured []string) []string {
 	return out
 }
 
-// maxLabel is the longest DNS label: a clone's name is the first label of
-// its host name.
-const maxLabel = 63
-
 // CheckClone says why a name cannot be a new clone's, or nil when it can. A
 // clone's name becomes the first label of its host name
 // (pr-42.staging.example.com) and part of every Docker name
@@ -53,7 +51,7 @@ func CheckClone(name string) error {
 	if !isLabel(name) {
 		return fmt.Errorf("%q cannot name a clone: it becomes a host name (%s.staging.example.com) and part of Docker names, "+
 			"so use lower-case letters, digits and hyphens, at most %d, starting and ending with a letter or digit, such as pr-42",
-			name, name, maxLabel)
+			name, name, naming.MaxDNSLabel)
 	}
 	return nil
 }
@@ -75,7 +73,7 @@ func Check(name string) error {
 }
 
 func isLabel(s string) bool {
-	if s == "" || len(s) > maxLabel || s[0] == '-' || s[len(s)-1] == '-' {
+	if s == "" || len(s) > naming.MaxDNSLabel || s[0] == '-' || s[len(s)-1] == '-' {
 		return false
 	}
 	for _, c := range s {
