@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/djangostack/infra/components/backup"
 	"github.com/djangostack/infra/components/runtime"
 )
 
@@ -60,11 +61,11 @@ func TestPartsCountWhatRuns(t *testing.T) {
 	for _, c := range p.sized() {
 		counts[c.Key] = c.Count
 	}
-	if counts["backend"] != 3 || counts["backup"] != 2 || counts["postgres"] != 1 {
+	if counts["backend"] != 3 || counts[backup.Key] != 2 || counts["postgres"] != 1 {
 		t.Errorf("counts %v", counts)
 	}
 	p.Backup.Enabled = false
-	if slices.ContainsFunc(p.sized(), func(c runtime.Part) bool { return c.Key == "backup" }) {
+	if slices.ContainsFunc(p.sized(), func(c runtime.Part) bool { return c.Key == backup.Key }) {
 		t.Errorf("backups off, yet the backup is sized")
 	}
 	if len(p.parts(nil)) != len(p.sized())+1 {

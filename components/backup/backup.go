@@ -18,6 +18,11 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
+// Key names the backups to the stack: the part's key (its spec, its entry in
+// the containers output, its change notes), the component of its problems
+// and labels, and the end of its Docker name ("…-backup").
+const Key = "backup"
+
 // Settings are the scheduled dumps of the application database.
 type Settings struct {
 	// Enabled runs the backup service.
@@ -212,7 +217,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if args == nil || args.Database == nil || args.Password == nil || args.Network == nil || args.DatabaseImage == "" {
 		return nil, errors.New("backup: args with the database, its image, its password and the data network are required")
 	}
-	s, err := problems.Resolve("backup", args.Settings, DefaultSettings, func(s Settings) (ps problems.Problems) {
+	s, err := problems.Resolve(Key, args.Settings, DefaultSettings, func(s Settings) (ps problems.Problems) {
 		if s.Offsite.Enabled() && args.OffsiteSecretKey == nil {
 			ps.Add("offsite", "needs the storage key's secret")
 		}
@@ -226,7 +231,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("backup: %w", err)
 	}
 
-	c := &Backup{Name: args.Naming.Name("backup")}
+	c := &Backup{Name: args.Naming.Name(Key)}
 	if err := ctx.RegisterComponentResource(runtime.TypePrefix+"Backup", name, c, opts...); err != nil {
 		return nil, err
 	}
@@ -239,7 +244,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	// gone: kept when the stack goes, and protected wherever the data is.
 	c.Volume, err = runtime.NewVolume(ctx, name+"-dumps", runtime.VolumeArgs{
 		DockerName: Volume(args.Naming),
-		Labels:     args.Naming.ComponentLabels("backup"),
+		Labels:     args.Naming.ComponentLabels(Key),
 		Keep:       args.KeepData,
 	}, parent, pulumi.RetainOnDelete(true))
 	if err != nil {
@@ -256,7 +261,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		}),
 		Volumes:     []runtime.VolumeMount{{Volume: c.Volume.Name, Target: scripts.DumpDir}},
 		Networks:    []pulumi.StringInput{args.Network},
-		Labels:      args.Naming.ComponentLabels("backup"),
+		Labels:      args.Naming.ComponentLabels(Key),
 		HealthTest:  []string{"CMD", "sh", scripts.Backup, "health"},
 		Settings:    s.ContainerSettings,
 		Constraints: args.Constraints,
@@ -271,7 +276,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	if s.Offsite.Enabled() {
-		c.OffsiteName = args.Naming.Name("backup-offsite")
+		c.OffsiteName = args.Naming.Name(Key + "-offsite")
 		if c.Offsite, err = newOffsite(ctx, name, c.OffsiteName, s, args, files, c.Volume, parent); err != nil {
 			return nil, err
 		}
@@ -329,7 +334,7 @@ func newOffsite(ctx *pulumi.Context, name, dockerName string, s Settings, args *
 		SecretEnv:   map[string]pulumi.StringInput{"AWS_SECRET_ACCESS_KEY": args.OffsiteSecretKey},
 		Files:       files,
 		Volumes:     []runtime.VolumeMount{{Volume: volume.Name, Target: scripts.DumpDir}},
-		Labels:      args.Naming.ComponentLabels("backup-offsite"),
+		Labels:      args.Naming.ComponentLabels(Key + "-offsite"),
 		HealthTest:  []string{"CMD", "sh", "-c", "kill -0 1"},
 		Settings:    settings,
 		Constraints: args.Constraints,
@@ -342,7 +347,7 @@ func newOffsite(ctx *pulumi.Context, name, dockerName string, s Settings, args *
 // dumps go off the host, the off-host copy, which has the backup's
 // settings too.
 func (s Settings) Part() runtime.Part {
-	part := runtime.Part{Key: "backup", Settings: s.ContainerSettings, Check: s.Check,
+	part := runtime.Part{Key: Key, Settings: s.ContainerSettings, Check: s.Check,
 		Cost: runtime.FixedCost("its container is replaced: a dump in progress is abandoned (never left half-written), " +
 			"and the schedule goes on from the newest good dump; the dumps are kept")}
 	switch {
