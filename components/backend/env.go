@@ -68,7 +68,7 @@ var contract = []variable{
 	{"DB_KEEPALIVES_INTERVAL", "backend.database.keepalivesInterval", func(s Settings, _ Endpoints) string { return seconds(s.Database.KeepalivesInterval) }},
 	{"DB_KEEPALIVES_COUNT", "backend.database.keepalivesCount", func(s Settings, _ Endpoints) string { return strconv.Itoa(s.Database.KeepalivesCount) }},
 	{"CORS_ALLOWED_ORIGINS", "backend.cors.allowedOrigins", func(s Settings, _ Endpoints) string { return strings.Join(s.CORS.AllowedOrigins, ",") }},
-	{"CORS_ALLOW_ALL_ORIGINS", "backend.cors.allowAllOrigins", func(s Settings, _ Endpoints) string { return pythonBool(s.CORS.AllowAllOrigins) }},
+	{"CORS_ALLOW_ALL_ORIGINS", "backend.cors.allowAllOrigins", func(s Settings, _ Endpoints) string { return units.PythonBool(s.CORS.AllowAllOrigins) }},
 	{"CORS_PREFLIGHT_MAX_AGE", "backend.cors.preflightMaxAge", func(s Settings, _ Endpoints) string { return seconds(s.CORS.PreflightMaxAge) }},
 	{"REDIS_HOST", "program:the stack's Redis server", func(_ Settings, e Endpoints) string { return e.RedisHost }},
 	{"REDIS_PORT", "program:Redis's port, " + strconv.Itoa(redis.Port), func(_ Settings, e Endpoints) string { return strconv.Itoa(e.RedisPort) }},
@@ -76,7 +76,7 @@ var contract = []variable{
 	{"REDIS_CHANNEL_CAPACITY", "backend.redis.channelCapacity", func(s Settings, _ Endpoints) string { return strconv.Itoa(s.Redis.ChannelCapacity) }},
 	{"REDIS_CHANNEL_EXPIRY", "backend.redis.channelExpiry", func(s Settings, _ Endpoints) string { return seconds(s.Redis.ChannelExpiry) }},
 	{"REDIS_MAX_CONNECTIONS", "backend.redis.maxConnections", func(s Settings, _ Endpoints) string { return strconv.Itoa(s.Redis.MaxConnections) }},
-	{"USE_REDIS_CACHE", "backend.redis.useCache", func(s Settings, _ Endpoints) string { return pythonBool(s.Redis.UseCache) }},
+	{"USE_REDIS_CACHE", "backend.redis.useCache", func(s Settings, _ Endpoints) string { return units.PythonBool(s.Redis.UseCache) }},
 	{"DRF_PAGE_SIZE", "backend.drf.pageSize", func(s Settings, _ Endpoints) string { return strconv.Itoa(s.DRF.PageSize) }},
 	{"DRF_ANON_RATE", "backend.drf.anonRate", func(s Settings, _ Endpoints) string { return s.DRF.AnonRate.String() }},
 	{"DRF_USER_RATE", "backend.drf.userRate", func(s Settings, _ Endpoints) string { return s.DRF.UserRate.String() }},
@@ -87,7 +87,7 @@ var contract = []variable{
 	{"FILE_UPLOAD_MAX_MEMORY_SIZE", "backend.uploads.fileMaxMemorySize", func(s Settings, _ Endpoints) string {
 		return strconv.FormatInt(s.Uploads.FileMaxMemorySize.Bytes(), 10)
 	}},
-	{"USE_TLS", "tls", func(_ Settings, e Endpoints) string { return pythonBool(e.Site.TLS) }},
+	{"USE_TLS", "tls", func(_ Settings, e Endpoints) string { return units.PythonBool(e.Site.TLS) }},
 	{"ALLOWED_HOSTS", "domains", func(_ Settings, e Endpoints) string { return strings.Join(e.Site.Domains, ",") }},
 	{"CSRF_TRUSTED_ORIGINS", "domains", func(_ Settings, e Endpoints) string { return strings.Join(e.Site.Origins(), ",") }},
 	{"WEB_CONCURRENCY", "backend.workers", func(s Settings, _ Endpoints) string { return strconv.Itoa(s.Workers) }},
@@ -95,7 +95,7 @@ var contract = []variable{
 	{"MEDIA_ROOT", "program:the media volume's mount, " + MediaRoot, func(Settings, Endpoints) string { return MediaRoot }},
 	// The program runs the migrations itself, once, before the containers
 	// of a new image start; an entrypoint must not race it.
-	{"RUN_MIGRATIONS", "backend.migrate.command", func(s Settings, _ Endpoints) string { return pythonBool(!s.Migrate.Enabled()) }},
+	{"RUN_MIGRATIONS", "backend.migrate.command", func(s Settings, _ Endpoints) string { return units.PythonBool(!s.Migrate.Enabled()) }},
 	// The generated secrets, in either form the contract reads them.
 	{EnvDatabasePassword, "secret:rotation.postgres", nil},
 	{EnvDatabasePassword + "_FILE", "secret:rotation.postgres", nil},
@@ -183,14 +183,6 @@ func Env(s Settings, e Endpoints) map[string]string {
 		}
 	}
 	return env
-}
-
-// pythonBool spells a boolean the way the guide's env files do.
-func pythonBool(b bool) string {
-	if b {
-		return "True"
-	}
-	return "False"
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

@@ -110,7 +110,7 @@ func (s Settings) RoleNames() []string { return slices.Sorted(maps.Keys(s.Roles)
 func roleWorkload(web runtime.Workload, args *Args, name string, r Role) runtime.Workload {
 	w := web
 	w.Command = r.Command
-	w.Env = runtime.MergeMaps(web.Env, r.Env, map[string]string{"RUN_MIGRATIONS": pythonBool(false), "COLLECT_STATIC": pythonBool(false)})
+	w.Env = runtime.MergeMaps(web.Env, r.Env, map[string]string{"RUN_MIGRATIONS": units.PythonBool(false), "COLLECT_STATIC": units.PythonBool(false)})
 	w.Volumes = []runtime.VolumeMount{{Volume: args.MediaVolume, Target: MediaRoot, Driver: args.SharedVolumes}}
 	w.Networks = []pulumi.StringInput{args.DataNetwork}
 	w.Labels = args.Naming.ComponentLabels(name)

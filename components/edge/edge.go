@@ -12,8 +12,8 @@ import (
 	"strings"
 
 	"github.com/djangostack/infra/components/problems"
-	"github.com/djangostack/infra/components/runtime"
 	"github.com/djangostack/infra/components/traefik"
+	"github.com/djangostack/infra/components/units"
 	"github.com/pulumi/pulumi-cloudflare/sdk/v5/go/cloudflare"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -199,11 +199,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			ZoneId: pulumi.String(s.ZoneID),
 			Settings: &cloudflare.ZoneSettingsOverrideSettingsArgs{
 				Ssl:            pulumi.String(z.SSL),
-				AlwaysUseHttps: pulumi.String(runtime.OnOff(z.AlwaysUseHTTPS)),
+				AlwaysUseHttps: pulumi.String(units.OnOff(z.AlwaysUseHTTPS)),
 				MinTlsVersion:  pulumi.String(z.MinTLSVersion),
-				Tls13:          pulumi.String(runtime.OnOff(z.TLS13)),
-				Http3:          pulumi.String(runtime.OnOff(z.HTTP3)),
-				Brotli:         pulumi.String(runtime.OnOff(z.Brotli)),
+				Tls13:          pulumi.String(units.OnOff(z.TLS13)),
+				Http3:          pulumi.String(units.OnOff(z.HTTP3)),
+				Brotli:         pulumi.String(units.OnOff(z.Brotli)),
 				SecurityHeader: &cloudflare.ZoneSettingsOverrideSettingsSecurityHeaderArgs{
 					Enabled:           pulumi.Bool(z.HSTS.MaxAge > 0),
 					MaxAge:            pulumi.Int(int(z.HSTS.MaxAge.Seconds())),

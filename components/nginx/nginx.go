@@ -168,7 +168,7 @@ func ContainerLayout() Layout {
 }
 
 var nginxConf = template.Must(template.New("nginx.conf").Funcs(template.FuncMap{
-	"onoff":   runtime.OnOff,
+	"onoff":   units.OnOff,
 	"seconds": func(d units.Duration) string { return fmt.Sprintf("%ds", d.Seconds()) },
 	"join":    strings.Join,
 }).Parse(`# Rendered by the django-stack Pulumi program from its profile; edits here are overwritten.

@@ -76,7 +76,7 @@ func (t Tuning) typed() []runtime.ServerSetting {
 		{Name: "maxmemory", Key: "tuning.maxMemory", Value: t.MaxMemory.String()},
 		{Name: "maxmemory-policy", Key: "tuning.maxMemoryPolicy", Value: t.MaxMemoryPolicy},
 		{Name: "save", Key: "tuning.save", Value: t.Save},
-		{Name: "appendonly", Key: "tuning.appendOnly", Value: yesNo(t.AppendOnly)},
+		{Name: "appendonly", Key: "tuning.appendOnly", Value: units.YesNo(t.AppendOnly)},
 		{Name: "tcp-keepalive", Key: "tuning.tcpKeepalive", Value: strconv.FormatInt(t.TCPKeepalive.Seconds(), 10)},
 		{Name: "maxclients", Key: "tuning.maxClients", Value: strconv.Itoa(t.MaxClients)},
 	}
@@ -101,13 +101,6 @@ func (t Tuning) Args() []string {
 		}
 	}
 	return args
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
 }
 
 // Paths and port inside the Redis container.

@@ -68,15 +68,6 @@ func (r ExtraRules) Check(ps *problems.Problems, key string, extra map[string]st
 	}
 }
 
-// OnOff is a boolean as nginx's directives and Cloudflare's zone settings
-// spell it.
-func OnOff(b bool) string {
-	if b {
-		return "on"
-	}
-	return "off"
-}
-
 // withExtra appends a component's extra settings, in name order, to its
 // named settings.
 func WithExtra(settings [][2]string, extra map[string]string) [][2]string {
