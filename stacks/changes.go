@@ -30,6 +30,23 @@ type Previous struct {
 	Jobs runtime.JobRuns
 }
 
+// noPrevious is the record of a stack that was never deployed: nothing to
+// compare, and every job at its first attempt.
+func noPrevious() Previous {
+	return Previous{Specs: map[string]runtime.Spec{}, DataVolumes: map[string]string{}, Jobs: runtime.JobRuns{}}
+}
+
+// PreviousReader reads what the stack's last deployment recorded. A stack
+// that was never deployed has no record: its reader returns noPrevious's
+// empty one and no error.
+type PreviousReader interface {
+	ReadPrevious(ctx *pulumi.Context) (Previous, error)
+}
+
+// EngineOutputs is the PreviousReader a Program uses unless told
+// otherwise: it reads the stack's own last outputs from the engine.
+type EngineOutputs struct{}
+
 // readStackOutputs is the engine's own function that reads a stack's
 // outputs: what a StackReference reads, without the read resource, which
 // `pulumi preview --diff` would print on every run.
@@ -45,12 +62,11 @@ const (
 	readPause    = 200 * time.Millisecond
 )
 
-// readPrevious reads the stack's own last outputs. A stack that was never
+// ReadPrevious reads the stack's own last outputs. A stack that was never
 // deployed has none: nothing is compared, and every job runs its first
-// attempt. A read that fails stops the deploy before any change, as the
-// data volumes cannot be checked either.
-func readPrevious(ctx *pulumi.Context) (Previous, error) {
-	prev := Previous{Specs: map[string]runtime.Spec{}, DataVolumes: map[string]string{}, Jobs: runtime.JobRuns{}}
+// attempt.
+func (EngineOutputs) ReadPrevious(ctx *pulumi.Context) (Previous, error) {
+	prev := noPrevious()
 	var result struct {
 		Outputs map[string]any `pulumi:"outputs"`
 	}
@@ -77,6 +93,14 @@ func readPrevious(ctx *pulumi.Context) (Previous, error) {
 	}
 	prev.Jobs = jobRuns(result.Outputs[outputs.Jobs])
 	return prev, nil
+}
+
+// unreadPrevious is the note of a deployment that could not read the last
+// one's record: what it could not check, and why.
+func unreadPrevious(err error) string {
+	return "could not read the last deployment's record, so this deployment goes on unchecked against it: the data volumes are not " +
+		"compared (one under a new name would start empty), the jobs' last attempts are unknown (each step is registered as its " +
+		"first attempt), and no change is described: " + err.Error()
 }
 
 // jobRuns reads the jobs output back. An entry it cannot read (a stack

@@ -66,7 +66,7 @@ func (d *Deployment) record(key string, spec runtime.Spec, names ...string) {
 // components share on the host, the data servers, the site and its
 // ingress; it returns them with the stack outputs and the notes of what
 // changes.
-func Register(ctx *pulumi.Context, p Profile, names naming.Naming) (*Deployment, error) {
+func Register(ctx *pulumi.Context, p Profile, names naming.Naming, previous PreviousReader) (*Deployment, error) {
 	d := &Deployment{}
 	var guard destroyGuard
 	if p.KeepData {
@@ -75,7 +75,7 @@ func Register(ctx *pulumi.Context, p Profile, names naming.Naming) (*Deployment,
 		}
 	}
 	dataVolumes := map[string]string{"postgres": postgres.DataVolume(names), "media": names.Name("media")}
-	prev, err := d.checkPrevious(ctx, p, dataVolumes)
+	prev, err := d.checkPrevious(ctx, p, previous, dataVolumes)
 	if err != nil {
 		return nil, err
 	}
@@ -106,13 +106,19 @@ func Register(ctx *pulumi.Context, p Profile, names naming.Naming) (*Deployment,
 	return d, nil
 }
 
-// checkPrevious reads what the last deployment recorded and refuses, before
-// any change, a data volume that would start empty under a new name; where
-// that is only a warning, it becomes a note.
-func (d *Deployment) checkPrevious(ctx *pulumi.Context, p Profile, dataVolumes map[string]string) (Previous, error) {
-	prev, err := readPrevious(ctx)
+// checkPrevious reads what the last deployment recorded (nil previous is
+// EngineOutputs) and refuses, before any change, a data volume that would
+// start empty under a new name; where that is only a warning, it becomes a
+// note. A record that cannot be read is a note too, and the deployment
+// goes on as a first one would.
+func (d *Deployment) checkPrevious(ctx *pulumi.Context, p Profile, previous PreviousReader, dataVolumes map[string]string) (Previous, error) {
+	if previous == nil {
+		previous = EngineOutputs{}
+	}
+	prev, err := previous.ReadPrevious(ctx)
 	if err != nil {
-		return prev, err
+		d.Notes = append(d.Notes, unreadPrevious(err))
+		return noPrevious(), nil
 	}
 	d.lastJobs = prev.Jobs
 	volumeErrors, volumeWarnings := checkDataVolumes(ctx.Stack(), prev, dataVolumes, p.AllowDataVolumeReplacement)

@@ -29,6 +29,9 @@ type Program struct {
 	config *MapConfig
 	// Getenv reads the environment; nil is os.Getenv.
 	Getenv func(string) string
+	// Previous reads what the stack's last deployment recorded; nil is
+	// EngineOutputs, the stack's last outputs as the engine keeps them.
+	Previous PreviousReader
 
 	// What the last Deploy loaded and registered, for tests and tools.
 	Profile    Profile
@@ -97,7 +100,7 @@ func (p *Program) deploy(ctx *pulumi.Context) error {
 			return err
 		}
 	}
-	d, err := Register(ctx, profile, naming.NewNaming(ctx.Project(), ctx.Stack()))
+	d, err := Register(ctx, profile, naming.NewNaming(ctx.Project(), ctx.Stack()), p.Previous)
 	if err != nil {
 		return err
 	}

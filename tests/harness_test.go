@@ -208,6 +208,8 @@ type run struct {
 	// deployment is set when the program got as far as registering.
 	deployment *stacks.Deployment
 	warnings   problems.Problems
+	// logged are the warnings the program logged through the engine.
+	logged []string
 	// err is the program's error as the user sees it: the one message
 	// the program logs.
 	err error
@@ -243,6 +245,14 @@ func deployAfterWith(t *testing.T, before *run, rec *recorder, config map[string
 
 func deployWith(t *testing.T, rec *recorder, config map[string]any) *run {
 	t.Helper()
+	return deployReading(t, rec, nil, config)
+}
+
+// deployReading is deployWith with the program reading the last
+// deployment's record through previous (nil: the engine's, which asks the
+// mock).
+func deployReading(t *testing.T, rec *recorder, previous stacks.PreviousReader, config map[string]any) *run {
+	t.Helper()
 	stack := rec.stack
 	r := &run{t: t, stack: stack, rec: rec}
 	withConfig := func(info *pulumi.RunInfo) {
@@ -251,8 +261,12 @@ func deployWith(t *testing.T, rec *recorder, config map[string]any) *run {
 		info.RootDirectory = ".."
 	}
 	// The program as main runs it, with an environment of its own.
-	program := &stacks.Program{Getenv: func(string) string { return "" }}
-	err := pulumi.RunErr(program.Deploy, pulumi.WithMocks(project, stack, r.rec), withConfig, program.ReadConfig)
+	program := &stacks.Program{Getenv: func(string) string { return "" }, Previous: previous}
+	deploy := func(ctx *pulumi.Context) error {
+		ctx.Log = &warnLog{Log: ctx.Log, warnings: &r.logged}
+		return program.Deploy(ctx)
+	}
+	err := pulumi.RunErr(deploy, pulumi.WithMocks(project, stack, r.rec), withConfig, program.ReadConfig)
 	r.deployment, r.warnings = program.Deployment, program.Warnings
 	var reported *stacks.Reported
 	if errors.As(err, &reported) {
@@ -264,6 +278,20 @@ func deployWith(t *testing.T, rec *recorder, config map[string]any) *run {
 		t.Fatalf("the mock refused registrations: %v", r.rec.errs)
 	}
 	return r
+}
+
+// warnLog keeps the warnings logged through it.
+type warnLog struct {
+	pulumi.Log
+	mu       sync.Mutex
+	warnings *[]string
+}
+
+func (l *warnLog) Warn(msg string, args *pulumi.LogArgs) error {
+	l.mu.Lock()
+	*l.warnings = append(*l.warnings, msg)
+	l.mu.Unlock()
+	return l.Log.Warn(msg, args)
 }
 
 // deployOK is deploy that fails the test when the program fails.

@@ -1,10 +1,14 @@
 package tests
 
 import (
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/djangostack/infra/stacks"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
 // names lists the logical and Docker names of a run's backend replicas.
@@ -228,8 +232,8 @@ func TestARenamedDataVolumeIsRefusedInProduction(t *testing.T) {
 }
 
 // A read of the last outputs that meets the update writing the checkpoint
-// is tried again; one that keeps failing stops the run before anything is
-// registered, saying what it was reading.
+// is tried again; one that keeps failing is a warning, saying what it was
+// reading, and the deployment goes on as a first one would.
 func TestTheLastOutputsAreReadAgainWhileTheCheckpointIsBusy(t *testing.T) {
 	rec := newRecorder("production")
 	rec.checkpointBusy = 2
@@ -241,10 +245,76 @@ func TestTheLastOutputsAreReadAgainWhileTheCheckpointIsBusy(t *testing.T) {
 	rec = newRecorder("production")
 	rec.checkpointBusy = 100
 	r = deployWith(t, rec, fixtureConfig(t, "production"))
-	if r.err == nil || !strings.Contains(r.err.Error(), "reading the stack's last outputs: ") || len(r.rec.calls) != 5 {
-		t.Errorf("a read that keeps failing: %v after %d calls", r.err, len(r.rec.calls))
+	if r.err != nil || len(r.rec.calls) != 5 {
+		t.Fatalf("a read that keeps failing: %v after %d calls", r.err, len(r.rec.calls))
 	}
-	for _, reg := range r.rec.regs {
-		t.Errorf("%s registered after the read failed", reg.Name)
+	if notes := strings.Join(r.deployment.Notes, "\n"); !strings.Contains(notes, "reading the stack's last outputs: ") || !strings.Contains(notes, "failed to load checkpoint: EOF") {
+		t.Errorf("a read that keeps failing is not a note naming its error: %v", r.deployment.Notes)
+	}
+	if len(r.all(typeContainer)) == 0 {
+		t.Error("nothing registered after the read failed")
+	}
+}
+
+// failingReader is a reader of the last deployment's record that fails.
+type failingReader struct{ err error }
+
+func (f failingReader) ReadPrevious(*pulumi.Context) (stacks.Previous, error) {
+	return stacks.Previous{}, f.err
+}
+
+// recordReader hands the program a record of the test's.
+type recordReader stacks.Previous
+
+func (r recordReader) ReadPrevious(*pulumi.Context) (stacks.Previous, error) {
+	return stacks.Previous(r), nil
+}
+
+// The program reads the last deployment's record through its Previous
+// reader. One that fails does not stop the deployment: a warning, logged
+// and kept among the notes, names the error and what could not be checked,
+// and every job runs its first attempt.
+func TestAnUnreadableLastDeploymentIsAWarning(t *testing.T) {
+	rec := newRecorder("production")
+	r := deployReading(t, rec, failingReader{errors.New("the backend is unreachable")}, fixtureConfig(t, "production"))
+	if r.err != nil {
+		t.Fatalf("a failed read stopped the deployment: %v", r.err)
+	}
+	var note string
+	for _, n := range r.deployment.Notes {
+		if strings.Contains(n, "the backend is unreachable") {
+			note = n
+		}
+	}
+	for _, want := range []string{"could not read the last deployment's record", "data volumes", "jobs' last attempts", "the backend is unreachable"} {
+		if !strings.Contains(note, want) {
+			t.Errorf("the note %q does not say %q", note, want)
+		}
+	}
+	if !slices.Contains(r.logged, note) {
+		t.Errorf("the note was not logged as a warning: %q", r.logged)
+	}
+	if len(rec.calls) != 0 {
+		t.Errorf("the program asked the engine %v: the reader it was given reads the record", rec.calls)
+	}
+	if len(r.all(typeContainer)) == 0 {
+		t.Error("nothing registered after the read failed")
+	}
+	jobs := jobsOf(t, r)
+	if len(jobs) == 0 {
+		t.Error("no job recorded")
+	}
+	for job, run := range jobs {
+		if attempt := run.(map[string]any)["attempt"]; attempt != 1 {
+			t.Errorf("job %s is at attempt %v, not its first", job, attempt)
+		}
+	}
+
+	// The same reader's record is what the program checks: a renamed data
+	// volume is refused in production.
+	renamed := recordReader{DataVolumes: map[string]string{"postgres": "old-project-production-postgres-data"}}
+	refused := deployReading(t, newRecorder("production"), renamed, fixtureConfig(t, "production"))
+	if refused.err == nil || !strings.Contains(refused.err.Error(), "would change from old-project-production-postgres-data") {
+		t.Errorf("the reader's record was not checked: %v", refused.err)
 	}
 }
