@@ -32,10 +32,18 @@ type Program struct {
 	// Previous reads what the stack's last deployment recorded; nil is
 	// EngineOutputs, the stack's last outputs as the engine keeps them.
 	Previous PreviousReader
+}
 
-	// What the last Deploy loaded and registered, for tests and tools.
-	Profile    Profile
-	Warnings   problems.Problems
+// Result is what one run of the program loaded and registered, as far as
+// it got: a run stopped by a config problem has a profile and warnings but
+// no deployment.
+type Result struct {
+	// Profile is the stack's profile as Load returned it.
+	Profile Profile
+	// Warnings are the problems that do not stop this stack (a guardrail
+	// outside production, a value used otherwise than written).
+	Warnings problems.Problems
+	// Deployment is what Register created; nil when the run stopped before.
 	Deployment *Deployment
 }
 
@@ -45,7 +53,8 @@ func (p *Program) ReadConfig(info *pulumi.RunInfo) {
 }
 
 // Reported is an error the program has already reported through the
-// engine, as it is: Run exits on it without printing it again.
+// engine, as it is: the package's Run exits on it without printing it
+// again.
 type Reported struct{ Err error }
 
 func (r *Reported) Error() string { return r.Err.Error() }
@@ -59,17 +68,26 @@ func (r *Reported) Unwrap() error { return r.Err }
 // as a *Reported: returned as it is, the SDK would log it wrapped
 // ("an unhandled error occurred: program failed: 1 error occurred: * ...").
 func (p *Program) Deploy(ctx *pulumi.Context) error {
-	err := p.deploy(ctx)
-	if err == nil {
-		return nil
-	}
-	if logErr := ctx.Log.Error(err.Error(), nil); logErr != nil {
-		return err
-	}
-	return &Reported{Err: err}
+	_, err := p.Run(ctx)
+	return err
 }
 
-func (p *Program) deploy(ctx *pulumi.Context) error {
+// Run is Deploy that also returns what the run loaded and registered, for
+// tests and tools; the result is never nil, and holds what the run got to
+// before an error.
+func (p *Program) Run(ctx *pulumi.Context) (*Result, error) {
+	res := &Result{}
+	err := p.deploy(ctx, res)
+	if err == nil {
+		return res, nil
+	}
+	if logErr := ctx.Log.Error(err.Error(), nil); logErr != nil {
+		return res, err
+	}
+	return res, &Reported{Err: err}
+}
+
+func (p *Program) deploy(ctx *pulumi.Context, res *Result) error {
 	if p.config == nil {
 		return errors.New("the stack's config was not read: run the program as pulumi.RunErr(p.Deploy, p.ReadConfig)")
 	}
@@ -84,7 +102,7 @@ func (p *Program) deploy(ctx *pulumi.Context) error {
 		}
 	}
 	profile, warnings, err := Load(Stack{Project: ctx.Project(), Name: ctx.Stack(), Root: ctx.RootDirectory()}, p.config)
-	p.Profile, p.Warnings = profile, warnings
+	res.Profile, res.Warnings = profile, warnings
 	if err != nil {
 		return err
 	}
@@ -104,7 +122,7 @@ func (p *Program) deploy(ctx *pulumi.Context) error {
 	if err != nil {
 		return err
 	}
-	p.Deployment = d
+	res.Deployment = d
 	for _, note := range d.Notes {
 		if err := ctx.Log.Warn(note, nil); err != nil {
 			return err

@@ -264,10 +264,11 @@ func deployReading(t *testing.T, rec *recorder, previous stacks.PreviousReader, 
 	program := &stacks.Program{Getenv: func(string) string { return "" }, Previous: previous}
 	deploy := func(ctx *pulumi.Context) error {
 		ctx.Log = &warnLog{Log: ctx.Log, warnings: &r.logged}
-		return program.Deploy(ctx)
+		res, err := program.Run(ctx)
+		r.deployment, r.warnings = res.Deployment, res.Warnings
+		return err
 	}
 	err := pulumi.RunErr(deploy, pulumi.WithMocks(project, stack, r.rec), withConfig, program.ReadConfig)
-	r.deployment, r.warnings = program.Deployment, program.Warnings
 	var reported *stacks.Reported
 	if errors.As(err, &reported) {
 		r.err, r.reported = reported.Err, true

@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -114,5 +115,33 @@ func TestDeployRunsTheWholeProgram(t *testing.T) {
 		if err != nil || len(rec.regs) < 20 {
 			t.Errorf("%s: %v (%d registered)", stack, err, len(rec.regs))
 		}
+	}
+}
+
+// Run is Deploy returning what the run loaded and registered: the whole of
+// it after a deployment, and no deployment after a config problem.
+func TestRunReturnsWhatTheRunGotTo(t *testing.T) {
+	run := func(config map[string]any) (*stacks.Result, error) {
+		values, secrets := configFor(t, config)
+		var program stacks.Program
+		var res *stacks.Result
+		err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+			var err error
+			res, err = program.Run(ctx)
+			return err
+		}, pulumi.WithMocks(project, "production", newRecorder("production")), func(info *pulumi.RunInfo) {
+			info.Config, info.ConfigSecretKeys, info.RootDirectory = values, secrets, ".."
+		}, program.ReadConfig)
+		return res, err
+	}
+	t.Setenv("DOCKER_CONTEXT", "")
+	res, err := run(fixtureConfig(t, "production"))
+	if err != nil || res == nil || res.Deployment == nil || len(res.Profile.Domains) == 0 {
+		t.Fatalf("a deployment: %v; a result %v with a deployment and a profile", err, res != nil)
+	}
+	var reported *stacks.Reported
+	res, err = run(with(t, "production", "postgres.tuning.workMem", "3TB"))
+	if !errors.As(err, &reported) || res == nil || res.Deployment != nil {
+		t.Errorf("a config problem: %v; want it reported, and a result without a deployment", err)
 	}
 }
