@@ -3,6 +3,7 @@ package tests
 import (
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -20,7 +21,8 @@ func workerRole() map[string]any {
 
 var workerName = regexp.MustCompile(`^backend-worker-([0-9a-f]{10})-([0-9]+)$`)
 
-// workers are a run's worker containers, in registration order.
+// workers are a run's worker containers, in the order of their replica
+// number (the engine may register them in any order).
 func (r *run) workers() []*Registration {
 	var out []*Registration
 	for _, c := range r.all(typeContainer) {
@@ -28,6 +30,11 @@ func (r *run) workers() []*Registration {
 			out = append(out, c)
 		}
 	}
+	slices.SortFunc(out, func(a, b *Registration) int {
+		na, _ := strconv.Atoi(workerName.FindStringSubmatch(a.Name)[2])
+		nb, _ := strconv.Atoi(workerName.FindStringSubmatch(b.Name)[2])
+		return na - nb
+	})
 	return out
 }
 
