@@ -226,7 +226,7 @@ func (d *Deployment) registerData(ctx *pulumi.Context, p Profile, h *host) error
 		if p.Backup.Offsite.Enabled() {
 			offsiteKey = pulumi.ToSecret(pulumi.String(p.Credentials.OffsiteSecretKey)).(pulumi.StringOutput)
 		}
-		if d.Backup, err = backup.New(ctx, "backup", &backup.Args{
+		if d.Backup, err = backup.New(ctx, backup.Key, &backup.Args{
 			Settings:         &p.Backup,
 			Target:           h.dataTarget,
 			Database:         d.Postgres,
@@ -238,7 +238,7 @@ func (d *Deployment) registerData(ctx *pulumi.Context, p Profile, h *host) error
 		}, h.withHost); err != nil {
 			return err
 		}
-		d.record("backup", d.Backup.Spec, d.Backup.Name)
+		d.record(backup.Key, d.Backup.Spec, d.Backup.Name)
 	}
 	if d.Redis, err = redis.New(ctx, "redis", &redis.Args{
 		Settings: &p.Redis,
