@@ -33,9 +33,17 @@ func TestThePasswordStepSetsTheNewPasswordOnARealPostgres(t *testing.T) {
 	// Only the paths differ from the container's: the socket directory and
 	// the password file are the test's.
 	body := strings.NewReplacer("/var/run/postgresql", cluster.sockets, "/run/secrets/postgres-password", passwordFile).Replace(script[2])
+	// psql as the step runs it, behind a wrapper that records its command
+	// line: what any user of the host sees in ps.
+	wrapped := t.TempDir()
+	argv := filepath.Join(wrapped, "argv")
+	wrapper := "#!/bin/sh\nprintf '%s\\n' \"$@\" >>" + argv + "\nexec " + filepath.Join(tools.pgBin, "psql") + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(wrapped, "psql"), []byte(wrapper), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	for _, shell := range backupShells(t, tools) {
 		cmd := exec.Command(shell.argv[0], append(shell.argv[1:], "-c", body)...)
-		cmd.Env = []string{"PATH=" + shell.path, "POSTGRES_USER=" + cluster.superuser, "POSTGRES_DB=postgres", "PGPORT=" + strconv.Itoa(cluster.port)}
+		cmd.Env = []string{"PATH=" + wrapped + ":" + shell.path, "POSTGRES_USER=" + cluster.superuser, "POSTGRES_DB=postgres", "PGPORT=" + strconv.Itoa(cluster.port)}
 		out, err := cmd.CombinedOutput()
 		if err != nil {
 			t.Fatalf("%s: the password step failed: %v\n%s", shell.name, err, out)
@@ -43,6 +51,13 @@ func TestThePasswordStepSetsTheNewPasswordOnARealPostgres(t *testing.T) {
 		if strings.Contains(string(out), newPassword) {
 			t.Errorf("%s: the password step printed the password", shell.name)
 		}
+	}
+	ran, err := os.ReadFile(argv)
+	if err != nil || !strings.Contains(string(ran), "ON_ERROR_STOP=1") {
+		t.Fatalf("the step's psql ran with no command line recorded (%v): %q", err, ran)
+	}
+	if strings.Contains(string(ran), "n3w") {
+		t.Errorf("the password is on psql's command line, which the host's ps shows:\n%s", ran)
 	}
 
 	login := func(password string) error {

@@ -328,6 +328,10 @@ const (
 // proper listens on the network, so the wait lasts until SHOW
 // listen_addresses answers something. It gives up after readyWithin seconds,
 // the longest the server's healthcheck takes to decide.
+//
+// psql reads the password from its file itself (\set with backquotes), so
+// that it is on no command line: every process in a container shows in the
+// host's ps.
 func setPasswordScript(readyWithin int) string {
 	return fmt.Sprintf(`set -eu
 deadline=$(( $(date +%%s) + %d ))
@@ -339,7 +343,8 @@ until [ -n "$(psql -X -qtA -h `+postgresSocketDir+` -U "$POSTGRES_USER" -d "$POS
   sleep 0.2
 done
 psql -X -q -v ON_ERROR_STOP=1 -h `+postgresSocketDir+` -U "$POSTGRES_USER" -d "$POSTGRES_DB" \
-  -v role="$POSTGRES_USER" -v password="$(cat `+PasswordFile+`)" <<'SQL'
+  -v role="$POSTGRES_USER" <<'SQL'
+\set password `+"`cat "+PasswordFile+"`"+`
 ALTER ROLE :"role" PASSWORD :'password';
 SQL
 echo "postgres: the password of $POSTGRES_USER is the stack's"
