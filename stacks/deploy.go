@@ -278,8 +278,8 @@ func (d *Deployment) registerSite(ctx *pulumi.Context, p Profile, h *host) error
 		return err
 	}
 	d.record("backend", d.Backend.Spec, d.Backend.Names...)
-	for role, units := range d.Backend.Roles {
-		d.record(role, units.Spec, units.Names...)
+	for role, r := range d.Backend.Roles {
+		d.record(role, r.Spec, r.Names...)
 	}
 	if d.Nginx, err = nginx.New(ctx, "nginx", &nginx.Args{
 		Settings:      &p.Nginx,

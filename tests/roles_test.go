@@ -90,8 +90,12 @@ func TestARoleRunsTheBackendsImageWithItsOwnCommand(t *testing.T) {
 		if got := asStrings(asMap(w.input("healthcheck"))["tests"]); !slices.Equal(got, []string{"CMD", "python3", "/app/docker/worker_health.py"}) {
 			t.Errorf("%s healthcheck %v", w.Name, got)
 		}
-		if w.num("memory") != 512 {
-			t.Errorf("%s memory limit %v MiB, want the role's default 512", w.Name, w.num("memory"))
+		if w.num("memory") != 512 || w.str("cpus") != "1.0" {
+			t.Errorf("%s limits %v MiB, %q CPUs; want the role's default 512 and 1.0", w.Name, w.num("memory"), w.str("cpus"))
+		}
+		hc := asMap(w.input("healthcheck"))
+		if hc["interval"] != "30s" || hc["startPeriod"] != "30s" || hc["timeout"] != "10s" || hc["retries"] != 3.0 {
+			t.Errorf("%s healthcheck timing %v; want the role's default every 30s, 10s timeout, 3 retries, 30s start", w.Name, hc)
 		}
 		if w.num("memoryReservation") != 256 || w.num("cpuShares") != 256 {
 			t.Errorf("%s reservation %v MiB, %v shares; want 256 and 256", w.Name, w.num("memoryReservation"), w.num("cpuShares"))

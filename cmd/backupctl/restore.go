@@ -132,25 +132,24 @@ func (d *deployment) stopBackends() (func() error, error) {
 	if d.Runtime == outputs.SwarmRuntime {
 		// Every service of the backend's image (the web one, then each
 		// role's), scaled to 0 and back in one command each way.
-		var down, up []string
+		var down, up, replicas []string
 		for _, service := range d.Backends {
-			replicas, err := d.output(abandon, d.stderr, "service", "inspect", "--format", "{{.Spec.Mode.Replicated.Replicas}}", service)
+			n, err := d.output(abandon, d.stderr, "service", "inspect", "--format", "{{.Spec.Mode.Replicated.Replicas}}", service)
 			if err != nil {
 				return func() error { return nil }, err
 			}
-			if _, err := strconv.Atoi(replicas); err != nil {
-				return func() error { return nil }, fmt.Errorf("%s has %q replicas", service, replicas)
+			if _, err := strconv.Atoi(n); err != nil {
+				return func() error { return nil }, fmt.Errorf("%s has %q replicas", service, n)
 			}
-			fmt.Fprintf(d.stdout, "backupctl: scaling %s to 0 (from %s)\n", service, replicas)
-			down, up = append(down, service+"=0"), append(up, service+"="+replicas)
+			fmt.Fprintf(d.stdout, "backupctl: scaling %s to 0 (from %s)\n", service, n)
+			down, up, replicas = append(down, service+"=0"), append(up, service+"="+n), append(replicas, n)
 		}
 		scale := func(to []string) error {
 			return d.docker(finish, append([]string{"service", "scale", "--detach=false"}, to...)...)
 		}
 		start := func() error {
 			for i, service := range d.Backends {
-				_, replicas, _ := strings.Cut(up[i], "=")
-				fmt.Fprintf(d.stdout, "backupctl: scaling %s back to %s\n", service, replicas)
+				fmt.Fprintf(d.stdout, "backupctl: scaling %s back to %s\n", service, replicas[i])
 			}
 			return scale(up)
 		}

@@ -290,28 +290,30 @@ func (c *Backend) registerRoles(ctx *pulumi.Context, name string, s Settings, ar
 	c.Roles = map[string]RoleUnits{}
 	for _, role := range s.RoleNames() {
 		w := roleWorkload(web, args, role, s.Roles[role])
-		units := RoleUnits{Spec: w.Describe()}
-		fingerprint := units.Spec.Fingerprint()
+		deployed := RoleUnits{Spec: w.Describe()}
 		if args.Runtime == runtime.Swarm {
+			// One service, <prefix>-<role>, which Swarm rolls itself.
 			if w.Replicas > 0 {
-				w.Name = roleDockerName(args, role, "", 0)
+				w.Name = args.Naming.Name(role)
 				if _, err := runtime.Register(ctx, args.Runtime, name+"-"+role, w, opts...); err != nil {
 					return err
 				}
-				units.Names = []string{w.Name}
+				deployed.Names = []string{w.Name}
 			}
-			c.Roles[role] = units
+			c.Roles[role] = deployed
 			continue
 		}
+		// Containers <prefix>-<role>-<spec digest>-<n>, as the web ones.
+		fingerprint := deployed.Spec.Fingerprint()
 		for i := 1; i <= w.Replicas; i++ {
 			replica := w
-			replica.Name = roleDockerName(args, role, fingerprint, i)
+			replica.Name = args.Naming.Name(fmt.Sprintf("%s-%s-%d", role, fingerprint, i))
 			if _, err := runtime.Register(ctx, args.Runtime, fmt.Sprintf("%s-%s-%s-%d", name, role, fingerprint, i), replica, opts...); err != nil {
 				return err
 			}
-			units.Names = append(units.Names, replica.Name)
+			deployed.Names = append(deployed.Names, replica.Name)
 		}
-		c.Roles[role] = units
+		c.Roles[role] = deployed
 	}
 	return nil
 }

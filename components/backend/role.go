@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"fmt"
 	"maps"
 	"regexp"
 	"slices"
@@ -58,9 +57,9 @@ func (Role) Defaults() any { return DefaultRole() }
 // outputs, so it is short, lower-case and DNS-safe.
 var roleName = regexp.MustCompile(`^[a-z][a-z0-9]{0,19}$`)
 
-// ReservedRoleNames are the names a role cannot take: those of the stack's
+// reservedRoleNames are the names a role cannot take: those of the stack's
 // other parts and steps, whose Docker names and output keys it would share.
-var ReservedRoleNames = []string{"backend", "web", "migrate", "postgres", "redis", "nginx", "traefik", "backup", "offsite", "data", "edge", "static", "media", "ingress", "secrets"}
+var reservedRoleNames = []string{"backend", "web", "migrate", "postgres", "redis", "nginx", "traefik", "backup", "offsite", "data", "edge", "static", "media", "ingress", "secrets"}
 
 // Check reports a role that cannot run.
 func (r Role) Check() problems.Problems {
@@ -91,7 +90,7 @@ func checkRoles(roles map[string]Role) problems.Problems {
 		switch {
 		case !roleName.MatchString(name):
 			ps.Add(key, "%q is not a role name: a lower-case letter, then at most 19 lower-case letters or digits (e.g. worker)", name)
-		case slices.Contains(ReservedRoleNames, name):
+		case slices.Contains(reservedRoleNames, name):
 			ps.Add(key, "%q is the name of a part of the stack; name the role otherwise (e.g. worker, scheduler)", name)
 		}
 		ps.Merge(key, roles[name].Check())
@@ -118,14 +117,6 @@ func roleWorkload(web runtime.Workload, args *Args, name string, r Role) runtime
 	w.Settings = r.ContainerSettings
 	w.Replicas = r.Replicas
 	return w
-}
-
-// roleDockerName names a role's container (or Swarm service).
-func roleDockerName(args *Args, role, fingerprint string, replica int) string {
-	if replica == 0 {
-		return args.Naming.Name(role)
-	}
-	return args.Naming.Name(fmt.Sprintf("%s-%s-%d", role, fingerprint, replica))
 }
 
 // Parts describe the backend's web containers and each role to the stack.
