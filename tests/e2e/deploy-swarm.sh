@@ -257,6 +257,10 @@ service_tasks() { # service_tasks SERVICE: its running tasks' containers here
 
 task_container() { service_tasks "$1" | head -1; }
 
+# desired_tasks SERVICE: the tasks swarm means to keep running. Unlike the
+# containers, these leave out a replaced task still in its stop grace period.
+desired_tasks() { docker service ps -q --filter desired-state=running "$prefix-$1"; }
+
 not_converged() { # what is not converged: services short of or past their replicas, tasks not healthy
     local name replicas c s
     while read -r name replicas; do
@@ -409,11 +413,11 @@ release_broken() {
     # migration step): with the good image back in config, an up puts state,
     # swarm and program in agreement, and changes no running task.
     local task replaced
-    task=$(service_tasks backend)
+    task=$(desired_tasks backend)
     up_under_load "$backend_repo:2" after-rollback
     [ "$failed" -eq 0 ] || fail "$failed of $requests requests failed during the up after the rollback"
     replaced="replaced the backend task, start-first"
-    [ "$(service_tasks backend)" != "$task" ] || replaced="left the backend task alone"
+    [ "$(desired_tasks backend)" != "$task" ] || replaced="left the backend task alone"
     pass "an up with the good image back in config (${took}s) $replaced: $requests requests, 0 failed"
 }
 
@@ -528,7 +532,7 @@ check_corrupted() {
         printf 'corrupt' | dd of=$bad bs=1 seek=200 conv=notrunc 2>/dev/null"
     psql_app "CREATE TABLE e2e_kept (id int PRIMARY KEY); INSERT INTO e2e_kept SELECT generate_series(1, 100);"
     local backend_before
-    backend_before=$(service_tasks backend)
+    backend_before=$(desired_tasks backend)
     if out=$(cd "$copy" && "$work/bin/backupctl" restore --no-safety-dump --stack "$stack" "$bad" 2>&1); then
         fail "backupctl restored a corrupted dump: $out"
     fi
@@ -536,7 +540,7 @@ check_corrupted() {
     echo "$out" | grep -m1 'refusing' | sed 's/^/      /'
     expect "the database after the refused restore: the table written after that dump, every row" \
         "$(psql_app "SELECT count(*) FROM e2e_kept")" 100
-    expect "the backend was not stopped (the same task runs)" "$(service_tasks backend)" "$backend_before"
+    expect "the backend was not stopped (the same task runs)" "$(desired_tasks backend)" "$backend_before"
     backup_exec rm -f "/backups/$bad" "/backups/$bad.sha256"
     pass "a corrupted dump is refused by its checksum before anything is dropped or stopped"
 }
