@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/djangostack/infra/components/problems"
+	"github.com/djangostack/infra/components/runtime"
 	"github.com/djangostack/infra/stacks"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
@@ -79,6 +80,16 @@ type Registration struct {
 	// Provider is the provider reference ("urn::id") of a custom resource.
 	Provider string
 	Inputs   resource.PropertyMap
+	// writer is the container that wrote a container's files into its
+	// volumes (runtime.FilesLabel names it).
+	writer *Registration
+}
+
+// isFileWriter tells the container that writes another one's files and
+// never starts.
+func (reg *Registration) isFileWriter() bool {
+	start, ok := reg.Inputs["start"]
+	return reg.Type == typeContainer && ok && start.IsBool() && !start.BoolValue()
 }
 
 // recorder is the mock resource monitor.
@@ -148,6 +159,15 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	}
 	r.regs = append(r.regs, reg)
 	r.byURN[urn] = reg
+	if reg.Type == typeContainer {
+		if id := reg.labels()[runtime.FilesLabel]; id != "" {
+			for _, w := range r.regs {
+				if w.Type == typeContainer && w.Name+"-id" == id {
+					reg.writer = w
+				}
+			}
+		}
+	}
 
 	outputs := args.Inputs.Copy()
 	switch args.TypeToken {
@@ -430,11 +450,12 @@ func secureAsSecret(v any) any {
 	return v
 }
 
-// all returns the registrations of a type, in registration order.
+// all returns the registrations of a type, in registration order; of
+// containers, those that run (not the writers of their files).
 func (r *run) all(typ string) []*Registration {
 	var out []*Registration
 	for _, reg := range r.rec.regs {
-		if reg.Type == typ {
+		if reg.Type == typ && !reg.isFileWriter() {
 			out = append(out, reg)
 		}
 	}
@@ -628,7 +649,19 @@ func (reg *Registration) networks() []string {
 
 // upload returns the content of the file a container receives at path, and
 // whether it is secret.
+//
+// A running container's files are in volumes its writer filled: the file
+// counts when the container mounts its directory's volume read-only.
 func (reg *Registration) upload(path string) (string, bool, bool) {
+	if reg.writer != nil {
+		for _, v := range asSlice(reg.input("volumes")) {
+			m := asMap(v)
+			if m["containerPath"] == filepath.Dir(path) && m["readOnly"] == true {
+				return reg.writer.upload(path)
+			}
+		}
+		return "", false, false
+	}
 	v, ok := reg.Inputs["uploads"]
 	if !ok {
 		return "", false, false

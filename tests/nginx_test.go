@@ -1,6 +1,7 @@
 package tests
 
 import (
+	"github.com/djangostack/infra/components/nginx"
 	"reflect"
 	"strconv"
 	"strings"
@@ -100,9 +101,9 @@ func args(ds []directive) map[string][]string {
 func TestNginxConfCarriesTheGuide(t *testing.T) {
 	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	ng := r.container("nginx")
-	conf, _, ok := ng.upload("/etc/nginx/nginx.conf")
+	conf, _, ok := ng.upload(nginx.ConfPath)
 	if !ok {
-		t.Fatal("nginx gets no /etc/nginx/nginx.conf")
+		t.Fatal("nginx gets no " + nginx.ConfPath)
 	}
 	tree := parseNginx(t, conf)
 	http := args(find(tree, "http"))

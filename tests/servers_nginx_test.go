@@ -314,9 +314,9 @@ func TestNginxAcceptsAndServesTheRenderedConf(t *testing.T) {
 	forEachShippedStack(t, func(t *testing.T, st shippedStack) {
 		// What the container receives is the profile rendered for the
 		// container: the conf below differs from it only in its layout.
-		shipped, _, ok := st.run.container("nginx").upload("/etc/nginx/nginx.conf")
+		shipped, _, ok := st.run.container("nginx").upload(nginx.ConfPath)
 		if !ok {
-			t.Fatal("nginx gets no /etc/nginx/nginx.conf")
+			t.Fatal("nginx gets no " + nginx.ConfPath)
 		}
 		if want := nginx.RenderConf(st.profile.Nginx, nginx.ContainerLayout()); shipped != want {
 			t.Fatalf("the shipped nginx.conf is not the profile's render:\n%s\nwant:\n%s", shipped, want)

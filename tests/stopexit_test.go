@@ -2,6 +2,7 @@ package tests
 
 import (
 	"errors"
+	"github.com/djangostack/infra/components/nginx"
 	"os/exec"
 	"slices"
 	"strings"
@@ -19,7 +20,7 @@ func TestServersThatExitCleanlyRunUnderTheStopExitWrapper(t *testing.T) {
 	for name, image := range map[string][]string{
 		"postgres": {"docker-entrypoint.sh", "postgres", "-c", "shared_buffers=256MB"},
 		"redis":    {"docker-entrypoint.sh", "redis-server", "/run/secrets/redis-auth.conf"},
-		"nginx":    {"/docker-entrypoint.sh", "nginx", "-g", "daemon off;"},
+		"nginx":    {"/docker-entrypoint.sh", "nginx", "-c", nginx.ConfPath, "-g", "daemon off;"},
 		"traefik":  {"/entrypoint.sh", "traefik"},
 	} {
 		c := r.container(name)

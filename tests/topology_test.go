@@ -82,6 +82,10 @@ func TestVolumes(t *testing.T) {
 		}
 		var volumes []*Registration
 		for _, v := range r.all(typeVolume) {
+			if strings.Contains(v.Name, "-files-") {
+				checkFileVolume(t, r, v)
+				continue
+			}
 			if v.Name != "backup-dumps" {
 				volumes = append(volumes, v)
 			}
@@ -237,5 +241,32 @@ func TestNoPlainSecretsInStackConfigs(t *testing.T) {
 				t.Errorf("%s:%d holds a plain secret: %s", f, i+1, line)
 			}
 		}
+	}
+}
+
+// checkFileVolume: a volume that holds a container's files is mounted
+// read-only by that one running container, and written by its writer.
+func checkFileVolume(t *testing.T, r *run, v *Registration) {
+	t.Helper()
+	var readers, writers []string
+	for _, c := range r.rec.regs {
+		if c.Type != typeContainer {
+			continue
+		}
+		for _, m := range asSlice(c.input("volumes")) {
+			if asMap(m)["volumeName"] != v.str("name") {
+				continue
+			}
+			if c.isFileWriter() {
+				writers = append(writers, c.Name)
+			} else if asMap(m)["readOnly"] == true {
+				readers = append(readers, c.Name)
+			} else {
+				t.Errorf("%s: %s mounts %s writable", r.stack, c.Name, v.str("name"))
+			}
+		}
+	}
+	if len(readers) != 1 || len(writers) != 1 || writers[0] != readers[0]+"-files" {
+		t.Errorf("%s: volume %s is read by %v and written by %v, want one container and its writer", r.stack, v.str("name"), readers, writers)
 	}
 }

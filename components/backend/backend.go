@@ -178,6 +178,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			EnvSecretKey:        args.SecretKey,
 		}),
 		SecretsRevision: args.SecretsRevision,
+		Privileges:      s.Privileges,
 		Volumes: []runtime.VolumeMount{
 			{Volume: args.StaticVolume, Target: StaticRoot, Driver: args.SharedVolumes},
 			{Volume: args.MediaVolume, Target: MediaRoot, Driver: args.SharedVolumes},

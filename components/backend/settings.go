@@ -59,6 +59,13 @@ type Settings struct {
 	// Roles are the image's other processes, by name: workers, schedulers
 	// (default none). Each entry starts from DefaultRole.
 	Roles map[string]Role `json:"roles"`
+	// Privileges are the exceptions to the lockdown every container gets
+	// (docs/architecture.md, "Hardening"), for the backend, its roles and
+	// its migrations. The defaults fit the reference image: its entrypoint
+	// starts as root, hands the shared volumes to its user and drops to it
+	// (CHOWN, SETUID, SETGID), and Django writes its log files under
+	// /app/logs. An image that starts as its own user needs none.
+	Privileges runtime.Privileges `json:"privileges"`
 	runtime.ContainerSettings
 }
 
@@ -195,11 +202,12 @@ func DefaultSettings() Settings {
 			KeepalivesInterval: units.Seconds(10),
 			KeepalivesCount:    5,
 		},
-		CORS:    CORS{PreflightMaxAge: units.Seconds(86400)},
-		Redis:   RedisClient{DB: 0, ChannelCapacity: 1000, ChannelExpiry: units.Seconds(60), MaxConnections: 50, UseCache: true},
-		DRF:     DRF{PageSize: 20, AnonRate: units.Rate{Count: 1000, Period: "hour"}, UserRate: units.Rate{Count: 5000, Period: "hour"}},
-		Uploads: UploadLimits{DataMaxMemorySize: units.Size(10 * units.MiB), DataMaxNumberFields: 1000, FileMaxMemorySize: units.Size(10 * units.MiB)},
-		Migrate: GuideMigrations(),
+		CORS:       CORS{PreflightMaxAge: units.Seconds(86400)},
+		Redis:      RedisClient{DB: 0, ChannelCapacity: 1000, ChannelExpiry: units.Seconds(60), MaxConnections: 50, UseCache: true},
+		DRF:        DRF{PageSize: 20, AnonRate: units.Rate{Count: 1000, Period: "hour"}, UserRate: units.Rate{Count: 5000, Period: "hour"}},
+		Uploads:    UploadLimits{DataMaxMemorySize: units.Size(10 * units.MiB), DataMaxNumberFields: 1000, FileMaxMemorySize: units.Size(10 * units.MiB)},
+		Migrate:    GuideMigrations(),
+		Privileges: runtime.Privileges{Capabilities: []string{"CHOWN", "SETUID", "SETGID"}, Writable: []string{"/app/logs"}},
 		Rollout: Rollouts{
 			Update:   runtime.Rollout{Parallelism: 1, Delay: units.Seconds(10), Monitor: units.Seconds(30), Order: "start-first", FailureAction: "rollback"},
 			Rollback: runtime.Rollout{Parallelism: 1, Monitor: units.Seconds(30), Order: "start-first", FailureAction: "pause"},
@@ -334,6 +342,7 @@ func (s Settings) Check() problems.Problems {
 		}
 	}
 	ps.Merge("migrate", s.Migrate.Check())
+	ps.Merge("privileges", s.Privileges.Check())
 	ps = append(ps, checkRoles(s.Roles)...)
 	ps.Merge("rollout.update", s.Rollout.Update.Check())
 	ps.Merge("rollout.rollback", s.Rollout.Rollback.Check())

@@ -259,7 +259,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Files: append(files, runtime.File{
 			Path: postgres.PasswordFile, Content: pulumi.ToSecret(args.Password).(pulumi.StringOutput), Mode: "0444", Secret: true,
 		}),
-		Volumes:     []runtime.VolumeMount{{Volume: c.Volume.Name, Target: scripts.DumpDir}},
+		Volumes: []runtime.VolumeMount{{Volume: c.Volume.Name, Target: scripts.DumpDir}},
+		// Root, which owns the dumps volume and its dumps, with no
+		// capability: the dumps are written by their owner.
 		Networks:    []pulumi.StringInput{args.Network},
 		Labels:      args.Naming.ComponentLabels(Key),
 		HealthTest:  []string{"CMD", "sh", scripts.Backup, "health"},

@@ -134,6 +134,10 @@ type Layout struct {
 
 var mimeType = regexp.MustCompile(`^[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*$`)
 
+// ConfPath is where the container's nginx.conf is: a directory of its own,
+// which holds it alone (a container's files are a volume, runtime.Workload).
+const ConfPath = "/etc/nginx/django-stack/nginx.conf"
+
 // HealthPath answers 200 for the container's own healthcheck; Traefik
 // does not route it.
 const HealthPath = "/nginx-health"
@@ -161,6 +165,7 @@ func ContainerLayout() Layout {
 		MediaDir:  backend.MediaRoot,
 		MimeTypes: "/etc/nginx/mime.types",
 		pidFile:   "/var/run/nginx.pid",
+		tempDir:   "/var/cache/nginx",
 		User:      "nginx",
 		ErrorLog:  "/dev/stderr",
 		AccessLog: "/dev/stdout",
@@ -398,8 +403,16 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Image:       runtime.RunImage(args.Runtime, image),
 		// The official image's entrypoint and command; see stopExitScript.
 		ImageEntrypoint: []string{"/docker-entrypoint.sh"},
-		Command:         []string{"nginx", "-g", "daemon off;"},
-		Files:           []runtime.File{{Path: "/etc/nginx/nginx.conf", Content: pulumi.String(c.Conf), Mode: "0444"}},
+		Command:         []string{"nginx", "-c", ConfPath, "-g", "daemon off;"},
+		Files:           []runtime.File{{Path: ConfPath, Content: pulumi.String(c.Conf), Mode: "0444"}},
+		// The master process stays root to listen on port 80, create its
+		// temporary directories for the workers (CHOWN) and start them as
+		// the nginx user (SETUID, SETGID); it writes its pid file and
+		// temporary files, nothing else.
+		Privileges: runtime.Privileges{
+			Capabilities: []string{"CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"},
+			Writable:     []string{"/var/cache/nginx", "/var/run"},
+		},
 		Volumes: []runtime.VolumeMount{
 			{Volume: args.StaticVolume, Target: backend.StaticRoot, ReadOnly: true, Driver: args.SharedVolumes},
 			{Volume: args.MediaVolume, Target: backend.MediaRoot, ReadOnly: true, Driver: args.SharedVolumes},

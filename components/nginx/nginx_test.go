@@ -15,17 +15,21 @@ func TestNginxLayoutIsOnlyPaths(t *testing.T) {
 	tree.Listen, tree.MimeTypes = 18080, "/usr/share/nginx/mime.types"
 	inContainer := strings.Split(RenderConf(s, container), "\n")
 	inTree := strings.Split(RenderConf(s, tree), "\n")
-	// Only the tree has temporary file paths, one directive for each
-	// kind of temporary file, all under its root.
+	// Both have temporary file paths, one directive for each kind of
+	// temporary file, the tree's all under its root.
 	var rest []string
+	temps := 0
 	for _, line := range inTree {
 		if strings.HasSuffix(strings.Fields(line + " _")[0], "_temp_path") {
+			temps++
 			if !strings.Contains(line, " /tmp/tree/temp/") {
 				t.Errorf("a temporary path outside the tree: %q", line)
 			}
-			continue
 		}
 		rest = append(rest, line)
+	}
+	if temps != 5 {
+		t.Errorf("the tree renders %d temporary paths, want 5", temps)
 	}
 	// The container's user line is the one more line it has.
 	if len(rest) != len(inContainer)-1 {
@@ -35,6 +39,7 @@ func TestNginxLayoutIsOnlyPaths(t *testing.T) {
 		container.StaticDir, tree.StaticDir, container.MediaDir, tree.MediaDir,
 		container.MimeTypes, tree.MimeTypes, container.pidFile, tree.pidFile,
 		container.ErrorLog, tree.ErrorLog, container.AccessLog, tree.AccessLog,
+		container.tempDir+"/", tree.tempDir+"/",
 		"listen 80 ", "listen 18080 ",
 	)
 	i := 0

@@ -372,13 +372,14 @@ func setPassword(ctx *pulumi.Context, name string, runs runtime.JobRuns, s Setti
 	script := setPasswordScript(int(s.Healthcheck.ReadyWithin().Seconds()))
 	key := runtime.Spec{"image": server.ImageSource, "script": script, "user": s.User, "database": s.Database, "password": string(revision)}.Fingerprint()
 	w := runtime.Workload{
-		Name:    server.Name + "-password-" + key,
-		Image:   server.Image,
-		Command: []string{"sh", "-c", script},
-		Env:     map[string]string{"POSTGRES_USER": s.User, "POSTGRES_DB": s.Database},
-		Files:   server.Files,
-		Volumes: []runtime.VolumeMount{{Volume: socket, Target: postgresSocketDir}},
-		Labels:  runtime.MergeMaps(server.Labels, map[string]string{naming.LabelComponent: "postgres-password"}),
+		Name:       server.Name + "-password-" + key,
+		Image:      server.Image,
+		Command:    []string{"sh", "-c", script},
+		Env:        map[string]string{"POSTGRES_USER": s.User, "POSTGRES_DB": s.Database},
+		Files:      server.Files,
+		Privileges: server.Privileges,
+		Volumes:    []runtime.VolumeMount{{Volume: socket, Target: postgresSocketDir}},
+		Labels:     runtime.MergeMaps(server.Labels, map[string]string{naming.LabelComponent: "postgres-password"}),
 		// The job needs no network: it speaks to the server's socket.
 		Settings: s.ContainerSettings,
 	}
@@ -450,6 +451,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			{Volume: c.Volume.Name, Target: postgresDataDir},
 			{Volume: socket.Name, Target: postgresSocketDir},
 		},
+		// The image starts as root only to hand the data and socket
+		// directories to postgres, which owns them already (a fresh volume
+		// copies the image's ownership); as postgres it needs nothing.
+		Privileges:  runtime.Privileges{User: "postgres"},
 		Constraints: args.Constraints,
 		Networks:    []pulumi.StringInput{args.Network},
 		Labels:      args.Naming.ComponentLabels("postgres"),

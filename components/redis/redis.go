@@ -274,8 +274,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		ImageEntrypoint: []string{"docker-entrypoint.sh"},
 		Command:         s.Command(),
 		// Read by redis-server after the image drops to the redis user.
-		Files:       []runtime.File{{Path: redisAuthConf, Content: authConf, Mode: "0444", Secret: true}},
-		Volumes:     []runtime.VolumeMount{{Volume: c.Volume.Name, Target: redisDataDir}},
+		Files:   []runtime.File{{Path: redisAuthConf, Content: authConf, Mode: "0444", Secret: true}},
+		Volumes: []runtime.VolumeMount{{Volume: c.Volume.Name, Target: redisDataDir}},
+		// The image starts as root only to hand /data to redis, which owns
+		// it already (a fresh volume copies the image's ownership).
+		Privileges:  runtime.Privileges{User: "redis"},
 		Constraints: args.Constraints,
 		Networks:    []pulumi.StringInput{args.Network},
 		Labels:      args.Naming.ComponentLabels("redis"),

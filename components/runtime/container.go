@@ -3,6 +3,7 @@ package runtime
 import (
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -80,6 +81,7 @@ func (w Workload) containerArgs() *docker.ContainerArgs {
 		})
 	}
 	args.Volumes, args.Uploads = volumes, uploads
+	w.harden(args)
 	return args
 }
 
@@ -89,6 +91,25 @@ func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.R
 	s := w.Settings
 	grace := pulumi.Int(int(s.StopTimeout.Seconds()))
 	args := w.containerArgs()
+	args.ReadOnly = pulumi.Bool(true)
+	args.Tmpfs = pulumi.ToStringMap(w.Privileges.tmpfs())
+	if len(w.Files) > 0 {
+		writer, err := newFileWriter(ctx, name, w, args.Uploads, opts...)
+		if err != nil {
+			return nil, err
+		}
+		args.Uploads = nil
+		for _, dir := range w.fileDirs() {
+			args.Volumes = append(args.Volumes.(docker.ContainerVolumeArray), docker.ContainerVolumeArgs{
+				VolumeName: pulumi.String(fileVolumeName(w.Name, dir)), ContainerPath: pulumi.String(dir), ReadOnly: pulumi.Bool(true),
+			})
+		}
+		// A new writer (new files) replaces the container: its label changes.
+		args.Labels = append(args.Labels.(docker.ContainerLabelArray), docker.ContainerLabelArgs{
+			Label: pulumi.String(FilesLabel), Value: writer.ID().ToStringOutput(),
+		})
+		opts = append(opts, pulumi.DependsOn([]pulumi.Resource{writer}))
+	}
 	args.Healthcheck = &docker.ContainerHealthcheckArgs{
 		Tests:         pulumi.ToStringArray(w.HealthTest),
 		Interval:      pulumi.String(s.Healthcheck.Interval.Docker()),
@@ -134,6 +155,48 @@ func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.R
 	}
 	args.NetworksAdvanced, args.Ports = networks, ports
 	return docker.NewContainer(ctx, name, args, opts...)
+}
+
+// FilesLabel names, on a container with files, the container that wrote
+// them.
+const FilesLabel = "djangostack.files-writer"
+
+// newFileWriter writes a container's files into volumes of its own, one per
+// directory, for the container to mount read-only. Docker refuses to copy
+// anything into a container whose root filesystem is read-only (the
+// provider uploads into "/", which no volume is at), so the files go in
+// through a container that is created with the same mounts, writable, and
+// never started: no process runs, and its own layer holds nothing (every
+// file lands in a volume). The volumes go with the container's name.
+func newFileWriter(ctx *pulumi.Context, name string, w Workload, uploads docker.ContainerUploadArrayInput, opts ...pulumi.ResourceOption) (*docker.Container, error) {
+	labels := map[string]string{}
+	for k, v := range w.Labels {
+		// Not a server of any route: Traefik must never see it.
+		if !strings.HasPrefix(k, "traefik.") {
+			labels[k] = v
+		}
+	}
+	var volumes docker.ContainerVolumeArray
+	var created []pulumi.Resource
+	for _, dir := range w.fileDirs() {
+		dockerName := fileVolumeName(w.Name, dir)
+		v, err := NewVolume(ctx, name+"-files"+strings.ReplaceAll(dir, "/", "-"), VolumeArgs{DockerName: dockerName, Labels: labels}, opts...)
+		if err != nil {
+			return nil, err
+		}
+		created = append(created, v)
+		volumes = append(volumes, docker.ContainerVolumeArgs{VolumeName: v.Name, ContainerPath: pulumi.String(dir)})
+	}
+	return docker.NewContainer(ctx, name+"-files", &docker.ContainerArgs{
+		Name:    pulumi.String(w.Name + "-files"),
+		Image:   w.Image,
+		Labels:  labelArray(labels),
+		Volumes: volumes,
+		Uploads: uploads,
+		Start:   pulumi.Bool(false),
+		MustRun: pulumi.Bool(false),
+	}, // Its name is fixed: the old writer goes before the new one writes.
+		append(opts, pulumi.DependsOn(created), pulumi.DeleteBeforeReplace(true))...)
 }
 
 // envArray renders environment variables as KEY=value, sorted by key. They

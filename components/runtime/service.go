@@ -115,6 +115,9 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 			Type: pulumi.String("tmpfs"), Target: pulumi.String("/dev/shm"),
 		})
 	}
+	for _, dir := range w.Privileges.writable() {
+		mounts = append(mounts, docker.ServiceTaskSpecContainerSpecMountArgs{Type: pulumi.String("tmpfs"), Target: pulumi.String(dir)})
+	}
 	var networks docker.ServiceTaskSpecNetworksAdvancedArray
 	for _, n := range w.Networks {
 		networks = append(networks, docker.ServiceTaskSpecNetworksAdvancedArgs{Name: n})
@@ -150,6 +153,10 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 			Secrets:         secrets,
 			Configs:         configs,
 			StopGracePeriod: pulumi.String(s.StopTimeout.Service()),
+			// The lockdown of hardening.go; a service has no
+			// no-new-privileges and no PID limit (docs/architecture.md).
+			ReadOnly: pulumi.Bool(true),
+			CapDrops: pulumi.ToStringArray([]string{"ALL"}),
 		},
 		Resources: &docker.ServiceTaskSpecResourcesArgs{
 			Limits: &docker.ServiceTaskSpecResourcesLimitsArgs{
@@ -175,6 +182,12 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 		// The provider reads no variables back as no map: an empty one
 		// would show as a change on every preview.
 		spec.Env = env
+	}
+	if c := w.Privileges.capabilities(); len(c) > 0 {
+		spec.CapAdds = pulumi.ToStringArray(c)
+	}
+	if w.Privileges.User != "" {
+		spec.User = pulumi.String(w.Privileges.User)
 	}
 	if len(w.Command) > 0 {
 		// A service's Args is a container's command, and its Commands a

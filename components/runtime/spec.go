@@ -67,6 +67,7 @@ func (w Workload) Describe() Spec {
 		"stopTimeout": s.StopTimeout.String(),
 		"shmSize":     w.ShmSize.String(),
 		"nofile":      fmt.Sprint(w.NoFile),
+		"lockdown":    w.Privileges.String(),
 	}
 }
 

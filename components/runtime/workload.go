@@ -63,6 +63,10 @@ type Workload struct {
 	// NoFile raises the open-files limit when non-zero (containers only;
 	// Swarm tasks get the daemon's limit, which is far higher).
 	NoFile int
+	// Privileges are the workload's exceptions to the lockdown every
+	// container gets (hardening.go): its user, the capabilities it keeps,
+	// the directories it writes.
+	Privileges Privileges
 	// NoWait lets the update go on without waiting for the container to be
 	// healthy: nothing depends on it, and its health is for monitoring.
 	NoWait bool

@@ -124,8 +124,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			{HostPath: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true},
 			{Volume: c.Certificates.Name, Target: traefikCertDir},
 		},
-		Networks: []pulumi.StringInput{args.Network},
-		Ports:    ports,
+		// Root, for the certificates it has kept in its volume since its
+		// first start, with one capability: listening on ports 80 and 443.
+		Privileges: runtime.Privileges{Capabilities: []string{"NET_BIND_SERVICE"}},
+		Networks:   []pulumi.StringInput{args.Network},
+		Ports:      ports,
 		// The Swarm provider reads the swarm's API, which managers serve.
 		Constraints: append([]string{"node.role == manager"}, args.Constraints...),
 		Labels:      args.Naming.ComponentLabels("traefik"),

@@ -582,6 +582,7 @@ phase "compile the program" compile
 phase "S1. first deploy, converged and healthy" first_deploy
 phase "S2. the site through Traefik" check_site
 phase "S2b. the worker role" worker_handles_a_task "$site" -H "Host: $host"
+phase "S2c. CIS audit" cis_audit 5.4,5.5,5.10,5.13
 phase "S1b. Postgres's shared memory" check_postgres_shm
 phase "S5. preview after the first up" check_no_changes "after the first up"
 phase "S3. a release under load" release_image

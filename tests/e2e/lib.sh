@@ -587,3 +587,23 @@ worker_handles_a_task() {
     grep -qw -- "$by" <<<"$hostnames" || fail "task $id was handled by $by, none of the worker containers ($hostnames)"
     pass "${#workers[@]} worker container(s) healthy, on the data network only, no route; a task POSTed through Traefik was written by the worker $by $(seconds_since "$start")s later, and the site serves it"
 }
+
+# cis_audit CLEAN_IDS: docker-bench-security's section 5 (the CIS Docker
+# Benchmark's container runtime) on the stack's running containers: no WARN
+# in the checks CLEAN_IDS names, every other WARN accepted with its reason
+# (cis-accepted.tsv). Prints each finding and the score.
+cis_audit() {
+    local bench=${DOCKER_BENCH:-$(dirname "$engine_kit")/tools/docker-bench-security}
+    local log out start
+    [ -f "$bench/docker-bench-security.sh" ] || fail "no docker-bench-security at $bench (set DOCKER_BENCH)"
+    log=$(mktemp -d)/bench.log
+    start=$(now)
+    (cd "$bench" && sh docker-bench-security.sh -c container_runtime -i "$prefix" -l "$log") >"$log.out" 2>&1 ||
+        { tail -20 "$log.out"; fail "docker-bench-security did not run"; }
+    if ! out=$(python3 "$here/cis.py" "$log.json" "$1" "$here/cis-accepted.tsv"); then
+        echo "$out" | sed 's/^/      /'
+        fail "docker-bench-security section 5: a WARN that must not be there"
+    fi
+    echo "$out" | sed 's/^/      /'
+    pass "docker-bench-security section 5 on the stack's $(grep -c . <<<"$(docker ps -q --filter "name=$prefix")") containers ($(seconds_since "$start")s): no WARN in $1; $(tail -1 <<<"$out")"
+}
