@@ -321,6 +321,7 @@ func (d *Deployment) registerIngress(ctx *pulumi.Context, p Profile, h *host) er
 			return err
 		}
 		d.record("traefik", d.Traefik.Spec, d.Traefik.Name)
+		d.record("docker-api", d.Traefik.DockerAPISpec, d.Traefik.DockerAPIName)
 	}
 	if p.Edge.Enabled() {
 		if d.Edge, err = edge.New(ctx, "edge", &edge.Args{

@@ -16,7 +16,7 @@ func (p Profile) parts(dataVolumes map[string]string) []runtime.Part {
 	return slices.Concat(
 		[]runtime.Part{p.Postgres.Part(dataVolumes["postgres"]), p.Redis.Part()},
 		p.Backend.Parts(),
-		[]runtime.Part{p.Nginx.Part(), p.Traefik.Part(), p.Backup.Part()},
+		[]runtime.Part{p.Nginx.Part(), p.Traefik.Part(), p.Traefik.DockerAPI.Part(), p.Backup.Part()},
 	)
 }
 

@@ -207,8 +207,8 @@ func TestLocalBuildsTheReferenceBackend(t *testing.T) {
 	if got := r.container("backend-1").str("image"); got != "sha256:built-backend-build" {
 		t.Errorf("the local backend runs %q, want the built image's id", got)
 	}
-	if len(r.all(typeRemoteImage)) != 4 {
-		t.Errorf("local pulls %d images, want 4 (no backend pull)", len(r.all(typeRemoteImage)))
+	if len(r.all(typeRemoteImage)) != 5 {
+		t.Errorf("local pulls %d images, want 5: postgres, redis, nginx, traefik, its Docker API proxy (no backend pull)", len(r.all(typeRemoteImage)))
 	}
 
 	// An image of your own replaces the build.

@@ -23,7 +23,7 @@ func TestSwarmRegistersServicesNotContainers(t *testing.T) {
 	for _, s := range r.all(typeService) {
 		services = append(services, s.Name)
 	}
-	if want := []string{"postgres", "redis", "backend", "nginx", "traefik", "backup"}; !sameSet(services, want) {
+	if want := []string{"postgres", "redis", "backend", "nginx", "traefik", "traefik-docker-api", "backup"}; !sameSet(services, want) {
 		t.Errorf("services = %v, want %v", services, want)
 	}
 	// The one container left is the one-shot migration step.

@@ -42,6 +42,8 @@ func TestNetworks(t *testing.T) {
 	want := map[string][]string{
 		"django-stack-production-edge": {"backend-1", "backend-2", "nginx", "traefik"},
 		"django-stack-production-data": {"backend-1", "backend-2", "backup", "migrate", "postgres", "redis"},
+		// The Docker API reaches Traefik alone.
+		"django-stack-production-docker-api-net": {"traefik", "traefik-docker-api"},
 	}
 	if !reflect.DeepEqual(members, want) {
 		t.Errorf("network members = %v\nwant %v", members, want)
@@ -194,8 +196,9 @@ func TestStackOutputs(t *testing.T) {
 		"backend-1": "django-stack-production-backend-" + r.deployment.Backend.Fingerprint + "-1",
 		"backend-2": "django-stack-production-backend-" + r.deployment.Backend.Fingerprint + "-2",
 		"nginx":     "django-stack-production-nginx",
-		"traefik":   "django-stack-production-traefik",
-		"backup":    "django-stack-production-backup",
+		"traefik":    "django-stack-production-traefik",
+		"docker-api": "django-stack-production-docker-api",
+		"backup":     "django-stack-production-backup",
 	}
 	if !reflect.DeepEqual(containers.Value, wantContainers) {
 		t.Errorf("containers = %v\nwant %v", containers.Value, wantContainers)

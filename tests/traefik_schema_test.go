@@ -358,8 +358,8 @@ func checkTraefikStaticValues(doc map[string]any, p stacks.Profile, names naming
 	if docker["watch"] != true {
 		fail("providers.docker.watch %v, want true: new backend containers must be picked up", docker["watch"])
 	}
-	if docker["endpoint"] != "unix:///var/run/docker.sock" {
-		fail("providers.docker.endpoint %v, want the mounted socket unix:///var/run/docker.sock", docker["endpoint"])
+	if want := "tcp://" + names.Name("docker-api") + ":2375"; docker["endpoint"] != want {
+		fail("providers.docker.endpoint %v, want the Docker API's proxy %s", docker["endpoint"], want)
 	}
 	// Its own Traefik sees the deployment's containers on its edge network;
 	// the host's shared one, every container of the project that joins it,

@@ -68,7 +68,7 @@ func TestTraefikStaticConfigurationCarriesTheGuide(t *testing.T) {
 		"ping.entryPoint":                                                 "metrics",
 		"providers.docker.exposedByDefault":                               false,
 		"providers.docker.network":                                        "django-stack-production-edge",
-		"providers.docker.endpoint":                                       "unix:///var/run/docker.sock",
+		"providers.docker.endpoint":                                       "tcp://django-stack-production-docker-api:2375",
 		"providers.docker.constraints":                                    "Label(`djangostack.project`, `django-stack`) && Label(`djangostack.stack`, `production`)",
 		"accessLog":                                                       map[string]any{},
 		// A stopped backend leaves the routes at once, and a connection to
@@ -109,18 +109,25 @@ func TestTraefikContainer(t *testing.T) {
 	if !reflect.DeepEqual(published, []float64{80, 443}) {
 		t.Errorf("traefik publishes %v, want 80 and 443", published)
 	}
-	socket := false
-	for _, v := range asSlice(tr.input("volumes")) {
-		m := asMap(v)
-		if m["hostPath"] == "/var/run/docker.sock" {
-			socket = m["readOnly"] == true && m["containerPath"] == "/var/run/docker.sock"
+	// The Docker API only through its proxy, which alone mounts the
+	// socket and shares a network with Traefik alone.
+	for _, c := range r.all(typeContainer) {
+		socket := false
+		for _, v := range asSlice(c.input("volumes")) {
+			if m := asMap(v); m["hostPath"] == "/var/run/docker.sock" {
+				socket = m["readOnly"] == true && m["containerPath"] == "/var/run/docker.sock"
+			}
+		}
+		if socket != (c.Name == "traefik-docker-api") {
+			t.Errorf("%s mounts the Docker socket: %v; want the proxy alone, read-only", c.Name, socket)
 		}
 	}
-	if !socket {
-		t.Errorf("the Docker socket is not mounted read-only: %v", tr.input("volumes"))
+	if got := tr.networks(); !reflect.DeepEqual(got, []string{"django-stack-production-docker-api-net", "django-stack-production-edge"}) {
+		t.Errorf("traefik networks = %v, want edge and the Docker API's", got)
 	}
-	if got := tr.networks(); !reflect.DeepEqual(got, []string{"django-stack-production-edge"}) {
-		t.Errorf("traefik networks = %v, want only edge", got)
+	api := r.container("traefik-docker-api")
+	if env, _ := api.env(); env["POST"] != "0" || env["CONTAINERS"] != "1" || env["EXEC"] != "" || env["IMAGES"] != "" {
+		t.Errorf("the Docker API proxy lets through %v, want reads of containers only", env)
 	}
 	assertRuntime(t, "traefik", tr, guideRuntime{
 		cpus: "1.0", memoryMiB: 256, reservationMiB: 64, cpuShares: 256,

@@ -92,7 +92,6 @@ func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.R
 	grace := pulumi.Int(int(s.StopTimeout.Seconds()))
 	args := w.containerArgs()
 	args.ReadOnly = pulumi.Bool(true)
-	args.Tmpfs = pulumi.ToStringMap(w.Privileges.tmpfs())
 	if len(w.Files) > 0 {
 		writer, err := newFileWriter(ctx, name, w, args.Uploads, opts...)
 		if err != nil {

@@ -95,7 +95,9 @@ func (p Privileges) capabilities() []string {
 
 // harden sets what every container of a workload gets, long-running or a
 // one-shot job: every capability dropped but the workload's own, no new
-// privileges, its user.
+// privileges, its user, a tmpfs where it writes (a job's root filesystem
+// is writable, but root without DAC_OVERRIDE cannot write into a directory
+// of the image that its user owns).
 func (w Workload) harden(args *docker.ContainerArgs) {
 	p := w.Privileges
 	caps := &docker.ContainerCapabilitiesArgs{Drops: pulumi.ToStringArray([]string{"ALL"})}
@@ -104,6 +106,7 @@ func (w Workload) harden(args *docker.ContainerArgs) {
 	}
 	args.Capabilities = caps
 	args.SecurityOpts = pulumi.ToStringArray([]string{noNewPrivileges})
+	args.Tmpfs = pulumi.ToStringMap(p.tmpfs())
 	if p.User != "" {
 		args.User = pulumi.String(p.User)
 	}

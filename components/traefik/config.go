@@ -24,6 +24,8 @@ type Environment struct {
 	DNSProvider string
 	// Swarm reads the services of a swarm instead of the host's containers.
 	Swarm bool
+	// DockerAPI is the Docker API's endpoint: the proxy's (DockerAPI).
+	DockerAPI string
 }
 
 // The static configuration's model: the subset of Traefik v3's that this
@@ -290,7 +292,7 @@ func renderYAML(conf any) string {
 // and the file with the middlewares.
 func providers(s Settings, env Environment) traefikProviders {
 	discovery := &traefikDocker{
-		Endpoint:         "unix:///var/run/docker.sock",
+		Endpoint:         env.DockerAPI,
 		ExposedByDefault: false,
 		Network:          env.Network,
 		Constraints:      labelConstraint(env.Labels),

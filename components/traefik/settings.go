@@ -56,6 +56,9 @@ type Settings struct {
 	// project's stacks on this host, which this stack runs; staging) or join
 	// (the host's shared Traefik, run by another stack; staging's clones).
 	Ingress string `json:"ingress"`
+	// DockerAPI is the proxy through which Traefik reads the Docker API,
+	// which alone mounts the Docker socket.
+	DockerAPI DockerAPI `json:"dockerApi"`
 	runtime.ContainerSettings
 }
 
@@ -159,6 +162,7 @@ func DefaultSettings() Settings {
 		ProvidersThrottleDuration: 0,
 		DialTimeout:               units.Seconds(2),
 		Ingress:                   IngressOwn,
+		DockerAPI:                 DefaultDockerAPI(),
 		// 15s to stop: in-flight requests finish (Traefik's own grace is 10s).
 		ContainerSettings: runtime.GuideContainer(runtime.NewResources(1, 256, 0.25, 64),
 			runtime.Healthcheck{Interval: units.Seconds(10), Timeout: units.Seconds(5), Retries: 3, StartPeriod: units.Seconds(10)},
@@ -252,6 +256,7 @@ func (s Settings) Check() problems.Problems {
 	if !slices.Contains(traefikLogLevels, s.LogLevel) {
 		ps.Add("logLevel", "%q is not a Traefik log level (one of %s)", s.LogLevel, strings.Join(traefikLogLevels, ", "))
 	}
+	ps.Merge("dockerApi", s.DockerAPI.Check())
 	ps = append(ps, s.ContainerSettings.Check()...)
 	return ps
 }

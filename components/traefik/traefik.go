@@ -43,6 +43,10 @@ type Traefik struct {
 	Certificates *docker.Volume
 	// Name is the container's Docker name.
 	Name string
+	// DockerAPISpec and DockerAPIName are the Docker API proxy's Spec and
+	// Docker name.
+	DockerAPISpec runtime.Spec
+	DockerAPIName string
 	// Static is the rendered traefik.yml; Dynamic the rendered dynamic.yml.
 	Static  string
 	Dynamic string
@@ -58,8 +62,8 @@ const (
 	traefikACMECAPath  = "/etc/traefik/acme-ca.pem"
 )
 
-// New registers Traefik with its rendered static configuration, the
-// Docker socket mounted read-only and a volume for its certificates.
+// New registers Traefik with its rendered static configuration, the proxy
+// through which it reads the Docker API, and a volume for its certificates.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Traefik, error) {
 	if args == nil || args.Network == nil || args.NetworkName == "" {
 		return nil, errors.New("traefik: args with the edge network are required")
@@ -73,7 +77,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if selected == nil {
 		selected = args.Naming.Labels
 	}
-	env := Environment{Network: args.NetworkName, Labels: selected, TLS: args.Site.TLS, Swarm: args.Runtime == runtime.Swarm}
+	env := Environment{Network: args.NetworkName, Labels: selected, TLS: args.Site.TLS, Swarm: args.Runtime == runtime.Swarm,
+		DockerAPI: dockerAPIEndpoint(args.Naming.Name("docker-api"))}
 	if args.DNSToken != nil {
 		env.DNSProvider = "cloudflare"
 	}
@@ -101,6 +106,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, err
 	}
+	api, apiServer, apiNetwork, err := newDockerAPI(ctx, name, s.DockerAPI, args, parent)
+	if err != nil {
+		return nil, err
+	}
+	c.DockerAPISpec, c.DockerAPIName = api.Describe(), api.Name
 	ports := []runtime.PublishedPort{{Internal: 80, External: s.HTTPPort, IP: s.BindAddress}}
 	if args.Site.TLS {
 		ports = append(ports, runtime.PublishedPort{Internal: 443, External: s.HTTPSPort, IP: s.BindAddress})
@@ -120,14 +130,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Command:         []string{"traefik"},
 		Files:           traefikFiles(s, env, c.Static, c.Dynamic),
 		SecretEnv:       secretEnv,
-		Volumes: []runtime.VolumeMount{
-			{HostPath: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true},
-			{Volume: c.Certificates.Name, Target: traefikCertDir},
-		},
+		Volumes:         []runtime.VolumeMount{{Volume: c.Certificates.Name, Target: traefikCertDir}},
 		// Root, for the certificates it has kept in its volume since its
 		// first start, with one capability: listening on ports 80 and 443.
 		Privileges: runtime.Privileges{Capabilities: []string{"NET_BIND_SERVICE"}},
-		Networks:   []pulumi.StringInput{args.Network},
+		Networks:   []pulumi.StringInput{args.Network, apiNetwork},
 		Ports:      ports,
 		// The Swarm provider reads the swarm's API, which managers serve.
 		Constraints: append([]string{"node.role == manager"}, args.Constraints...),
@@ -136,7 +143,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Settings:    s.ContainerSettings,
 	}
 	c.Spec = w.Describe()
-	c.Server, err = runtime.Register(ctx, args.Runtime, name, w, parent)
+	c.Server, err = runtime.Register(ctx, args.Runtime, name, w, parent, pulumi.DependsOn([]pulumi.Resource{apiServer}))
 	if err != nil {
 		return nil, err
 	}

@@ -324,10 +324,13 @@ func ParseCPUs(text string) (CPUs, error) {
 
 // String renders with at least one decimal ("2.0", "0.5"), the guide's spelling.
 func (c CPUs) String() string {
-	if float64(c) == math.Trunc(float64(c)) {
-		return strconv.FormatFloat(float64(c), 'f', 1, 64)
+	// To the thousandth: a sum of fractions (0.25 + 0.1 ...) carries
+	// binary rounding noise that would print as 4.199999999999999.
+	f := math.Round(float64(c)*1000) / 1000
+	if f == math.Trunc(f) {
+		return strconv.FormatFloat(f, 'f', 1, 64)
 	}
-	return strconv.FormatFloat(float64(c), 'f', -1, 64)
+	return strconv.FormatFloat(f, 'f', -1, 64)
 }
 
 // Shares maps a CPU count onto Docker's relative CPU weight, where 1024 is one

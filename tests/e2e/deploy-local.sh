@@ -389,6 +389,7 @@ phase "2. the site through Traefik" check_site
 phase "2b. the worker role" worker_handles_a_task "$site"
 phase "3. exposure" check_exposure
 phase "3b. CIS audit" cis_audit 5.4,5.5,5.10,5.13,5.26
+phase "3c. the Docker API from Traefik" docker_api_refuses_writes "$prefix-traefik"
 phase "4. secrets" check_secrets
 phase "5. preview after up" check_no_changes "after the first up"
 phase "6a. release: env" release_env

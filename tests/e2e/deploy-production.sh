@@ -134,11 +134,8 @@ compile() {
 # deploy-local.sh or backend-image.sh) under production's image name, and
 # the release, a commit of it under the next tag.
 production_images() {
-    local i missing="" source=""
-    for i in postgres:16-alpine redis:7-alpine nginx:1.27-alpine traefik:v3.5; do
-        docker image inspect "$i" >/dev/null 2>&1 || missing="$missing $i"
-    done
-    [ -z "$missing" ] || images
+    local i source=""
+    [ -z "$(missing_standins)" ] || images
     build_image amazon/aws-cli:2.27.50 "$here/standins/aws-cli"
     for i in django-stack-local-backend:local djangostack-backend:e2e; do
         if docker image inspect "$i" >/dev/null 2>&1; then source=$i && break; fi
@@ -153,8 +150,7 @@ production_images() {
 }
 
 # The images a server holds: what a registry would serve it.
-server_images=(postgres:16-alpine redis:7-alpine nginx:1.27-alpine traefik:v3.5 amazon/aws-cli:2.27.50
-    "$image_repo:1.0.0" "$image_repo:1.0.1")
+server_images=("${standin_images[@]}" amazon/aws-cli:2.27.50 "$image_repo:1.0.0" "$image_repo:1.0.1")
 
 # send_images ADDR: the images to the server over ssh (docker save | docker load).
 send_images() {

@@ -170,12 +170,10 @@ swarm() {
 # missing), and the backend: the image the local stack built, tagged; the
 # two releases are commits of it, which take a second and no build.
 tag_images() {
-    local missing=""
-    for i in postgres:16-alpine redis:7-alpine nginx:1.27-alpine traefik:v3.5; do
-        docker image inspect "$i" >/dev/null 2>&1 || missing="$missing $i"
-    done
+    local missing
+    missing=$(missing_standins | tr '\n' ' ')
     if [ -n "$missing" ]; then
-        echo "building the missing stand-ins:$missing"
+        echo "building the missing stand-ins: $missing"
         images
     fi
     local source=""
@@ -259,6 +257,9 @@ task_container() { service_tasks "$1" | head -1; }
 
 # desired_tasks SERVICE: the tasks swarm means to keep running. Unlike the
 # containers, these leave out a replaced task still in its stop grace period.
+# The Swarm provider reads services (and tasks, networks) through the proxy.
+docker_api_refuses_writes_swarm() { docker_api_refuses_writes "$(task_container traefik)" services; }
+
 desired_tasks() { docker service ps -q --filter desired-state=running "$prefix-$1"; }
 
 not_converged() { # what is not converged: services short of or past their replicas, tasks not healthy
@@ -583,6 +584,7 @@ phase "S1. first deploy, converged and healthy" first_deploy
 phase "S2. the site through Traefik" check_site
 phase "S2b. the worker role" worker_handles_a_task "$site" -H "Host: $host"
 phase "S2c. CIS audit" cis_audit 5.4,5.5,5.10,5.13
+phase "S2d. the Docker API from Traefik" docker_api_refuses_writes_swarm
 phase "S1b. Postgres's shared memory" check_postgres_shm
 phase "S5. preview after the first up" check_no_changes "after the first up"
 phase "S3. a release under load" release_image

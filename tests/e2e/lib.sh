@@ -313,6 +313,17 @@ build_program() {
 }
 
 # images: the stand-ins for the official images, under their names.
+# standin_images are the images the program pulls, which images builds.
+standin_images=(postgres:16-alpine redis:7-alpine nginx:1.27-alpine traefik:v3.5 tecnativa/docker-socket-proxy:0.3.0)
+
+# missing_standins: those of standin_images this Docker lacks.
+missing_standins() {
+    local i
+    for i in "${standin_images[@]}"; do
+        docker image inspect "$i" >/dev/null 2>&1 || echo "$i"
+    done
+}
+
 images() {
     ensure_base_image
     build_image postgres:16-alpine "$here/standins/postgres"
@@ -321,6 +332,7 @@ images() {
     cp "$TRAEFIK_BIN" "$here/standins/traefik/traefik"
     build_image traefik:v3.5 "$here/standins/traefik"
     rm -f "$here/standins/traefik/traefik"
+    build_image tecnativa/docker-socket-proxy:0.3.0 "$here/standins/docker-socket-proxy"
 }
 
 # remove_leftovers STATE: the stack's containers, networks and volumes whose
@@ -606,4 +618,27 @@ cis_audit() {
     fi
     echo "$out" | sed 's/^/      /'
     pass "docker-bench-security section 5 on the stack's $(grep -c . <<<"$(docker ps -q --filter "name=$prefix")") containers ($(seconds_since "$start")s): no WARN in $1; $(tail -1 <<<"$out")"
+}
+
+# docker_api_refuses_writes TRAEFIK_CONTAINER: from Traefik's network
+# namespace, the Docker API answers through its proxy the reads Traefik's
+# provider makes, and refuses with 403 a container's creation, an exec and
+# a section Traefik does not read.
+docker_api_refuses_writes() {
+    local api="http://$prefix-docker-api:2375/v1.41" status
+    # _api_status METHOD PATH: the HTTP status the proxy answers from Traefik's
+    # network namespace (wget, in the proxy's stand-in image).
+    _api_status() {
+        local post=()
+        [ "$1" = POST ] && post=(--header 'Content-Type: application/json' --post-data '{"Image": "busybox", "Cmd": ["true"]}')
+        docker run --rm --network "container:$traefik_container" --entrypoint wget tecnativa/docker-socket-proxy:0.3.0 \
+            -S -O /dev/null "${post[@]}" "$api$2" 2>&1 | awk '$1 ~ /^HTTP\// { code = $2 } END { print code }'
+    }
+    local traefik_container=$1 reads create exec images
+    reads=$(_api_status GET "/${2:-containers}/json")
+    create=$(_api_status POST /containers/create)
+    exec=$(_api_status POST "/containers/$traefik_container/exec")
+    images=$(_api_status GET /images/json)
+    expect "the Docker API from Traefik: its reads answered, a container's creation, an exec and the images refused (GET /${2:-containers}/json, POST /containers/create, POST /containers/…/exec, GET /images/json)" \
+        "$reads $create $exec $images" "200 403 403 403"
 }
