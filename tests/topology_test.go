@@ -191,11 +191,11 @@ func TestStackOutputs(t *testing.T) {
 	}
 	containers := await(t, out["containers"].(pulumi.StringMap).ToStringMapOutput())
 	wantContainers := map[string]string{
-		"postgres":  "django-stack-production-postgres",
-		"redis":     "django-stack-production-redis",
-		"backend-1": "django-stack-production-backend-" + r.deployment.Backend.Fingerprint + "-1",
-		"backend-2": "django-stack-production-backend-" + r.deployment.Backend.Fingerprint + "-2",
-		"nginx":     "django-stack-production-nginx",
+		"postgres":   "django-stack-production-postgres",
+		"redis":      "django-stack-production-redis",
+		"backend-1":  "django-stack-production-backend-" + r.deployment.Backend.Fingerprint + "-1",
+		"backend-2":  "django-stack-production-backend-" + r.deployment.Backend.Fingerprint + "-2",
+		"nginx":      "django-stack-production-nginx",
 		"traefik":    "django-stack-production-traefik",
 		"docker-api": "django-stack-production-docker-api",
 		"backup":     "django-stack-production-backup",
