@@ -194,6 +194,9 @@ func newFileWriter(ctx *pulumi.Context, name string, w Workload, uploads docker.
 		Uploads: uploads,
 		Start:   pulumi.Bool(false),
 		MustRun: pulumi.Bool(false),
+		// Never started, and locked down all the same.
+		Capabilities: &docker.ContainerCapabilitiesArgs{Drops: pulumi.ToStringArray([]string{"ALL"})},
+		SecurityOpts: pulumi.ToStringArray([]string{noNewPrivileges}),
 	}, // Its name is fixed: the old writer goes before the new one writes.
 		append(opts, pulumi.DependsOn(created), pulumi.DeleteBeforeReplace(true))...)
 }
