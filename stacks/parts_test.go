@@ -19,33 +19,39 @@ func TestEveryContainerOfTheProfileIsAPart(t *testing.T) {
 	p := Base()
 	parts := map[string]runtime.Part{}
 	for _, c := range p.parts(nil) {
-		parts[c.Key] = c
+		parts[c.ConfigKey()] = c
 	}
-	v := reflect.ValueOf(p)
 	seen := 0
-	for i := 0; i < v.NumField(); i++ {
-		field := v.Type().Field(i)
-		if field.Type.Kind() != reflect.Struct {
-			continue
-		}
-		embedded, ok := field.Type.FieldByName("ContainerSettings")
-		if !ok || embedded.Type != containerSettings {
-			continue
-		}
-		seen++
-		key, _, _ := strings.Cut(field.Tag.Get("json"), ",")
-		c, found := parts[key]
-		if !found {
-			t.Errorf("Profile.%s runs a container but is no part of the table (parts.go)", field.Name)
-			continue
-		}
-		if !reflect.DeepEqual(c.Settings, v.Field(i).FieldByName("ContainerSettings").Interface()) {
-			t.Errorf("part %s has other container settings than Profile.%s", key, field.Name)
-		}
-		if image := v.Field(i).FieldByName("Image"); image.IsValid() && image.String() != c.Image {
-			t.Errorf("part %s has image %q, Profile.%s.Image is %q", key, c.Image, field.Name, image.String())
+	// check walks the settings under key: each struct with container
+	// settings of its own is a part, at its config key.
+	var check func(key string, v reflect.Value)
+	check = func(key string, v reflect.Value) {
+		for i := 0; i < v.NumField(); i++ {
+			field := v.Type().Field(i)
+			if field.Type.Kind() != reflect.Struct || field.Anonymous {
+				continue
+			}
+			name, _, _ := strings.Cut(field.Tag.Get("json"), ",")
+			sub := strings.TrimPrefix(key+"."+name, ".")
+			if embedded, ok := field.Type.FieldByName("ContainerSettings"); !ok || embedded.Type != containerSettings {
+				continue
+			}
+			check(sub, v.Field(i))
+			seen++
+			c, found := parts[sub]
+			if !found {
+				t.Errorf("%s runs a container but is no part of the table (parts.go)", sub)
+				continue
+			}
+			if !reflect.DeepEqual(c.Settings, v.Field(i).FieldByName("ContainerSettings").Interface()) {
+				t.Errorf("part %s has other container settings than %s", c.Key, sub)
+			}
+			if image := v.Field(i).FieldByName("Image"); image.IsValid() && image.String() != c.Image {
+				t.Errorf("part %s has image %q, %s.image is %q", c.Key, c.Image, sub, image.String())
+			}
 		}
 	}
+	check("", reflect.ValueOf(p))
 	if seen != len(parts) {
 		t.Errorf("the profile has %d container settings, the table %d parts", seen, len(parts))
 	}
