@@ -71,4 +71,4 @@ router = ProtocolTypeRouter(
 # scope["client"] is the client's address, from X-Forwarded-For only when
 # the request comes from the stack's own proxy (core/clientip.py); uvicorn's
 # own proxy headers are off (docker/serve.py).
-application = clientip.asgi(router)
+application = clientip.ASGIClientAddress(router)

@@ -19,7 +19,8 @@ peer's own, whatever it claims.
 
 ClientAddressMiddleware puts the client's address in REMOTE_ADDR for the
 rest of Django: DRF's throttles (NUM_PROXIES 0: REMOTE_ADDR as it is), the
-logs. config/asgi.py does the same for the websockets' scope["client"].
+logs. ASGIClientAddress does the same for the websockets' scope["client"]
+(config/asgi.py).
 """
 
 import ipaddress
@@ -118,22 +119,24 @@ class ClientAddressMiddleware:
         return self.get_response(request)
 
 
-def asgi(app):
-    """Wraps an ASGI application: scope["client"] and, from a proxy,
-    scope["scheme"] (X-Forwarded-Proto: wss for a websocket behind TLS), as
-    uvicorn's own proxy headers would set them, but from the proxies only."""
-    proxies = from_settings()
+class ASGIClientAddress:
+    """An ASGI application behind the same rule: scope["client"] and, from
+    a proxy, scope["scheme"] (X-Forwarded-Proto: wss for a websocket behind
+    TLS), as uvicorn's own proxy headers would set them, but from the
+    proxies only. The wrapped application is .app."""
 
-    async def application(scope, receive, send):
+    def __init__(self, app):
+        self.app = app
+        self.proxies = from_settings()
+
+    async def __call__(self, scope, receive, send):
         if scope["type"] in ("http", "websocket") and scope.get("client"):
             headers = dict(scope.get("headers") or [])
             forwarded_for = headers.get(b"x-forwarded-for", b"").decode("latin-1")
             peer = scope["client"][0]
-            if forwarded_for and proxies.trusts(peer):
-                scope = dict(scope, client=(proxies.client(peer, forwarded_for), 0))
+            if forwarded_for and self.proxies.trusts(peer):
+                scope = dict(scope, client=(self.proxies.client(peer, forwarded_for), 0))
                 proto = headers.get(b"x-forwarded-proto", b"").decode("latin-1").strip().lower()
                 if proto in ("http", "https"):
                     scope["scheme"] = proto.replace("http", "ws") if scope["type"] == "websocket" else proto
-        return await app(scope, receive, send)
-
-    return application
+        return await self.app(scope, receive, send)

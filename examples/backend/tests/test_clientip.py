@@ -79,6 +79,7 @@ def test_a_proxy_by_name_is_looked_up_and_followed_when_it_moves():
     assert proxies.client(TRAEFIK, FORGED) == FORGED
     assert dns.lookups == 1, "a known proxy is not looked up again"
     # A neighbour's requests cost one lookup every RESOLVE_EVERY at most.
+    clock.now += RESOLVE_EVERY
     for _ in range(50):
         assert proxies.client(NEIGHBOUR, FORGED) == NEIGHBOUR
     assert dns.lookups == 2
@@ -158,7 +159,7 @@ def asgi_scope(scope_type, client, headers):
         seen.append(scope)
 
     scope = {"type": scope_type, "path": "/ws/ping/", "headers": headers, "client": (client, 40000), "scheme": "ws"}
-    asyncio.run(clientip.asgi(app)(scope, None, None))
+    asyncio.run(clientip.ASGIClientAddress(app)(scope, None, None))
     return seen[0]
 
 
