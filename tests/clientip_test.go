@@ -43,7 +43,7 @@ func TestCloudflareRangesArePinned(t *testing.T) {
 			v6 = append(v6, network)
 		}
 	}
-	// As published on 2026-12-05: 15 IPv4 ranges, then 7 IPv6 ones.
+	// As taken on 2026-12-05: 15 IPv4 ranges, then 7 IPv6 ones.
 	if len(v4) != 15 || len(v6) != 7 || ranges[0] != "173.245.48.0/20" || ranges[15] != "2400:cb00::/32" {
 		t.Errorf("the pinned ranges are not Cloudflare's published lists: %v", ranges)
 	}

@@ -3,14 +3,17 @@ package edge
 import "slices"
 
 // Cloudflare's published address ranges: every connection Cloudflare's proxy
-// makes to an origin comes from one of them. Taken on 2026-12-05 as
-// published at https://www.cloudflare.com/ips-v4 and
-// https://www.cloudflare.com/ips-v6 (the same lists as Cloudflare's API,
-// https://api.cloudflare.com/client/v4/ips), in their published order.
-// Cloudflare changes them rarely and announces it beforehand; a new range
-// missing here makes the requests Cloudflare sends from it look as if that
-// edge address were the client, never the other way round. Refresh both
-// lists and the date together.
+// makes to an origin comes from one of them. As published at
+// https://www.cloudflare.com/ips-v4 and https://www.cloudflare.com/ips-v6
+// (and by Cloudflare's API, https://api.cloudflare.com/client/v4/ips), in
+// their published order. Taken on 2026-12-05 from copies of those lists,
+// since the machines that build this program cannot reach cloudflare.com:
+// copies dated from October 2023 to May 2026 (one a mirror that fetches
+// them daily, on 2026-02-11) all hold exactly these. Cloudflare changes
+// them rarely and announces it beforehand; a new range missing here makes
+// the requests Cloudflare sends from it look as if that edge address were
+// the client, never the other way round. Refresh both lists and the date
+// together.
 var (
 	cloudflareIPv4 = []string{
 		"173.245.48.0/20",
