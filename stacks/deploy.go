@@ -17,6 +17,7 @@ import (
 	"github.com/djangostack/infra/components/secrets"
 	"github.com/djangostack/infra/components/traefik"
 	"github.com/djangostack/infra/stacks/outputs"
+	"github.com/djangostack/infra/stacks/stackname"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -274,6 +275,7 @@ func (d *Deployment) registerSite(ctx *pulumi.Context, p Profile, h *host) error
 		AppSecrets:       appSecrets(p.Credentials.BackendSecrets),
 		SecretsRevision:  secretsRevision(p),
 		Jobs:             d.lastJobs,
+		Proxy:            proxy(ctx.Project(), p, h.naming),
 	}, h.withHost); err != nil {
 		return err
 	}
@@ -310,6 +312,7 @@ func (d *Deployment) registerIngress(ctx *pulumi.Context, p Profile, h *host) er
 			Network:     h.edge,
 			NetworkName: h.edgeName,
 			DNSToken:    h.cloudflare,
+			TrustedIPs:  p.Edge.ProxyRanges(),
 		}
 		if p.Traefik.Ingress == traefik.IngressHost {
 			args.Select = map[string]string{
@@ -424,6 +427,23 @@ func edgeNetwork(ctx *pulumi.Context, p Profile, names naming.Naming, opts ...pu
 		return "", nil, err
 	}
 	return args.DockerName, network.Name, nil
+}
+
+// proxy is what the backend knows of what stands in front of it: the
+// Traefik that routes the stack, by its Docker name (the stack's own; for
+// a clone, the host's shared one, which staging runs), the hops that add
+// to X-Forwarded-For (Cloudflare's too when the stack's records are
+// proxied) and the site's HSTS policy.
+func proxy(project string, p Profile, names naming.Naming) backend.Proxy {
+	runs := names
+	if p.Traefik.Ingress == traefik.IngressJoin {
+		runs = naming.NewNaming(project, stackname.Staging)
+	}
+	hops := 1
+	if len(p.Edge.ProxyRanges()) > 0 {
+		hops = 2
+	}
+	return backend.Proxy{Hosts: []string{traefik.Host(runs)}, Hops: hops, HSTS: p.Traefik.SecurityHeaders.HSTS}
 }
 
 // appSecrets are the app's own secret variables as secret inputs.

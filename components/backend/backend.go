@@ -102,6 +102,10 @@ type Args struct {
 	// Jobs are the runs of the jobs the last update recorded: a migration
 	// whose last run failed runs again as its next attempt. Nil: none.
 	Jobs runtime.JobRuns
+	// Proxy is the Traefik in front (and Cloudflare's hop when it proxies
+	// the site): whose forwarded client addresses the backend believes, and
+	// the HSTS policy the site sends. Its zero value believes no one.
+	Proxy Proxy
 }
 
 // Backend is the set of Django containers behind Traefik.
@@ -171,6 +175,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			DatabaseUser: args.Database.User,
 			RedisHost:    args.Redis.Host,
 			RedisPort:    args.Redis.Port,
+			Proxy:        args.Proxy,
 		}),
 		SecretEnv: runtime.MergeMaps(args.AppSecrets, map[string]pulumi.StringInput{
 			EnvDatabasePassword: args.DatabasePassword,

@@ -12,6 +12,7 @@ import (
 	"github.com/djangostack/infra/components/redis"
 	"github.com/djangostack/infra/components/runtime"
 	"github.com/djangostack/infra/components/site"
+	"github.com/djangostack/infra/components/traefik"
 	"github.com/djangostack/infra/components/units"
 )
 
@@ -30,6 +31,25 @@ type Endpoints struct {
 	DatabaseUser string
 	RedisHost    string
 	RedisPort    int
+	// Proxy is what stands in front of the backend.
+	Proxy Proxy
+}
+
+// Proxy is what stands in front of the backend: whose X-Forwarded-For it
+// believes, and the HSTS policy the site sends.
+type Proxy struct {
+	// Hosts are the Docker names (or addresses) of the proxies that
+	// forward requests to the backend: the Traefik that routes the stack.
+	// The backend believes the X-Forwarded-For of requests from these
+	// addresses only. Empty believes no one.
+	Hosts []string
+	// Hops is how many proxies add the address they saw to X-Forwarded-For
+	// (default 1, Traefik; 2 when Cloudflare proxies the site, then
+	// Traefik): the client is the Hops-th address from the end.
+	Hops int
+	// HSTS is the site's Strict-Transport-Security policy, Traefik's
+	// (traefik.securityHeaders.hsts), which Django then sends too.
+	HSTS traefik.HSTS
 }
 
 // Environment variables of the contract whose values are secrets. They are
@@ -88,6 +108,15 @@ var contract = []variable{
 		return strconv.FormatInt(s.Uploads.FileMaxMemorySize.Bytes(), 10)
 	}},
 	{"USE_TLS", "tls", func(_ Settings, e Endpoints) string { return units.PythonBool(e.Site.TLS) }},
+	{"HSTS_SECONDS", "traefik.securityHeaders.hsts.maxAge", func(_ Settings, e Endpoints) string { return seconds(e.Proxy.HSTS.MaxAge) }},
+	{"HSTS_INCLUDE_SUBDOMAINS", "traefik.securityHeaders.hsts.includeSubdomains", func(_ Settings, e Endpoints) string {
+		return units.PythonBool(e.Proxy.HSTS.IncludeSubdomains)
+	}},
+	{"HSTS_PRELOAD", "traefik.securityHeaders.hsts.preload", func(_ Settings, e Endpoints) string { return units.PythonBool(e.Proxy.HSTS.Preload) }},
+	{"TRUSTED_PROXIES", "program:the Traefik that routes the stack", func(_ Settings, e Endpoints) string { return strings.Join(e.Proxy.Hosts, ",") }},
+	{"TRUSTED_PROXY_HOPS", "program:2 when edge.proxied puts Cloudflare in front of Traefik, else 1", func(_ Settings, e Endpoints) string {
+		return strconv.Itoa(max(e.Proxy.Hops, 1))
+	}},
 	{"ALLOWED_HOSTS", "domains", func(_ Settings, e Endpoints) string { return strings.Join(e.Site.Domains, ",") }},
 	{"CSRF_TRUSTED_ORIGINS", "domains", func(_ Settings, e Endpoints) string { return strings.Join(e.Site.Origins(), ",") }},
 	{"WEB_CONCURRENCY", "backend.workers", func(s Settings, _ Endpoints) string { return strconv.Itoa(s.Workers) }},

@@ -26,7 +26,9 @@ type Settings struct {
 	// Addresses are the Docker host's public IPv4 and IPv6 addresses that the
 	// site's records point at.
 	Addresses []string `json:"addresses"`
-	// Proxied sends the site's traffic through Cloudflare.
+	// Proxied sends the site's traffic through Cloudflare, and has Traefik
+	// believe the X-Forwarded-For of Cloudflare's published ranges
+	// (pinned in components/edge/ranges.go) and of no other address.
 	Proxied bool `json:"proxied"`
 	// ManageZone applies Zone's settings to the whole zone: only the stack that
 	// owns the zone may.

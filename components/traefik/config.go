@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/djangostack/infra/components/naming"
 	"gopkg.in/yaml.v3"
 )
 
@@ -26,6 +27,11 @@ type Environment struct {
 	Swarm bool
 	// DockerAPI is the Docker API's endpoint: the proxy's (DockerAPI).
 	DockerAPI string
+	// TrustedIPs are the addresses and ranges (CIDR) whose X-Forwarded-*
+	// headers the public entrypoints keep: Cloudflare's when it proxies the
+	// site. Empty, the default, trusts no one: Traefik drops those headers
+	// from every request and sets its own, the client being its peer.
+	TrustedIPs []string
 }
 
 // The static configuration's model: the subset of Traefik v3's that this
@@ -48,10 +54,14 @@ type (
 		} `yaml:"forwardingTimeouts"`
 	}
 	traefikEntryPoint struct {
-		Address   string            `yaml:"address"`
-		HTTP      *traefikEntryHTTP `yaml:"http,omitempty"`
-		HTTP2     *traefikHTTP2     `yaml:"http2,omitempty"`
-		Transport *traefikTransport `yaml:"transport,omitempty"`
+		Address          string                   `yaml:"address"`
+		ForwardedHeaders *traefikForwardedHeaders `yaml:"forwardedHeaders,omitempty"`
+		HTTP             *traefikEntryHTTP        `yaml:"http,omitempty"`
+		HTTP2            *traefikHTTP2            `yaml:"http2,omitempty"`
+		Transport        *traefikTransport        `yaml:"transport,omitempty"`
+	}
+	traefikForwardedHeaders struct {
+		TrustedIPs []string `yaml:"trustedIPs"`
 	}
 	traefikEntryHTTP struct {
 		Redirections traefikRedirections `yaml:"redirections"`
@@ -139,6 +149,11 @@ type (
 	}
 )
 
+// Host is the Docker name of a deployment's Traefik container, or of its
+// Swarm service, which the containers beside it resolve to its addresses:
+// the backend believes the forwarded headers of these addresses only.
+func Host(n naming.Naming) string { return n.Name("traefik") }
+
 // Names of the entrypoints. The container listens on the standard ports;
 // the host ports are the settings'.
 const (
@@ -150,12 +165,18 @@ const (
 // RenderStatic renders Traefik's static configuration (traefik.yml):
 // the guide's HTTP/2 and timeout settings on every public entrypoint, the
 // Prometheus metrics and ping on an unpublished one, and a Docker provider
-// that only sees this deployment's containers that opt in by label.
+// that only sees this deployment's containers that opt in by label. The
+// public entrypoints keep the X-Forwarded-* headers of env.TrustedIPs only.
 func RenderStatic(s Settings, env Environment) string {
+	var forwarded *traefikForwardedHeaders
+	if len(env.TrustedIPs) > 0 {
+		forwarded = &traefikForwardedHeaders{TrustedIPs: slices.Clone(env.TrustedIPs)}
+	}
 	public := func(port int) traefikEntryPoint {
 		return traefikEntryPoint{
-			Address: fmt.Sprintf(":%d", port),
-			HTTP2:   &traefikHTTP2{MaxConcurrentStreams: s.HTTP2MaxConcurrentStreams},
+			Address:          fmt.Sprintf(":%d", port),
+			ForwardedHeaders: forwarded,
+			HTTP2:            &traefikHTTP2{MaxConcurrentStreams: s.HTTP2MaxConcurrentStreams},
 			Transport: &traefikTransport{RespondingTimeouts: traefikTimeouts{
 				ReadTimeout:  s.RespondingTimeouts.Read.Go(),
 				WriteTimeout: s.RespondingTimeouts.Write.Go(),

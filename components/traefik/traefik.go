@@ -29,6 +29,9 @@ type Args struct {
 	// Select are the labels of the containers Traefik routes; nil selects
 	// the deployment's own (Naming's labels).
 	Select map[string]string
+	// TrustedIPs are the addresses and ranges whose X-Forwarded-For the
+	// public entrypoints believe (Environment.TrustedIPs); nil trusts no one.
+	TrustedIPs []string
 }
 
 // Traefik is the reverse proxy in front of the deployment.
@@ -78,7 +81,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		selected = args.Naming.Labels
 	}
 	env := Environment{Network: args.NetworkName, Labels: selected, TLS: args.Site.TLS, Swarm: args.Runtime == runtime.Swarm,
-		DockerAPI: dockerAPIEndpoint(args.Naming.Name("docker-api"))}
+		DockerAPI: dockerAPIEndpoint(args.Naming.Name("docker-api")), TrustedIPs: args.TrustedIPs}
 	if args.DNSToken != nil {
 		env.DNSProvider = "cloudflare"
 	}

@@ -169,6 +169,56 @@ check_site() {
     expect "an unknown Host gets no site" "$(http "$site/" -H 'Host: unknown.example')" 404
 }
 
+# --- 2c. client addresses and HSTS ----------------------------------------------------------
+
+# throttled: the addresses DRF's anonymous throttle has counted since the
+# last call (its keys in the backend's cache), emptied after reading.
+throttled() {
+    docker exec --user django "$(backend_container)" python3 manage.py shell -c "
+from django.core.cache import cache
+keys = cache.keys('throttle_anon_*')
+print(' '.join(sorted(k[len('throttle_anon_'):] for k in keys)))
+cache.delete_many(keys)"
+}
+
+check_client_addresses() {
+    local forged=198.51.100.7 gateway traefik_ip counted out
+    gateway=$(docker network inspect -f '{{range .IPAM.Config}}{{.Gateway}}{{end}}' "$prefix-edge")
+    traefik_ip=$(docker inspect -f "{{(index .NetworkSettings.Networks \"$prefix-edge\").IPAddress}}" "$prefix-traefik")
+    throttled >/dev/null
+    expect "GET /api/notes/ through Traefik, with a forged X-Forwarded-For: $forged" "$(http "$site/api/notes/" -H "X-Forwarded-For: $forged")" 200
+    counted=$(throttled)
+    [ "$counted" != "$traefik_ip" ] || fail "the throttle counted Traefik's address $traefik_ip: the backend does not believe its own Traefik"
+    expect "the anonymous throttle counts $counted, the client Traefik saw (the edge network's gateway; Traefik is $traefik_ip), not $forged" "$counted" "$gateway"
+
+    # A container beside the backend, as another stack's is on a shared
+    # ingress network: its own claim, sent straight to the backend, is not
+    # believed.
+    out=$(docker run --rm --network "$prefix-edge" --entrypoint python3 "$prefix-backend:local" -c "
+import socket, urllib.request
+request = urllib.request.Request('http://$(backend_container):8000/api/notes/', headers={'Host': 'localhost', 'X-Forwarded-For': '$forged'})
+print(socket.gethostbyname(socket.gethostname()), urllib.request.urlopen(request, timeout=10).status)")
+    [ "${out#* }" = 200 ] || fail "a container on the edge network got ${out#* } from the backend"
+    counted=$(throttled)
+    expect "a container on the edge network sending X-Forwarded-For $forged straight to the backend is counted as itself: $counted" "$counted" "${out% *}"
+
+    # Cloudflare's side, which the local stack does not have: the proxied
+    # render through the real Traefik (the engine kit's binary).
+    out=$(cd "$repo" && TRAEFIK_BIN=$TRAEFIK_BIN go test ./tests -run '^TestRealTraefikKeepsForwardedHeadersOfTrustedIPsOnly$' -count=1 -v 2>&1) ||
+        fail "the real Traefik with the rendered forwardedHeaders:"$'\n'"$out"
+    grep -q -- '--- PASS: TestRealTraefikKeepsForwardedHeadersOfTrustedIPsOnly' <<<"$out" || fail "the real Traefik's test did not run:"$'\n'"$out"
+    pass "the real Traefik with Cloudflare's ranges as trustedIPs drops a forged X-Forwarded-For from 127.0.0.1, and keeps it from a trusted address:"
+    grep 'the upstream got' <<<"$out" | sed 's/^ *clientip_test.go:[0-9]*: /      /'
+
+    # HSTS: none on plain http; the backend holds the program's policy,
+    # traefik.securityHeaders.hsts, which it sends over TLS.
+    out=$(curl -s -D - -o /dev/null --max-time 10 "$site/")
+    ! grep -qi '^strict-transport-security' <<<"$out" || fail "HSTS on plain http: $(grep -i '^strict-transport-security' <<<"$out")"
+    out=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$(backend_container)" | grep '^HSTS_' | sort | tr '\n' ' ')
+    expect "no Strict-Transport-Security on plain http; the backend's HSTS is traefik.securityHeaders.hsts (1 year, subdomains, preload)" \
+        "$out" "HSTS_INCLUDE_SUBDOMAINS=True HSTS_PRELOAD=True HSTS_SECONDS=31536000 "
+}
+
 # --- 3. what is reachable ---------------------------------------------------------------------
 
 check_exposure() {
@@ -387,6 +437,7 @@ phase "0. bad config through the CLI" check_cli_cases
 phase "1. first deploy" first_deploy
 phase "2. the site through Traefik" check_site
 phase "2b. the worker role" worker_handles_a_task "$site"
+phase "2c. client addresses and HSTS" check_client_addresses
 phase "3. exposure" check_exposure
 phase "3b. CIS audit" cis_audit 5.4,5.5,5.10,5.13,5.26
 phase "3c. the Docker API from Traefik" docker_api_refuses_writes "$prefix-traefik"

@@ -26,7 +26,7 @@ django.setup()
 from channels.routing import ChannelNameRouter, ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from core import drain  # noqa: E402
+from core import clientip, drain  # noqa: E402
 from core.routing import channel_routes, websocket_urlpatterns  # noqa: E402
 
 HEALTH_PATH = "/ws/health/"
@@ -57,7 +57,7 @@ async def http(scope, receive, send):
     await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
 
-application = ProtocolTypeRouter(
+router = ProtocolTypeRouter(
     {
         "http": http,
         # A websocket's Origin must be one of ALLOWED_HOSTS: a page on
@@ -67,3 +67,8 @@ application = ProtocolTypeRouter(
         "channel": ChannelNameRouter(channel_routes),
     }
 )
+
+# scope["client"] is the client's address, from X-Forwarded-For only when
+# the request comes from the stack's own proxy (core/clientip.py); uvicorn's
+# own proxy headers are off (docker/serve.py).
+application = clientip.ASGIClientAddress(router)

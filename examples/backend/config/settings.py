@@ -42,6 +42,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every other part of Django sees the client's address in
+    # REMOTE_ADDR, taken from X-Forwarded-For only when the request comes
+    # from the stack's own proxy (core/clientip.py).
+    "core.clientip.ClientAddressMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before CommonMiddleware, which can answer on its own (redirects), so
     # that those answers carry CORS headers too.
@@ -229,10 +233,25 @@ else:
     # Per-process memory: each worker has its own cache.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# --- Proxies and the client's address ------------------------------------------
+
+# Who forwards requests to the backend: the Docker name of the stack's
+# Traefik (or addresses, networks), comma-separated. Only their
+# X-Forwarded-For is believed; empty believes no one. TRUSTED_PROXY_HOPS is
+# how many of them add an address to it: 1 (Traefik), 2 when Cloudflare
+# proxies the site in front of Traefik. See core/clientip.py.
+TRUSTED_PROXIES = env.csv("TRUSTED_PROXIES")
+TRUSTED_PROXY_HOPS = env.integer("TRUSTED_PROXY_HOPS", 1, minimum=1)
+
 # --- Django REST framework -----------------------------------------------------
 
 # Throttle history lives in the cache above: with Redis it is shared by every
 # worker and container; with USE_REDIS_CACHE=False each worker counts alone.
+# Each anonymous client is counted by its address: REMOTE_ADDR, which
+# core.clientip's middleware set to the client's (NUM_PROXIES 0). Not in the
+# guide: DRF's default (None) keys the count on the whole X-Forwarded-For
+# header when there is one, which a client writes as it likes, so each
+# request could claim a fresh anonymous allowance.
 REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
@@ -245,6 +264,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": env.integer("DRF_PAGE_SIZE", 20, minimum=1),
     "COMPACT_JSON": True,
+    "NUM_PROXIES": 0,
 }
 
 # --- Request and upload limits -------------------------------------------------
@@ -257,6 +277,12 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = env.integer("FILE_UPLOAD_MAX_MEMORY_SIZE", 1048576
 
 # Default True: a backend that is not told otherwise behaves as in production.
 USE_TLS = env.boolean("USE_TLS", True)
+# The site's HSTS policy, the one Traefik sends (the program's
+# traefik.securityHeaders.hsts), so that Django's own header never says
+# otherwise; 0 seconds sends none. Read with or without TLS, applied with it.
+HSTS_SECONDS = env.integer("HSTS_SECONDS", 31536000)  # 1 year
+HSTS_INCLUDE_SUBDOMAINS = env.boolean("HSTS_INCLUDE_SUBDOMAINS", True)
+HSTS_PRELOAD = env.boolean("HSTS_PRELOAD", True)
 if USE_TLS:
     # Traefik terminates TLS and says so in X-Forwarded-Proto. Trusting it is
     # what keeps SECURE_SSL_REDIRECT from redirecting every request, Docker's
@@ -267,9 +293,9 @@ if USE_TLS:
     SECURE_SSL_REDIRECT = True
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = 31536000  # 1 year
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
+    SECURE_HSTS_SECONDS = HSTS_SECONDS
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = HSTS_INCLUDE_SUBDOMAINS
+    SECURE_HSTS_PRELOAD = HSTS_PRELOAD
     SECURE_CONTENT_TYPE_NOSNIFF = True
     # No effect since Django 4.0 (browsers dropped X-XSS-Protection); kept
     # because the guide sets it and it is harmless.

@@ -75,9 +75,11 @@ def servers():
                 # uvicorn logs that as an error at every start.
                 "--lifespan", "off",
                 "--ws", "wsproto",
-                # Only Traefik and the healthcheck reach the port (as in
-                # gunicorn.conf.py): take the client's address from Traefik.
-                "--proxy-headers", "--forwarded-allow-ips", "*",
+                # The client's address comes from X-Forwarded-For only when
+                # the stack's own Traefik sent it: config/asgi.py decides
+                # (core/clientip.py), not uvicorn, which would believe any
+                # address allowed here and, with "*", the left-most claim.
+                "--no-proxy-headers",
                 "--timeout-graceful-shutdown", "10",
             ],
         ),

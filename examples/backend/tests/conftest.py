@@ -40,6 +40,11 @@ PRODUCTION_ENV = {
     # 50 characters from Django's alphabet, like the program's.
     "SECRET_KEY": "k3y-0f-f1fty-ch4r4ct3rs-fr0m-dj4ng0s-4lph4b3t-(+=)",
     "USE_TLS": "True",
+    "HSTS_SECONDS": "31536000",
+    "HSTS_INCLUDE_SUBDOMAINS": "True",
+    "HSTS_PRELOAD": "True",
+    "TRUSTED_PROXIES": "django-stack-production-traefik",
+    "TRUSTED_PROXY_HOPS": "1",
     "ALLOWED_HOSTS": "example.com,www.example.com",
     "CSRF_TRUSTED_ORIGINS": "https://example.com,https://www.example.com",
     "WEB_CONCURRENCY": "4",

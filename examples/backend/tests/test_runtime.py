@@ -136,10 +136,10 @@ def asgi_http(path, method="GET", client="127.0.0.1", headers=()):
 
 
 def test_asgi_serves_websockets_and_its_own_probe_only(django_settings, monkeypatch):
-    from config.asgi import application
+    from config.asgi import router
 
     # "channel" is the worker's (runworker); uvicorn never sends that scope.
-    assert set(application.application_mapping) == {"http", "websocket", "channel"}
+    assert set(router.application_mapping) == {"http", "websocket", "channel"}
     monkeypatch.delenv("SERVE_DRAIN_DIR", raising=False)
     assert asgi_http("/ws/health/") == (200, {"status": "ok"})
     status, _ = asgi_http("/api/")

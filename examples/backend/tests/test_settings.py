@@ -98,6 +98,9 @@ GUIDE_REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "COMPACT_JSON": True,
+    # Not the guide's: throttles count REMOTE_ADDR, the client's address
+    # (core/clientip.py), never a client's own X-Forwarded-For.
+    "NUM_PROXIES": 0,
 }
 
 GUIDE_UPLOADS = {
@@ -213,6 +216,8 @@ def test_unset_tunables_default_to_the_guide(load_settings):
     assert settings.CORS_ALLOW_ALL_ORIGINS is False
     assert settings.CORS_PREFLIGHT_MAX_AGE == 86400
     assert (settings.STATIC_ROOT, settings.MEDIA_ROOT) == ("/srv/static", "/srv/media")
+    # No proxy named: X-Forwarded-For is believed from no one.
+    assert (settings.TRUSTED_PROXIES, settings.TRUSTED_PROXY_HOPS) == ([], 1)
 
 
 def test_every_variable_changes_its_setting(load_settings):
@@ -244,8 +249,16 @@ def test_every_variable_changes_its_setting(load_settings):
         WEB_CONCURRENCY="2",
         STATIC_ROOT="/tmp/static",
         MEDIA_ROOT="/tmp/media",
+        HSTS_SECONDS="3600",
+        HSTS_INCLUDE_SUBDOMAINS="False",
+        HSTS_PRELOAD="False",
+        TRUSTED_PROXIES="django-stack-staging-traefik, 172.18.0.0/16",
+        TRUSTED_PROXY_HOPS="2",
     )
     s = load_settings(env)
+    assert (s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD) == (3600, False, False)
+    assert s.TRUSTED_PROXIES == ["django-stack-staging-traefik", "172.18.0.0/16"]
+    assert s.TRUSTED_PROXY_HOPS == 2
     db = s.DATABASES["default"]
     assert (db["PORT"], db["CONN_MAX_AGE"]) == (6543, 60)
     assert db["OPTIONS"] == {
@@ -400,6 +413,9 @@ def test_every_problem_at_once(load_settings):
         ("WEB_CONCURRENCY", "0", "0 must be at least 1"),
         ("USE_REDIS_CACHE", "1", "'1' is not True or False"),
         ("DRF_USER_RATE", "5000/fortnight", "'5000/fortnight' is not a DRF rate"),
+        ("TRUSTED_PROXY_HOPS", "0", "0 must be at least 1"),
+        ("HSTS_SECONDS", "1y", "'1y' is not a whole number"),
+        ("HSTS_PRELOAD", "yes", "'yes' is not True or False"),
     ],
 )
 def test_malformed_values_are_named(load_settings, name, value, expected):

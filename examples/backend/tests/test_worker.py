@@ -122,8 +122,9 @@ def test_the_channel_router_sends_the_tasks_channel_to_the_task_consumer(django_
 
     from core.consumers import TASKS_CHANNEL, TaskConsumer
 
-    # What runworker runs: ASGI_APPLICATION, config/asgi.py's router.
-    application = get_default_application()
+    # What runworker runs: ASGI_APPLICATION, config/asgi.py's router (behind
+    # core.clientip's client addresses, which a channel scope passes through).
+    application = get_default_application().app
     router = application.application_mapping["channel"]
     assert isinstance(router, ChannelNameRouter)
     assert TASKS_CHANNEL == "tasks"
