@@ -30,7 +30,7 @@ func TestEveryContainerIsLockedDown(t *testing.T) {
 				t.Errorf("%s %s security options %v", stack, c.Name, got)
 			}
 			tmpfs := asMap(c.input("tmpfs"))
-			if tmpfs["/tmp"] != "rw,noexec,nosuid,nodev" && !c.isFileWriter() {
+			if tmpfs["/tmp"] != "rw,noexec,nosuid,nodev,mode=1777" && !c.isFileWriter() {
 				t.Errorf("%s %s tmpfs %v, want /tmp", stack, c.Name, tmpfs)
 			}
 			switch {

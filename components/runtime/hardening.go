@@ -71,8 +71,10 @@ func (p Privileges) Check() problems.Problems {
 const noNewPrivileges = "no-new-privileges:true"
 
 // tmpfsOptions are the mount options of every writable directory: nothing
-// there is run, and no device or setuid file is honoured.
-const tmpfsOptions = "rw,noexec,nosuid,nodev"
+// there is run, no device or setuid file is honoured, and, as /tmp, every
+// user may write there (an image's entrypoint that drops from root writes
+// as its user; a tmpfs is root's, mode 755, otherwise).
+const tmpfsOptions = "rw,noexec,nosuid,nodev,mode=1777"
 
 // writable is every directory the workload writes to outside its volumes,
 // sorted: /tmp and the workload's own.
