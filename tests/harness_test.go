@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/djangostack/infra/components/problems"
+	"github.com/djangostack/infra/components/runtime"
 	"github.com/djangostack/infra/stacks"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
@@ -627,8 +628,20 @@ func (reg *Registration) networks() []string {
 }
 
 // upload returns the content of the file a container receives at path, and
-// whether it is secret.
+// whether it is secret. A one-shot job receives its secret files staged,
+// and its entrypoint moves them to their paths in its tmpfs.
 func (reg *Registration) upload(path string) (string, bool, bool) {
+	if content, secret, ok := reg.uploadAt(path); ok {
+		return content, secret, ok
+	}
+	if tmpfs, ok := reg.input("tmpfs").(map[string]any); ok && tmpfs[runtime.SecretsDir] != nil {
+		return reg.uploadAt(runtime.StagedSecret(path))
+	}
+	return "", false, false
+}
+
+// uploadAt is the file uploaded at path, as upload returns it.
+func (reg *Registration) uploadAt(path string) (string, bool, bool) {
 	v, ok := reg.Inputs["uploads"]
 	if !ok {
 		return "", false, false

@@ -90,7 +90,7 @@ func (m Migrations) Check() problems.Problems {
 // its next attempt after a failed run (see runs): other changes (env,
 // limits) are ignored for it.
 func runMigrations(ctx *pulumi.Context, name string, runs runtime.JobRuns, m Migrations, w runtime.Workload, after pulumi.Resource, opts ...pulumi.ResourceOption) (*runtime.Job, error) {
-	key := runtime.Spec{"image": w.ImageSource, "script": m.Script()}.Fingerprint()
+	key := runtime.JobKey(runtime.Spec{"image": w.ImageSource, "script": m.Script()})
 	w.Name += "-" + key
 	w.Entrypoint = []string{"/bin/sh", "-c"}
 	w.Command = []string{m.Script()}

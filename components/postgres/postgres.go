@@ -370,7 +370,7 @@ echo "postgres: the password of $POSTGRES_USER is the stack's"
 // settings (limits, logs, labels) are ignored for it for the same reason.
 func setPassword(ctx *pulumi.Context, name string, runs runtime.JobRuns, s Settings, server runtime.Workload, socket pulumi.StringInput, revision secrets.Revision, parent pulumi.ResourceOption) (*runtime.Job, error) {
 	script := setPasswordScript(int(s.Healthcheck.ReadyWithin().Seconds()))
-	key := runtime.Spec{"image": server.ImageSource, "script": script, "user": s.User, "database": s.Database, "password": string(revision)}.Fingerprint()
+	key := runtime.JobKey(runtime.Spec{"image": server.ImageSource, "script": script, "user": s.User, "database": s.Database, "password": string(revision)})
 	w := runtime.Workload{
 		Name:    server.Name + "-password-" + key,
 		Image:   server.Image,
