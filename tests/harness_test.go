@@ -238,8 +238,13 @@ func deployAfter(t *testing.T, before *run, config map[string]any) *run {
 func deployAfterWith(t *testing.T, before *run, rec *recorder, config map[string]any) *run {
 	t.Helper()
 	rec.previous = map[string]any{}
-	for _, name := range []string{"specs", "dataVolumes", "jobs"} {
-		rec.previous[name] = await(t, pulumi.ToOutput(before.deployment.Outputs[name])).Value
+	for _, name := range []string{"specs", "dataVolumes", "jobs", "fingerprintKey"} {
+		out := await(t, pulumi.ToOutput(before.deployment.Outputs[name]))
+		rec.previous[name] = out.Value
+		if out.Secret {
+			// The engine hands a secret output back as a secret.
+			rec.previous[name] = resource.MakeSecret(resource.NewPropertyValue(out.Value))
+		}
 	}
 	return deployWith(t, rec, config)
 }
