@@ -356,7 +356,8 @@ echo "postgres: the password of $POSTGRES_USER is the stack's"
 // cluster; after a rotation (a new password file) the step sets it in the
 // existing one. It runs on the first deploy, where it changes nothing, and
 // again when what it does changes: the image, the script, the user, the
-// database or the password's revision, which its name carries; or as its
+// database or the password's revision, which its name carries with how it
+// receives its password file (runtime.JobKey); or as its
 // next attempt after a failed run (see runs). It does not wait for the
 // server's container: it waits for the server itself (see
 // setPasswordScript).
