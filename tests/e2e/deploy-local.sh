@@ -211,9 +211,9 @@ check_exposure() {
 
 # sample_processes FILE: the host's process list (every argument of every
 # process, the containers' included), appended to FILE every 0.1 s until
-# killed, each sample after a line "--- sample".
+# killed or the script ends, each sample after a line "--- sample".
 sample_processes() {
-    while :; do
+    while kill -0 "$$" 2>/dev/null; do
         echo "--- sample"
         ps -eo args
         sleep 0.1
