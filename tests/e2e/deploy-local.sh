@@ -221,13 +221,14 @@ sample_processes() {
 }
 
 # check_stopped_containers VALUES_FILE: no stopped container of the stack
-# (the one-shot steps) holds a secret of VALUES_FILE (one a line) in its
-# writable layer (overlay2's upper directory, else its exported file
-# system) or in its directory under Docker's root (its config, logs).
+# (the one-shot steps that ran, any created and never started) holds a
+# secret of VALUES_FILE (one a line) in its writable layer (overlay2's upper
+# directory, else its exported file system) or in its directory under
+# Docker's root (its config, logs).
 check_stopped_containers() {
     local values=$1 root c name upper files=0 stopped=0 found=""
     root=$(docker info -f '{{.DockerRootDir}}')
-    for c in $(docker ps -aq --filter "label=djangostack.stack=$stack" --filter status=exited); do
+    for c in $(docker ps -aq --filter "label=djangostack.stack=$stack" --filter status=exited --filter status=created); do
         stopped=$((stopped + 1))
         name=$(docker inspect -f '{{.Name}}' "$c" | tr -d /)
         upper=$(docker inspect -f '{{if .GraphDriver.Data}}{{index .GraphDriver.Data "UpperDir"}}{{end}}' "$c")
