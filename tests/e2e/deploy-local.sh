@@ -255,6 +255,24 @@ check_process_list() {
     pass "no secret in the host's process list during the first update: $samples samples of ps -eo args, $(grep -vc '^--- sample$' "$work/ps-samples") process lines, $(wc -l <"$1") secrets looked for"
 }
 
+# check_secret_setting_refused: a setting set with --secret (here inside
+# backend.env) is refused by pulumi preview at its key, naming the value's
+# path from Pulumi.local.yaml and never the value; then it is removed.
+check_secret_setting_refused() {
+    local leak out start
+    leak=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+    pulumi_in_copy config set --stack "$stack" --secret --path backend.env.E2E_LEAK "$leak" >/dev/null
+    start=$(now)
+    if out=$(cd "$copy" && pulumi preview --stack "$stack" 2>&1); then
+        fail "pulumi preview accepted backend.env.E2E_LEAK set with --secret"
+    fi
+    pulumi_in_copy config rm --stack "$stack" --path backend.env.E2E_LEAK >/dev/null
+    grep -qF "backend: holds a value set with --secret (backend.env.E2E_LEAK)" <<<"$out" ||
+        fail "the refusal does not name backend.env.E2E_LEAK:"$'\n'"$(grep -i -A3 error <<<"$out" | head -20)"
+    ! grep -qF "$leak" <<<"$out" || fail "the refusal of a secret setting echoes its value"
+    pass "a setting set with --secret (backend.env.E2E_LEAK) refused by pulumi preview at its key, the value never echoed ($(seconds_since "$start")s)"
+}
+
 check_secrets() {
     local db_password redis_password secret_key fingerprint_key
     db_password=$(cd "$copy" && pulumi stack output databaseUrl --show-secrets --stack "$stack" | sed -E 's|^postgres://[^:]*:([^@]*)@.*|\1|')
@@ -285,6 +303,7 @@ check_secrets() {
         [ -z "$found" ] || fail "the generated $name is in plain text in: ${found//$where\//}"
     done
     pass "no generated secret, nor the app's own, in plain text in docker inspect of $(docker ps -aq --filter "label=djangostack.stack=$stack" | wc -l) containers, the state, the stack outputs, the engine's or the containers' logs"
+    check_secret_setting_refused
     local env_files
     env_files=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$(backend_container)" | grep '_FILE=' | sort | tr '\n' ' ')
     expect "the backend gets its secrets as files" "$env_files" "DB_PASSWORD_FILE=/run/secrets/db_password E2E_APP_TOKEN_FILE=/run/secrets/e2e_app_token REDIS_PASSWORD_FILE=/run/secrets/redis_password SECRET_KEY_FILE=/run/secrets/secret_key "
