@@ -633,23 +633,18 @@ func (reg *Registration) networks() []string {
 }
 
 // upload returns the content of the file a container receives at path, and
-// whether it is secret. A one-shot job receives its secret files staged,
-// and its entrypoint moves them to their paths in its tmpfs.
+// whether it is secret.
 func (reg *Registration) upload(path string) (string, bool, bool) {
-	if content, secret, ok := reg.uploadAt(path); ok {
-		return content, secret, ok
-	}
-	if tmpfs, ok := reg.input("tmpfs").(map[string]any); ok && tmpfs[runtime.SecretsDir] != nil {
-		return reg.uploadAt(runtime.StagedSecret(path))
-	}
-	return "", false, false
-}
-
-// uploadAt is the file uploaded at path, as upload returns it.
-func (reg *Registration) uploadAt(path string) (string, bool, bool) {
 	v, ok := reg.Inputs["uploads"]
 	if !ok {
 		return "", false, false
+	}
+
+	// A one-shot job receives its secret files staged, and its entrypoint
+	// moves them to their paths in its tmpfs.
+	staged := path
+	if tmpfs, ok := reg.input("tmpfs").(map[string]any); ok && tmpfs[runtime.SecretsDir] != nil {
+		staged = runtime.StagedSecret(path)
 	}
 	for _, u := range v.ArrayValue() {
 		obj := u
@@ -657,7 +652,7 @@ func (reg *Registration) uploadAt(path string) (string, bool, bool) {
 			obj = obj.SecretValue().Element
 		}
 		m := asMap(value(obj))
-		if m["file"] == path {
+		if m["file"] == path || m["file"] == staged {
 			content := obj.ObjectValue()["content"]
 			return fmt.Sprint(m["content"]), u.ContainsSecrets() || content.ContainsSecrets(), true
 		}

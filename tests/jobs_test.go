@@ -242,7 +242,7 @@ func TestAJobsSecretFilesDoNotOutliveItsRun(t *testing.T) {
 			tmpfs, _ := c.input("tmpfs").(map[string]any)
 			for _, u := range asSlice(c.input("uploads")) {
 				path := fmt.Sprint(asMap(u)["file"])
-				_, secret, _ := c.uploadAt(path)
+				_, secret, _ := c.upload(path)
 				switch {
 				case isJob && secret && (!strings.HasPrefix(path, runtime.StagedSecretsDir+"/") || asMap(u)["permissions"] != "0666"):
 					t.Errorf("%s %s: secret file %s (mode %v) is not staged for its entrypoint to empty", stack, c.Name, path, asMap(u)["permissions"])
