@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -28,6 +29,9 @@ type Previous struct {
 	// Jobs are how its one-shot jobs' last runs ended, even when that
 	// update failed: the engine keeps a failed update's outputs.
 	Jobs runtime.JobRuns
+	// FingerprintKey is the key of the app secrets' fingerprint; nil when
+	// the record holds none (a first deployment, or one made before it).
+	FingerprintKey []byte
 }
 
 // noPrevious is the record of a stack that was never deployed: nothing to
@@ -92,6 +96,7 @@ func (EngineOutputs) ReadPrevious(ctx *pulumi.Context) (Previous, error) {
 		}
 	}
 	prev.Jobs = jobRuns(result.Outputs[outputs.Jobs])
+	prev.FingerprintKey = fingerprintKey(result.Outputs[outputs.FingerprintKey])
 	return prev, nil
 }
 
@@ -100,7 +105,19 @@ func (EngineOutputs) ReadPrevious(ctx *pulumi.Context) (Previous, error) {
 func unreadPrevious(err error) string {
 	return "could not read the last deployment's record, so this deployment goes on unchecked against it: the data volumes are not " +
 		"compared (one under a new name would start empty), the jobs' last attempts are unknown (each step is registered as its " +
-		"first attempt), and no change is described: " + err.Error()
+		"first attempt), the key of the app secrets' fingerprint is unknown (a new one is made: a backend with backendSecrets " +
+		"gets new containers, as in a release), and no change is described: " + err.Error()
+}
+
+// fingerprintKey reads the fingerprintKey output back: hex text of at
+// least minFingerprintKey bytes, else none.
+func fingerprintKey(v any) []byte {
+	text, _ := v.(string)
+	key, err := hex.DecodeString(text)
+	if err != nil || len(key) < minFingerprintKey {
+		return nil
+	}
+	return key
 }
 
 // jobRuns reads the jobs output back. An entry it cannot read (a stack

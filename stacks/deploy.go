@@ -1,7 +1,10 @@
 package stacks
 
 import (
+	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -45,6 +48,9 @@ type Deployment struct {
 	running map[string]running
 	// lastJobs are the runs of the jobs the last deployment recorded.
 	lastJobs runtime.JobRuns
+	// fingerprintKey keys the fingerprint of the app's own secrets: the
+	// last deployment's, or a new one (see secretsRevision).
+	fingerprintKey []byte
 }
 
 // running is a part as it runs: the spec the next deployment compares
@@ -119,9 +125,14 @@ func (d *Deployment) checkPrevious(ctx *pulumi.Context, p Profile, previous Prev
 	prev, err := previous.ReadPrevious(ctx)
 	if err != nil {
 		d.Notes = append(d.Notes, unreadPrevious(err))
+		d.fingerprintKey = newFingerprintKey()
 		return noPrevious(), nil
 	}
 	d.lastJobs = prev.Jobs
+	d.fingerprintKey = prev.FingerprintKey
+	if d.fingerprintKey == nil {
+		d.fingerprintKey = newFingerprintKey()
+	}
 	volumeErrors, volumeWarnings := checkDataVolumes(ctx.Stack(), prev, dataVolumes, p.AllowDataVolumeReplacement)
 	if err := volumeErrors.Err(); err != nil {
 		return prev, fmt.Errorf("stack %s: refused before any change:\n%w", ctx.Stack(), err)
@@ -273,7 +284,7 @@ func (d *Deployment) registerSite(ctx *pulumi.Context, p Profile, h *host) error
 		SharedVolumes:    p.Swarm.SharedVolumes,
 		Root:             ctx.RootDirectory(),
 		AppSecrets:       appSecrets(p.Credentials.BackendSecrets),
-		SecretsRevision:  secretsRevision(p),
+		SecretsRevision:  secretsRevision(p, d.fingerprintKey),
 		Jobs:             d.lastJobs,
 		Proxy:            proxy(ctx.Project(), p, h.naming),
 	}, h.withHost); err != nil {
@@ -375,6 +386,8 @@ func (d *Deployment) outputs(p Profile, parts []runtime.Part, dataVolumes map[st
 		outputs.Specs:       specs,
 		outputs.DataVolumes: pulumi.ToStringMap(dataVolumes),
 		outputs.Jobs:        runtime.RecordJobs(slices.Concat(d.Postgres.Jobs, d.Backend.Jobs)),
+		// Secret: the state keeps it encrypted, as the passwords.
+		outputs.FingerprintKey: pulumi.ToSecret(pulumi.String(hex.EncodeToString(d.fingerprintKey))),
 	}
 }
 
@@ -460,19 +473,39 @@ func appSecrets(values map[string]string) map[string]pulumi.StringInput {
 
 // secretsRevision names the revision of the backend's secrets: the rotation
 // settings of the generated ones and, when the app has secrets of its own, a
-// digest of their names and values. A changed value changes the backend's
-// fingerprint, so its containers are replaced one by one like in any release
-// (an uploaded file that changes under the same container name could not
-// be). The digest is 48 bits of SHA-256 over every value at once; it gives
-// away nothing of a key or a token, only of a value short enough to guess.
-func secretsRevision(p Profile) string {
+// fingerprint of their names and values. A changed value changes the
+// backend's fingerprint, so its containers are replaced one by one like in
+// any release (an uploaded file that changes under the same container name
+// could not be). The fingerprint is in plain text in the specs output and
+// in the containers' names, so it is keyed: 48 bits of HMAC-SHA256 under
+// key, a generated secret that the stack keeps (newFingerprintKey). Without
+// the key, a value short enough to guess cannot be tried against it.
+func secretsRevision(p Profile, key []byte) string {
 	revision := fmt.Sprintf("postgres=%s redis=%s secretKey=%s", p.Rotation.Postgres, p.Rotation.Redis, p.Rotation.SecretKey)
 	if len(p.Credentials.BackendSecrets) == 0 {
 		return revision
 	}
-	h := sha256.New()
+	h := hmac.New(sha256.New, key)
 	for _, name := range slices.Sorted(maps.Keys(p.Credentials.BackendSecrets)) {
 		fmt.Fprintf(h, "%s=%q\n", name, p.Credentials.BackendSecrets[name])
 	}
 	return fmt.Sprintf("%s app=%x", revision, h.Sum(nil)[:6])
+}
+
+// minFingerprintKey is the size of the fingerprint's key in bytes: that of
+// SHA-256's output, as RFC 2104 advises for HMAC.
+const minFingerprintKey = sha256.Size
+
+// newFingerprintKey makes the fingerprint's key: random bytes from the
+// operating system. A stack makes it once, in its first deployment, and
+// keeps it as the secret output fingerprintKey, which each next deployment
+// reads back with the rest of the last one's record. A deployment that
+// cannot read that record makes a new one: the fingerprint, and with it the
+// names of a backend with app secrets, change once, as in a release.
+func newFingerprintKey() []byte {
+	key := make([]byte, minFingerprintKey)
+	// crypto/rand.Read never returns an error: it crashes the program
+	// when the system's generator fails.
+	_, _ = rand.Read(key)
+	return key
 }

@@ -89,9 +89,10 @@ func Load(s Stack, cfg Config) (Profile, problems.Problems, error) {
 	r := newReader()
 	checkStackName(&r.problems, s.Project, s.Name)
 	target := reflect.ValueOf(&p).Elem()
+	refused := refuseSecretSettings(r, s, cfg)
 	for _, key := range ConfigKeys() {
 		raw, ok := cfg.GetConfig(s.Project + ":" + key)
-		if !ok {
+		if !ok || refused[key] {
 			continue
 		}
 		field, _ := fieldByName(target, key)
@@ -187,13 +188,17 @@ func unknownKeys(r *reader, project string, cfg Config) {
 		// sets a top-level key with dots in its name.
 		if head := key[:strings.IndexAny(key+".", ".[")]; head != key && slices.Contains(known, head) {
 			raw, _ := cfg.GetConfig(full)
-			arg := quoteArg(raw)
-			if strings.Contains(raw, "\n") {
+			arg, flags := quoteArg(raw), "--path"
+			switch {
+			case cfg.IsConfigSecret(full):
+				// A secret is never echoed.
+				arg, flags = "<value>", "--secret --path"
+			case strings.Contains(raw, "\n"):
 				// Text of many lines (a PEM certificate, or a key pasted
 				// by mistake) is not echoed: the command reads a file.
 				arg = `-- "$(cat <file>)"`
 			}
-			r.fail(key, "is not a top-level setting: a key inside %s is set with --path (pulumi config set --path '%s' %s)", head, key, arg)
+			r.fail(key, "is not a top-level setting: a key inside %s is set with --path (pulumi config set %s '%s' %s)", head, flags, key, arg)
 			continue
 		}
 		r.unknown("", key, known)

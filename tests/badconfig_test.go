@@ -75,6 +75,18 @@ var badConfigs = []badConfig{
 	{name: "unknown key of no likeness", raw: map[string]any{"colour": "blue"},
 		key: "colour", want: `is not a setting (known keys: `, value: "colour"},
 
+	// A setting set with --secret: the program would read it in plain
+	// text, so it is refused at its key, and its value is never echoed.
+	{name: "a secret in the backend's env", set: map[string]any{"backend.env.STRIPE_KEY": secret("sk_live_51Hq9")},
+		key: "backend", want: `holds a value set with --secret, and the program reads backend as settings, in plain text`, absent: "sk_live_51Hq9", count: 1},
+	{name: "a secret tuning value", set: map[string]any{"postgres.tuning.workMem": secret("16MB")},
+		key: "postgres", want: `an app secret goes in backendSecrets, which reaches the backend as a file`, absent: "16MB", count: 1},
+	{name: "a secret top-level setting", raw: map[string]any{"allowDataVolumeReplacement": secret("tru3-s3cret")},
+		key: "allowDataVolumeReplacement", want: `holds a value set with --secret`, absent: "tru3-s3cret", count: 1},
+	{name: "an app secret set without --path", raw: map[string]any{"backendSecrets.SENTRY_DSN": secret("https://k3y@sentry.example.com/1")},
+		key: "backendSecrets.SENTRY_DSN", want: `is not a top-level setting: a key inside backendSecrets is set with --path (pulumi config set --secret --path 'backendSecrets.SENTRY_DSN' <value>)`,
+		absent: "k3y@sentry"},
+
 	// An extra setting that would undo a typed one, or what the program relies on.
 	{name: "postgres extra shared_buffers", set: map[string]any{"postgres.tuning.extra.shared_buffers": "512MB"},
 		key: "postgres.tuning.extra.shared_buffers", want: `would override tuning.sharedBuffers (shared_buffers `},

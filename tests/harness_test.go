@@ -257,8 +257,13 @@ func deployAfter(t *testing.T, before *run, config map[string]any) *run {
 func deployAfterWith(t *testing.T, before *run, rec *recorder, config map[string]any) *run {
 	t.Helper()
 	rec.previous = map[string]any{}
-	for _, name := range []string{"specs", "dataVolumes", "jobs"} {
-		rec.previous[name] = await(t, pulumi.ToOutput(before.deployment.Outputs[name])).Value
+	for _, name := range []string{"specs", "dataVolumes", "jobs", "fingerprintKey"} {
+		out := await(t, pulumi.ToOutput(before.deployment.Outputs[name]))
+		rec.previous[name] = out.Value
+		if out.Secret {
+			// The engine hands a secret output back as a secret.
+			rec.previous[name] = resource.MakeSecret(resource.NewPropertyValue(out.Value))
+		}
 	}
 	return deployWith(t, rec, config)
 }
@@ -666,13 +671,20 @@ func (reg *Registration) upload(path string) (string, bool, bool) {
 	if !ok {
 		return "", false, false
 	}
+
+	// A one-shot job receives its secret files staged, and its entrypoint
+	// moves them to their paths in its tmpfs.
+	staged := path
+	if tmpfs, ok := reg.input("tmpfs").(map[string]any); ok && tmpfs[runtime.SecretsDir] != nil {
+		staged = runtime.StagedSecret(path)
+	}
 	for _, u := range v.ArrayValue() {
 		obj := u
 		if obj.IsSecret() {
 			obj = obj.SecretValue().Element
 		}
 		m := asMap(value(obj))
-		if m["file"] == path {
+		if m["file"] == path || m["file"] == staged {
 			content := obj.ObjectValue()["content"]
 			return fmt.Sprint(m["content"]), u.ContainsSecrets() || content.ContainsSecrets(), true
 		}

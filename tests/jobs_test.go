@@ -1,11 +1,13 @@
 package tests
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/djangostack/infra/components/runtime"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -222,5 +224,50 @@ func TestAFailedJobShowsItsOutputWithoutStreamHeaders(t *testing.T) {
 	msg := r.err.Error()
 	if want := "Output:\nmigrations: attempt 1 of 3\ncould not translate host name \"db\"\nattempt 2\n" + strings.Repeat("x", 424); !strings.HasSuffix(msg, want) || strings.ContainsRune(msg, 0) || strings.ContainsRune(msg, '\uFFFD') {
 		t.Errorf("the error shows %q, want it to end with %q and hold no zero byte", msg, want)
+	}
+}
+
+// A one-shot job's stopped container stays on the host with its writable
+// layer, where an upload is written. So every secret file of a job is
+// uploaded staged, into a directory its entrypoint empties before the job's
+// command starts, and the job reads it from a tmpfs that goes with the run
+// (the script itself is run by a real sh in components/runtime). A
+// long-running container gets its files where it reads them.
+func TestAJobsSecretFilesDoNotOutliveItsRun(t *testing.T) {
+	for _, stack := range []string{"production", "local"} {
+		r := deployOK(t, stack, withAppSecrets(fixtureConfig(t, stack), map[string]string{"SENTRY_DSN": sentryDSN}))
+		jobs := 0
+		for _, c := range r.all(typeContainer) {
+			isJob := c.input("attach") == true
+			tmpfs, _ := c.input("tmpfs").(map[string]any)
+			for _, u := range asSlice(c.input("uploads")) {
+				path := fmt.Sprint(asMap(u)["file"])
+				_, secret, _ := c.upload(path)
+				switch {
+				case isJob && secret && (!strings.HasPrefix(path, runtime.StagedSecretsDir+"/") || asMap(u)["permissions"] != "0666"):
+					t.Errorf("%s %s: secret file %s (mode %v) is not staged for its entrypoint to empty", stack, c.Name, path, asMap(u)["permissions"])
+				case !isJob && strings.HasPrefix(path, runtime.StagedSecretsDir+"/"):
+					t.Errorf("%s %s: a long-running container gets %s staged", stack, c.Name, path)
+				}
+			}
+			if !isJob {
+				continue
+			}
+			jobs++
+			if tmpfs[runtime.SecretsDir] != "mode=1777,size=1m" {
+				t.Errorf("%s %s: no tmpfs at %s: %v", stack, c.Name, runtime.SecretsDir, tmpfs)
+			}
+			entrypoint := c.strings("entrypoints")
+			if len(entrypoint) < 4 || entrypoint[0] != "/bin/sh" || !strings.Contains(entrypoint[2], `: > "$staged"`) || entrypoint[3] != "job-secrets" {
+				t.Errorf("%s %s: the entrypoint does not empty the staged files first: %q", stack, c.Name, entrypoint)
+			}
+		}
+		if jobs != 2 {
+			t.Errorf("%s: %d one-shot jobs, want the password step and the migration", stack, jobs)
+		}
+		// The job still finds each secret where its variable says.
+		if got, secret, ok := r.container("migrate").secretFile("SENTRY_DSN"); got != sentryDSN || !secret || !ok {
+			t.Errorf("%s: the migration's SENTRY_DSN_FILE gives %q (secret %v, uploaded %v)", stack, got, secret, ok)
+		}
 	}
 }

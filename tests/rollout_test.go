@@ -101,7 +101,8 @@ func TestAnyBackendEnvChangeRollsToo(t *testing.T) {
 func TestMigrationStep(t *testing.T) {
 	r := deployOK(t, "production", fixtureConfig(t, "production"))
 	job := r.container("migrate")
-	if got := job.strings("entrypoints"); !reflect.DeepEqual(got, []string{"/bin/sh", "-c"}) {
+	// After the step that moves its secret files into its tmpfs.
+	if got := job.strings("entrypoints"); len(got) < 2 || !reflect.DeepEqual(got[len(got)-2:], []string{"/bin/sh", "-c"}) {
 		t.Errorf("migration entrypoint %q", got)
 	}
 	script := strings.Join(job.strings("command"), " ")

@@ -86,11 +86,12 @@ func (m Migrations) Check() problems.Problems {
 
 // runMigrations registers the job that migrates the database with a backend
 // image before any container of that image starts. Its name carries the
-// image and the script, so it runs again when one of them changes, or as
+// image and the script (and how it receives its secret files,
+// runtime.JobKey), so it runs again when one of them changes, or as
 // its next attempt after a failed run (see runs): other changes (env,
 // limits) are ignored for it.
 func runMigrations(ctx *pulumi.Context, name string, runs runtime.JobRuns, m Migrations, w runtime.Workload, after pulumi.Resource, opts ...pulumi.ResourceOption) (*runtime.Job, error) {
-	key := runtime.Spec{"image": w.ImageSource, "script": m.Script()}.Fingerprint()
+	key := runtime.JobKey(runtime.Spec{"image": w.ImageSource, "script": m.Script()})
 	w.Name += "-" + key
 	w.Entrypoint = []string{"/bin/sh", "-c"}
 	w.Command = []string{m.Script()}

@@ -356,7 +356,8 @@ echo "postgres: the password of $POSTGRES_USER is the stack's"
 // cluster; after a rotation (a new password file) the step sets it in the
 // existing one. It runs on the first deploy, where it changes nothing, and
 // again when what it does changes: the image, the script, the user, the
-// database or the password's revision, which its name carries; or as its
+// database or the password's revision, which its name carries with how it
+// receives its password file (runtime.JobKey); or as its
 // next attempt after a failed run (see runs). It does not wait for the
 // server's container: it waits for the server itself (see
 // setPasswordScript).
@@ -370,7 +371,7 @@ echo "postgres: the password of $POSTGRES_USER is the stack's"
 // settings (limits, logs, labels) are ignored for it for the same reason.
 func setPassword(ctx *pulumi.Context, name string, runs runtime.JobRuns, s Settings, server runtime.Workload, socket pulumi.StringInput, revision secrets.Revision, parent pulumi.ResourceOption) (*runtime.Job, error) {
 	script := setPasswordScript(int(s.Healthcheck.ReadyWithin().Seconds()))
-	key := runtime.Spec{"image": server.ImageSource, "script": script, "user": s.User, "database": s.Database, "password": string(revision)}.Fingerprint()
+	key := runtime.JobKey(runtime.Spec{"image": server.ImageSource, "script": script, "user": s.User, "database": s.Database, "password": string(revision)})
 	w := runtime.Workload{
 		Name:       server.Name + "-password-" + key,
 		Image:      server.Image,

@@ -150,6 +150,10 @@ func RunJob(ctx *pulumi.Context, name string, runs JobRuns, w Workload, failed, 
 	if len(w.Entrypoint) > 0 {
 		args.Entrypoints = pulumi.ToStringArray(w.Entrypoint)
 	}
+	// Its secret files must not outlive the run in its stopped container.
+	if err := w.stageSecrets(args); err != nil {
+		return nil, err
+	}
 	if len(w.Networks) > 0 {
 		args.NetworksAdvanced = docker.ContainerNetworksAdvancedArray{docker.ContainerNetworksAdvancedArgs{Name: w.Networks[0]}}
 	} else {

@@ -115,10 +115,16 @@ first_deploy() {
     local start
     start=$(now)
     deployed=1
+    # The host's process list, sampled throughout the update: every process
+    # of every container shows in it (check_secrets looks for the secrets).
+    sample_processes "$work/ps-samples" &
+    local sampler=$!
     # --event-log is one of the CLI's debugging flags.
     PULUMI_DEBUG_COMMANDS=true pulumi_in_copy up --stack "$stack" --yes --skip-preview --event-log "$logs/first-up.events.jsonl" >"$logs/first-up.log"
     local took
     took=$(seconds_since "$start")
+    kill "$sampler"
+    wait "$sampler" 2>/dev/null || true
     local unhealthy
     unhealthy=$(docker ps -a --filter "label=djangostack.stack=$stack" --format '{{.Names}} {{.Status}}' |
         grep -v -e '(healthy)' -e 'migrate' -e 'postgres-password' || true)
@@ -253,15 +259,83 @@ check_exposure() {
 
 # --- 4. secrets ---------------------------------------------------------------------------------
 
+# sample_processes FILE: the host's process list (every argument of every
+# process, the containers' included), appended to FILE every 0.1 s until
+# killed or the script ends, each sample after a line "--- sample".
+sample_processes() {
+    while kill -0 "$$" 2>/dev/null; do
+        echo "--- sample"
+        ps -eo args
+        sleep 0.1
+    done >"$1"
+}
+
+# check_stopped_containers VALUES_FILE: no stopped container of the stack
+# (the one-shot steps that ran, any created and never started) holds a
+# secret of VALUES_FILE (one a line) in its writable layer (overlay2's upper
+# directory, else its exported file system) or in its directory under
+# Docker's root (its config, logs).
+check_stopped_containers() {
+    local values=$1 root c name upper files=0 stopped=0 found=""
+    root=$(docker info -f '{{.DockerRootDir}}')
+    for c in $(docker ps -aq --filter "label=djangostack.stack=$stack" --filter status=exited --filter status=created); do
+        stopped=$((stopped + 1))
+        name=$(docker inspect -f '{{.Name}}' "$c" | tr -d /)
+        upper=$(docker inspect -f '{{if .GraphDriver.Data}}{{index .GraphDriver.Data "UpperDir"}}{{end}}' "$c")
+        if [ -n "$upper" ] && [ -d "$upper" ]; then
+            files=$((files + $(find "$upper" -type f | wc -l)))
+            grep -rqF -f "$values" "$upper" "$root/containers/$(docker inspect -f '{{.Id}}' "$c")" && found+=" $name"
+        else
+            files=$((files + $(docker export "$c" | tar -t | wc -l)))
+            { docker export "$c"; cat "$root/containers/$(docker inspect -f '{{.Id}}' "$c")"/*; } | grep -qaF -f "$values" && found+=" $name"
+        fi
+    done
+    [ "$stopped" -ge 2 ] || fail "found $stopped stopped containers of the stack, want the password step and the migration"
+    [ -z "$found" ] || fail "a stopped container holds a secret in its files:$found"
+    pass "stopped containers hold no secret: $stopped stopped containers of the stack, $files files in their writable layers, $(wc -l <"$values") secrets looked for"
+}
+
+# check_process_list VALUES_FILE: no secret of VALUES_FILE appeared in the
+# host's process list sampled throughout the first update.
+check_process_list() {
+    local samples
+    samples=$(grep -c '^--- sample$' "$work/ps-samples")
+    [ "$samples" -ge 50 ] || fail "only $samples samples of the process list were taken during the first update"
+    ! grep -qF -f "$1" "$work/ps-samples" || fail "a secret appeared in the host's process list during the first update"
+    pass "no secret in the host's process list during the first update: $samples samples of ps -eo args, $(grep -vc '^--- sample$' "$work/ps-samples") process lines, $(wc -l <"$1") secrets looked for"
+}
+
+# check_secret_setting_refused: a setting set with --secret (here inside
+# backend.env) is refused by pulumi preview at its key, naming the value's
+# path from Pulumi.local.yaml and never the value; then it is removed.
+check_secret_setting_refused() {
+    local leak out start
+    leak=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
+    pulumi_in_copy config set --stack "$stack" --secret --path backend.env.E2E_LEAK "$leak" >/dev/null
+    start=$(now)
+    if out=$(cd "$copy" && pulumi preview --stack "$stack" 2>&1); then
+        fail "pulumi preview accepted backend.env.E2E_LEAK set with --secret"
+    fi
+    pulumi_in_copy config rm --stack "$stack" --path backend.env.E2E_LEAK >/dev/null
+    grep -qF "backend: holds a value set with --secret (backend.env.E2E_LEAK)" <<<"$out" ||
+        fail "the refusal does not name backend.env.E2E_LEAK:"$'\n'"$(grep -i -A3 error <<<"$out" | head -20)"
+    ! grep -qF "$leak" <<<"$out" || fail "the refusal of a secret setting echoes its value"
+    pass "a setting set with --secret (backend.env.E2E_LEAK) refused by pulumi preview at its key, the value never echoed ($(seconds_since "$start")s)"
+}
+
 check_secrets() {
-    local db_password redis_password secret_key
+    local db_password redis_password secret_key fingerprint_key
     db_password=$(cd "$copy" && pulumi stack output databaseUrl --show-secrets --stack "$stack" | sed -E 's|^postgres://[^:]*:([^@]*)@.*|\1|')
     redis_password=$(cd "$copy" && pulumi stack output redisUrl --show-secrets --stack "$stack" | sed -E 's|^redis://:([^@]*)@.*|\1|')
+    fingerprint_key=$(cd "$copy" && pulumi stack output fingerprintKey --show-secrets --stack "$stack")
     secret_key=$(docker exec "$(backend_container)" cat /run/secrets/secret_key)
     [ "$(docker exec "$(backend_container)" cat /run/secrets/e2e_app_token)" = "$app_token" ] ||
         fail "the app secret backendSecrets.E2E_APP_TOKEN is not in /run/secrets/e2e_app_token"
-    [ "${#db_password}" -ge 32 ] && [ "${#redis_password}" -ge 32 ] && [ "${#secret_key}" -ge 50 ] ||
-        fail "could not read the generated secrets back (lengths ${#db_password}, ${#redis_password}, ${#secret_key})"
+    [ "${#db_password}" -ge 32 ] && [ "${#redis_password}" -ge 32 ] && [ "${#secret_key}" -ge 50 ] && [ "${#fingerprint_key}" -ge 64 ] ||
+        fail "could not read the generated secrets back (lengths ${#db_password}, ${#redis_password}, ${#secret_key}, ${#fingerprint_key})"
+    printf '%s\n' "$db_password" "$redis_password" "$secret_key" "$app_token" >"$work/secret-values"
+    check_stopped_containers "$work/secret-values"
+    check_process_list "$work/secret-values"
 
     local where="$work/where"
     mkdir -p "$where"
@@ -273,12 +347,13 @@ check_secrets() {
     (cd "$copy" && pulumi stack output --json --stack "$stack") >"$where/stack-outputs"
     cat "$logs"/*.log >"$where/pulumi-logs"
     local name value found
-    for name in db_password redis_password secret_key app_token; do
+    for name in db_password redis_password secret_key app_token fingerprint_key; do
         value=${!name}
         found=$(grep -rlF -- "$value" "$where" || true)
         [ -z "$found" ] || fail "the generated $name is in plain text in: ${found//$where\//}"
     done
     pass "no generated secret, nor the app's own, in plain text in docker inspect of $(docker ps -aq --filter "label=djangostack.stack=$stack" | wc -l) containers, the state, the stack outputs, the engine's or the containers' logs"
+    check_secret_setting_refused
     local env_files
     env_files=$(docker inspect -f '{{range .Config.Env}}{{println .}}{{end}}' "$(backend_container)" | grep '_FILE=' | sort | tr '\n' ' ')
     expect "the backend gets its secrets as files" "$env_files" "DB_PASSWORD_FILE=/run/secrets/db_password E2E_APP_TOKEN_FILE=/run/secrets/e2e_app_token REDIS_PASSWORD_FILE=/run/secrets/redis_password SECRET_KEY_FILE=/run/secrets/secret_key "
