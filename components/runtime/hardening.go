@@ -31,6 +31,9 @@ type Privileges struct {
 	// Writable are the directories the server writes outside its volumes,
 	// absolute paths; each is a tmpfs, its memory counted against the
 	// container's limit, gone when the container stops. /tmp always is one.
+	// Each is root's: where the image has the directory, Docker copies its
+	// content and mode, not its owner, so an image that drops from root
+	// hands it to its user (as the reference backend's entrypoint does).
 	Writable []string `json:"writable"`
 }
 
@@ -71,9 +74,9 @@ func (p Privileges) Check() problems.Problems {
 const noNewPrivileges = "no-new-privileges:true"
 
 // tmpfsOptions are the mount options of every writable directory: nothing
-// there is run, no device or setuid file is honoured, and, as /tmp, every
-// user may write there (an image's entrypoint that drops from root writes
-// as its user; a tmpfs is root's, mode 755, otherwise).
+// there is run, no device or setuid file is honoured, and, where the image
+// has no such directory, every user may write there, as in /tmp (where it
+// has one, Docker keeps that directory's mode).
 const tmpfsOptions = "rw,noexec,nosuid,nodev,mode=1777"
 
 // writable is every directory the workload writes to outside its volumes,

@@ -27,10 +27,12 @@ log() { echo "entrypoint: $*" >&2; }
 trap 'log "stopped before the servers started"; exit 143' TERM
 trap 'log "interrupted before the servers started"; exit 130' INT
 
-# The shared volumes are root's when Docker creates them. Started as root, the
-# entrypoint hands them to the app user and runs the rest as that user.
+# The shared volumes are root's when Docker creates them, and so is the
+# tmpfs the program mounts over the log directory on a read-only root
+# filesystem. Started as root, the entrypoint hands them to the app user and
+# runs the rest as that user.
 if [ "$(id -u)" = 0 ]; then
-    for dir in "${STATIC_ROOT:-/srv/static}" "${MEDIA_ROOT:-/srv/media}"; do
+    for dir in "${STATIC_ROOT:-/srv/static}" "${MEDIA_ROOT:-/srv/media}" /app/logs; do
         mkdir -p "$dir"
         if [ "$(stat -c %U "$dir")" != django ]; then
             chown -R django:django "$dir"
