@@ -58,7 +58,7 @@ trap cleanup EXIT
 # (one-shot steps, which exit, are left out).
 unhealthy() {
     docker ps -a --filter "label=$1" --format '{{.Names}} {{.Status}}' |
-        grep -v -e '(healthy)' -e 'migrate' -e 'postgres-password' -e 'Exited (0)' || true
+        grep -v -e '(healthy)' -e 'migrate' -e 'postgres-password' -e 'Exited (0)' -e '-files Created' || true
 }
 
 # until_healthy LABEL: waits until every container with the label is healthy.

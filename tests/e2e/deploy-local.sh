@@ -126,8 +126,10 @@ first_deploy() {
     kill "$sampler"
     wait "$sampler" 2>/dev/null || true
     local unhealthy
+    # The one-shot steps exit; the writers of the containers' files
+    # (<container>-files) are never started.
     unhealthy=$(docker ps -a --filter "label=djangostack.stack=$stack" --format '{{.Names}} {{.Status}}' |
-        grep -v -e '(healthy)' -e 'migrate' -e 'postgres-password' || true)
+        grep -v -e '(healthy)' -e 'migrate' -e 'postgres-password' -e '-files Created' || true)
     [ -z "$unhealthy" ] || fail "containers not healthy after up: $unhealthy"
     pass "pulumi up --stack local: every container healthy ${took}s after the start of up ($(seconds_since "$started")s into the run, with the engine, images and compile)"
     echo "  phases of the update (seconds after its start):"

@@ -228,7 +228,7 @@ first_up() {
     took=$(seconds_since "$start")
     # The update waits for every container's health but the backups' (their
     # first probe is 120 s after their start): check_offsite waits for those.
-    unhealthy=$(stack_ps '{{.Names}} {{.Status}}' | grep -v -e '(healthy)' -e 'migrate' -e 'postgres-password' -e '-backup' || true)
+    unhealthy=$(stack_ps '{{.Names}} {{.Status}}' | grep -v -e '(healthy)' -e 'migrate' -e 'postgres-password' -e '-backup' -e '-files Created' || true)
     [ -z "$unhealthy" ] || fail "containers not healthy after up: $unhealthy"
     pass "pulumi up --stack $stack: $(stack_ps '{{.Names}}' | wc -l) containers, every one the update waits for healthy ${took}s after the start of up"
     echo "  phases of the update (seconds after its start):"
