@@ -376,3 +376,14 @@ func TestDocsSwarmExampleDeploys(t *testing.T) {
 		t.Errorf("the backend service runs %v replicas, the example sets %v", replicas, want)
 	}
 }
+
+// On a swarm, Traefik's provider reads services, tasks, networks and the
+// nodes of the tasks through the Docker API proxy: those alone, GET only.
+func TestSwarmDockerAPIPassesTheSwarmReads(t *testing.T) {
+	r := deployOK(t, "production", swarmConfig(t))
+	env := asMap(asMap(asMap(r.service("traefik-docker-api").input("taskSpec"))["containerSpec"])["env"])
+	want := map[string]any{"POST": "0", "EVENTS": "1", "PING": "1", "VERSION": "1", "SERVICES": "1", "TASKS": "1", "NETWORKS": "1", "NODES": "1"}
+	if !reflect.DeepEqual(env, want) {
+		t.Errorf("the swarm's Docker API proxy lets through %v, want %v", env, want)
+	}
+}

@@ -49,11 +49,12 @@ func (d DockerAPI) Check() problems.Problems {
 // Env is what the proxy lets through, as its image reads it: the sections
 // of the API the provider reads, by GET or HEAD only (POST=0). The Docker
 // provider lists and inspects containers and watches their events; the
-// Swarm provider lists services, tasks and networks.
+// Swarm provider lists services, tasks and networks and inspects the node
+// of each task.
 func (d DockerAPI) Env(swarm bool) map[string]string {
 	env := map[string]string{"POST": "0", "EVENTS": "1", "PING": "1", "VERSION": "1"}
 	if swarm {
-		env["SERVICES"], env["TASKS"], env["NETWORKS"] = "1", "1", "1"
+		env["SERVICES"], env["TASKS"], env["NETWORKS"], env["NODES"] = "1", "1", "1", "1"
 	} else {
 		env["CONTAINERS"] = "1"
 	}
