@@ -389,6 +389,7 @@ phase "2. the site through Traefik" check_site
 phase "2b. the worker role" worker_handles_a_task "$site"
 phase "3. exposure" check_exposure
 phase "4. secrets" check_secrets
+phase "4b. the database role" check_database_role "$(backend_container)"
 phase "5. preview after up" check_no_changes "after the first up"
 phase "6a. release: env" release_env
 phase "6b. release: image" release_image

@@ -587,3 +587,43 @@ worker_handles_a_task() {
     grep -qw -- "$by" <<<"$hostnames" || fail "task $id was handled by $by, none of the worker containers ($hostnames)"
     pass "${#workers[@]} worker container(s) healthy, on the data network only, no route; a task POSTed through Traefik was written by the worker $by $(seconds_since "$start")s later, and the site serves it"
 }
+
+# check_database_role CONTAINER: from a backend container, as the database
+# role it logs in as (Django's own connection), each statement below as a
+# named check: the role is no superuser and in no role, the app's own
+# queries succeed, and CREATE ROLE, ALTER SYSTEM and COPY ... TO PROGRAM
+# fail.
+check_database_role() {
+    local out
+    out=$(docker exec "$1" python3 manage.py shell -c '
+from django.db import connection, transaction
+from core.models import Note
+def run(name, sql):
+    try:
+        with transaction.atomic(), connection.cursor() as c:
+            c.execute(sql)
+            print(name, "ok", "|".join(str(v) for v in (c.fetchone() or ())) if c.description else "")
+    except Exception as e:
+        print(name, "refused", str(e).splitlines()[0])
+run("role", "SELECT current_user, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, (SELECT count(*) FROM pg_auth_members WHERE member = r.oid) FROM pg_roles r WHERE rolname = current_user")
+run("owner", "SELECT pg_get_userbyid(datdba) = current_user FROM pg_database WHERE datname = current_database()")
+n = Note.objects.create(text="e2e database role")
+print("orm ok", Note.objects.filter(pk=n.pk).count(), Note.objects.count() > 0)
+n.delete()
+run("create_role", "CREATE ROLE e2e_intruder SUPERUSER")
+run("alter_system", "ALTER SYSTEM SET work_mem = $$1GB$$")
+run("copy_program", "COPY (SELECT 1) TO PROGRAM $$id$$")
+' 2>&1) || fail "the database role checks did not run: $out"
+    echo "$out" | sed 's/^/      /'
+    local role
+    role=$(awk '$1 == "role" {print $3}' <<<"$out")
+    [[ $role == *"|False|False|False|False|False|0" ]] || fail "the backend's database role has more than it needs: $role"
+    pass "the backend's database role: ${role%%|*}, no superuser, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, a member of no role"
+    expect "the backend's database role owns its database" "$(awk '$1 == "owner" {print $2, $3}' <<<"$out")" "ok True"
+    expect "the app's own queries as that role (an ORM insert, read back, delete)" "$(awk '$1 == "orm" {print $2, $3, $4}' <<<"$out")" "ok 1 True"
+    local what
+    for what in create_role alter_system copy_program; do
+        grep -q "^$what refused " <<<"$out" || fail "as the backend's database role, $what succeeds: $(grep "^$what " <<<"$out")"
+        pass "as the backend's database role, ${what//_/ } fails: $(grep "^$what " <<<"$out" | cut -d' ' -f3-)"
+    done
+}
