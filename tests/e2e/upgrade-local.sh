@@ -52,6 +52,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
+build_probe() { (cd "$repo" && go build -o "$work/bin/probe" ./tests/e2e/probe); }
 backend_container() { docker ps --filter "label=djangostack.stack=$stack" --filter "label=djangostack.component=backend" --format '{{.Names}}' | head -1; }
 psql_pg() { docker exec "$prefix-postgres" psql -U postgres -d app -qtAc "$1"; }
 
@@ -126,7 +127,7 @@ phase "docker engine" ensure_docker
 phase "refuse a second local stack" refuse_a_running_stack
 phase "engine (CLI, plugins, Traefik)" engine
 phase "images (stand-ins)" images
-phase "tools" eval '(cd "$repo" && go build -o "$work/bin/probe" ./tests/e2e/probe)'
+phase "tools" build_probe
 phase "1. deploy with the earlier version" deploy_earlier
 phase "2. rows" write_rows
 phase "3. up with this version under load" upgrade_under_load
