@@ -272,8 +272,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		NoWait: true,
 	}
 	c.Spec = w.Describe()
-	// Dumps start once the database is healthy.
-	c.Server, err = runtime.Register(ctx, args.Runtime, name, w, parent, pulumi.DependsOn([]pulumi.Resource{args.Database.Server}))
+	// Dumps start once the database is healthy and the password step has
+	// given the superuser its name and password.
+	c.Server, err = runtime.Register(ctx, args.Runtime, name, w, parent, pulumi.DependsOn([]pulumi.Resource{args.Database.Server, args.Database.Ready}))
 	if err != nil {
 		return nil, err
 	}
