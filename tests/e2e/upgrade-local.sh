@@ -14,6 +14,7 @@
 # upgrade once, between two given versions.
 #   UPGRADE_FROM=REV   the earlier version (a commit of this repository)
 #   E2E_KEEP=1         keep the stack, the copy and the state at the end
+#   E2E_LOGS=DIR       keep the engine's logs there
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,6 +35,10 @@ deployed=""
 cleanup() {
     local status=$?
     set +e
+    if [ -n "${E2E_LOGS:-}" ]; then
+        mkdir -p "$E2E_LOGS"
+        cp "$logs"/* "$E2E_LOGS"/ 2>/dev/null
+    fi
     if [ "$status" -ne 0 ]; then
         for c in $(docker ps -aq --filter "label=djangostack.stack=$stack" 2>/dev/null); do
             echo "--- last lines of $(docker inspect -f '{{.Name}}' "$c")'s log" >&2
@@ -65,7 +70,9 @@ checkout() {
     if [ "$1" = HEAD ]; then
         (cd "$repo" && git ls-files --cached --others --exclude-standard -z | tar --null -T - -c) | tar -x -C "$copy"
     else
-        (cd "$repo" && git archive "$1") | tar -x -C "$copy"
+        # With a checkout's modes: git archive's own umask (002) would give
+        # the build context other file modes, so another image.
+        (cd "$repo" && git -c tar.umask=022 archive "$1") | tar -x -C "$copy"
     fi
     [ -z "$keep" ] || printf '%s\n' "$keep" >"$copy/Pulumi.$stack.yaml"
     build_program "$copy"
