@@ -210,8 +210,23 @@ check_secrets() {
     secret_key=$(docker exec "$(backend_container)" cat /run/secrets/secret_key)
     [ "$(docker exec "$(backend_container)" cat /run/secrets/e2e_app_token)" = "$app_token" ] ||
         fail "the app secret backendSecrets.E2E_APP_TOKEN is not in /run/secrets/e2e_app_token"
-    [ "${#db_password}" -ge 32 ] && [ "${#redis_password}" -ge 32 ] && [ "${#secret_key}" -ge 50 ] ||
-        fail "could not read the generated secrets back (lengths ${#db_password}, ${#redis_password}, ${#secret_key})"
+    # The superuser's password is in no output: from the state.
+    superuser_password=$(cd "$copy" && pulumi stack export --show-secrets --stack "$stack" | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["deployment"]["resources"]:
+    if r["urn"].endswith("::secrets-postgres-superuser-password"):
+        result = r["outputs"]["result"]
+        print(json.loads(result["plaintext"]) if isinstance(result, dict) else result)')
+    [ "${#db_password}" -ge 32 ] && [ "${#redis_password}" -ge 32 ] && [ "${#secret_key}" -ge 50 ] && [ "${#superuser_password}" -ge 32 ] ||
+        fail "could not read the generated secrets back (lengths ${#db_password}, ${#redis_password}, ${#secret_key}, ${#superuser_password})"
+    local c
+    for c in $(docker ps --filter "label=djangostack.stack=$stack" --format '{{.Names}}'); do
+        [[ $c == *-postgres-password-* ]] && continue
+        if docker exec "$c" sh -c 'cat /run/secrets/* 2>/dev/null' | grep -qF -- "$superuser_password"; then
+            fail "the database superuser's password is in $c"
+        fi
+    done
+    pass "the database superuser's password is in none of the running containers' /run/secrets (only the password step has it)"
 
     local where="$work/where"
     mkdir -p "$where"
@@ -223,7 +238,7 @@ check_secrets() {
     (cd "$copy" && pulumi stack output --json --stack "$stack") >"$where/stack-outputs"
     cat "$logs"/*.log >"$where/pulumi-logs"
     local name value found
-    for name in db_password redis_password secret_key app_token; do
+    for name in db_password redis_password secret_key superuser_password app_token; do
         value=${!name}
         found=$(grep -rlF -- "$value" "$where" || true)
         [ -z "$found" ] || fail "the generated $name is in plain text in: ${found//$where\//}"
