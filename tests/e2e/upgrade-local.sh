@@ -124,7 +124,7 @@ upgrade_under_load() {
 check_upgraded() {
     expect "every row of e2e_kept kept" "$(psql_pg "SELECT count(*) || ' ' || sum(id) FROM e2e_kept")" "1000 500500"
     expect "every row of core_note kept" "$(psql_pg "SELECT count(*) FROM core_note WHERE text LIKE 'before the upgrade %'")" "200"
-    expect "postgres is the cluster's superuser (the image's bootstrap one, renamed)" "$(psql_pg "SELECT oid || ' ' || rolsuper FROM pg_roles WHERE rolname = 'postgres'")" "10 t"
+    expect "postgres is the cluster's superuser (the image's bootstrap one, renamed)" "$(psql_pg "SELECT oid || ' ' || rolsuper FROM pg_roles WHERE rolname = 'postgres'")" "10 true"
     expect "no table, sequence, view or index of the database is another role's than app's" \
         "$(psql_pg "SELECT count(*) FILTER (WHERE relowner <> 'app'::regrole) FROM pg_class WHERE oid >= 16384 AND relkind IN ('r', 'S', 'v', 'm', 'i')")" "0"
     check_database_role "$(backend_container)"
