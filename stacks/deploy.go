@@ -221,14 +221,16 @@ func registerHost(ctx *pulumi.Context, p Profile, names naming.Naming, dataVolum
 func (d *Deployment) registerData(ctx *pulumi.Context, p Profile, h *host) error {
 	var err error
 	if d.Postgres, err = postgres.New(ctx, "postgres", &postgres.Args{
-		Settings: &p.Postgres,
-		Target:   h.dataTarget,
-		Password: d.Secrets.DatabasePassword,
-		Network:  h.data,
-		KeepData: p.KeepData,
-		// The password's revision names the step that sets it.
-		PasswordRevision: p.Rotation.Postgres,
-		Jobs:             d.lastJobs,
+		Settings:          &p.Postgres,
+		Target:            h.dataTarget,
+		Password:          d.Secrets.DatabasePassword,
+		SuperuserPassword: d.Secrets.SuperuserPassword,
+		Network:           h.data,
+		KeepData:          p.KeepData,
+		// The passwords' revisions name the step that sets them.
+		PasswordRevision:  p.Rotation.Postgres,
+		SuperuserRevision: p.Rotation.PostgresSuperuser,
+		Jobs:              d.lastJobs,
 	}, h.withHost); err != nil {
 		return err
 	}
@@ -243,7 +245,7 @@ func (d *Deployment) registerData(ctx *pulumi.Context, p Profile, h *host) error
 			Target:           h.dataTarget,
 			Database:         d.Postgres,
 			DatabaseImage:    p.Postgres.Image,
-			Password:         d.Secrets.DatabasePassword,
+			Password:         d.Secrets.SuperuserPassword,
 			Network:          h.data,
 			KeepData:         p.KeepData,
 			OffsiteSecretKey: offsiteKey,

@@ -132,6 +132,7 @@ func newBackupFixture(t *testing.T, cluster *pgCluster, shell backupShell) *back
 		"PGUSER":          cluster.superuser,
 		"PGDATABASE":      fx.db,
 		"PGPASSWORD_FILE": cluster.passwordFile,
+		"BACKUP_DB_OWNER": fx.db + "_owner",
 		"BACKUP_DIR":      fx.dir,
 		"BACKUP_PREFIX":   backupPrefix,
 		"BACKUP_INTERVAL": "3600",
@@ -141,6 +142,8 @@ func newBackupFixture(t *testing.T, cluster *pgCluster, shell backupShell) *back
 	if err := os.Mkdir(fx.dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// The application's role, as the password step makes it: no superuser.
+	cluster.psql(t, "postgres", fmt.Sprintf("CREATE ROLE %s LOGIN", fx.vars["BACKUP_DB_OWNER"]))
 	t.Cleanup(func() {
 		if strings.Contains(fx.printed.String(), cluster.password) {
 			t.Errorf("the scripts printed the database password:\n%s", fx.printed)
@@ -398,6 +401,17 @@ func testBackupRestoreFindsEveryRow(t *testing.T, fx *backupFixture) {
 	r := fx.ok("restore.sh", name)
 	if got := fx.snapshot(); got != want {
 		t.Fatalf("after the restore the database differs from what was dumped: %s\n%s", firstDifference(want, got), r)
+	}
+	// The dump was taken from objects the superuser owned, as a stack of
+	// the program's earlier versions has them: the restored database and
+	// everything in it are the application role's.
+	owner := fx.vars["BACKUP_DB_OWNER"]
+	if got := fx.psql(`SELECT datdba::regrole FROM pg_database WHERE datname = current_database()`); got != owner+"\n" {
+		t.Errorf("the restored database is owned by %q, not by %s", got, owner)
+	}
+	if got := fx.psql(`SELECT count(*) FILTER (WHERE relowner <> '` + owner + `'::regrole) || ' of ' || count(*) FROM pg_class
+		WHERE oid >= 16384 AND relkind IN ('r', 'S', 'v', 'm', 'i')`); !strings.HasPrefix(got, "0 of ") || got == "0 of 0\n" {
+		t.Errorf("relations of the restored database not owned by %s: %s", owner, got)
 	}
 	for _, line := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^  public\.authors +3 rows$`),
@@ -871,7 +885,7 @@ func testBackupConfiguration(t *testing.T, fx *backupFixture) {
 		{"backup.sh", []string{"loop"}, []string{"PGHOST", "BACKUP_INTERVAL", "BACKUP_KEEP"}},
 		{"backup.sh", []string{"prune"}, []string{"BACKUP_PREFIX", "BACKUP_KEEP", "BACKUP_MAX_AGE"}},
 		{"backup.sh", []string{"list"}, []string{"BACKUP_PREFIX"}},
-		{"restore.sh", []string{"x.dump"}, []string{"PGHOST", "PGUSER", "PGDATABASE", "PGPASSWORD_FILE"}},
+		{"restore.sh", []string{"x.dump"}, []string{"PGHOST", "PGUSER", "PGDATABASE", "PGPASSWORD_FILE", "BACKUP_DB_OWNER"}},
 	} {
 		for _, v := range tc.missing {
 			r := fx.runWith(fx.with(v, ""), tc.script, tc.args...)

@@ -21,13 +21,27 @@ func TestTheDatabaseGetsTheStacksPasswordBeforeAnythingLogsIn(t *testing.T) {
 
 	step := r.container("postgres-password")
 	script := strings.Join(step.strings("command"), " ")
-	for _, part := range []string{"sh -c", "psql", "-h /var/run/postgresql", `ALTER ROLE :"role" PASSWORD :'password'`, "cat /run/secrets/postgres-password"} {
+	for _, part := range []string{"sh -c", "psql", `ALTER ROLE :"role" PASSWORD :'password'`, "cat /run/secrets/postgres-password",
+		`ALTER ROLE :"superuser" PASSWORD :'superuser_password'`, "cat /run/secrets/postgres-superuser-password"} {
 		if !strings.Contains(script, part) {
 			t.Errorf("the password step lacks %q:\n%s", part, script)
 		}
 	}
-	if content, secret, ok := step.upload("/run/secrets/postgres-password"); !ok || !secret || content != "mock-secrets-postgres-password" {
-		t.Errorf("the password step's password file: %q secret %v present %v", content, secret, ok)
+	for file, password := range map[string]string{
+		"/run/secrets/postgres-password":           "mock-secrets-postgres-password",
+		"/run/secrets/postgres-superuser-password": "mock-secrets-postgres-superuser-password",
+	} {
+		if content, secret, ok := step.upload(file); !ok || !secret || content != password {
+			t.Errorf("the password step's password file %s: %q secret %v present %v", file, content, secret, ok)
+		}
+	}
+	// It speaks to the server's socket, as the superuser.
+	if env, _ := step.env(); env["PGHOST"] != "/var/run/postgresql" || env["POSTGRES_SUPERUSER"] != "postgres" || env["POSTGRES_USER"] != "app" {
+		t.Errorf("the password step's environment: %v", env)
+	}
+	// The server itself never gets the superuser's password.
+	if _, _, ok := pg.upload("/run/secrets/postgres-superuser-password"); ok {
+		t.Errorf("the Postgres container holds the superuser's password")
 	}
 	if step.str("networkMode") != "none" || step.input("attach") != true || step.str("restart") != "no" {
 		t.Errorf("the password step is not a one-shot with no network: networkMode %q attach %v", step.str("networkMode"), step.input("attach"))
@@ -38,7 +52,7 @@ func TestTheDatabaseGetsTheStacksPasswordBeforeAnythingLogsIn(t *testing.T) {
 	if dependsOn(step, "Postgres$docker:index/container:Container::postgres") {
 		t.Errorf("the password step waits for Postgres's container to be healthy: %v", step.DependsOn)
 	}
-	for _, part := range []string{"SHOW listen_addresses", "deadline=$(( $(date +%s) + 100 ))", "not accepting connections 100 s after the step began"} {
+	for _, part := range []string{"current_setting('listen_addresses') <> ''", "deadline=$(( $(date +%s) + 100 ))", "not accepting connections 100 s after the step began"} {
 		if !strings.Contains(script, part) {
 			t.Errorf("the password step does not wait for the server (%q):\n%s", part, script)
 		}
@@ -88,11 +102,22 @@ func TestRotatingASecretRegeneratesItAndRollsTheBackend(t *testing.T) {
 	}
 }
 
-func TestOnASwarmThereIsNoPasswordStep(t *testing.T) {
+// On a swarm the server may be on another node than the one Pulumi talks
+// to: the step logs in over the data network, by password, after the
+// service exists, and what logs in as the application waits for it too.
+func TestOnASwarmThePasswordStepLogsInOverTheDataNetwork(t *testing.T) {
 	r := deployOK(t, "production", swarmConfig(t))
-	for _, c := range r.all(typeContainer) {
-		if role(c.Name) == "postgres-password" {
-			t.Errorf("a swarm runs the password step, whose socket volume is on the data node")
-		}
+	step := r.container("postgres-password")
+	if env, _ := step.env(); env["PGHOST"] != "django-stack-production-postgres" || env["PGPORT"] != "5432" {
+		t.Errorf("the swarm's password step connects to %q:%q", env["PGHOST"], env["PGPORT"])
+	}
+	if len(asSlice(step.input("volumes"))) != 0 || len(asSlice(step.input("networksAdvanced"))) != 1 {
+		t.Errorf("the swarm's password step mounts %v and joins %v", step.input("volumes"), step.input("networksAdvanced"))
+	}
+	if !dependsOn(step, "Postgres$docker:index/service:Service::postgres") {
+		t.Errorf("the swarm's password step does not wait for the service: %v", step.DependsOn)
+	}
+	if !dependsOn(r.container("migrate"), "Postgres$docker:index/container:Container::"+step.Name) {
+		t.Errorf("the swarm's migration starts before the password step")
 	}
 }

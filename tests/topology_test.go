@@ -155,9 +155,10 @@ func TestGeneratedSecrets(t *testing.T) {
 		special bool
 		charset string
 	}{
-		"secrets-postgres-password": {32, false, ""},
-		"secrets-redis-password":    {32, false, ""},
-		"secrets-django-secret-key": {50, true, "!@#%^&*(-_=+)"},
+		"secrets-postgres-password":           {32, false, ""},
+		"secrets-postgres-superuser-password": {32, false, ""},
+		"secrets-redis-password":              {32, false, ""},
+		"secrets-django-secret-key":           {50, true, "!@#%^&*(-_=+)"},
 	}
 	passwords := r.all(typeRandomPassword)
 	if len(passwords) != len(want) {
@@ -174,7 +175,8 @@ func TestGeneratedSecrets(t *testing.T) {
 	}
 	secrets := r.deployment.Secrets
 	for name, out := range map[string]pulumi.StringOutput{
-		"database password": secrets.DatabasePassword, "redis password": secrets.RedisPassword, "secret key": secrets.DjangoSecretKey,
+		"database password": secrets.DatabasePassword, "superuser password": secrets.SuperuserPassword,
+		"redis password": secrets.RedisPassword, "secret key": secrets.DjangoSecretKey,
 	} {
 		if res := await(t, out); !res.Secret {
 			t.Errorf("the %s is not a secret output", name)

@@ -99,9 +99,10 @@ func (s Settings) Env(db *postgres.Postgres, prefix string) map[string]string {
 	return map[string]string{
 		"PGHOST":          db.Host,
 		"PGPORT":          strconv.Itoa(db.Port),
-		"PGUSER":          db.User,
+		"PGUSER":          db.Superuser,
 		"PGDATABASE":      db.Database,
-		"PGPASSWORD_FILE": postgres.PasswordFile,
+		"PGPASSWORD_FILE": postgres.SuperuserPasswordFile,
+		"BACKUP_DB_OWNER": db.User,
 		"BACKUP_DIR":      scripts.DumpDir,
 		"BACKUP_PREFIX":   prefix,
 		"BACKUP_INTERVAL": strconv.FormatInt(s.Interval.Seconds(), 10),
@@ -165,7 +166,8 @@ type Args struct {
 	Database *postgres.Postgres
 	// DatabaseImage is the Postgres image reference.
 	DatabaseImage string
-	// Password of the application user.
+	// Password of the database superuser, which dumps and restores: a
+	// restore makes a database and closes the application's sessions.
 	Password pulumi.StringInput
 	// Network is the data network.
 	Network pulumi.StringInput
@@ -257,7 +259,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Command:     []string{"sh", scripts.Backup, "loop"},
 		Env:         s.Env(args.Database, args.Naming.Prefix),
 		Files: append(files, runtime.File{
-			Path: postgres.PasswordFile, Content: pulumi.ToSecret(args.Password).(pulumi.StringOutput), Mode: "0444", Secret: true,
+			Path: postgres.SuperuserPasswordFile, Content: pulumi.ToSecret(args.Password).(pulumi.StringOutput), Mode: "0444", Secret: true,
 		}),
 		Volumes: []runtime.VolumeMount{{Volume: c.Volume.Name, Target: scripts.DumpDir}},
 		// Root, which owns the dumps volume and its dumps, with no
@@ -272,8 +274,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		NoWait: true,
 	}
 	c.Spec = w.Describe()
-	// Dumps start once the database is healthy.
-	c.Server, err = runtime.Register(ctx, args.Runtime, name, w, parent, pulumi.DependsOn([]pulumi.Resource{args.Database.Server}))
+	// Dumps start once the database is healthy and the password step has
+	// given the superuser its name and password.
+	c.Server, err = runtime.Register(ctx, args.Runtime, name, w, parent, pulumi.DependsOn([]pulumi.Resource{args.Database.Server, args.Database.Ready}))
 	if err != nil {
 		return nil, err
 	}

@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/djangostack/infra/components/naming"
 	"github.com/djangostack/infra/components/problems"
 	"github.com/djangostack/infra/components/runtime"
+	"github.com/djangostack/infra/components/scripts"
 	"github.com/djangostack/infra/components/secrets"
 	"github.com/djangostack/infra/components/units"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -22,7 +25,10 @@ type Settings struct {
 	Image string `json:"image"`
 	// Database is the name of the application database.
 	Database string `json:"database"`
-	// User owns the application database.
+	// User is the application's role: the backend, its roles and the
+	// migrations log in as it. It owns the application database and is no
+	// superuser (the superuser is "postgres", for the password step and the
+	// backups only).
 	User string `json:"user"`
 	// Tuning are the server settings passed as `-c name=value`.
 	Tuning Tuning `json:"tuning"`
@@ -208,6 +214,14 @@ func (s Settings) Check() problems.Problems {
 			ps.Add(id[0], "%q is not a plain Postgres identifier (lower-case letters, digits and _, at most 63)", id[1])
 		}
 	}
+	switch {
+	case s.User == Superuser:
+		ps.Add("user", "%q is the superuser's name; the application's role must be another, which owns the database and nothing more", s.User)
+	case strings.HasPrefix(s.User, "pg_"):
+		ps.Add("user", "%q: Postgres reserves role names that begin with pg_", s.User)
+	case s.User == transientOwner || s.User == transientSuper:
+		ps.Add("user", "%q is a name the password step uses for a moment", s.User)
+	}
 	t := s.Tuning
 	for _, sz := range t.sizes() {
 		switch {
@@ -263,8 +277,11 @@ type Args struct {
 	Settings *Settings
 	// Target is where the component deploys.
 	runtime.Target
-	// Password of the application user.
+	// Password of the application role (User).
 	Password pulumi.StringInput
+	// SuperuserPassword is the superuser's (Superuser), which only the
+	// password step uses of what this component runs.
+	SuperuserPassword pulumi.StringInput
 	// Network is the name of the (internal) network the server joins.
 	Network pulumi.StringInput
 	// KeepData protects the data volume and keeps it when the stack is destroyed.
@@ -272,6 +289,8 @@ type Args struct {
 	// PasswordRevision names the revision of Password: a new one runs the
 	// password step again, as a new container (see setPassword).
 	PasswordRevision secrets.Revision
+	// SuperuserRevision names the revision of SuperuserPassword, likewise.
+	SuperuserRevision secrets.Revision
 	// Jobs are the runs of the jobs the last update recorded: a password
 	// step whose last run failed runs again as its next attempt. Nil: none.
 	Jobs runtime.JobRuns
@@ -290,9 +309,11 @@ type Postgres struct {
 	Host string
 	// Port is the server's port on the data network.
 	Port int
-	// Database and User are the application's database and its owner.
-	Database string
-	User     string
+	// Database and User are the application's database and its owner, the
+	// application's role; Superuser is the superuser's name.
+	Database  string
+	User      string
+	Superuser string
 	// URL is the application's connection URL (secret).
 	URL pulumi.StringOutput
 	// PasswordSet resolves once the running cluster has Password (see
@@ -311,56 +332,159 @@ const (
 	postgresDataDir   = "/var/lib/postgresql/data"
 	postgresSocketDir = "/var/run/postgresql"
 	PasswordFile      = "/run/secrets/postgres-password"
-	Port              = 5432
+	// SuperuserPasswordFile holds the superuser's password, in the password
+	// step and the backup container only.
+	SuperuserPasswordFile = "/run/secrets/postgres-superuser-password"
+	Port                  = 5432
 )
 
-// setPasswordScript waits until the server accepts connections, then sets
-// the application user's password to the one in the password file, over the
-// server's unix socket, where the image's local connections need no
-// password: the old one may be gone already.
+// Superuser is the database superuser's name: the only role that may do
+// more than the application's own queries. The password step, the backups
+// and restores log in as it; the backend, its roles and the migrations
+// never do (see setPasswordScript).
+const Superuser = "postgres"
+
+// Roles the password step makes for a moment while it renames the image's
+// bootstrap superuser (see setPasswordScript); Check keeps them from
+// postgres.user.
+const (
+	transientOwner = "djangostack_new_owner"
+	transientSuper = "djangostack_rename"
+)
+
+// setPasswordScript waits until the server accepts a superuser's
+// connection, then makes the roles what the stack needs, whatever the
+// cluster's past, and sets both passwords: the stack's superuser
+// (Superuser) with SuperuserPasswordFile's password, and the application
+// role (POSTGRES_USER) with PasswordFile's, owning the application's
+// database and everything in it, and nothing more: no superuser,
+// CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, and a member of no role
+// (pg_execute_server_program, pg_read_server_files and the like).
 //
-// The wait is the step's own, over the socket, so that nothing waits for the
-// server's first Docker healthcheck, one probe interval after its start
-// (10 s), when it is ready in about 2: the migration and the backend start
-// that much earlier, and the update still waits for the server's own
-// healthcheck alongside. On a first start the image's initialisation runs a
-// temporary server on the same socket with listen_addresses = ”; the server
-// proper listens on the network, so the wait lasts until SHOW
-// listen_addresses answers something. It gives up after readyWithin seconds,
-// the longest the server's healthcheck takes to decide.
+// The image makes POSTGRES_USER the cluster's bootstrap superuser when it
+// creates the cluster, and Postgres never lets that role lose SUPERUSER.
+// So the step renames it to Superuser and makes the application role anew:
+// a stand-in role (transientOwner) gets the database and every object the
+// bootstrap superuser owns in it (components/scripts/own.sql, one object at
+// a time), then one transaction renames the bootstrap superuser to
+// Superuser and the stand-in to POSTGRES_USER and sets the passwords. A
+// client that logs in as POSTGRES_USER with its password gets the
+// superuser before that commit and the new owner after it, so a running
+// backend of a stack that was deployed before this step existed loses no
+// request. On later runs the application role exists already: the step
+// makes sure of its attributes, hands it what the superuser has come to own
+// in the database since, and sets the passwords (a rotation).
 //
-// psql reads the password from its file itself (\set with backquotes), so
-// that it is on no command line: every process in a container shows in the
-// host's ps.
+// It logs in over PGHOST: the server's unix socket on one host, where the
+// image trusts local connections; its name on the data network on a swarm,
+// by password: as Superuser, or, before the rename, as the bootstrap
+// superuser with the application role's password, which the image gave it.
+//
+// The wait is the step's own, so that nothing waits for the server's first
+// Docker healthcheck, one probe interval after its start (10 s), when it is
+// ready in about 2: the migration and the backend start that much earlier,
+// and the update still waits for the server's own healthcheck alongside. On
+// a first start the image's initialisation runs a temporary server on the
+// socket with listen_addresses = ”; the server proper listens on the
+// network, so the wait lasts until SHOW listen_addresses answers something.
+// It gives up after readyWithin seconds, the longest the server's
+// healthcheck takes to decide.
+//
+// psql reads the passwords from their files itself (\set with backquotes),
+// and a login's password is in psql's environment, so that no password is
+// on a command line: every process in a container shows in the host's ps.
 func setPasswordScript(readyWithin int) string {
 	return fmt.Sprintf(`set -eu
-deadline=$(( $(date +%%s) + %d ))
-until [ -n "$(psql -X -qtA -h `+postgresSocketDir+` -U "$POSTGRES_USER" -d "$POSTGRES_DB" -c 'SHOW listen_addresses' 2>/dev/null)" ]; do
+PGOPTIONS="-c client_min_messages=warning"
+export PGOPTIONS
+# as USER FILE ARGS...: psql as USER, with the password in FILE (the socket
+# needs none).
+as() {
+  as_user=$1 as_file=$2
+  shift 2
+  PGPASSWORD=$(cat "$as_file") psql -X -U "$as_user" -d "$POSTGRES_DB" "$@"
+}
+deadline=$(( $(date +%%s) + %[1]d ))
+login=
+while :; do
+  for candidate in "$POSTGRES_SUPERUSER `+SuperuserPasswordFile+`" "$POSTGRES_USER `+PasswordFile+`"; do
+    # shellcheck disable=SC2086 # a name and a path, neither with spaces
+    set -- $candidate
+    if [ "$(as "$1" "$2" -qtA -c "SELECT rolsuper AND current_setting('listen_addresses') <> '' FROM pg_roles WHERE rolname = current_user" 2>/dev/null)" = t ]; then
+      login=$candidate
+      break 2
+    fi
+  done
   if [ "$(date +%%s)" -ge "$deadline" ]; then
-    echo "postgres: not accepting connections %d s after the step began" >&2
+    echo "postgres: not accepting connections %[1]d s after the step began (as $POSTGRES_SUPERUSER, or as $POSTGRES_USER while the image's superuser has its name)" >&2
     exit 1
   fi
   sleep 0.2
 done
-psql -X -q -v ON_ERROR_STOP=1 -h `+postgresSocketDir+` -U "$POSTGRES_USER" -d "$POSTGRES_DB" \
-  -v role="$POSTGRES_USER" <<'SQL'
-\set password `+"`cat "+PasswordFile+"`"+`
+# shellcheck disable=SC2086
+set -- $login
+as "$1" "$2" -q -v ON_ERROR_STOP=1 -v db="$POSTGRES_DB" -v role="$POSTGRES_USER" -v superuser="$POSTGRES_SUPERUSER" <<'SQL'
+`, readyWithin) + `\set password ` + "`cat " + PasswordFile + "`" + `
+\set superuser_password ` + "`cat " + SuperuserPasswordFile + "`" + `
+SELECT session_user AS me, session_user = :'role' AS convert, session_user <> :'superuser' AS rename \gset
+\if :convert
+\set owner ` + transientOwner + `
+\else
+\set owner :role
+\endif
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'owner') AS missing \gset
+\if :missing
+CREATE ROLE :"owner";
+\endif
+ALTER ROLE :"owner" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS INHERIT;
+SELECT format('REVOKE %I FROM %I', r.rolname, :'owner')
+       || CASE WHEN current_setting('server_version_num')::int >= 160000 THEN format(' GRANTED BY %I', g.rolname) ELSE '' END
+  FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles g ON g.oid = m.grantor
+ WHERE m.member = :'owner'::regrole
+\gexec
+ALTER DATABASE :"db" OWNER TO :"owner";
+` + ownSQL() + `
+BEGIN;
+\if :rename
+CREATE ROLE ` + transientSuper + ` SUPERUSER NOLOGIN;
+SET SESSION AUTHORIZATION ` + transientSuper + `;
+ALTER ROLE :"me" RENAME TO :"superuser";
+\if :convert
+ALTER ROLE :"owner" RENAME TO :"role";
+\endif
+RESET SESSION AUTHORIZATION;
+DROP ROLE ` + transientSuper + `;
+\endif
+ALTER ROLE :"superuser" PASSWORD :'superuser_password';
 ALTER ROLE :"role" PASSWORD :'password';
+COMMIT;
 SQL
-echo "postgres: the password of $POSTGRES_USER is the stack's"
-`, readyWithin, readyWithin)
+echo "postgres: $POSTGRES_USER owns $POSTGRES_DB and nothing more; the passwords of $POSTGRES_USER and $POSTGRES_SUPERUSER are the stack's"
+`
 }
 
-// setPassword registers the one-shot step that gives the running cluster
-// the stack's password. The image sets the password only when it creates the
-// cluster; after a rotation (a new password file) the step sets it in the
-// existing one. It runs on the first deploy, where it changes nothing, and
-// again when what it does changes: the image, the script, the user, the
-// database or the password's revision, which its name carries with how it
-// receives its password file (runtime.JobKey); or as its
-// next attempt after a failed run (see runs). It does not wait for the
-// server's container: it waits for the server itself (see
-// setPasswordScript).
+// ownSQL is components/scripts/own.sql, which restores run too.
+func ownSQL() string {
+	b, err := scripts.Files.ReadFile("own.sql")
+	if err != nil {
+		panic(err) // embedded: present at build time
+	}
+	return strings.TrimRight(string(b), "\n")
+}
+
+// setPassword registers the one-shot step that makes the running cluster's
+// roles the stack's and gives them the stack's passwords (see
+// setPasswordScript). The image sets a password only when it creates the
+// cluster; after a rotation (a new password) the step sets it in the
+// existing one. It runs on the first deploy and again when what it does
+// changes: the image, the script, the roles, the database or a password's
+// revision, which its name carries with how it receives its password files
+// (runtime.JobKey); or as its next attempt after a failed run (see runs). It does not wait for the server's container: it waits for
+// the server itself.
+//
+// On one host it speaks to the server's socket, on no network; on a swarm,
+// where the server may be on another node, over the data network, by
+// password.
 //
 // A change is a new container next to the old one, never a replacement:
 // the provider replaces a container delete-first, and the engine then
@@ -369,23 +493,30 @@ echo "postgres: the password of $POSTGRES_USER is the stack's"
 // stopped every backend before the new ones existed (seen on the real
 // engine: the backend deleted at the start, the new one created 35 s later). Other changes of its
 // settings (limits, logs, labels) are ignored for it for the same reason.
-func setPassword(ctx *pulumi.Context, name string, runs runtime.JobRuns, s Settings, server runtime.Workload, socket pulumi.StringInput, revision secrets.Revision, parent pulumi.ResourceOption) (*runtime.Job, error) {
+func setPassword(ctx *pulumi.Context, name string, args *Args, s Settings, server runtime.Workload, image pulumi.StringInput, socket pulumi.StringInput, host string, opts ...pulumi.ResourceOption) (*runtime.Job, error) {
 	script := setPasswordScript(int(s.Healthcheck.ReadyWithin().Seconds()))
-	key := runtime.JobKey(runtime.Spec{"image": server.ImageSource, "script": script, "user": s.User, "database": s.Database, "password": string(revision)})
+	key := runtime.JobKey(runtime.Spec{"image": server.ImageSource, "script": script, "user": s.User, "superuser": Superuser, "database": s.Database,
+		"password": string(args.PasswordRevision), "superuserPassword": string(args.SuperuserRevision)})
 	w := runtime.Workload{
-		Name:       server.Name + "-password-" + key,
-		Image:      server.Image,
-		Command:    []string{"sh", "-c", script},
-		Env:        map[string]string{"POSTGRES_USER": s.User, "POSTGRES_DB": s.Database},
-		Files:      server.Files,
+		Name:    server.Name + "-password-" + key,
+		Image:   image,
+		Command: []string{"sh", "-c", script},
+		Env:     map[string]string{"POSTGRES_USER": s.User, "POSTGRES_DB": s.Database, "POSTGRES_SUPERUSER": Superuser, "PGHOST": postgresSocketDir},
+		Files: append(slices.Clip(server.Files), runtime.File{
+			Path: SuperuserPasswordFile, Content: pulumi.ToSecret(args.SuperuserPassword).(pulumi.StringOutput), Mode: "0444", Secret: true,
+		}),
 		Privileges: server.Privileges,
 		Volumes:    []runtime.VolumeMount{{Volume: socket, Target: postgresSocketDir}},
 		Labels:     runtime.MergeMaps(server.Labels, map[string]string{naming.LabelComponent: "postgres-password"}),
 		// The job needs no network: it speaks to the server's socket.
 		Settings: s.ContainerSettings,
 	}
-	return runtime.RunJob(ctx, name+"-password-"+key, runs, w, "setting the database password failed", "the running backend keeps the old one",
-		[]string{"labels", "cpus", "memory", "memorySwap", "logDriver", "logOpts"}, parent)
+	if args.Runtime == runtime.Swarm {
+		w.Env["PGHOST"], w.Env["PGPORT"] = host, strconv.Itoa(Port)
+		w.Volumes, w.Networks = nil, []pulumi.StringInput{args.Network}
+	}
+	return runtime.RunJob(ctx, name+"-password-"+key, args.Jobs, w, "setting the database password failed", "the running backend keeps the old one",
+		[]string{"labels", "cpus", "memory", "memorySwap", "logDriver", "logOpts"}, opts...)
 }
 
 // Host is the Postgres container's name, which the backend and the
@@ -398,15 +529,15 @@ func DataVolume(n naming.Naming) string { return n.Name("postgres-data") }
 // New registers the database server: its image, a data volume and a
 // container that reads its password from a file, never from the environment.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Postgres, error) {
-	if args == nil || args.Password == nil || args.Network == nil {
-		return nil, errors.New("postgres: args with a password and a network are required")
+	if args == nil || args.Password == nil || args.SuperuserPassword == nil || args.Network == nil {
+		return nil, errors.New("postgres: args with both passwords and a network are required")
 	}
 	s, err := problems.Resolve("postgres", args.Settings, DefaultSettings, nil)
 	if err != nil {
 		return nil, err
 	}
 
-	c := &Postgres{Host: Host(args.Naming), Port: Port, Database: s.Database, User: s.User}
+	c := &Postgres{Host: Host(args.Naming), Port: Port, Database: s.Database, User: s.User, Superuser: Superuser}
 	if err := ctx.RegisterComponentResource(runtime.TypePrefix+"Postgres", name, c, opts...); err != nil {
 		return nil, err
 	}
@@ -469,14 +600,19 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	c.URL = pulumi.ToSecret(pulumi.Sprintf("postgres://%s:%s@%s:%d/%s", s.User, args.Password, c.Host, Port, s.Database)).(pulumi.StringOutput)
-	c.PasswordSet, c.Ready = pulumi.String("").ToStringOutput(), c.Server
-	if args.Runtime != runtime.Swarm {
-		set, err := setPassword(ctx, name, args.Jobs, s, w, socket.Name, args.PasswordRevision, parent)
-		if err != nil {
-			return nil, err
-		}
-		c.PasswordSet, c.Ready, c.Jobs = set.Passed, set.Container, []runtime.JobRecord{set.Record}
+	// The step runs a container on the host Pulumi talks to, on a swarm
+	// too: the pulled image's id. On one host it waits for the server
+	// itself, not its container; a swarm's service is created first, for
+	// its name on the data network.
+	jobOpts := []pulumi.ResourceOption{parent}
+	if args.Runtime == runtime.Swarm {
+		jobOpts = append(jobOpts, pulumi.DependsOn([]pulumi.Resource{c.Server}))
 	}
+	set, err := setPassword(ctx, name, args, s, w, image.ImageId, socket.Name, c.Host, jobOpts...)
+	if err != nil {
+		return nil, err
+	}
+	c.PasswordSet, c.Ready, c.Jobs = set.Passed, set.Container, []runtime.JobRecord{set.Record}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"host": pulumi.String(c.Host),
 		"url":  c.URL,

@@ -3,10 +3,11 @@
 # of those `backup.sh list` shows in BACKUP_DIR.
 #
 # Configuration, from the environment only (the same as backup.sh's):
-#   PGHOST PGPORT PGUSER PGDATABASE  the database to replace; PGUSER must be
-#                                    allowed to create databases (the
-#                                    image's POSTGRES_USER is a superuser)
+#   PGHOST PGPORT PGUSER PGDATABASE  the database to replace; PGUSER is a
+#                                    superuser (the stack's postgres)
 #   PGPASSWORD_FILE   a file holding the password
+#   BACKUP_DB_OWNER   the role that owns the database (the application's):
+#                     the restored database and everything in it are its
 #   BACKUP_DIR        where the dumps are (default /backups)
 #
 # The dump's checksum is verified first: a dump without a checksum file, or
@@ -27,8 +28,11 @@
 # The cost is room for a second copy of the database while it runs.
 #
 # pg_restore's flags: --no-owner, because everything is created by PGUSER,
-# which owns the stack's database anyway, so a dump from another stack with
-# another user restores the same; --exit-on-error, so that a dump that does
+# then handed to BACKUP_DB_OWNER (own.sql: every object but the system's and
+# the extensions'), which owns the new database, so a dump from another
+# stack with another owner restores the same; as the superuser, so that a
+# dump holding an extension only a superuser can create restores too;
+# --exit-on-error, so that a dump that does
 # not fully restore is never swapped in. Privileges (GRANTs) are restored: if
 # the dump grants to a role this server lacks, the restore fails, the
 # database is unchanged, and the message names the role. Not
@@ -63,6 +67,7 @@ case $name in
 *) name=$name.dump ;;
 esac
 need_postgres
+need BACKUP_DB_OWNER
 enter_backup_dir
 
 fail() {
@@ -111,7 +116,7 @@ fi
 # as an identifier, :'db' as a literal).
 psql_maint() {
 	PGOPTIONS="${PGOPTIONS-} -c client_min_messages=warning" psql -X -q -At --no-password -v ON_ERROR_STOP=1 -d "$maint" \
-		-v db="$db" -v tmp="$tmp" -v old="$old"
+		-v db="$db" -v tmp="$tmp" -v old="$old" -v owner="$BACKUP_DB_OWNER"
 }
 
 drop_tmp() {
@@ -132,9 +137,9 @@ SELECT count(*) > 0 AS db_exists FROM pg_database WHERE datname = :'db' \gset
 \if :db_exists
 SELECT pg_encoding_to_char(encoding) AS enc, datcollate AS coll, datctype AS ctype
   FROM pg_database WHERE datname = :'db' \gset
-CREATE DATABASE :"tmp" TEMPLATE template0 ENCODING :'enc' LC_COLLATE :'coll' LC_CTYPE :'ctype';
+CREATE DATABASE :"tmp" OWNER :"owner" TEMPLATE template0 ENCODING :'enc' LC_COLLATE :'coll' LC_CTYPE :'ctype';
 \else
-CREATE DATABASE :"tmp" TEMPLATE template0;
+CREATE DATABASE :"tmp" OWNER :"owner" TEMPLATE template0;
 \endif
 SQL
 
@@ -149,6 +154,12 @@ CHILD=
 if [ "$status" -ne 0 ]; then
 	drop_tmp
 	fail "pg_restore failed (above); $db was not touched"
+fi
+# What pg_restore made belongs to the database's owner.
+if ! PGOPTIONS="${PGOPTIONS-} -c client_min_messages=warning" psql -X -q -At --no-password -v ON_ERROR_STOP=1 -d "$tmp" \
+	-v owner="$BACKUP_DB_OWNER" -f "$(dirname "$0")/own.sql" >/dev/null; then
+	drop_tmp
+	fail "could not give the restored objects to $BACKUP_DB_OWNER (above); $db was not touched"
 fi
 
 # The swap. pg_terminate_backend only signals; ALTER DATABASE ... RENAME waits

@@ -6,9 +6,11 @@ package scripts
 
 import "embed"
 
-// Files are the scripts, by their names in this directory.
+// Files are the scripts, by their names in this directory: the shell
+// scripts and own.sql, which restore.sh and the password step
+// (components/postgres) run.
 //
-//go:embed *.sh
+//go:embed *.sh *.sql
 var Files embed.FS
 
 // Where the scripts are inside the backup container.

@@ -16,8 +16,11 @@ type Args struct {
 // long as the stack; changing a revision (any new value, such as a date)
 // generates that secret anew on the next deploy.
 type Rotation struct {
-	// Postgres is the revision of the database password.
+	// Postgres is the revision of the application role's database password.
 	Postgres Revision `json:"postgres"`
+	// PostgresSuperuser is the revision of the database superuser's
+	// password, which only the password step and the backups use.
+	PostgresSuperuser Revision `json:"postgresSuperuser"`
 	// Redis is the revision of the Redis password.
 	Redis Revision `json:"redis"`
 	// SecretKey is the revision of Django's SECRET_KEY.
@@ -41,9 +44,12 @@ func (r *Revision) UnmarshalText(b []byte) error {
 type Secrets struct {
 	pulumi.ResourceState
 
-	// DatabasePassword is the Postgres application user's password:
+	// DatabasePassword is the Postgres application role's password:
 	// 32 letters and digits, safe in a connection URL.
 	DatabasePassword pulumi.StringOutput
+	// SuperuserPassword is the Postgres superuser's password, for the
+	// password step, the backups and restores only: 32 letters and digits.
+	SuperuserPassword pulumi.StringOutput
 	// RedisPassword is Redis's requirepass: 32 letters and digits, safe in a
 	// connection URL and in a config file line.
 	RedisPassword pulumi.StringOutput
@@ -87,6 +93,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if c.DatabasePassword, err = generate("postgres-password", r.Postgres, alphanumeric(32)); err != nil {
 		return nil, err
 	}
+	if c.SuperuserPassword, err = generate("postgres-superuser-password", r.PostgresSuperuser, alphanumeric(32)); err != nil {
+		return nil, err
+	}
 	if c.RedisPassword, err = generate("redis-password", r.Redis, alphanumeric(32)); err != nil {
 		return nil, err
 	}
@@ -98,8 +107,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	return c, ctx.RegisterResourceOutputs(c, pulumi.Map{
-		"databasePassword": c.DatabasePassword,
-		"redisPassword":    c.RedisPassword,
-		"djangoSecretKey":  c.DjangoSecretKey,
+		"databasePassword":  c.DatabasePassword,
+		"superuserPassword": c.SuperuserPassword,
+		"redisPassword":     c.RedisPassword,
+		"djangoSecretKey":   c.DjangoSecretKey,
 	})
 }

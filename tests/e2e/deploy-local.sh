@@ -326,18 +326,33 @@ check_secret_setting_refused() {
 }
 
 check_secrets() {
-    local db_password redis_password secret_key fingerprint_key
+    local db_password redis_password secret_key fingerprint_key superuser_password
     db_password=$(cd "$copy" && pulumi stack output databaseUrl --show-secrets --stack "$stack" | sed -E 's|^postgres://[^:]*:([^@]*)@.*|\1|')
     redis_password=$(cd "$copy" && pulumi stack output redisUrl --show-secrets --stack "$stack" | sed -E 's|^redis://:([^@]*)@.*|\1|')
     fingerprint_key=$(cd "$copy" && pulumi stack output fingerprintKey --show-secrets --stack "$stack")
     secret_key=$(docker exec "$(backend_container)" cat /run/secrets/secret_key)
     [ "$(docker exec "$(backend_container)" cat /run/secrets/e2e_app_token)" = "$app_token" ] ||
         fail "the app secret backendSecrets.E2E_APP_TOKEN is not in /run/secrets/e2e_app_token"
-    [ "${#db_password}" -ge 32 ] && [ "${#redis_password}" -ge 32 ] && [ "${#secret_key}" -ge 50 ] && [ "${#fingerprint_key}" -ge 64 ] ||
-        fail "could not read the generated secrets back (lengths ${#db_password}, ${#redis_password}, ${#secret_key}, ${#fingerprint_key})"
-    printf '%s\n' "$db_password" "$redis_password" "$secret_key" "$app_token" >"$work/secret-values"
+    # The superuser's password is in no output: from the state.
+    superuser_password=$(cd "$copy" && pulumi stack export --show-secrets --stack "$stack" | python3 -c '
+import json, sys
+for r in json.load(sys.stdin)["deployment"]["resources"]:
+    if r["urn"].endswith("::secrets-postgres-superuser-password"):
+        result = r["outputs"]["result"]
+        print(json.loads(result["plaintext"]) if isinstance(result, dict) else result)')
+    [ "${#db_password}" -ge 32 ] && [ "${#redis_password}" -ge 32 ] && [ "${#secret_key}" -ge 50 ] && [ "${#fingerprint_key}" -ge 64 ] && [ "${#superuser_password}" -ge 32 ] ||
+        fail "could not read the generated secrets back (lengths ${#db_password}, ${#redis_password}, ${#secret_key}, ${#fingerprint_key}, ${#superuser_password})"
+    printf '%s\n' "$db_password" "$redis_password" "$secret_key" "$superuser_password" "$app_token" >"$work/secret-values"
     check_stopped_containers "$work/secret-values"
     check_process_list "$work/secret-values"
+    local c
+    for c in $(docker ps --filter "label=djangostack.stack=$stack" --format '{{.Names}}'); do
+        [[ $c == *-postgres-password-* ]] && continue
+        if docker exec "$c" sh -c 'cat /run/secrets/* 2>/dev/null' | grep -qF -- "$superuser_password"; then
+            fail "the database superuser's password is in $c"
+        fi
+    done
+    pass "the database superuser's password is in none of the running containers' /run/secrets (only the password step has it)"
 
     local where="$work/where"
     mkdir -p "$where"
@@ -349,7 +364,7 @@ check_secrets() {
     (cd "$copy" && pulumi stack output --json --stack "$stack") >"$where/stack-outputs"
     cat "$logs"/*.log >"$where/pulumi-logs"
     local name value found
-    for name in db_password redis_password secret_key app_token fingerprint_key; do
+    for name in db_password redis_password secret_key superuser_password app_token fingerprint_key; do
         value=${!name}
         found=$(grep -rlF -- "$value" "$where" || true)
         [ -z "$found" ] || fail "the generated $name is in plain text in: ${found//$where\//}"
@@ -519,6 +534,7 @@ phase "3. exposure" check_exposure
 phase "3b. CIS audit" cis_audit 5.4,5.5,5.10,5.13,5.26
 phase "3c. the Docker API from Traefik" docker_api_refuses_writes "$prefix-traefik"
 phase "4. secrets" check_secrets
+phase "4b. the database role" check_database_role "$(backend_container)"
 phase "5. preview after up" check_no_changes "after the first up"
 phase "6a. release: env" release_env
 phase "6b. release: image" release_image

@@ -643,3 +643,46 @@ docker_api_refuses_writes() {
     expect "the Docker API from Traefik: its reads answered, a container's creation, an exec and the images refused (GET /${2:-containers}/json, POST /containers/create, POST /containers/…/exec, GET /images/json)" \
         "$reads $create $exec $images" "200 403 403 403"
 }
+
+# check_database_role CONTAINER: from a backend container, as the database
+# role it logs in as (Django's own connection), each statement below as a
+# named check: the role is no superuser and in no role, the app's own
+# queries succeed, and CREATE ROLE, ALTER SYSTEM and COPY ... TO PROGRAM
+# fail.
+check_database_role() {
+    local out
+    out=$(docker exec "$1" python3 manage.py shell -c '
+from django.db import connection
+from core.models import Note
+def run(name, sql):
+    # In autocommit, as the app runs: ALTER SYSTEM refuses a transaction
+    # block whoever runs it.
+    try:
+        with connection.cursor() as c:
+            c.execute(sql)
+            print(name, "ok", "|".join(str(v) for v in (c.fetchone() or ())) if c.description else "")
+    except Exception as e:
+        print(name, "refused", str(e).splitlines()[0])
+run("role", "SELECT current_user, rolsuper, rolcreaterole, rolcreatedb, rolreplication, rolbypassrls, (SELECT count(*) FROM pg_auth_members WHERE member = r.oid) FROM pg_roles r WHERE rolname = current_user")
+run("owner", "SELECT pg_get_userbyid(datdba) = current_user FROM pg_database WHERE datname = current_database()")
+n = Note.objects.create(text="e2e database role")
+print("orm ok", Note.objects.filter(pk=n.pk).count(), Note.objects.count() > 0)
+n.delete()
+run("create_role", "CREATE ROLE e2e_intruder SUPERUSER")
+run("alter_system", "ALTER SYSTEM SET work_mem = $$1GB$$")
+run("copy_program", "COPY (SELECT 1) TO PROGRAM $$id$$")
+' 2>&1) || fail "the database role checks did not run: $out"
+    echo "$out" | sed 's/^/      /'
+    local role
+    role=$(awk '$1 == "role" {print $3}' <<<"$out")
+    [[ $role == *"|False|False|False|False|False|0" ]] || fail "the backend's database role has more than it needs: $role"
+    pass "the backend's database role: ${role%%|*}, no superuser, CREATEROLE, CREATEDB, REPLICATION or BYPASSRLS, a member of no role"
+    expect "the backend's database role owns its database" "$(awk '$1 == "owner" {print $2, $3}' <<<"$out")" "ok True"
+    expect "the app's own queries as that role (an ORM insert, read back, delete)" "$(awk '$1 == "orm" {print $2, $3, $4}' <<<"$out")" "ok 1 True"
+    local what
+    for what in create_role alter_system copy_program; do
+        grep -qE "^$what refused (permission denied|must be superuser)" <<<"$out" ||
+            fail "as the backend's database role, $what is not refused for want of a privilege: $(grep "^$what " <<<"$out")"
+        pass "as the backend's database role, ${what//_/ } fails: $(grep "^$what " <<<"$out" | cut -d' ' -f3-)"
+    done
+}
