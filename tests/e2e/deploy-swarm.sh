@@ -320,7 +320,7 @@ check_site() {
     published=$(docker service inspect -f '{{.Spec.Name}} {{.Spec.EndpointSpec.Mode}}{{range .Spec.EndpointSpec.Ports}} {{.PublishMode}}:{{.PublishedPort}}->{{.TargetPort}}{{end}}' \
         $(docker service ls -q --filter "label=djangostack.stack=$stack") | sed "s/^$prefix-//" | sort | tr '\n' ',')
     expect "only Traefik publishes a port, in host mode; every service is dnsrr (no virtual IP)" "$published" \
-        "backend dnsrr,backup dnsrr,nginx dnsrr,postgres dnsrr,redis dnsrr,traefik dnsrr host:$port->80,worker dnsrr,"
+        "backend dnsrr,backup dnsrr,docker-api dnsrr,nginx dnsrr,postgres dnsrr,redis dnsrr,traefik dnsrr host:$port->80,worker dnsrr,"
 }
 
 # Postgres's shared memory: a service gets no --shm-size, and the program
