@@ -651,7 +651,7 @@ docker_api_refuses_writes() {
 # fail.
 check_database_role() {
     local out
-    out=$(docker exec "$1" python3 manage.py shell -c '
+    out=$(docker exec --user django "$1" python3 manage.py shell -c '
 from django.db import connection
 from core.models import Note
 def run(name, sql):

@@ -93,7 +93,7 @@ deploy_earlier() {
 
 write_rows() {
     docker exec "$prefix-postgres" psql -U app -d app -qc "CREATE TABLE e2e_kept (id int PRIMARY KEY, note text); INSERT INTO e2e_kept SELECT n, 'row ' || n FROM generate_series(1, 1000) n;"
-    docker exec "$(backend_container)" python3 manage.py shell -c '
+    docker exec --user django "$(backend_container)" python3 manage.py shell -c '
 from core.models import Note
 Note.objects.bulk_create([Note(text="before the upgrade %d" % i) for i in range(200)])' >/dev/null
     notes_before=$(docker exec "$prefix-postgres" psql -U app -d app -qtAc "SELECT count(*) FROM core_note")
