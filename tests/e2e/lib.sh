@@ -533,7 +533,7 @@ retry_failed_password_step() {
     start=$(now)
     up_must_fail "$log"
     took=$(seconds_since "$start")
-    readable_failure "$log" "setting the database password failed (exit 1)" "postgres: not accepting connections [0-9]+ s after the step began"
+    readable_failure "$log" "setting the database password failed (exit 1)" "postgres: not accepting connections [0-9]+ s after the step began \(as [a-z_]+, or as [a-z_]+ while the image.s superuser has its name\)"
     for step in $(stack_containers postgres-password -a); do
         [ "$(docker inspect -f '{{.State.ExitCode}}' "$step")" = 0 ] || failed_step=$step
     done
