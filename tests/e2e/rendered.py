@@ -15,7 +15,8 @@ image and script (backend-migrate-<digest>). FIELD:
   health-cmd    the healthcheck as one shell command line (docker run's
                 --health-cmd always runs through a shell)
   script        the migration step's shell script, as it is (it runs with
-                the entrypoint /bin/sh -c)
+                the entrypoint /bin/sh -c, after the lines that move its
+                secret files into place)
   stop-timeout  the seconds Docker waits after the stop signal before it
                 kills the container
 """
@@ -49,7 +50,13 @@ def main(golden, name, field):
     elif field == "command":
         lines = inputs.get("command", [])
     elif field == "script":
-        if inputs.get("entrypoints") != ["/bin/sh", "-c"] or len(inputs.get("command", [])) != 1:
+        # A job with secret files runs its own entrypoint under the few
+        # lines that move those files into place (runtime.jobSecretsScript):
+        # /bin/sh -c <that> job-secrets /bin/sh -c.
+        entrypoints = inputs.get("entrypoints") or []
+        if entrypoints[3:4] == ["job-secrets"]:
+            entrypoints = entrypoints[4:]
+        if entrypoints != ["/bin/sh", "-c"] or len(inputs.get("command", [])) != 1:
             sys.exit(f"rendered.py: {name} is not a /bin/sh -c script")
         sys.stdout.write(inputs["command"][0])
         return
