@@ -258,7 +258,7 @@ task_container() { service_tasks "$1" | head -1; }
 # desired_tasks SERVICE: the tasks swarm means to keep running. Unlike the
 # containers, these leave out a replaced task still in its stop grace period.
 # The Swarm provider reads services (and tasks, networks) through the proxy.
-docker_api_refuses_writes_swarm() { docker_api_refuses_writes "$(task_container traefik)" services; }
+docker_api_refuses_writes_swarm() { docker_api_refuses_writes "$(task_container traefik)" /services; }
 
 desired_tasks() { docker service ps -q --filter desired-state=running "$prefix-$1"; }
 

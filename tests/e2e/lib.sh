@@ -620,10 +620,10 @@ cis_audit() {
     pass "docker-bench-security section 5 on the stack's $(grep -c . <<<"$(docker ps -q --filter "name=$prefix")") containers ($(seconds_since "$start")s): no WARN in $1; $(tail -1 <<<"$out")"
 }
 
-# docker_api_refuses_writes TRAEFIK_CONTAINER: from Traefik's network
+# docker_api_refuses_writes TRAEFIK_CONTAINER [READ]: from Traefik's network
 # namespace, the Docker API answers through its proxy the reads Traefik's
-# provider makes, and refuses with 403 a container's creation, an exec and
-# a section Traefik does not read.
+# provider makes (READ, /containers/json by default), and refuses with 403 a
+# container's creation, an exec and a section Traefik does not read.
 docker_api_refuses_writes() {
     local api="http://$prefix-docker-api:2375/v1.41" status
     # _api_status METHOD PATH: the HTTP status the proxy answers from Traefik's
@@ -636,11 +636,11 @@ docker_api_refuses_writes() {
             -S -O /dev/null "${post[@]}" "$api$2" 2>&1 || true; } | awk '$1 ~ /^HTTP\// { code = $2 } END { print code }'
     }
     local traefik_container=$1 reads create exec images
-    reads=$(_api_status GET "/${2:-containers}/json")
+    reads=$(_api_status GET "${2:-/containers/json}")
     create=$(_api_status POST /containers/create)
     exec=$(_api_status POST "/containers/$traefik_container/exec")
     images=$(_api_status GET /images/json)
-    expect "the Docker API from Traefik: its reads answered, a container's creation, an exec and the images refused (GET /${2:-containers}/json, POST /containers/create, POST /containers/…/exec, GET /images/json)" \
+    expect "the Docker API from Traefik: its reads answered, a container's creation, an exec and the images refused (GET ${2:-/containers/json}, POST /containers/create, POST /containers/…/exec, GET /images/json)" \
         "$reads $create $exec $images" "200 403 403 403"
 }
 
