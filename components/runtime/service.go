@@ -30,6 +30,24 @@ func swarmRestart(condition string) string {
 // restart policy and log rotation as the container, its files as Swarm
 // configs, and its secrets as Swarm secrets — files under /run/secrets/,
 // with the variable NAME_FILE pointing at each secret variable's file.
+// swarmObjectMaxName is the longest name Docker gives a Swarm secret or
+// config: it refuses a longer one at creation ("only 64 [a-zA-Z0-9-_.]
+// characters allowed").
+const swarmObjectMaxName = 64
+
+// swarmObjectName names a Swarm secret or config: the service, the file and
+// a digest of the content (which reveals nothing of it), as
+// "<service>-<file>-<digest>". A name over Docker's limit keeps its
+// beginning and ends in a digest of the whole name instead, so it stays
+// unique for its service, file and content.
+func swarmObjectName(service, file, content string) string {
+	name := fmt.Sprintf("%s-%s-%s", service, file, digest(content)[:10])
+	if len(name) <= swarmObjectMaxName {
+		return name
+	}
+	return strings.TrimRight(name[:swarmObjectMaxName-11], "-_.") + "-" + digest(name)[:10]
+}
+
 func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.ResourceOption) (*docker.Service, error) {
 	w = w.secretsAsFiles()
 	s := w.Settings
@@ -44,7 +62,7 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 		// Swarm secrets cannot change: a new value is a new secret, named
 		// after a digest of its content (which reveals nothing of it).
 		dockerName := pulumi.Unsecret(pulumi.ToSecret(content).(pulumi.StringOutput).ApplyT(func(v string) string {
-			return fmt.Sprintf("%s-%s-%s", w.Name, base, digest(v)[:10])
+			return swarmObjectName(w.Name, base, v)
 		})).(pulumi.StringOutput)
 		secret, err := docker.NewSecret(ctx, name+"-"+base, &docker.SecretArgs{
 			Name: dockerName,
@@ -77,7 +95,7 @@ func newService(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.Res
 		}
 		config, err := docker.NewServiceConfig(ctx, name+"-"+strings.ReplaceAll(path.Base(f.Path), ".", "-"), &docker.ServiceConfigArgs{
 			// Configs cannot change either: named after their content.
-			Name: pulumi.String(fmt.Sprintf("%s-%s-%s", w.Name, path.Base(f.Path), digest(string(content))[:10])),
+			Name: pulumi.String(swarmObjectName(w.Name, path.Base(f.Path), string(content))),
 			Data: pulumi.String(base64.StdEncoding.EncodeToString([]byte(content))),
 		}, opts...)
 		if err != nil {

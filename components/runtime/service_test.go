@@ -50,3 +50,32 @@ func TestAServiceRefusesAFileOfUnknownContent(t *testing.T) {
 		}
 	}
 }
+
+// Docker refuses a Swarm secret or config named over 64 characters, which
+// the backup's superuser password file reached under a production prefix.
+// A name that fits is kept as it reads; a longer one is cut and stays unique
+// for its service, file and content.
+func TestSwarmObjectNamesFitDockersLimit(t *testing.T) {
+	short := swarmObjectName("app-web", "nginx.conf", "listen 80;")
+	if want := "app-web-nginx.conf-" + digest("listen 80;")[:10]; short != want {
+		t.Errorf("a name that fits = %q, want %q", short, want)
+	}
+	service := "django-stack-production-backup"
+	long := swarmObjectName(service, "postgres-superuser-password", "s3cret")
+	names := map[string]string{long: "long"}
+	for label, other := range map[string]string{
+		"other content": swarmObjectName(service, "postgres-superuser-password", "s3cret2"),
+		"other file":    swarmObjectName(service, "postgres-superuser-passwore", "s3cret"),
+		"other service": swarmObjectName(service+"x", "postgres-superuser-password", "s3cret"),
+	} {
+		if _, taken := names[other]; taken {
+			t.Errorf("%s gives the same name %q", label, other)
+		}
+		names[other] = label
+	}
+	for name := range names {
+		if len(name) > swarmObjectMaxName || !strings.HasPrefix(name, service) || strings.Contains(name, "s3cret") {
+			t.Errorf("name %q (%d characters): want at most %d, starting with the service, without the content", name, len(name), swarmObjectMaxName)
+		}
+	}
+}
