@@ -186,7 +186,7 @@ func newFileWriter(ctx *pulumi.Context, name string, w Workload, uploads docker.
 		created = append(created, v)
 		volumes = append(volumes, docker.ContainerVolumeArgs{VolumeName: v.Name, ContainerPath: pulumi.String(dir)})
 	}
-	return docker.NewContainer(ctx, name+"-files", &docker.ContainerArgs{
+	args := &docker.ContainerArgs{
 		Name:    pulumi.String(w.Name + "-files"),
 		Image:   w.Image,
 		Labels:  labelArray(labels),
@@ -194,11 +194,11 @@ func newFileWriter(ctx *pulumi.Context, name string, w Workload, uploads docker.
 		Uploads: uploads,
 		Start:   pulumi.Bool(false),
 		MustRun: pulumi.Bool(false),
-		// Never started, and locked down all the same.
-		Capabilities: &docker.ContainerCapabilitiesArgs{Drops: pulumi.ToStringArray([]string{"ALL"})},
-		SecurityOpts: pulumi.ToStringArray([]string{noNewPrivileges}),
-	}, // Its name is fixed: the old writer goes before the new one writes.
-		append(opts, pulumi.DependsOn(created), pulumi.DeleteBeforeReplace(true))...)
+	}
+	// Never started, and locked down all the same.
+	Privileges{}.lockDown(args)
+	// Its name is fixed: the old writer goes before the new one writes.
+	return docker.NewContainer(ctx, name+"-files", args, append(opts, pulumi.DependsOn(created), pulumi.DeleteBeforeReplace(true))...)
 }
 
 // envArray renders environment variables as KEY=value, sorted by key. They

@@ -3,12 +3,11 @@ package runtime
 import (
 	"fmt"
 	"maps"
-
-	"github.com/djangostack/infra/components/problems"
 	"path"
 	"slices"
 	"strings"
 
+	"github.com/djangostack/infra/components/problems"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -105,16 +104,22 @@ func (p Privileges) capabilities() []string {
 // of the image that its user owns).
 func (w Workload) harden(args *docker.ContainerArgs) {
 	p := w.Privileges
+	p.lockDown(args)
+	args.Tmpfs = pulumi.ToStringMap(p.tmpfs())
+	if p.User != "" {
+		args.User = pulumi.String(p.User)
+	}
+}
+
+// lockDown drops every capability but p's and sets no-new-privileges: what
+// every container gets, the never-started writers of files included.
+func (p Privileges) lockDown(args *docker.ContainerArgs) {
 	caps := &docker.ContainerCapabilitiesArgs{Drops: pulumi.ToStringArray([]string{"ALL"})}
 	if c := p.capabilities(); len(c) > 0 {
 		caps.Adds = pulumi.ToStringArray(c)
 	}
 	args.Capabilities = caps
 	args.SecurityOpts = pulumi.ToStringArray([]string{noNewPrivileges})
-	args.Tmpfs = pulumi.ToStringMap(p.tmpfs())
-	if p.User != "" {
-		args.User = pulumi.String(p.User)
-	}
 }
 
 // tmpfs is the container's map of writable directories.

@@ -66,7 +66,7 @@ func (d DockerAPI) HealthTest() []string {
 	return []string{"CMD", "wget", "-q", "-O", "/dev/null", fmt.Sprintf("http://127.0.0.1:%d/_ping", DockerAPIPort)}
 }
 
-// Endpoint is the Docker API as Traefik reaches it: the proxy's name on
+// dockerAPIEndpoint is the Docker API as Traefik reaches it: the proxy's name on
 // their network of their own.
 func dockerAPIEndpoint(host string) string {
 	return fmt.Sprintf("tcp://%s:%d", host, DockerAPIPort)
