@@ -42,9 +42,13 @@ start_work deploy
 started=$(now)
 
 deployed=""
+# The load generator of a release, stopped at the end if a failure left it
+# running: it would load the machine for the runs after this one.
+load_pid=""
 cleanup() {
     local status=$?
     set +e
+    [ -z "$load_pid" ] || kill "$load_pid" 2>/dev/null
     if [ -n "${E2E_LOGS:-}" ]; then
         mkdir -p "$E2E_LOGS"
         cp "$logs"/* "$E2E_LOGS"/ 2>/dev/null
@@ -383,7 +387,7 @@ for r in json.load(sys.stdin)["deployment"]["resources"]:
 # visit in the session), and requires at least 2,000 requests during the
 # update and none failed.
 release() {
-    local what=$1 load_pid report took start before after
+    local what=$1 report took start before after
     before=$(docker ps --filter "label=djangostack.stack=$stack" --filter "label=djangostack.component=backend" --format '{{.Names}}' | sort | tr '\n' ' ')
     "$work/bin/probe" load -c 4 -url "$site/api/" -url "$site/notes/" >"$work/load.json" &
     load_pid=$!

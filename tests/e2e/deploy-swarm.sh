@@ -43,9 +43,13 @@ start_work swarm
 started=$(now)
 
 deployed=""
+# The load generator of a release, stopped at the end if a failure left it
+# running: it would load the machine for the runs after this one.
+load_pid=""
 cleanup() {
     local status=$?
     set +e
+    [ -z "$load_pid" ] || kill "$load_pid" 2>/dev/null
     if [ "$status" -ne 0 ]; then
         # The logs of a failed run stay, for the next one to overwrite.
         rm -rf /tmp/e2e-swarm-failed-logs && cp -r "$logs" /tmp/e2e-swarm-failed-logs &&
