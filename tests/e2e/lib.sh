@@ -150,11 +150,13 @@ ensure_docker() {
         echo "using the running Docker engine at $DOCKER_HOST: $(docker version --format '{{.Server.Version}}, API {{.Server.APIVersion}}')"
         return
     fi
-    echo "starting dockerd for $DOCKER_HOST (log: ${DOCKERD_LOG:=/tmp/e2e-dockerd-$E2E_ENGINE.log})"
+    local log
+    log=$(dockerd_log)
+    echo "starting dockerd for $DOCKER_HOST (log: $log)"
     if [ "$E2E_ENGINE" = current ]; then
-        start_current_docker >"$DOCKERD_LOG" 2>&1 &
+        start_current_docker >"$log" 2>&1 &
     else
-        without_inherited_fds dockerd >"$DOCKERD_LOG" 2>&1 &
+        without_inherited_fds dockerd >"$log" 2>&1 &
     fi
     local started=$!
     _started_dockerd="$_started_dockerd $started"
@@ -167,9 +169,17 @@ ensure_docker() {
         kill -0 "$started" 2>/dev/null || break
         sleep 1
     done
-    tail -20 "$DOCKERD_LOG" >&2
+    tail -20 "$log" >&2
     echo "dockerd did not start" >&2
     exit 1
+}
+
+# dockerd_log: the log of the engine's daemon: DOCKERD_LOG (default
+# /tmp/e2e-dockerd.log) for the system's, with -current before .log for
+# the current one's.
+dockerd_log() {
+    local log=${DOCKERD_LOG:-/tmp/e2e-dockerd.log}
+    if [ "${E2E_ENGINE:-system}" = system ]; then echo "$log"; else echo "${log%.log}-$E2E_ENGINE.log"; fi
 }
 
 stop_docker() {
@@ -259,10 +269,10 @@ restart_docker() {
         done
         ! kill -0 "$pid" 2>/dev/null || { echo "restart_docker: dockerd $pid did not stop within 180 s" >&2; exit 1; }
         if [[ " $_started_dockerd " == *" $pid "* ]]; then
-            without_inherited_fds "${args[@]}" >>"${DOCKERD_LOG:-/tmp/e2e-dockerd.log}" 2>&1 &
+            without_inherited_fds "${args[@]}" >>"$(dockerd_log)" 2>&1 &
             _started_dockerd="${_started_dockerd/$pid/} $!"
         else
-            without_inherited_fds setsid "${args[@]}" >>"${DOCKERD_LOG:-/tmp/e2e-dockerd.log}" 2>&1 </dev/null &
+            without_inherited_fds setsid "${args[@]}" >>"$(dockerd_log)" 2>&1 </dev/null &
         fi
     fi
     local _
