@@ -137,7 +137,7 @@ compose_up() {
     composed=$dir
     # shellcheck disable=SC2046
     compose -p bench -f "$dir/docker-compose.yml" up -d $(compose_wait) >"$logs/compose-up-$order.log" 2>&1 ||
-        { tail -20 "$logs/compose-up-$order.log"; fail "docker-compose up"; }
+        { tail -20 "$logs/compose-up-$order.log"; compose_health; fail "docker-compose up"; }
     local returned
     returned=$(seconds_since "$start")
     until_healthy com.docker.compose.project=bench
@@ -145,6 +145,15 @@ compose_up() {
     pass "docker-compose $compose_version up -d $(compose_wait), $order order, empty -> every container healthy: ${compose_up_time[$order]}s (up returned after ${returned}s)"
     compose -p bench -f "$dir/docker-compose.yml" down -v --timeout 5 >/dev/null 2>&1
     composed=""
+}
+
+# compose_health: each compose container's health and its last probes,
+# for a compose that failed.
+compose_health() {
+    local c
+    for c in $(docker ps -aq --filter label=com.docker.compose.project=bench); do
+        docker inspect -f '{{.Name}} {{.State.Status}} {{json .Config.Healthcheck}} {{if .State.Health}}{{json .State.Health}}{{end}}' "$c" | cut -c1-1500
+    done
 }
 
 # compose_baselines: the stack's containers with docker-compose, once the
