@@ -11,6 +11,7 @@ import (
 
 	"github.com/djangostack/infra/components/problems"
 	"github.com/djangostack/infra/components/runtime"
+	"github.com/djangostack/infra/stacks/engine"
 	"github.com/djangostack/infra/stacks/outputs"
 	"github.com/djangostack/infra/stacks/stackname"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -32,6 +33,9 @@ type Previous struct {
 	// FingerprintKey is the key of the app secrets' fingerprint; nil when
 	// the record holds none (a first deployment, or one made before it).
 	FingerprintKey []byte
+	// Engine is the Docker Engine it deployed to; unknown when it recorded
+	// none.
+	Engine engine.Version
 }
 
 // noPrevious is the record of a stack that was never deployed: nothing to
@@ -97,6 +101,7 @@ func (EngineOutputs) ReadPrevious(ctx *pulumi.Context) (Previous, error) {
 	}
 	prev.Jobs = jobRuns(result.Outputs[outputs.Jobs])
 	prev.FingerprintKey = fingerprintKey(result.Outputs[outputs.FingerprintKey])
+	prev.Engine = recordedEngine(result.Outputs[outputs.Engine])
 	return prev, nil
 }
 

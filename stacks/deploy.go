@@ -19,6 +19,7 @@ import (
 	"github.com/djangostack/infra/components/runtime"
 	"github.com/djangostack/infra/components/secrets"
 	"github.com/djangostack/infra/components/traefik"
+	"github.com/djangostack/infra/stacks/engine"
 	"github.com/djangostack/infra/stacks/outputs"
 	"github.com/djangostack/infra/stacks/stackname"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -51,6 +52,10 @@ type Deployment struct {
 	// fingerprintKey keys the fingerprint of the app's own secrets: the
 	// last deployment's, or a new one (see secretsRevision).
 	fingerprintKey []byte
+	// Engine is the Docker Engine of the stack's host, as learnEngine
+	// found it; unknown on a swarm, or when neither the host nor the last
+	// deployment's record said.
+	Engine engine.Version
 }
 
 // running is a part as it runs: the spec the next deployment compares
@@ -69,11 +74,12 @@ func (d *Deployment) record(key string, spec runtime.Spec, names ...string) {
 }
 
 // Register deploys a validated profile: it checks the data volumes against
-// the last deployment, then registers the generated secrets, what the
-// components share on the host, the data servers, the site and its
-// ingress; it returns them with the stack outputs and the notes of what
-// changes.
-func Register(ctx *pulumi.Context, p Profile, names naming.Naming, previous PreviousReader) (*Deployment, error) {
+// the last deployment, learns the host's Docker Engine (through prober;
+// nil asks the daemon, engine.Dial) and fits the healthchecks to it, then
+// registers the generated secrets, what the components share on the host,
+// the data servers, the site and its ingress; it returns them with the
+// stack outputs and the notes of what changes.
+func Register(ctx *pulumi.Context, p Profile, names naming.Naming, previous PreviousReader, prober engine.Prober) (*Deployment, error) {
 	d := &Deployment{}
 	var guard destroyGuard
 	if p.KeepData {
@@ -86,6 +92,10 @@ func Register(ctx *pulumi.Context, p Profile, names naming.Naming, previous Prev
 	if err != nil {
 		return nil, err
 	}
+	var learnt, fitted []string
+	d.Engine, learnt = learnEngine(ctx, p, prober, prev)
+	p, fitted = withEngine(p, d.Engine)
+	d.Notes = slices.Concat(d.Notes, learnt, fitted)
 	if d.Secrets, err = secrets.New(ctx, "secrets", &secrets.Args{Rotation: p.Rotation}); err != nil {
 		return nil, err
 	}
@@ -326,6 +336,9 @@ func (d *Deployment) registerIngress(ctx *pulumi.Context, p Profile, h *host) er
 			NetworkName: h.edgeName,
 			DNSToken:    h.cloudflare,
 			TrustedIPs:  p.Edge.ProxyRanges(),
+			// The daemon the stack deploys through, when the stack names
+			// its socket: a second daemon on a host listens elsewhere.
+			DockerSocket: p.Host.Socket(),
 		}
 		if p.Traefik.Ingress == traefik.IngressHost {
 			args.Select = map[string]string{
@@ -376,7 +389,7 @@ func (d *Deployment) outputs(p Profile, parts []runtime.Part, dataVolumes map[st
 	if d.Backup != nil && d.Backup.OffsiteName != "" {
 		containers[outputs.OffsiteContainer] = pulumi.String(d.Backup.OffsiteName)
 	}
-	return pulumi.Map{
+	out := pulumi.Map{
 		outputs.DockerHost:  pulumi.String(p.Host.Docker),
 		outputs.SSHOpts:     pulumi.ToStringArray(p.Host.SSHOpts),
 		outputs.Runtime:     pulumi.String(string(p.Runtime)),
@@ -391,6 +404,10 @@ func (d *Deployment) outputs(p Profile, parts []runtime.Part, dataVolumes map[st
 		// Secret: the state keeps it encrypted, as the passwords.
 		outputs.FingerprintKey: pulumi.ToSecret(pulumi.String(hex.EncodeToString(d.fingerprintKey))),
 	}
+	if engine := engineOutput(d.Engine); engine != nil {
+		out[outputs.Engine] = engine
+	}
+	return out
 }
 
 // dockerProvider is the stack's Docker provider: its host, ssh options and

@@ -4,6 +4,7 @@
 package stacks
 
 import (
+	"strings"
 	"time"
 
 	"github.com/djangostack/infra/components/backend"
@@ -100,6 +101,15 @@ type Host struct {
 	CPUs units.CPUs `json:"cpus"`
 	// Memory of the host, Docker syntax.
 	Memory units.Size `json:"memory"`
+}
+
+// Socket is the path of the daemon's socket of a unix:// host; empty for
+// any other, whose socket is the daemon's own business.
+func (h Host) Socket() string {
+	if path, ok := strings.CutPrefix(h.Docker, "unix://"); ok {
+		return path
+	}
+	return ""
 }
 
 // Registry is a private image registry and the user the host pulls as.

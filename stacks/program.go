@@ -10,6 +10,7 @@ import (
 
 	"github.com/djangostack/infra/components/naming"
 	"github.com/djangostack/infra/components/problems"
+	"github.com/djangostack/infra/stacks/engine"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/constant"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -32,6 +33,10 @@ type Program struct {
 	// Previous reads what the stack's last deployment recorded; nil is
 	// EngineOutputs, the stack's last outputs as the engine keeps them.
 	Previous PreviousReader
+	// Engine learns the version of the stack's Docker Engine; nil is
+	// engine.Dial, which asks the host's daemon. Tests give one that
+	// contacts none.
+	Engine engine.Prober
 }
 
 // Result is what one run of the program loaded and registered, as far as
@@ -118,7 +123,7 @@ func (p *Program) deploy(ctx *pulumi.Context, res *Result) error {
 			return err
 		}
 	}
-	d, err := Register(ctx, profile, naming.NewNaming(ctx.Project(), ctx.Stack()), p.Previous)
+	d, err := Register(ctx, profile, naming.NewNaming(ctx.Project(), ctx.Stack()), p.Previous, p.Engine)
 	if err != nil {
 		return err
 	}

@@ -189,24 +189,3 @@ func asStrings(v any) []string {
 	}
 	return out
 }
-
-// startInterval is sent only when a stack sets it: unset, every container
-// renders as before (Docker 20.10 and the guide); set, each container carries
-// it and no Swarm service can (pulumi-docker 4.10 has no such field there).
-func TestHealthcheckStartIntervalOnlyWhenSet(t *testing.T) {
-	unset := deployOK(t, "local", fixtureConfig(t, "local"))
-	for _, name := range []string{"postgres", "redis", "nginx", "traefik"} {
-		if v, ok := asMap(unset.container(name).input("healthcheck"))["startInterval"]; ok {
-			t.Errorf("%s: startInterval = %v rendered while unset", name, v)
-		}
-	}
-	cfg := fixtureConfig(t, "local")
-	cfg["postgres"] = map[string]any{"healthcheck": map[string]any{"startInterval": "1s"}}
-	set := deployOK(t, "local", cfg)
-	if got := asMap(set.container("postgres").input("healthcheck"))["startInterval"]; got != "1s" {
-		t.Errorf("postgres startInterval = %v, want 1s", got)
-	}
-	if got, ok := asMap(set.container("redis").input("healthcheck"))["startInterval"]; ok {
-		t.Errorf("redis startInterval = %v; only postgres's was set", got)
-	}
-}

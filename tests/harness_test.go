@@ -20,6 +20,7 @@ import (
 	"github.com/djangostack/infra/components/problems"
 	"github.com/djangostack/infra/components/runtime"
 	"github.com/djangostack/infra/stacks"
+	"github.com/djangostack/infra/stacks/engine"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -77,6 +78,10 @@ type Registration struct {
 	RetainOnDelete bool
 	DependsOn      []resource.URN
 	IgnoreChanges  []string
+	// ReplaceOnChanges and DeleteBeforeReplace are its options of those
+	// names.
+	ReplaceOnChanges    []string
+	DeleteBeforeReplace bool
 	// Provider is the provider reference ("urn::id") of a custom resource.
 	Provider string
 	Inputs   resource.PropertyMap
@@ -108,8 +113,11 @@ type recorder struct {
 	// provider reads an empty repoDigest for an image built or loaded on
 	// the host.
 	unregistered bool
-	mu           sync.Mutex
-	regs         []*Registration
+	// engine is the host's Docker Engine as the program learns it; nil is
+	// currentEngine. No test contacts a daemon.
+	engine engine.Prober
+	mu     sync.Mutex
+	regs   []*Registration
 	// calls are the functions the program invoked, in order.
 	calls []string
 	byURN map[resource.URN]*Registration
@@ -138,6 +146,8 @@ func (r *recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		reg.Protect = rpc.GetProtect()
 		reg.RetainOnDelete = rpc.GetRetainOnDelete()
 		reg.IgnoreChanges = rpc.GetIgnoreChanges()
+		reg.ReplaceOnChanges = rpc.GetReplaceOnChanges()
+		reg.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
 		for _, d := range rpc.GetDependencies() {
 			reg.DependsOn = append(reg.DependsOn, resource.URN(d))
 		}
@@ -220,6 +230,26 @@ func (r *recorder) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) 
 	return nil, err
 }
 
+// fakeEngine is a host's Docker Engine as a test has it: its version, or
+// the error of a host out of reach. It is asked once per run.
+type fakeEngine struct {
+	version engine.Version
+	err     error
+	mu      sync.Mutex
+	asked   []engine.Host
+}
+
+func (f *fakeEngine) Probe(_ context.Context, h engine.Host) (engine.Version, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.asked = append(f.asked, h)
+	return f.version, f.err
+}
+
+// currentEngine is the engine the tests deploy to unless they say
+// otherwise: a Docker that takes a start interval.
+var currentEngine = &fakeEngine{version: engine.Version{API: "1.45", Engine: "26.1.5"}}
+
 // run is one execution of the program under mocks.
 type run struct {
 	t     *testing.T
@@ -257,7 +287,10 @@ func deployAfter(t *testing.T, before *run, config map[string]any) *run {
 func deployAfterWith(t *testing.T, before *run, rec *recorder, config map[string]any) *run {
 	t.Helper()
 	rec.previous = map[string]any{}
-	for _, name := range []string{"specs", "dataVolumes", "jobs", "fingerprintKey"} {
+	for _, name := range []string{"specs", "dataVolumes", "jobs", "fingerprintKey", "engine"} {
+		if before.deployment.Outputs[name] == nil {
+			continue
+		}
 		out := await(t, pulumi.ToOutput(before.deployment.Outputs[name]))
 		rec.previous[name] = out.Value
 		if out.Secret {
@@ -286,7 +319,11 @@ func deployReading(t *testing.T, rec *recorder, previous stacks.PreviousReader, 
 		info.RootDirectory = ".."
 	}
 	// The program as main runs it, with an environment of its own.
-	program := &stacks.Program{Getenv: func(string) string { return "" }, Previous: previous}
+	prober := rec.engine
+	if prober == nil {
+		prober = currentEngine
+	}
+	program := &stacks.Program{Getenv: func(string) string { return "" }, Previous: previous, Engine: prober}
 	deploy := func(ctx *pulumi.Context) error {
 		ctx.Log = &warnLog{Log: ctx.Log, warnings: &r.logged}
 		res, err := program.Run(ctx)

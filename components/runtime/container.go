@@ -153,6 +153,13 @@ func newContainer(ctx *pulumi.Context, name string, w Workload, opts ...pulumi.R
 		ports = append(ports, port)
 	}
 	args.NetworksAdvanced, args.Ports = networks, ports
+	// The provider updates a healthcheck in place, which Docker never
+	// applies to a running container: a changed healthcheck replaces the
+	// container instead, delete-first as the provider replaces containers
+	// (created first, the new one would meet the old one's name). A
+	// backend's containers are named after their spec, healthcheck
+	// included, so a release makes new ones before the old ones go.
+	opts = append(opts, pulumi.ReplaceOnChanges([]string{"healthcheck"}), pulumi.DeleteBeforeReplace(true))
 	return docker.NewContainer(ctx, name, args, opts...)
 }
 

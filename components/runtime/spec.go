@@ -59,7 +59,7 @@ func (w Workload) Describe() Spec {
 		"volumes":     strings.Join(volumes, "\n"),
 		"ports":       strings.Join(ports, "\n"),
 		"labels":      strings.Join(labels, "\n"),
-		"healthcheck": fmt.Sprintf("%q every %s, timeout %s, %d retries, start %s", w.HealthTest, h.Interval, h.Timeout, h.Retries, h.StartPeriod),
+		"healthcheck": h.describe(w.HealthTest),
 		"resources": fmt.Sprintf("limits %s CPU %s, reservations %s CPU %s",
 			s.Resources.Limits.CPUs, s.Resources.Limits.Memory, s.Resources.Reservations.CPUs, s.Resources.Reservations.Memory),
 		"restart":     fmt.Sprintf("%s max %d", s.Restart.Condition, s.Restart.MaxAttempts),
@@ -69,6 +69,16 @@ func (w Workload) Describe() Spec {
 		"nofile":      fmt.Sprint(w.NoFile),
 		"lockdown":    w.Privileges.String(),
 	}
+}
+
+// describe is a healthcheck in a Spec. A start interval is named only when
+// set, so that the spec of a container without one reads as it always has.
+func (h Healthcheck) describe(test []string) string {
+	text := fmt.Sprintf("%q every %s, timeout %s, %d retries, start %s", test, h.Interval, h.Timeout, h.Retries, h.StartPeriod)
+	if h.StartInterval != 0 {
+		text += fmt.Sprintf(" probed every %s", h.StartInterval)
+	}
+	return text
 }
 
 // Fingerprint is a short digest of the whole Spec.

@@ -95,12 +95,16 @@ func newDockerAPI(ctx *pulumi.Context, name string, d DockerAPI, args *Args, par
 	if err != nil {
 		return nil, nil, pulumi.StringOutput{}, err
 	}
+	socket := args.DockerSocket
+	if socket == "" {
+		socket = DefaultDockerSocket
+	}
 	w := runtime.Workload{
 		Name:        args.Naming.Name("docker-api"),
 		ImageSource: d.Image,
 		Image:       runtime.RunImage(args.Runtime, image),
 		Env:         d.Env(args.Runtime == runtime.Swarm),
-		Volumes:     []runtime.VolumeMount{{HostPath: "/var/run/docker.sock", Target: "/var/run/docker.sock", ReadOnly: true}},
+		Volumes:     []runtime.VolumeMount{{HostPath: socket, Target: DefaultDockerSocket, ReadOnly: true}},
 		// Root, the socket's owner, with no capability. HAProxy writes
 		// its runtime files under /run.
 		Privileges:  runtime.Privileges{User: "root", Writable: []string{"/run"}},

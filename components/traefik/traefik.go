@@ -32,7 +32,15 @@ type Args struct {
 	// TrustedIPs are the addresses and ranges whose X-Forwarded-For the
 	// public entrypoints believe (Environment.TrustedIPs); nil trusts no one.
 	TrustedIPs []string
+	// DockerSocket is the path, on the host, of the socket of the Docker
+	// daemon that runs the stack, which the Docker API proxy mounts; empty
+	// is DefaultDockerSocket.
+	DockerSocket string
 }
+
+// DefaultDockerSocket is where a Docker daemon listens unless told
+// otherwise.
+const DefaultDockerSocket = "/var/run/docker.sock"
 
 // Traefik is the reverse proxy in front of the deployment.
 type Traefik struct {

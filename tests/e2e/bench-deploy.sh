@@ -25,6 +25,9 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=tests/e2e/lib.sh
 . "$here/lib.sh"
 
+# The engine it measures (lib.sh, use_engine): Docker 26 unless
+# E2E_ENGINE=system (Debian 12's 20.10).
+: "${E2E_ENGINE:=current}"
 project_name=django-stack
 stack=local
 prefix=$project_name-$stack
@@ -40,7 +43,7 @@ composed=""
 cleanup() {
     local status=$?
     set +e
-    [ -z "$composed" ] || docker-compose -p bench -f "$composed/docker-compose.yml" down -v --timeout 5 >/dev/null 2>&1
+    [ -z "$composed" ] || compose -p bench -f "$composed/docker-compose.yml" down -v --timeout 5 >/dev/null 2>&1
     untag_compose_images
     if [ -n "$deployed" ]; then
         destroy_at_exit
@@ -75,14 +78,17 @@ until_healthy() {
 setup() {
     ensure_docker
     refuse_a_running_stack
+    # The current engine comes with compose v2 (trixie's docker-compose);
+    # the system's is Debian 12's docker-compose 1.29.
     command -v docker-compose >/dev/null || {
         apt-get -o DPkg::Lock::Timeout=600 install -y -qq docker-compose >/dev/null
     }
+    compose_version=$(docker-compose version --short 2>/dev/null | head -1)
     engine
     images
     (cd "$repo" && git ls-files --cached --others --exclude-standard -z | tar --null -T - -c) | tar -x -C "$copy"
     rm -rf "$copy/bin"
-    echo "docker $(docker version -f '{{.Server.Version}}'), $(docker-compose version --short 2>/dev/null | head -1 | sed 's/^/docker-compose /'), $(nproc) cores"
+    echo "docker $(docker version -f '{{.Server.Version}}'), docker-compose $compose_version, $(nproc) cores"
 }
 
 compile_once() {
@@ -91,7 +97,15 @@ compile_once() {
     build_program "$copy"
     echo "  first build to bin/$project_name: $(seconds_since "$start")s (a cold link; later runs find it up to date)"
     pulumi_in_copy stack init "$stack" >/dev/null
+    pulumi_in_copy config set --stack "$stack" --path host.docker "$docker_host" >/dev/null
 }
+
+# compose ARGS...: docker-compose, v2 or 1.29 as the engine has it.
+compose() { docker-compose "$@"; }
+
+# compose_wait: how compose itself waits for healthy containers: v2's
+# `up --wait`; 1.29 has none, so its `up -d` is followed by polling.
+compose_wait() { case "$compose_version" in 1.*) echo "" ;; *) echo "--wait" ;; esac; }
 
 # --- 1. empty -> healthy --------------------------------------------------------------
 
@@ -121,15 +135,25 @@ compose_up() {
     local start
     start=$(now)
     composed=$dir
-    docker-compose -p bench -f "$dir/docker-compose.yml" up -d >"$logs/compose-up-$order.log" 2>&1 ||
-        { tail -20 "$logs/compose-up-$order.log"; fail "docker-compose up"; }
+    # shellcheck disable=SC2046
+    compose -p bench -f "$dir/docker-compose.yml" up -d $(compose_wait) >"$logs/compose-up-$order.log" 2>&1 ||
+        { tail -20 "$logs/compose-up-$order.log"; compose_health; fail "docker-compose up"; }
     local returned
     returned=$(seconds_since "$start")
     until_healthy com.docker.compose.project=bench
     compose_up_time[$order]=$(seconds_since "$start")
-    pass "docker-compose up -d, $order order, empty -> every container healthy: ${compose_up_time[$order]}s (up returned after ${returned}s)"
-    docker-compose -p bench -f "$dir/docker-compose.yml" down -v --timeout 5 >/dev/null 2>&1
+    pass "docker-compose $compose_version up -d $(compose_wait), $order order, empty -> every container healthy: ${compose_up_time[$order]}s (up returned after ${returned}s)"
+    compose -p bench -f "$dir/docker-compose.yml" down -v --timeout 5 >/dev/null 2>&1
     composed=""
+}
+
+# compose_health: each compose container's health and its last probes,
+# for a compose that failed.
+compose_health() {
+    local c
+    for c in $(docker ps -aq --filter label=com.docker.compose.project=bench); do
+        docker inspect -f '{{.Name}} {{.State.Status}} {{json .Config.Healthcheck}} {{if .State.Health}}{{json .State.Health}}{{end}}' "$c" | cut -c1-1500
+    done
 }
 
 # compose_baselines: the stack's containers with docker-compose, once the
@@ -178,9 +202,14 @@ release() {
     PULUMI_DEBUG_COMMANDS=true pulumi_in_copy up --stack "$stack" --yes --skip-preview --event-log "$logs/release.events.jsonl" >"$logs/release.log"
     local took
     took=$(seconds_since "$start")
+    release_time=$took
     pass "a one-value backend release: pulumi up took ${took}s"
-    python3 "$here/events.py" "$logs/release.events.jsonl" --release "$start"
+    python3 "$here/events.py" "$logs/release.events.jsonl" --release "$start" | tee "$work/release-parts.txt"
+    release_healthy=$(sed -n 's/.*up -> new backend healthy: \([0-9.]*\)s.*/\1/p' "$work/release-parts.txt")
 }
+
+# goal FIGURE THIS-RUN GOAL: one line of the goals' table.
+goal() { awk -v f="$1" -v v="$2" -v g="$3" 'BEGIN { printf "  %-66s %8s %6s  %s\n", f, v, g, (v != "" && v + 0 <= g + 0) ? "met" : "NOT met" }'; }
 
 # --- the run ----------------------------------------------------------------------------
 
@@ -195,5 +224,13 @@ echo "--- summary ($(date -u +%F), $(nproc) cores, docker $(docker version -f '{
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo "  empty -> healthy: pulumi up ${pulumi_up_time}s; docker-compose ${compose_up_time[healthchecks]}s with compose's healthcheck waits (ratio $(ratio "$pulumi_up_time" "${compose_up_time[healthchecks]}")), ${compose_up_time[program]}s in the program's own order (ratio $(ratio "$pulumi_up_time" "${compose_up_time[program]}"))"
 echo "  no-op preview: median $(median "${preview_times[@]}")s of ${preview_times[*]}"
+echo "--- goals ($(docker version -f 'Docker {{.Server.Version}}'), docker-compose $compose_version)"
+printf '  %-66s %8s %6s\n' "figure" "this run" "goal"
+goal "fresh up, start to every container healthy (s)" "$pulumi_up_time" 20
+goal "one-value backend release, up start to new backend healthy (s)" "$release_healthy" 10
+goal "the same release, whole up (s)" "$release_time" 20
+goal "pulumi up / docker-compose up $(compose_wait), compose's waits" "$(ratio "$pulumi_up_time" "${compose_up_time[healthchecks]}")" 1.0
+goal "pulumi up / docker-compose up $(compose_wait), the program's order" "$(ratio "$pulumi_up_time" "${compose_up_time[program]}")" 1.0
+goal "no-op pulumi preview, median (s)" "$(median "${preview_times[@]}")" 2.6
 echo "--- total $(seconds_since "$started")s"
 print_checks

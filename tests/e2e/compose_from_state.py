@@ -86,7 +86,7 @@ def service(inputs, names, files_dir, key):
         elif field == "healthcheck":
             svc["healthcheck"] = {"test": value["tests"]}
             for src, dst in (("interval", "interval"), ("timeout", "timeout"), ("startPeriod", "start_period"),
-                             ("retries", "retries")):
+                             ("startInterval", "start_interval"), ("retries", "retries")):
                 if src in value:
                     svc["healthcheck"][dst] = value[src]
         elif field == "memory":

@@ -32,6 +32,10 @@ repo=$(cd "$here/../.." && pwd)
 # shellcheck source=tests/e2e/lib.sh
 . "$here/lib.sh"
 
+# The engine the run deploys to (lib.sh, use_engine): Docker 26 unless
+# E2E_ENGINE=system; a first up and a release also run on the system's
+# Docker 20.10 (check 11).
+: "${E2E_ENGINE:=current}"
 project_name=django-stack
 stack=local
 prefix=$project_name-$stack
@@ -113,6 +117,7 @@ check_cli_cases() {
 
 first_deploy() {
     pulumi_in_copy stack init "$stack" >/dev/null
+    pulumi_in_copy config set --stack "$stack" --path host.docker "$docker_host" >/dev/null
     # An app secret of the user's own, as the README says to set one.
     app_token=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
     pulumi_in_copy config set --stack "$stack" --secret --path backendSecrets.E2E_APP_TOKEN "$app_token" >/dev/null
@@ -138,6 +143,24 @@ first_deploy() {
     pass "pulumi up --stack local: every container healthy ${took}s after the start of up ($(seconds_since "$started")s into the run, with the engine, images and compile)"
     echo "  phases of the update (seconds after its start):"
     python3 "$here/events.py" "$logs/first-up.events.jsonl"
+}
+
+# check_engine_fit WHEN: every running container of the stack has the
+# start interval its engine takes (1 s from API 1.44, Docker 25; none
+# before), and the stack records the engine it learnt.
+check_engine_fit() {
+    local api want got recorded
+    api=$(docker version --format '{{.Server.APIVersion}}')
+    want=0
+    python3 -c 'import sys; a = tuple(map(int, sys.argv[1].split("."))); sys.exit(a < (1, 44))' "$api" && want=1000000000
+    got=$(docker ps --filter "label=djangostack.stack=$stack" --format '{{.Names}}' | sort | while read -r c; do
+        docker inspect -f '{{json .Config.Healthcheck}}' "$c" |
+            python3 -c 'import json, sys; h = json.load(sys.stdin) or {}; print(sys.argv[1], h.get("StartInterval", 0))' "${c#"$prefix"-}"
+    done)
+    [ -n "$got" ] || fail "no container of $stack runs"
+    ! grep -qv " $want\$" <<<"$got" || fail "$1: start intervals on API $api, want $want ns everywhere:"$'\n'"$got"
+    recorded=$(pulumi_in_copy stack output --stack "$stack" engine --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["apiVersion"])')
+    expect "$1: Docker $(docker version --format '{{.Server.Version}}') (API $api, recorded as $recorded): every container's start interval is ${want} ns ($(grep -c . <<<"$got") containers)" "$recorded" "$api"
 }
 
 # --- 2. the site, through Traefik ---------------------------------------------------------
@@ -496,11 +519,37 @@ check_destroy() {
     expect "pulumi destroy leaves only the built backend image (kept as the next build's cache)" "$left" "image $prefix-backend:local"
 }
 
+# --- 11. Docker 20.10: a first up and a release -----------------------------------------------------------
+
+# check_system_engine: the local stack on the system's Docker (20.10 on
+# Debian 12), which takes no start interval: a first up, the engine fit, no
+# change on a preview, a release under load, and its destroy. The run then
+# goes back to its engine.
+check_system_engine() {
+    local engine_before=$E2E_ENGINE start
+    use_engine system
+    ensure_docker
+    images
+    pulumi_in_copy config set --stack "$stack" --path host.docker "$docker_host" >/dev/null
+    start=$(now)
+    deployed=1
+    pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/system-first-up.log"
+    pass "pulumi up --stack local on $(docker version --format 'Docker {{.Server.Version}}') in $(seconds_since "$start")s"
+    grep -q "healthchecks get no start interval" "$logs/system-first-up.log" || fail "the up on Docker 20.10 does not say its healthchecks get no start interval"
+    check_engine_fit "Docker 20.10"
+    check_no_changes "on Docker 20.10"
+    pulumi_in_copy config set --stack "$stack" --path backend.env.E2E_RELEASE "3" >/dev/null
+    release "a changed env value on Docker 20.10"
+    pulumi_in_copy destroy --stack "$stack" --yes --skip-preview >"$logs/system-destroy.log"
+    deployed=""
+    use_engine "$engine_before"
+}
+
 # --- 10. the other stacks preview -------------------------------------------------------------------------
 
 preview_stack() { # preview_stack STACK: preview --diff, host pointed at this machine's Docker
     local s=$1 out
-    pulumi_in_copy config set --stack "$s" --path host.docker unix:///var/run/docker.sock >/dev/null
+    pulumi_in_copy config set --stack "$s" --path host.docker "$docker_host" >/dev/null
     out=$(pulumi_in_copy preview --stack "$s" --diff)
     printf '%s\n' "$out" >"$logs/preview-$s.log"
     local want
@@ -531,6 +580,7 @@ phase "images (stand-ins)" images
 phase "compile the program" compile
 phase "0. bad config through the CLI" check_cli_cases
 phase "1. first deploy" first_deploy
+phase "1b. the healthchecks fit the engine" check_engine_fit "first up"
 phase "2. the site through Traefik" check_site
 phase "2b. the worker role" worker_handles_a_task "$site"
 phase "2c. client addresses and HSTS" check_client_addresses
@@ -548,6 +598,7 @@ phase "7b. docker daemon restart" check_daemon_restart
 phase "8. postgres change" check_postgres_change
 phase "9. destroy" check_destroy
 phase "10. other stacks preview" check_other_stacks
+phase "11. Docker 20.10: a first up and a release" check_system_engine
 print_timings
 echo "--- total $(seconds_since "$started")s"
 print_checks

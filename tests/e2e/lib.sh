@@ -54,40 +54,158 @@ print_checks() { echo "e2e: $_passed passed, 0 failed"; }
 
 _started_dockerd=""
 
-# ensure_docker: installs docker.io and debootstrap when missing, and starts
-# dockerd in the background when no engine answers (this machine has no
-# init system to start it). stop_docker stops only a dockerd started here.
+# The engines the runs deploy to. E2E_ENGINE picks one:
+#  - current: Debian trixie's docker.io (26.1, Engine API 1.45), the Docker
+#    users run; its daemon runs beside the system's, on a socket, data root,
+#    exec root, bridge and address pool of its own, so that neither sees the
+#    other's containers, networks or images. Its .debs (docker.io,
+#    docker-cli, docker-compose) come from Debian's archive with a source
+#    list of their own, unpacked under E2E_CURRENT_DOCKER, once; bookworm's
+#    containerd and runc run its containers.
+#  - system: the machine's docker.io (20.10 on Debian 12), on
+#    /var/run/docker.sock.
+# use_engine exports what the docker CLI and the checks read: DOCKER_HOST,
+# the daemon's pid file, and PATH with the engine's own CLI first;
+# docker_host is what the stacks' host.docker is set to.
+current_docker=${E2E_CURRENT_DOCKER:-/var/cache/django-stack-e2e/docker-current}
+current_docker_run=/run/docker-current
+current_docker_socket=$current_docker_run/docker.sock
+current_docker_data=/var/lib/docker-current
+current_docker_bridge=docker-current
+current_docker_bip=10.199.0.1/24
+current_docker_pool=10.200.0.0/16
+use_engine() {
+    E2E_ENGINE=$1
+    case "$E2E_ENGINE" in
+    current)
+        docker_host=$(engine_socket current)
+        E2E_DOCKER_PIDFILE=$current_docker_run/docker.pid
+        case ":$PATH:" in *":$current_docker/usr/bin:"*) ;; *) PATH="$current_docker/usr/bin:$PATH" ;; esac
+        ;;
+    system)
+        docker_host=$(engine_socket system)
+        E2E_DOCKER_PIDFILE=/var/run/docker.pid
+        PATH=${PATH//"$current_docker/usr/bin:"/}
+        ;;
+    *) echo "E2E_ENGINE=$E2E_ENGINE: current or system" >&2; exit 1 ;;
+    esac
+    export DOCKER_HOST=$docker_host E2E_DOCKER_PIDFILE PATH E2E_ENGINE
+}
+
+# install_current_docker: trixie's docker.io, docker-cli and docker-compose
+# unpacked under $current_docker (nothing installed system-wide), once.
+install_current_docker() {
+    [ -x "$current_docker/usr/sbin/dockerd" ] && [ -x "$current_docker/usr/bin/docker" ] && return
+    local apt_dir opts deb
+    apt_dir=$(mktemp -d /tmp/e2e-trixie-apt.XXXXXX)
+    mkdir -p "$apt_dir/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/debs"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] ${E2E_DEBIAN_MIRROR:-http://deb.debian.org/debian} trixie main" >"$apt_dir/sources.list"
+    opts=(-o "Dir::Etc::SourceList=$apt_dir/sources.list" -o Dir::Etc::SourceParts=- -o "Dir::State::Lists=$apt_dir/lists"
+        -o "Dir::Cache=$apt_dir/cache" -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
+    echo "fetching Debian trixie's docker.io, docker-cli and docker-compose into $current_docker"
+    apt-get "${opts[@]}" update -qq >"$apt_dir/log" 2>&1 &&
+        (cd "$apt_dir/debs" && apt-get "${opts[@]}" download docker.io/trixie docker-cli/trixie docker-compose/trixie >>"$apt_dir/log" 2>&1) ||
+        { tail -20 "$apt_dir/log" >&2; rm -rf "$apt_dir"; echo "fetching Docker from trixie failed" >&2; exit 1; }
+    rm -rf "$current_docker.new"
+    mkdir -p "$current_docker.new"
+    for deb in "$apt_dir"/debs/*.deb; do dpkg-deb -x "$deb" "$current_docker.new"; done
+    # Its docker-init points at a tini-static it does not ship: the
+    # system's docker-init (tini) serves.
+    rm -f "$current_docker.new/usr/bin/docker-init"
+    rm -rf "$current_docker" "$apt_dir"
+    mv "$current_docker.new" "$current_docker"
+}
+
+# start_current_docker: the current engine's daemon, unless it answers.
+start_current_docker() {
+    if ! ip link show "$current_docker_bridge" >/dev/null 2>&1; then
+        ip link add "$current_docker_bridge" type bridge
+        ip addr add "$current_docker_bip" dev "$current_docker_bridge"
+        ip link set "$current_docker_bridge" up
+    fi
+    mkdir -p "$current_docker_run" "$current_docker_data"
+    # Its own docker-proxy; bookworm's containerd, runc and docker-init.
+    without_inherited_fds "$current_docker/usr/sbin/dockerd" --userland-proxy-path "$current_docker/usr/sbin/docker-proxy" \
+        --host "unix://$current_docker_socket" --pidfile "$E2E_DOCKER_PIDFILE" \
+        --data-root "$current_docker_data" --exec-root "$current_docker_run/exec" \
+        --bridge "$current_docker_bridge" --default-address-pool "base=$current_docker_pool,size=24"
+}
+
+# ensure_docker: installs docker.io and debootstrap when missing (and the
+# current engine's binaries for E2E_ENGINE=current; system is the
+# default), and
+# starts the engine's dockerd in the background when it does not answer
+# (this machine has no init system to start it). stop_docker stops only a
+# dockerd started here.
 ensure_docker() {
-    if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null; then
+    use_engine "${E2E_ENGINE:-system}"
+    if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null || ! command -v containerd >/dev/null; then
         echo "installing docker.io and debootstrap"
         # Wait for another apt to finish rather than fail on its lock.
         apt-get -o DPkg::Lock::Timeout=600 update -qq
         DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq docker.io debootstrap >/dev/null
     fi
+    [ "$E2E_ENGINE" != current ] || install_current_docker
     if docker info >/dev/null 2>&1; then
-        echo "using the running Docker engine"
+        echo "using the running Docker engine at $DOCKER_HOST: $(docker version --format '{{.Server.Version}}, API {{.Server.APIVersion}}')"
         return
     fi
-    echo "starting dockerd (log: ${DOCKERD_LOG:=/tmp/e2e-dockerd.log})"
-    without_inherited_fds dockerd >"$DOCKERD_LOG" 2>&1 &
-    _started_dockerd=$!
+    local log
+    log=$(dockerd_log)
+    echo "starting dockerd for $DOCKER_HOST (log: $log)"
+    if [ "$E2E_ENGINE" = current ]; then
+        start_current_docker >"$log" 2>&1 &
+    else
+        without_inherited_fds dockerd >"$log" 2>&1 &
+    fi
+    local started=$!
+    _started_dockerd="$_started_dockerd $started"
     local _
     for _ in $(seq 60); do
-        docker info >/dev/null 2>&1 && return
-        kill -0 "$_started_dockerd" 2>/dev/null || break
+        if docker info >/dev/null 2>&1; then
+            echo "Docker $(docker version --format '{{.Server.Version}}, API {{.Server.APIVersion}}')"
+            return
+        fi
+        kill -0 "$started" 2>/dev/null || break
         sleep 1
     done
-    tail -20 "$DOCKERD_LOG" >&2
+    tail -20 "$log" >&2
     echo "dockerd did not start" >&2
     exit 1
 }
 
-stop_docker() {
-    if [ -n "$_started_dockerd" ]; then
-        kill "$_started_dockerd" 2>/dev/null || true
-        wait "$_started_dockerd" 2>/dev/null || true
-    fi
+# dockerd_log: the log of the engine's daemon: DOCKERD_LOG (default
+# /tmp/e2e-dockerd.log) for the system's, with -current before .log for
+# the current one's.
+dockerd_log() {
+    local log=${DOCKERD_LOG:-/tmp/e2e-dockerd.log}
+    if [ "${E2E_ENGINE:-system}" = system ]; then echo "$log"; else echo "${log%.log}-$E2E_ENGINE.log"; fi
 }
+
+stop_docker() {
+    local pid
+    for pid in $_started_dockerd; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+}
+
+# copy_image_from ENGINE IMAGE: the image, from the other engine's daemon
+# when it has it (docker save | docker load, seconds), so that the two
+# engines build a base or a stand-in once between them. Fails when the
+# other has none.
+copy_image_from() {
+    local from
+    from=$(engine_socket "$1")
+    DOCKER_HOST=$from docker image inspect "$2" >/dev/null 2>&1 || return 1
+    DOCKER_HOST=$from docker save "$2" | docker load >/dev/null
+}
+
+# engine_socket ENGINE: the address of the engine's daemon.
+engine_socket() { if [ "$1" = current ]; then echo "unix://$current_docker_socket"; else echo unix:///var/run/docker.sock; fi; }
+
+# other_engine: the engine the run does not deploy to.
+other_engine() { if [ "$E2E_ENGINE" = current ]; then echo system; else echo current; fi; }
 
 # ensure_base_image: debian:trixie-slim, which the Dockerfiles start FROM.
 # Nothing can be pulled here, so when the engine does not have it yet it is
@@ -97,6 +215,10 @@ stop_docker() {
 ensure_base_image() {
     if docker image inspect debian:trixie-slim >/dev/null 2>&1; then
         echo "debian:trixie-slim is there"
+        return
+    fi
+    if copy_image_from "$(other_engine)" debian:trixie-slim; then
+        echo "debian:trixie-slim copied from the $(other_engine) engine"
         return
     fi
     local root
@@ -136,7 +258,7 @@ restart_docker() {
         systemctl restart docker
     else
         local pid args=()
-        pid=$(cat /var/run/docker.pid 2>/dev/null || pidof dockerd)
+        pid=$(cat "${E2E_DOCKER_PIDFILE:-/var/run/docker.pid}" 2>/dev/null || true)
         [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || { echo "restart_docker: no dockerd to restart" >&2; exit 1; }
         mapfile -d '' args <"/proc/$pid/cmdline"
         kill -TERM "$pid"
@@ -146,11 +268,11 @@ restart_docker() {
             sleep 1
         done
         ! kill -0 "$pid" 2>/dev/null || { echo "restart_docker: dockerd $pid did not stop within 180 s" >&2; exit 1; }
-        if [ -n "$_started_dockerd" ]; then
-            without_inherited_fds "${args[@]}" >>"${DOCKERD_LOG:-/tmp/e2e-dockerd.log}" 2>&1 &
-            _started_dockerd=$!
+        if [[ " $_started_dockerd " == *" $pid "* ]]; then
+            without_inherited_fds "${args[@]}" >>"$(dockerd_log)" 2>&1 &
+            _started_dockerd="${_started_dockerd/$pid/} $!"
         else
-            without_inherited_fds setsid "${args[@]}" >>"${DOCKERD_LOG:-/tmp/e2e-dockerd.log}" 2>&1 </dev/null &
+            without_inherited_fds setsid "${args[@]}" >>"$(dockerd_log)" 2>&1 </dev/null &
         fi
     fi
     local _
@@ -165,12 +287,27 @@ restart_docker() {
 # build_image TAG CONTEXT [docker build options...]: builds quietly (its
 # output only when it fails) and removes the image the tag named before, if
 # it changed; its layers that the new one shares stay, as the build cache.
+# The image carries a digest of its context and options (label
+# djangostack.e2e.context): without build options (which may name other
+# images), an image with the same digest is kept as it is, or copied from
+# the other engine, which built it already (seconds, where a build on an
+# empty engine takes minutes).
 build_image() {
-    local tag=$1 context=$2 before after log
+    local tag=$1 context=$2 before after log sum label='{{index .Config.Labels "djangostack.e2e.context"}}'
     shift 2
+    sum=$( (cd "$context" && find . -type f -print0 | sort -z | xargs -0 sha256sum; echo "$*") | sha256sum | cut -c1-16)
+    if [ $# = 0 ] && [ "$(docker image inspect -f "$label" "$tag" 2>/dev/null)" = "$sum" ]; then
+        echo "kept $tag (its context is unchanged)"
+        return
+    fi
+    if [ $# = 0 ] && [ -n "${E2E_ENGINE:-}" ] && [ "$(DOCKER_HOST=$(engine_socket "$(other_engine)") docker image inspect -f "$label" "$tag" 2>/dev/null)" = "$sum" ] &&
+        copy_image_from "$(other_engine)" "$tag"; then
+        echo "copied $tag from the $(other_engine) engine"
+        return
+    fi
     log=$(mktemp)
     before=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
-    if ! docker build -q -t "$tag" "$@" "$context" >/dev/null 2>"$log"; then
+    if ! docker build -q -t "$tag" --label "djangostack.e2e.context=$sum" "$@" "$context" >/dev/null 2>"$log"; then
         cat "$log" >&2
         rm -f "$log"
         fail "docker build of $tag"
@@ -251,7 +388,8 @@ start_work() {
     export PULUMI_CONFIG_PASSPHRASE
     PULUMI_CONFIG_PASSPHRASE=$(head -c 24 /dev/urandom | base64)
     # The Docker provider would let a context override host.docker.
-    unset DOCKER_CONTEXT DOCKER_HOST
+    # DOCKER_HOST stays: it names the engine the run deploys to (use_engine).
+    unset DOCKER_CONTEXT
 }
 
 # pulumi_in_copy ARGS...: the CLI in the project copy, its output kept in
