@@ -32,6 +32,9 @@ type Previous struct {
 	// FingerprintKey is the key of the app secrets' fingerprint; nil when
 	// the record holds none (a first deployment, or one made before it).
 	FingerprintKey []byte
+	// BackendImage and PreviousBackendImage are the backend's image and
+	// the one of the release before it ("" when none is recorded).
+	BackendImage, PreviousBackendImage string
 }
 
 // noPrevious is the record of a stack that was never deployed: nothing to
@@ -97,6 +100,8 @@ func (EngineOutputs) ReadPrevious(ctx *pulumi.Context) (Previous, error) {
 	}
 	prev.Jobs = jobRuns(result.Outputs[outputs.Jobs])
 	prev.FingerprintKey = fingerprintKey(result.Outputs[outputs.FingerprintKey])
+	prev.BackendImage, _ = result.Outputs[outputs.BackendImage].(string)
+	prev.PreviousBackendImage, _ = result.Outputs[outputs.PreviousBackendImage].(string)
 	return prev, nil
 }
 
@@ -107,6 +112,17 @@ func unreadPrevious(err error) string {
 		"compared (one under a new name would start empty), the jobs' last attempts are unknown (each step is registered as its " +
 		"first attempt), the key of the app secrets' fingerprint is unknown (a new one is made: a backend with backendSecrets " +
 		"gets new containers, as in a release), and no change is described: " + err.Error()
+}
+
+// previousImage is the image of the release before the one that runs
+// image: the last deployment's image when this one changes it, else the
+// image the last deployment recorded as its previous one. So a release
+// that changes only the environment keeps what a rollback goes back to.
+func previousImage(prev Previous, image string) string {
+	if prev.BackendImage != "" && prev.BackendImage != image {
+		return prev.BackendImage
+	}
+	return prev.PreviousBackendImage
 }
 
 // fingerprintKey reads the fingerprintKey output back: hex text of at

@@ -257,7 +257,7 @@ func deployAfter(t *testing.T, before *run, config map[string]any) *run {
 func deployAfterWith(t *testing.T, before *run, rec *recorder, config map[string]any) *run {
 	t.Helper()
 	rec.previous = map[string]any{}
-	for _, name := range []string{"specs", "dataVolumes", "jobs", "fingerprintKey"} {
+	for _, name := range []string{"specs", "dataVolumes", "jobs", "fingerprintKey", "backendImage", "previousBackendImage"} {
 		out := await(t, pulumi.ToOutput(before.deployment.Outputs[name]))
 		rec.previous[name] = out.Value
 		if out.Secret {

@@ -217,7 +217,7 @@ func TestStackOutputs(t *testing.T) {
 		t.Error("no sshOpts output")
 	}
 	for name := range out {
-		if !slices.Contains([]string{"urls", "containers", "databaseUrl", "redisUrl", "specs", "dataVolumes", "jobs", "dockerHost", "sshOpts", "runtime", "backends", "fingerprintKey"}, name) {
+		if !slices.Contains([]string{"urls", "containers", "databaseUrl", "redisUrl", "specs", "dataVolumes", "jobs", "dockerHost", "sshOpts", "runtime", "backends", "fingerprintKey", "backendImage", "previousBackendImage"}, name) {
 			t.Errorf("unexpected output %s", name)
 		}
 	}
