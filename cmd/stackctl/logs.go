@@ -89,9 +89,8 @@ func (h *host) logs(components []string, o options) error {
 
 // readLog runs a docker logs call and hands on each line of its output
 // (stdout and stderr: a container's two streams) with its timestamp.
-// docker logs --timestamps starts each line with it; docker service logs
-// starts it with the task (service.slot@node), which becomes the line's
-// source, and the timestamp after it.
+// docker service logs puts the task (service.slot@node) after it, which
+// becomes the line's source.
 func readLog(cmd *exec.Cmd, key string, swarm bool, emit func(logLine)) error {
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -134,22 +133,21 @@ func readLog(cmd *exec.Cmd, key string, swarm bool, emit func(logLine)) error {
 }
 
 // parseLogLine reads a line of docker logs --timestamps ("TIME TEXT") or
-// of docker service logs --timestamps ("TASK@NODE | TIME TEXT"). ok is
+// of docker service logs --timestamps ("TIME TASK@NODE    | TEXT"). ok is
 // false for a line with no timestamp.
 func parseLogLine(line, key string, swarm bool) (l logLine, ok bool) {
 	l.source, l.text = key, line
-	rest := line
-	if swarm {
-		task, after, found := strings.Cut(line, "|")
-		if !found {
-			return l, false
-		}
-		l.source, rest = strings.TrimSpace(task), strings.TrimPrefix(after, " ")
-	}
-	stamp, text, _ := strings.Cut(rest, " ")
+	stamp, text, _ := strings.Cut(line, " ")
 	at, err := time.Parse(time.RFC3339Nano, stamp)
 	if err != nil {
 		return l, false
+	}
+	if swarm {
+		task, after, found := strings.Cut(text, "|")
+		if !found {
+			return l, false
+		}
+		l.source, text = strings.TrimSpace(task), strings.TrimPrefix(after, " ")
 	}
 	l.at, l.text = at, stamp+" "+text
 	return l, true

@@ -62,6 +62,10 @@ JSON
 	;;
 "exec "*) echo "ran: $*"; exit "${FAKE_EXEC_STATUS:-0}" ;;
 "ps -q --filter label=com.docker.swarm.service.name=app-prod-backend --filter health=healthy") echo "task1 task2" ;;
+"service logs --no-trunc --no-task-ids --timestamps app-prod-backend")
+	echo "2026-12-06T10:00:02.000000000Z app-prod-backend.2@node-b    | GET /api/ 200"
+	echo "2026-12-06T10:00:01.000000000Z app-prod-backend.1@node-a    | GET /api/ 200"
+	;;
 esac
 `
 
@@ -77,6 +81,9 @@ var containerStack = map[string]any{
 		"postgres": "app-prod-postgres", "backup": "app-prod-backup",
 	},
 }
+
+var swarmStack = map[string]any{"dockerHost": "unix:///var/run/docker.sock", "runtime": "swarm", "backends": []string{"app-prod-backend"},
+	"containers": map[string]string{"backend": "app-prod-backend"}}
 
 func fakes(t *testing.T, outputs map[string]any) string {
 	t.Helper()
@@ -170,10 +177,19 @@ func TestExecRunsInARunningBackendWithItsStatus(t *testing.T) {
 }
 
 func TestExecOnASwarmRunsInAHealthyTaskHere(t *testing.T) {
-	fakes(t, map[string]any{"dockerHost": "unix:///var/run/docker.sock", "runtime": "swarm", "backends": []string{"app-prod-backend"},
-		"containers": map[string]string{"backend": "app-prod-backend"}})
+	fakes(t, swarmStack)
 	if code, out, errs := stackctl("exec", "--stack", "production", "backend", "--", "true"); code != 0 || out != "ran: exec -i task1 true\n" {
 		t.Errorf("exit %d: %s%s", code, out, errs)
+	}
+}
+
+func TestLogsOnASwarmNameEachTask(t *testing.T) {
+	fakes(t, swarmStack)
+	code, out, errs := stackctl("logs", "--stack", "production", "backend")
+	want := "app-prod-backend.1@node-a | 2026-12-06T10:00:01.000000000Z GET /api/ 200\n" +
+		"app-prod-backend.2@node-b | 2026-12-06T10:00:02.000000000Z GET /api/ 200\n"
+	if code != 0 || out != want {
+		t.Errorf("exit %d: %q, want %q (%s)", code, out, want, errs)
 	}
 }
 
