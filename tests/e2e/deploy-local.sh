@@ -475,6 +475,27 @@ check_rollback() {
     expect "the next pulumi up keeps the rolled-back image" "$now" "$previous "
 }
 
+# --- 6e. a sample pull-request comment ---------------------------------------------------------------
+
+# sample_pr_comment: what the pull-request workflow's preview step
+# (pulumi/actions, comment-on-pr) comments for a change of one value, from
+# a real `pulumi preview --diff`: docs/operations.md shows it. The engine
+# kit's "using pulumi-resource-… from $PATH" lines are left out: a runner
+# with downloaded plugins prints none.
+sample_pr_comment() {
+    local out
+    pulumi_in_copy config set --stack "$stack" --path backend.env.E2E_RELEASE 3 >/dev/null
+    out=$(pulumi_in_copy preview --stack "$stack" --diff | grep -v '^warning: using pulumi-')
+    pulumi_in_copy config set --stack "$stack" --path backend.env.E2E_RELEASE 2 >/dev/null
+    grep -q 'E2E_RELEASE=3' <<<"$out" || fail "the preview of one changed value does not show it: $out"
+    {
+        printf '#### :tropical_drink: `preview` on %s/%s\n\n<details>\n<summary>Pulumi report</summary>\n\n```\n' "$project_name" "$stack"
+        printf '%s\n' "$out"
+        printf '```\n\n</details>\n'
+    } >"$logs/pr-comment.md"
+    pass "a pull-request comment of pulumi preview --diff for one changed value (backend.env.E2E_RELEASE): $(wc -l <"$logs/pr-comment.md") lines (pr-comment.md with E2E_LOGS)"
+}
+
 # --- 7. crashes and a daemon restart ------------------------------------------------------------------
 
 wait_healthy_again() { # wait_healthy_again CONTAINER OLD_STARTED_AT DEADLINE_SECONDS
@@ -599,6 +620,7 @@ phase "6c. stackctl status" check_stackctl_status
 phase "6c. stackctl logs" check_stackctl_logs
 phase "6c. stackctl exec" check_stackctl_exec
 phase "6d. stackctl rollback under load" check_rollback
+phase "6e. a sample pull-request comment" sample_pr_comment
 phase "5. preview after the releases" check_no_changes "after the releases"
 phase "7a. crashes" check_crashes
 phase "7b. docker daemon restart" check_daemon_restart
