@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+
+	"golang.org/x/term"
 )
 
 // exec runs a command in a running container of the component: the first
@@ -67,12 +69,9 @@ func (h *host) execTarget(component string) (string, error) {
 	return "", fmt.Errorf("no container of %s runs on %s (%s): stackctl status --stack %s", component, h.DockerHost, strings.Join(names, ", "), h.Name)
 }
 
-// isTerminal is true when r is a terminal.
+// isTerminal is true when r is a terminal: not any character device
+// (/dev/null is one, and docker exec -t refuses it).
 func isTerminal(r any) bool {
 	f, ok := r.(*os.File)
-	if !ok {
-		return false
-	}
-	info, err := f.Stat()
-	return err == nil && info.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }

@@ -176,6 +176,21 @@ func TestExecRunsInARunningBackendWithItsStatus(t *testing.T) {
 	}
 }
 
+// /dev/null is a character device but no terminal: docker exec -t would
+// refuse it ("the input device is not a TTY").
+func TestExecFromDevNullAsksForNoTerminal(t *testing.T) {
+	fakes(t, containerStack)
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	var out, errs bytes.Buffer
+	if code := run([]string{"exec", "--stack", "production", "--", "true"}, null, &out, &errs); code != 0 || out.String() != "ran: exec -i app-prod-backend-abc-1 true\n" {
+		t.Errorf("exit %d: %q %s", code, out.String(), errs.String())
+	}
+}
+
 func TestExecOnASwarmRunsInAHealthyTaskHere(t *testing.T) {
 	fakes(t, swarmStack)
 	if code, out, errs := stackctl("exec", "--stack", "production", "backend", "--", "true"); code != 0 || out != "ran: exec -i task1 true\n" {
