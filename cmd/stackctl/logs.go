@@ -59,16 +59,32 @@ func (h *host) logs(components []string, o options) error {
 		lines = append(lines, l)
 	}
 	for i, k := range keys {
+		sources := []string{h.Containers[k]}
 		call := append([]string{"logs"}, args...)
 		if h.Swarm() {
+			// Each running task by its id: docker service logs of the
+			// service waits for ever on a task whose container is gone
+			// (seen on Docker 20.10 after a release), even without -f.
+			out, err := h.output("service", "ps", "-q", "--no-trunc", "--filter", "desired-state=running", h.Containers[k])
+			if err != nil {
+				errs[i] = err
+				continue
+			}
+			sources = strings.Fields(out)
 			call = append([]string{"service", "logs", "--no-trunc", "--no-task-ids"}, args...)
 		}
-		cmd := h.command(context.Background(), append(call, h.Containers[k])...)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = readLog(cmd, k, h.Swarm(), emit)
-		}()
+		for _, source := range sources {
+			cmd := h.command(context.Background(), append(call, source)...)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := readLog(cmd, k, h.Swarm(), emit); err != nil {
+					mu.Lock()
+					errs[i] = err
+					mu.Unlock()
+				}
+			}()
+		}
 	}
 	wg.Wait()
 	if !o.follow {

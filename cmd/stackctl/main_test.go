@@ -62,9 +62,13 @@ JSON
 	;;
 "exec "*) echo "ran: $*"; exit "${FAKE_EXEC_STATUS:-0}" ;;
 "ps -q --filter label=com.docker.swarm.service.name=app-prod-backend --filter health=healthy") echo "task1 task2" ;;
-"service logs --no-trunc --no-task-ids --timestamps app-prod-backend")
-	echo "2026-12-06T10:00:02.000000000Z app-prod-backend.2@node-b    | GET /api/ 200"
+"service ps -q --no-trunc --filter desired-state=running app-prod-backend") printf 'task1\ntask2\n' ;;
+"service logs --no-trunc --no-task-ids --timestamps task1")
 	echo "2026-12-06T10:00:01.000000000Z app-prod-backend.1@node-a    | GET /api/ 200"
+	echo "2026-12-06T10:00:03.000000000Z app-prod-backend.1@node-a    | GET /notes/ 200"
+	;;
+"service logs --no-trunc --no-task-ids --timestamps task2")
+	echo "2026-12-06T10:00:02.000000000Z app-prod-backend.2@node-b    | GET /api/ 200"
 	;;
 esac
 `
@@ -202,7 +206,8 @@ func TestLogsOnASwarmNameEachTask(t *testing.T) {
 	fakes(t, swarmStack)
 	code, out, errs := stackctl("logs", "--stack", "production", "backend")
 	want := "app-prod-backend.1@node-a | 2026-12-06T10:00:01.000000000Z GET /api/ 200\n" +
-		"app-prod-backend.2@node-b | 2026-12-06T10:00:02.000000000Z GET /api/ 200\n"
+		"app-prod-backend.2@node-b | 2026-12-06T10:00:02.000000000Z GET /api/ 200\n" +
+		"app-prod-backend.1@node-a | 2026-12-06T10:00:03.000000000Z GET /notes/ 200\n"
 	if code != 0 || out != want {
 		t.Errorf("exit %d: %q, want %q (%s)", code, out, want, errs)
 	}
