@@ -31,7 +31,7 @@ const usage = `stackctl shows and operates a deployed stack.
 
   stackctl status   --stack STACK
   stackctl logs     --stack STACK [-f] [--tail N] [--since DURATION] [COMPONENT...]
-  stackctl exec     --stack STACK [COMPONENT] -- COMMAND [ARG...]
+  stackctl exec     --stack STACK [--user USER] [COMPONENT] -- COMMAND [ARG...]
   stackctl rollback --stack STACK [--yes] [--no-commit]
 
   status    every container (on a swarm, every service and its tasks) of
@@ -42,7 +42,8 @@ const usage = `stackctl shows and operates a deployed stack.
             with its replica; -f follows them
   exec      runs COMMAND in a running container of COMPONENT (backend by
             default): the backend's environment and secrets, as its
-            replicas have them; interactive when a terminal is attached
+            replicas have them, as the user the app runs as (--user
+            to choose); interactive when a terminal is attached
             (stackctl exec --stack production -- python manage.py createsuperuser)
   rollback  deploys the previous release's image (the stack's
             previousBackendImage output): sets backend.image in
@@ -57,6 +58,7 @@ Flags:
   --since DURATION    logs: only lines newer than this (10m, 2h, a date)
   --yes               rollback: pulumi up without asking
   --no-commit         rollback: leave Pulumi.STACK.yaml changed, not committed
+  --user USER         exec: run as USER[:GROUP] (default: the app's user)
 
 Components are the keys of the stack's containers output: postgres, redis,
 nginx, traefik, docker-api, backup, backend (backend-1, backend-2 … for one
@@ -101,6 +103,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 // options are the flags of every command.
 type options struct {
 	stack, cwd, since string
+	user              string
 	follow, yes       bool
 	noCommit          bool
 	tail              int
@@ -131,6 +134,7 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	flags.IntVar(&o.tail, "tail", -1, "")
 	flags.BoolVar(&o.yes, "yes", false, "")
 	flags.BoolVar(&o.noCommit, "no-commit", false, "")
+	flags.StringVar(&o.user, "user", "", "")
 	if err := parseInterspersed(flags, rest); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
@@ -143,7 +147,7 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	allowed := map[string][]string{
 		"status":   nil,
 		"logs":     {"f", "follow", "tail", "since"},
-		"exec":     nil,
+		"exec":     {"user"},
 		"rollback": {"yes", "no-commit"},
 	}
 	own, known := allowed[command]
@@ -192,7 +196,7 @@ func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		if len(operands) == 1 {
 			component = operands[0]
 		}
-		return h.exec(component, commandLine)
+		return h.exec(component, o.user, commandLine)
 	}
 	return h.rollback(o)
 }

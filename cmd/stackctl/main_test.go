@@ -61,6 +61,11 @@ JSON
 	exit 1
 	;;
 "exec "*) echo "ran: $*"; exit "${FAKE_EXEC_STATUS:-0}" ;;
+"top "*)
+	echo "PID UID GID"
+	echo "4101 0 0"
+	echo "4102 999 998"
+	;;
 "ps -q --filter label=com.docker.swarm.service.name=app-prod-backend --filter health=healthy") echo "task1 task2" ;;
 "service ps -q --no-trunc --filter desired-state=running app-prod-backend") printf 'task1\ntask2\n' ;;
 "service logs --no-trunc --no-task-ids --timestamps task1")
@@ -171,11 +176,12 @@ func TestExecRunsInARunningBackendWithItsStatus(t *testing.T) {
 		t.Errorf("exit %d, want the command's 3: %s", code, errs)
 	}
 	// backend-2 has exited: the command runs in backend-1, stdin handed
-	// on, no terminal (the test's stdin is none).
-	if want := "ran: exec -i app-prod-backend-abc-1 python manage.py createsuperuser --noinput\n"; out != want {
+	// on, no terminal (the test's stdin is none), as the app's processes'
+	// user, not root.
+	if want := "ran: exec -i --user 999:998 app-prod-backend-abc-1 python manage.py createsuperuser --noinput\n"; out != want {
 		t.Errorf("stdout %q, want %q", out, want)
 	}
-	if got := calls(t, dir); len(got) != 3 {
+	if got := calls(t, dir); len(got) != 4 {
 		t.Errorf("docker calls: %v", got)
 	}
 }
@@ -190,14 +196,14 @@ func TestExecFromDevNullAsksForNoTerminal(t *testing.T) {
 	}
 	defer null.Close()
 	var out, errs bytes.Buffer
-	if code := run([]string{"exec", "--stack", "production", "--", "true"}, null, &out, &errs); code != 0 || out.String() != "ran: exec -i app-prod-backend-abc-1 true\n" {
+	if code := run([]string{"exec", "--stack", "production", "--", "true"}, null, &out, &errs); code != 0 || out.String() != "ran: exec -i --user 999:998 app-prod-backend-abc-1 true\n" {
 		t.Errorf("exit %d: %q %s", code, out.String(), errs.String())
 	}
 }
 
 func TestExecOnASwarmRunsInAHealthyTaskHere(t *testing.T) {
 	fakes(t, swarmStack)
-	if code, out, errs := stackctl("exec", "--stack", "production", "backend", "--", "true"); code != 0 || out != "ran: exec -i task1 true\n" {
+	if code, out, errs := stackctl("exec", "--stack", "production", "--user", "root", "backend", "--", "true"); code != 0 || out != "ran: exec -i --user root task1 true\n" {
 		t.Errorf("exit %d: %s%s", code, out, errs)
 	}
 }
