@@ -36,6 +36,9 @@ type Previous struct {
 	// Engine is the Docker Engine it deployed to; unknown when it recorded
 	// none.
 	Engine engine.Version
+	// BackendImage and PreviousBackendImage are the backend's image and
+	// the one of the release before it ("" when none is recorded).
+	BackendImage, PreviousBackendImage string
 }
 
 // noPrevious is the record of a stack that was never deployed: nothing to
@@ -102,6 +105,8 @@ func (EngineOutputs) ReadPrevious(ctx *pulumi.Context) (Previous, error) {
 	prev.Jobs = jobRuns(result.Outputs[outputs.Jobs])
 	prev.FingerprintKey = fingerprintKey(result.Outputs[outputs.FingerprintKey])
 	prev.Engine = recordedEngine(result.Outputs[outputs.Engine])
+	prev.BackendImage, _ = result.Outputs[outputs.BackendImage].(string)
+	prev.PreviousBackendImage, _ = result.Outputs[outputs.PreviousBackendImage].(string)
 	return prev, nil
 }
 
@@ -112,6 +117,17 @@ func unreadPrevious(err error) string {
 		"compared (one under a new name would start empty), the jobs' last attempts are unknown (each step is registered as its " +
 		"first attempt), the key of the app secrets' fingerprint is unknown (a new one is made: a backend with backendSecrets " +
 		"gets new containers, as in a release), and no change is described: " + err.Error()
+}
+
+// previousImage is the image of the release before the one that runs
+// image: the last deployment's image when this one changes it, else the
+// image the last deployment recorded as its previous one. So a release
+// that changes only the environment keeps what a rollback goes back to.
+func previousImage(prev Previous, image string) string {
+	if prev.BackendImage != "" && prev.BackendImage != image {
+		return prev.BackendImage
+	}
+	return prev.PreviousBackendImage
 }
 
 // fingerprintKey reads the fingerprintKey output back: hex text of at

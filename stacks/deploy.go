@@ -119,7 +119,7 @@ func Register(ctx *pulumi.Context, p Profile, names naming.Naming, previous Prev
 	}
 	parts := p.parts(dataVolumes)
 	d.Notes = append(d.Notes, changeNotes(prev, parts, d)...)
-	d.Outputs = d.outputs(p, parts, dataVolumes)
+	d.Outputs = d.outputs(p, prev, parts, dataVolumes)
 	return d, nil
 }
 
@@ -365,11 +365,11 @@ func (d *Deployment) registerIngress(ctx *pulumi.Context, p Profile, h *host) er
 	return nil
 }
 
-// outputs are the stack outputs: what cmd/backupctl needs to reach the
-// stack's host and find its containers, the public URLs, the backend's
-// database and Redis URLs (secrets), and what the next deployment compares
-// with.
-func (d *Deployment) outputs(p Profile, parts []runtime.Part, dataVolumes map[string]string) pulumi.Map {
+// outputs are the stack outputs: what cmd/backupctl and cmd/stackctl need
+// to reach the stack's host and find its containers, the public URLs, the
+// backend's image and the previous release's, the backend's database and
+// Redis URLs (secrets), and what the next deployment compares with.
+func (d *Deployment) outputs(p Profile, prev Previous, parts []runtime.Part, dataVolumes map[string]string) pulumi.Map {
 	containers := pulumi.StringMap{}
 	specs := pulumi.Map{}
 	for _, c := range parts {
@@ -403,6 +403,10 @@ func (d *Deployment) outputs(p Profile, parts []runtime.Part, dataVolumes map[st
 		outputs.Jobs:        runtime.RecordJobs(slices.Concat(d.Postgres.Jobs, d.Backend.Jobs)),
 		// Secret: the state keeps it encrypted, as the passwords.
 		outputs.FingerprintKey: pulumi.ToSecret(pulumi.String(hex.EncodeToString(d.fingerprintKey))),
+		outputs.BackendImage:   d.Backend.Image,
+		outputs.PreviousBackendImage: d.Backend.Image.ApplyT(func(image string) string {
+			return previousImage(prev, image)
+		}).(pulumi.StringOutput),
 	}
 	if engine := engineOutput(d.Engine); engine != nil {
 		out[outputs.Engine] = engine

@@ -26,6 +26,7 @@ import (
 	"github.com/djangostack/infra/components/edge"
 	"github.com/djangostack/infra/components/naming"
 	"github.com/djangostack/infra/components/traefik"
+	"github.com/djangostack/infra/tests/skipped"
 	"gopkg.in/yaml.v3"
 )
 
@@ -218,7 +219,7 @@ func traefikBinary(t *testing.T) string {
 	if bin, err := exec.LookPath("traefik"); err == nil {
 		return bin
 	}
-	t.Skip("no Traefik binary (set TRAEFIK_BIN; tests/e2e/deploy-local.sh runs this test with the engine kit's)")
+	skipped.Skip(t, "no Traefik binary", "set TRAEFIK_BIN to ../shared/engine/build's traefik; tests/e2e/deploy-local.sh runs this test with it")
 	return ""
 }
 

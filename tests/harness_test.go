@@ -287,7 +287,7 @@ func deployAfter(t *testing.T, before *run, config map[string]any) *run {
 func deployAfterWith(t *testing.T, before *run, rec *recorder, config map[string]any) *run {
 	t.Helper()
 	rec.previous = map[string]any{}
-	for _, name := range []string{"specs", "dataVolumes", "jobs", "fingerprintKey", "engine"} {
+	for _, name := range []string{"specs", "dataVolumes", "jobs", "fingerprintKey", "engine", "backendImage", "previousBackendImage"} {
 		if before.deployment.Outputs[name] == nil {
 			continue
 		}

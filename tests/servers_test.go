@@ -27,6 +27,7 @@ import (
 
 	"github.com/djangostack/infra/stacks"
 	"github.com/djangostack/infra/stacks/stackname"
+	"github.com/djangostack/infra/tests/skipped"
 )
 
 // onCI is true under CI=true, where a missing server binary is a failure
@@ -67,7 +68,11 @@ func missing(t *testing.T, format string, args ...any) {
 	if onCI() {
 		t.Fatal(msg + "; CI=true requires it")
 	}
-	t.Skip(msg)
+	what, install := msg, ".ci/packages test lists the Debian packages"
+	if i := strings.LastIndex(msg, " ("); i > 0 && strings.HasSuffix(msg, ")") {
+		what, install = msg[:i], msg[i+2:len(msg)-1]
+	}
+	skipped.Skip(t, what, install)
 }
 
 // shippedStack is one shipped stack as the program deploys it: the

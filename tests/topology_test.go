@@ -219,7 +219,7 @@ func TestStackOutputs(t *testing.T) {
 		t.Error("no sshOpts output")
 	}
 	for name := range out {
-		if !slices.Contains([]string{"urls", "containers", "databaseUrl", "redisUrl", "specs", "dataVolumes", "jobs", "dockerHost", "sshOpts", "runtime", "backends", "fingerprintKey", "engine"}, name) {
+		if !slices.Contains([]string{"urls", "containers", "databaseUrl", "redisUrl", "specs", "dataVolumes", "jobs", "dockerHost", "sshOpts", "runtime", "backends", "fingerprintKey", "engine", "backendImage", "previousBackendImage"}, name) {
 			t.Errorf("unexpected output %s", name)
 		}
 	}

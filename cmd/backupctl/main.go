@@ -213,6 +213,6 @@ func (d *deployment) fetch(name string) error {
 	if err := d.docker(abandon, "exec", backup, "sh", "-c", verifyScript, "verify", name); err != nil {
 		return fmt.Errorf("%s was fetched, but the backup container does not find it good: %w", name, err)
 	}
-	fmt.Fprintf(d.stdout, "backupctl: %s is in %s's backups volume and matches its checksum: backupctl restore --stack %s %s\n", name, d.stack, d.stack, name)
+	fmt.Fprintf(d.stdout, "backupctl: %s is in %s's backups volume and matches its checksum: backupctl restore --stack %s %s\n", name, d.Name, d.Name, name)
 	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/djangostack/infra/cmd/internal/fakecli"
 )
 
 // TestMain runs backupctl itself when told to, so that a test can send a
@@ -33,16 +34,7 @@ func TestMain(m *testing.M) {
 const fakeDocker = `#!/bin/sh
 dir=$(dirname "$0")
 printf '%s | %s\n' "$DOCKER_HOST" "$(printf '%s' "$*" | tr '\n' ' ')" >>"$dir/docker.log"
-case $DOCKER_HOST in
-ssh://*)
-	h=${DOCKER_HOST#ssh://}
-	if ! err=$(ssh -l "${h%@*}" "-o ConnectTimeout=30" -T -- "${h#*@}" "docker system dial-stdio" 2>&1 </dev/null); then
-		echo "error during connect: Get \"http://docker.example.com/v1.50/version\": command [ssh ...] has exited with exit status 255, make sure the URL is valid, and Docker 18.09 or later is installed on the remote host: stderr=$err" >&2
-		exit 1
-	fi
-	;;
-esac
-case "$*" in
+` + fakecli.ConnectViaSSH + `case "$*" in
 *"${FAKE_DOCKER_FAIL:-no failure}"*) echo "failed as told" >&2; exit 1 ;;
 version*) echo 28.2.2 ;;
 "service inspect"*) echo 3 ;;
@@ -66,66 +58,19 @@ start*)
 esac
 `
 
-// fakeSSH logs its arguments, each in brackets, one call a line, and fails
-// as ssh does with FAKE_SSH_FAIL.
-const fakeSSH = `#!/bin/sh
-printf '[%s]' "$@" >>"$(dirname "$0")/ssh.log"
-echo >>"$(dirname "$0")/ssh.log"
-if [ -n "${FAKE_SSH_FAIL:-}" ]; then
-	echo "ssh: connect to host 203.0.113.10 port 22: Connection refused" >&2
-	exit 255
-fi
-`
-
-// fakePulumi prints the stack outputs, or fails as pulumi does for a stack
-// that does not exist with FAKE_PULUMI_FAIL.
-const fakePulumi = `#!/bin/sh
-[ "$1 $2 $3" = "stack output --json" ] || exit 9
-if [ -n "${FAKE_PULUMI_FAIL:-}" ]; then
-	echo "error: no stack named '$5' found" >&2
-	exit 255
-fi
-cat "$(dirname "$0")/outputs.json"
-`
-
 // fakes puts stand-ins for pulumi, docker and ssh first on PATH, the
 // pulumi one printing the given stack outputs. It returns their directory,
-// where docker.log and ssh.log are.
+// where docker.log and ssh.log are. The ssh wrapper's directory must be
+// gone after each run: TMPDIR is the test's.
 func fakes(t *testing.T, outputs map[string]any) string {
 	t.Helper()
-	dir := t.TempDir()
-	js, err := json.Marshal(outputs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "outputs.json"), js, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	for name, body := range map[string]string{"pulumi": fakePulumi, "docker": fakeDocker, "ssh": fakeSSH} {
-		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
-	// The ssh wrapper's directory must be gone after each run.
-	t.Setenv("TMPDIR", t.TempDir())
-	for _, v := range []string{"FAKE_DOCKER_FAIL", "FAKE_RESTORE_BLOCKS", "FAKE_START_SLOW", "FAKE_SSH_FAIL", "FAKE_PULUMI_FAIL"} {
-		t.Setenv(v, "")
-	}
-	return dir
+	return fakecli.Install(t, outputs, fakeDocker, "FAKE_DOCKER_FAIL", "FAKE_RESTORE_BLOCKS", "FAKE_START_SLOW")
 }
 
 // lines are the lines of a stand-in's log, none when it was not called.
 func lines(t *testing.T, path string) []string {
 	t.Helper()
-	b, err := os.ReadFile(path)
-	if os.IsNotExist(err) {
-		return nil
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.Split(strings.TrimSpace(string(b)), "\n")
+	return fakecli.Lines(t, path)
 }
 
 func calls(t *testing.T, dir string) []string {

@@ -79,7 +79,7 @@ func (d *deployment) restore(name string, safetyDump bool) (err error) {
 		}
 	}()
 	if safetyDump {
-		fmt.Fprintf(d.stdout, "backupctl: dumping the current state of %s first\n", d.stack)
+		fmt.Fprintf(d.stdout, "backupctl: dumping the current state of %s first\n", d.Name)
 		if err := d.docker(abandon, "exec", backup, "sh", scripts.Backup, "once"); err != nil {
 			if errors.Is(err, errInterrupted) {
 				return fmt.Errorf("interrupted during the safety dump, which may still finish on %s; nothing was stopped or restored: %w", d.DockerHost, err)
@@ -104,18 +104,18 @@ func (d *deployment) restore(name string, safetyDump bool) (err error) {
 	if d.intr.happened() {
 		return fmt.Errorf("interrupted before the restore: nothing was restored: %w", errInterrupted)
 	}
-	fmt.Fprintf(d.stdout, "backupctl: restoring %s into %s's database\n", name, d.stack)
+	fmt.Fprintf(d.stdout, "backupctl: restoring %s into %s's database\n", name, d.Name)
 	d.restoring, d.token = backup, token
 	err = d.docker(cancelRestore, "exec", backup, "sh", "-c", restoreScript, "restore", name, token)
 	switch {
 	case !d.intr.happened():
 		return err
 	case err == nil:
-		return fmt.Errorf("interrupted once the restore's swap had begun: %s is restored into %s's database: %w", name, d.stack, errInterrupted)
+		return fmt.Errorf("interrupted once the restore's swap had begun: %s is restored into %s's database: %w", name, d.Name, errInterrupted)
 	case errors.Is(err, errCancelTimeout):
 		return fmt.Errorf("interrupted, and the restore on %s was cancelled but did not end: it goes on there, either leaving the database as it was or swapping %s in (whole either way); see the backup container's processes: %w", d.DockerHost, name, err)
 	}
-	return fmt.Errorf("interrupted: the restore of %s was cancelled, %s's database is as it was: %w", name, d.stack, errors.Join(errInterrupted, err))
+	return fmt.Errorf("interrupted: the restore of %s was cancelled, %s's database is as it was: %w", name, d.Name, errors.Join(errInterrupted, err))
 }
 
 // cancel asks the restore of this run to stop, on the host.

@@ -120,7 +120,7 @@ func (d *deployment) run(p policy, stdout, stderr io.Writer, args ...string) err
 	}
 	what := describe(args)
 	cmd := exec.Command("docker", args...)
-	cmd.Env = d.env
+	cmd.Env = d.Env
 	cmd.Stdout, cmd.Stderr = writer{stdout}, writer{stderr}
 	// A child that outlives the CLI (a stand-in's sleep) must not hold
 	// the pipes for ever.

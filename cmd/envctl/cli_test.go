@@ -23,6 +23,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/djangostack/infra/tests/skipped"
 	"gopkg.in/yaml.v3"
 )
 
@@ -60,11 +61,11 @@ func pulumiCLI(t *testing.T) string {
 		cli = filepath.Join(cache, "django-stack", "pulumi-cli-"+string(m[1]), "bin", "pulumi")
 	}
 	if _, err := os.Stat(cli); err != nil {
-		msg := fmt.Sprintf("no pulumi CLI at %s (build it with .ci/pulumi-cli, minutes the first time, or set PULUMI_CLI)", cli)
+		what, install := "no pulumi CLI at "+cli, "build it with .ci/pulumi-cli, minutes the first time, or set PULUMI_CLI"
 		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
+			t.Fatal(fmt.Sprintf("%s (%s)", what, install))
 		}
-		t.Skip(msg)
+		skipped.Skip(t, what, install)
 	}
 	return cli
 }

@@ -125,6 +125,11 @@ type Backend struct {
 	Migration string
 	// Jobs are the records of its jobs' runs, for the next update.
 	Jobs []runtime.JobRecord
+	// Image is the image the replicas run, as a reference the host (every
+	// node, on a swarm) finds again: the repository digest, or the image's
+	// id when no registry knows it (a local build). A rollback deploys it
+	// again by this reference.
+	Image pulumi.StringOutput
 }
 
 // RoleUnits are what a role of the backend runs as.
@@ -198,6 +203,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Rollback:    &s.Rollout.Rollback,
 	}
 	c.Spec = replica.Describe()
+	c.Image = image.Digest
 	c.Fingerprint = c.Spec.Fingerprint()
 
 	// Nothing of the backend logs in before the database has the stack's

@@ -39,6 +39,12 @@ const (
 	// ({"apiVersion", "version"}), for a next preview that cannot ask the
 	// host; absent when it was unknown, and on a swarm.
 	Engine = "engine"
+	// BackendImage is the image the backend runs, as a reference the host
+	// finds again (a repository digest, or an image id for a local build);
+	// PreviousBackendImage is the one the last release before it ran, ""
+	// until a release changed the image. stackctl rollback deploys it.
+	BackendImage         = "backendImage"
+	PreviousBackendImage = "previousBackendImage"
 )
 
 // BackupContainer is the backup's key in Containers, absent when backups

@@ -91,7 +91,7 @@ http() { # http PATH [curl options...]: "STATUS" of a GET through Traefik
 # find it up to date.
 compile() {
     (cd "$repo" && go build -o "$work/bin/probe" ./tests/e2e/probe && go build -o "$work/bin/clicases" ./tests/e2e/clicases &&
-        go build -o "$work/bin/envctl" ./cmd/envctl)
+        go build -o "$work/bin/envctl" ./cmd/envctl && go build -o "$work/bin/stackctl" ./cmd/stackctl)
     (cd "$repo" && git ls-files --cached --others --exclude-standard -z | tar --null -T - -c) | tar -x -C "$copy"
     rm -rf "$copy/bin"
     build_program "$copy"
@@ -405,18 +405,23 @@ for r in json.load(sys.stdin)["deployment"]["resources"]:
 
 # --- 6. releases under load ------------------------------------------------------------------------
 
-# release WHAT: runs `pulumi up` while the probe loads /api/ and /notes/
-# (a template page with a form, which sets the CSRF cookie and counts the
-# visit in the session), and requires at least 2,000 requests during the
-# update and none failed.
+# release WHAT [COMMAND...]: runs `pulumi up` (or COMMAND) while the probe
+# loads /api/ and /notes/ (a template page with a form, which sets the CSRF
+# cookie and counts the visit in the session), and requires at least 2,000
+# requests during the update and none failed.
 release() {
     local what=$1 report took start before after
+    shift
     before=$(docker ps --filter "label=djangostack.stack=$stack" --filter "label=djangostack.component=backend" --format '{{.Names}}' | sort | tr '\n' ' ')
     "$work/bin/probe" load -c 4 -url "$site/api/" -url "$site/notes/" >"$work/load.json" &
     load_pid=$!
     sleep 1
     start=$(now)
-    pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/release-$what.log"
+    if [ $# -gt 0 ]; then
+        "$@" >"$logs/release-$what.log" 2>&1 || { tail -30 "$logs/release-$what.log" >&2; fail "release $what: $*"; }
+    else
+        pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/release-$what.log"
+    fi
     took=$(seconds_since "$start")
     kill -TERM "$load_pid"
     wait "$load_pid" || fail "the load generator failed"
@@ -434,6 +439,9 @@ release() {
 
 release_env() {
     pulumi_in_copy config set --stack "$stack" --path backend.env.E2E_RELEASE "2" >/dev/null
+    # Two replicas, each logging its requests: what stackctl logs merges.
+    pulumi_in_copy config set --stack "$stack" --path backend.replicas 2 >/dev/null
+    pulumi_in_copy config set --stack "$stack" --path backend.env.GUNICORN_CMD_ARGS -- "--access-logfile -" >/dev/null
     release "a changed env value"
 }
 
@@ -442,6 +450,69 @@ release_image() {
     # a new image.
     echo "release $(date +%s)" >"$copy/examples/backend/core/static/core/release.txt"
     release "a changed image"
+}
+
+# --- 6c. day two: stackctl ------------------------------------------------------------------------------
+
+stackctl() { (cd "$copy" && "$work/bin/stackctl" "$@" </dev/null); }
+
+check_rollback() {
+    local newer previous now named
+    newer=$(backend_images)
+    previous=$(pulumi_in_copy stack output --stack "$stack" previousBackendImage)
+    [ -n "$previous" ] && [ "$newer" != "$previous " ] || fail "no previous image to roll back to (running $newer, previous '$previous')"
+    release "a rollback" stackctl rollback --stack "$stack" --yes
+    expect "stackctl rollback: the backends run the previous image again" "$(backend_images)" "$previous "
+    # A build's previous image is known by its id alone: the config names
+    # it by the tag stackctl gave it.
+    named=$(pulumi_in_copy config get --stack "$stack" --path backend.image)
+    [ "$(docker image inspect -f '{{.Id}}' "$named")" = "$previous" ] || fail "Pulumi.$stack.yaml's backend.image $named is not $previous"
+    pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/after-rollback.log"
+    now=$(backend_images)
+    expect "the next pulumi up keeps the rolled-back image ($named)" "$now" "$previous "
+}
+
+check_stackctl_status() {
+    local out listed running
+    out=$(stackctl status --stack "$stack") || fail "stackctl status: $out"
+    printf '%s\n' "$out" >"$logs/stackctl-status.log"
+    # Every running container of the stack, as status and docker ps see it:
+    # name, state, health.
+    listed=$(awk '$3 == "running" { print $2, $3, $4 }' <<<"$out" | sort)
+    running=$(docker ps --filter "label=djangostack.stack=$stack" --format '{{.Names}} running {{.Status}}' |
+        sed -E 's/ Up .*\((healthy|unhealthy|health: starting)\)$/ \1/; s/health: starting/starting/; s/ Up [^(]*$/ -/' | sort)
+    expect "stackctl status lists what docker ps does: $(wc -l <<<"$listed") running containers, each with its health" "$listed" "$running"
+    grep -q "^url $site/" <<<"$out" || fail "stackctl status shows no url $site/: $out"
+    grep -q "^previous image sha256:" <<<"$out" || fail "stackctl status shows no previous image: $out"
+    pass "stackctl status shows the site's URL and the backend's previous image ($(grep '^previous image' <<<"$out" | cut -c1-40)…)"
+}
+
+check_stackctl_logs() {
+    local token replicas r out
+    token=e2e-logs-$(date +%s%N)
+    for _ in $(seq 1 10); do
+        [ "$(http "$site/api/?$token")" = 200 ] || fail "GET /api/?$token"
+    done
+    sleep 1
+    out=$(stackctl logs --stack "$stack" --since 5m backend traefik) || fail "stackctl logs: $out"
+    printf '%s\n' "$out" >"$logs/stackctl-logs.log"
+    replicas=$(docker ps --filter "label=djangostack.stack=$stack" --filter "label=djangostack.component=backend" -q | wc -l)
+    for r in $(seq 1 "$replicas") traefik; do
+        [ "$r" = traefik ] || r=backend-$r
+        grep -qE "^$r +\| .*$token" <<<"$out" || fail "stackctl logs shows no line of $r with the request /api/?$token"
+    done
+    pass "stackctl logs: the request just made (10 × /api/?$token) in the log of each of $replicas backend replicas and of Traefik, merged ($(grep -c "$token" <<<"$out") lines)"
+}
+
+check_stackctl_exec() {
+    local token out
+    token=e2e-exec-$(date +%s%N)
+    out=$(stackctl exec --stack "$stack" -- python3 manage.py shell -c "from core.models import Note; print(Note.objects.create(text='$token').pk)") ||
+        fail "stackctl exec: $out"
+    grep -q "$token" <<<"$(curl -s --max-time 10 "$site/api/notes/")" || fail "the note written by stackctl exec ($token, pk $out) is not on /api/notes/"
+    pass "stackctl exec ran manage.py shell in a backend with its environment and secrets: note $out written, served on /api/notes/"
+    out=$(stackctl exec --stack "$stack" -- sh -c 'exit 7'; echo "status $?")
+    expect "stackctl exec exits with the command's status" "${out##*$'\n'}" "status 7"
 }
 
 # --- 7. crashes and a daemon restart ------------------------------------------------------------------
@@ -530,6 +601,8 @@ check_system_engine() {
     use_engine system
     ensure_docker
     images
+    # The rollback's tag is the other engine's: this one builds the backend.
+    pulumi_in_copy config rm --stack "$stack" --path backend.image >/dev/null 2>&1 || true
     pulumi_in_copy config set --stack "$stack" --path host.docker "$docker_host" >/dev/null
     start=$(now)
     deployed=1
@@ -592,6 +665,10 @@ phase "4b. the database role" check_database_role "$(backend_container)"
 phase "5. preview after up" check_no_changes "after the first up"
 phase "6a. release: env" release_env
 phase "6b. release: image" release_image
+phase "6c. stackctl status" check_stackctl_status
+phase "6c. stackctl logs" check_stackctl_logs
+phase "6c. stackctl exec" check_stackctl_exec
+phase "6d. stackctl rollback under load" check_rollback
 phase "5. preview after the releases" check_no_changes "after the releases"
 phase "7a. crashes" check_crashes
 phase "7b. docker daemon restart" check_daemon_restart
