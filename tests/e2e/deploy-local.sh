@@ -456,6 +456,11 @@ release_image() {
 
 stackctl() { (cd "$copy" && "$work/bin/stackctl" "$@" </dev/null); }
 
+backend_images() { # the image id of each running backend replica, sorted
+    docker ps --filter "label=djangostack.stack=$stack" --filter "label=djangostack.component=backend" --format '{{.Names}}' |
+        xargs -r docker inspect -f '{{.Image}}' | sort -u | tr '\n' ' '
+}
+
 check_rollback() {
     local newer previous now named
     newer=$(backend_images)
@@ -578,6 +583,9 @@ check_postgres_change() {
 check_destroy() {
     pulumi_in_copy destroy --stack "$stack" --yes --skip-preview >"$logs/destroy.log"
     deployed=""
+    # The name check 6d's rollback gave the previous build, if the
+    # provider's delete of the image it ran left it.
+    docker image ls --format '{{.Repository}}:{{.Tag}}' | grep "^stackctl-rollback:$stack-" | xargs -r docker image rm >/dev/null 2>&1 || true
     local left
     left=$( {
         docker ps -a --filter "label=djangostack.stack=$stack" --format 'container {{.Names}}'
