@@ -649,10 +649,11 @@ retry_failed_migration() {
 }
 
 # retry_failed_password_step [SITE_CHECK]: stops Postgres, then changes what
-# the password step runs and nothing of Postgres's container: a shorter
-# Postgres healthcheck, which bounds the step's wait (10 s) and is never
-# applied to a running container. The step fails, the update stops with its
-# output and the backends untouched. With Postgres started again, the
+# the password step runs and nothing of Postgres's container nor of the
+# backends: a new revision of the superuser's password, which only the step
+# and the backup hold. The step waits out Postgres's readiness bound (its
+# healthcheck's ReadyWithin) and fails, the update stops with its output and
+# the backends untouched. With Postgres started again, the
 # preview shows the step running again, and `up` with nothing changed runs
 # it again; then nothing is left to change. The stack's config is put back
 # as it was, and a last `up` runs the step for it, the backends untouched.
@@ -664,10 +665,7 @@ retry_failed_password_step() {
     ids=$(stack_ids backend)
     cp "$config" "$work/Pulumi.$stack.yaml.before-password-step"
     docker stop "$pg" >/dev/null
-    pulumi_in_copy config set --stack "$stack" --path postgres.healthcheck.interval 2s >/dev/null
-    pulumi_in_copy config set --stack "$stack" --path postgres.healthcheck.timeout 1s >/dev/null
-    pulumi_in_copy config set --stack "$stack" --path postgres.healthcheck.retries 1 >/dev/null
-    pulumi_in_copy config set --stack "$stack" --path postgres.healthcheck.startPeriod 2s >/dev/null
+    pulumi_in_copy config set --stack "$stack" --path rotation.postgresSuperuser e2e-failed-step >/dev/null
     start=$(now)
     up_must_fail "$log"
     took=$(seconds_since "$start")
