@@ -26,6 +26,7 @@ import (
 	"regexp"
 	"syscall"
 
+	"github.com/djangostack/infra/cmd/internal/stackhost"
 	"github.com/djangostack/infra/components/scripts"
 	"github.com/djangostack/infra/stacks/outputs"
 )
@@ -88,7 +89,7 @@ func main() {
 }
 
 // errUsage marks a wrong invocation: exit status 2.
-var errUsage = errors.New("usage")
+var errUsage = stackhost.ErrUsage
 
 // run runs backupctl; signals are the interrupts it receives.
 func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int {
@@ -105,12 +106,8 @@ func run(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) int 
 }
 
 func dispatch(args []string, stdout, stderr io.Writer, signals <-chan os.Signal) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, usage)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: no command", errUsage)
-		}
-		return nil
+	if asked, err := stackhost.Help(args, usage, stdout); asked {
+		return err
 	}
 	command := args[0]
 	flags := flag.NewFlagSet(command, flag.ContinueOnError)

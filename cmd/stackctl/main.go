@@ -77,7 +77,7 @@ func main() {
 }
 
 // errUsage marks a wrong invocation: exit status 2.
-var errUsage = errors.New("usage")
+var errUsage = stackhost.ErrUsage
 
 // exitStatus is a command's exit status that stackctl exits with (exec).
 type exitStatus int
@@ -110,12 +110,8 @@ type options struct {
 }
 
 func dispatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(stdout, usage)
-		if len(args) == 0 {
-			return fmt.Errorf("%w: no command", errUsage)
-		}
-		return nil
+	if asked, err := stackhost.Help(args, usage, stdout); asked {
+		return err
 	}
 	command := args[0]
 	// exec's command comes after --, untouched by the flags.

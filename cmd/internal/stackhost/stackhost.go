@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -182,4 +183,22 @@ func LastLines(s string) string {
 		return out
 	}
 	return "no message"
+}
+
+// ErrUsage marks a wrong invocation of a command: exit status 2, with its
+// usage.
+var ErrUsage = errors.New("usage")
+
+// Help answers a command line that names no command or asks for help: it
+// prints usage to stdout, and asked is true. No command is a wrong
+// invocation (ErrUsage); asking for help is not.
+func Help(args []string, usage string, stdout io.Writer) (asked bool, err error) {
+	if len(args) > 0 && args[0] != "-h" && args[0] != "--help" && args[0] != "help" {
+		return false, nil
+	}
+	fmt.Fprint(stdout, usage)
+	if len(args) == 0 {
+		return true, fmt.Errorf("%w: no command", ErrUsage)
+	}
+	return true, nil
 }
