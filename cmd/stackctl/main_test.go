@@ -379,3 +379,23 @@ func TestWrongUsageCallsNothing(t *testing.T) {
 		}
 	}
 }
+
+// No command is a wrong invocation (2, with the usage on stderr); asking
+// for help is not (0, the usage on stdout).
+func TestHelpAndNoCommand(t *testing.T) {
+	for _, c := range []struct {
+		args        []string
+		code        int
+		out, errOut bool
+	}{
+		{nil, 2, true, true},
+		{[]string{"--help"}, 0, true, false},
+		{[]string{"help"}, 0, true, false},
+		{[]string{"nonsense", "--stack", "x"}, 2, false, true},
+	} {
+		code, out, errs := stackctl(c.args...)
+		if code != c.code || strings.Contains(out, "status") != c.out || strings.Contains(errs, "usage") != c.errOut {
+			t.Errorf("stackctl %v: exit %d, stdout %q, stderr %q", c.args, code, out, errs)
+		}
+	}
+}
