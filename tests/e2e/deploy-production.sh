@@ -118,12 +118,12 @@ tools() {
         apt-get -o DPkg::Lock::Timeout=600 update -qq
         DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $missing >/dev/null
     fi
-    echo "pebble $(dpkg-query -W -f='${Version}' pebble); $(aws --version); $(ssh -V 2>&1)"
+    echo "pebble $(dpkg-query -W -f='${Version}' pebble); $(aws --version); $(ssh -V 2>&1); the servers' Docker $(server_dockerd_version)"
 }
 
 compile() {
     (cd "$repo" && go build -o "$work/bin/probe" ./tests/e2e/probe && go build -o "$work/bin/s3server" ./tests/e2e/s3server &&
-        go build -o "$work/bin/backupctl" ./cmd/backupctl)
+        go build -o "$work/bin/backupctl" ./cmd/backupctl && go build -o "$work/bin/stackctl" ./cmd/stackctl)
     (cd "$repo" && git ls-files --cached --others --exclude-standard -z | tar --null -T - -c) | tar -x -C "$copy"
     rm -rf "${copy:?}/bin"
     build_program "$copy"
@@ -171,8 +171,8 @@ infrastructure() {
     server_up a "$server_a"
     local fingerprint
     fingerprint=$(pin_host_key a "$server_a")
-    expect "the server answers over ssh as deploy, with its own Docker" \
-        "$(server_docker "$server_a" version --format '{{.Server.Version}}')" "$(dockerd --version | sed -E 's/^Docker version ([^,]*),.*/\1/')"
+    expect "the server answers over ssh as deploy, with its own Docker ($server_engine engine; its CLI $(server_docker "$server_a" version --format '{{.Client.Version}}'))" \
+        "$(server_docker "$server_a" version --format '{{.Server.Version}}')" "$(server_dockerd_version)"
     expect "the server's Docker is its own: its data root" "$(server_docker "$server_a" info --format '{{.DockerRootDir}}')" "$(server_dir a)/docker"
     if out=$(runuser -u deploy -- docker -H unix:///var/run/docker.sock ps 2>&1); then
         fail "deploy can use this machine's own Docker socket: $out"
@@ -283,6 +283,8 @@ https_curl() { # https_curl ARGS...: curl trusting only Pebble's root, names res
     curl -s --max-time 10 --cacert "$work/pebble/pebble-root.pem" "${resolve[@]}" "$@"
 }
 
+site_curl() { https_curl "$@"; } # what lib.sh's stackctl checks reach the site with
+
 http_curl() { # http_curl ARGS...: plain http on port 80 of the server
     local resolve
     mapfile -t resolve < <(resolve_args 80)
@@ -357,17 +359,24 @@ check_replicas() {
 
 # --- 4. a release under load over HTTPS ----------------------------------------------------
 
-# up_under_load WHAT CHANGE...: runs `pulumi up` while the probe loads the
-# site over HTTPS on both domains; at least 2,000 requests, none failed.
+# up_under_load WHAT [COMMAND...]: runs `pulumi up` (or COMMAND) while the
+# probe loads the site over HTTPS on both domains; at least 2,000 requests,
+# none failed.
 up_under_load() {
-    local what=$1 took start before after net report requests failed
+    local what=$1 took start before after net report requests failed log
+    shift
+    log=$logs/release-${what//[^a-z0-9.]/-}.log
     before=$(backends | tr '\n' ' ')
     mapfile -t net < <(probe_net)
     "$work/bin/probe" load -c 4 "${net[@]}" -url "$site/api/" -url "https://${domains[1]}/notes/" >"$work/load.json" &
     load_pid=$!
     sleep 1
     start=$(now)
-    pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/release-${what//[^a-z0-9.]/-}.log"
+    if [ $# -gt 0 ]; then
+        "$@" >"$log" 2>&1 || { kill -TERM "$load_pid"; tail -30 "$log" >&2; fail "release $what: $*"; }
+    else
+        pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$log" || { kill -TERM "$load_pid"; fail "release $what"; }
+    fi
     took=$(seconds_since "$start")
     kill -TERM "$load_pid"
     wait "$load_pid" || fail "the load generator failed"
@@ -385,6 +394,8 @@ up_under_load() {
 
 release() {
     cfg --path backend.image "$image_repo:1.0.1"
+    # Each request in its replica's log too: what stackctl logs merges.
+    cfg --path backend.env.GUNICORN_CMD_ARGS -- "--access-logfile -"
     up_under_load "image $image_repo:1.0.1"
     check_no_changes "after the release"
 }
@@ -676,7 +687,7 @@ step() {
 # The run, as one function: bash has read all of it before it starts, so an
 # edit of this file while it runs changes nothing of the run.
 main() {
-    phase "tools (pebble, awscli, ssh)" tools
+    phase "tools (pebble, awscli, ssh; the servers' Docker)" tools
     phase "docker engine (for the images)" ensure_docker
     phase "engine (CLI, plugins, Traefik)" engine
     if [ -n "${E2E_RESUME:-}" ]; then
@@ -689,10 +700,15 @@ main() {
     step "the images to server a over ssh" send_images "$server_a"
     step "config: the environment's facts" configure
     step "1. first up" first_up
+    step "1b. the healthchecks fit the server's engine" on_the_server check_engine_fit "first up over ssh"
     step "1. certificates" certificates
     step "2. HTTPS" check_https
     step "3. both replicas" check_replicas
     step "4. release under load over HTTPS" release
+    step "4b. stackctl status over ssh" on_the_server check_stackctl_status
+    step "4b. stackctl logs over ssh" on_the_server check_stackctl_logs
+    step "4b. stackctl exec over ssh" on_the_server check_stackctl_exec
+    step "4c. stackctl rollback under load over HTTPS" on_the_server check_rollback up_under_load
     step "5. restarts keep the certificates" check_restarts
     step "8. a failed step, then up again" failed_steps
     step "7a. a scheduled dump off the server" check_offsite

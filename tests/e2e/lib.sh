@@ -822,3 +822,105 @@ run("copy_program", "COPY (SELECT 1) TO PROGRAM $$id$$")
         pass "as the backend's database role, ${what//_/ } fails: $(grep "^$what " <<<"$out" | cut -d' ' -f3-)"
     done
 }
+
+# check_engine_fit WHEN: every running container of the stack has the
+# start interval its engine takes (1 s from API 1.44, Docker 25; none
+# before), and the stack records the engine it learnt.
+check_engine_fit() {
+    local api want got recorded c
+    api=$(docker version --format '{{.Server.APIVersion}}')
+    want=0
+    python3 -c 'import sys; a = tuple(map(int, sys.argv[1].split("."))); sys.exit(a < (1, 44))' "$api" && want=1000000000
+    got=$(for c in $(docker ps --filter "label=djangostack.stack=$stack" --format '{{.Names}}' | sort); do
+        docker inspect -f '{{json .Config.Healthcheck}}' "$c" |
+            python3 -c 'import json, sys; h = json.load(sys.stdin) or {}; print(sys.argv[1], h.get("StartInterval", 0))' "${c#"$prefix"-}"
+    done)
+    [ -n "$got" ] || fail "no container of $stack runs"
+    ! grep -qv " $want\$" <<<"$got" || fail "$1: start intervals on API $api, want $want ns everywhere:"$'\n'"$got"
+    recorded=$(pulumi_in_copy stack output --stack "$stack" engine --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["apiVersion"])')
+    expect "$1: Docker $(docker version --format '{{.Server.Version}}') (API $api, recorded as $recorded): every container's start interval is ${want} ns ($(grep -c . <<<"$got") containers)" "$recorded" "$api"
+}
+
+# --- day two: stackctl ------------------------------------------------------------------
+# The checks of cmd/stackctl against a deployed stack of containers. They
+# use the sourcing script's $copy, $work (bin/stackctl), $stack, $site and
+# $logs, its site_curl ARGS... (curl as the site's clients reach it), and
+# plain docker commands, which deploy-production.sh sends to its server.
+
+stackctl() { (cd "$copy" && "$work/bin/stackctl" "$@" </dev/null); }
+
+backend_images() { # the image id of each running backend replica, sorted
+    local c
+    for c in $(docker ps --filter "label=djangostack.stack=$stack" --filter "label=djangostack.component=backend" --format '{{.Names}}'); do
+        docker inspect -f '{{.Image}}' "$c"
+    done | sort -u | tr '\n' ' '
+}
+
+# check_stackctl_status: status lists the running containers docker ps
+# does, each with its health, the site's URL and the previous image.
+check_stackctl_status() {
+    local out listed running
+    out=$(stackctl status --stack "$stack") || fail "stackctl status: $out"
+    printf '%s\n' "$out" >"$logs/stackctl-status.log"
+    # Every running container of the stack, as status and docker ps see it:
+    # name, state, health.
+    listed=$(awk '$3 == "running" { print $2, $3, $4 }' <<<"$out" | sort)
+    running=$(docker ps --filter "label=djangostack.stack=$stack" --format '{{.Names}} running {{.Status}}' |
+        sed -E 's/ Up .*\((healthy|unhealthy|health: starting)\)$/ \1/; s/health: starting/starting/; s/ Up [^(]*$/ -/' | sort)
+    expect "stackctl status lists what docker ps does: $(wc -l <<<"$listed") running containers, each with its health" "$listed" "$running"
+    grep -q "^url $site/" <<<"$out" || fail "stackctl status shows no url $site/: $out"
+    grep -qE "^previous image [^ ]+" <<<"$out" || fail "stackctl status shows no previous image: $out"
+    pass "stackctl status shows the site's URL and the backend's previous image ($(grep '^previous image' <<<"$out" | cut -c1-40)…)"
+}
+
+# check_stackctl_logs: a request just made, in the merged log of each
+# backend replica (which must log its requests) and of Traefik.
+check_stackctl_logs() {
+    local token replicas r out
+    token=e2e-logs-$(date +%s%N)
+    for _ in $(seq 1 10); do
+        [ "$(site_curl -o /dev/null -w '%{http_code}' "$site/api/?$token")" = 200 ] || fail "GET /api/?$token"
+    done
+    sleep 1
+    out=$(stackctl logs --stack "$stack" --since 5m backend traefik) || fail "stackctl logs: $out"
+    printf '%s\n' "$out" >"$logs/stackctl-logs.log"
+    replicas=$(docker ps --filter "label=djangostack.stack=$stack" --filter "label=djangostack.component=backend" -q | wc -l)
+    for r in $(seq 1 "$replicas") traefik; do
+        [ "$r" = traefik ] || r=backend-$r
+        grep -qE "^$r +\| .*$token" <<<"$out" || fail "stackctl logs shows no line of $r with the request /api/?$token"
+    done
+    pass "stackctl logs: the request just made (10 × /api/?$token) in the log of each of $replicas backend replicas and of Traefik, merged ($(grep -c "$token" <<<"$out") lines)"
+}
+
+# check_stackctl_exec: a management command writes a note the site then
+# serves, and exec exits with the command's status.
+check_stackctl_exec() {
+    local token out
+    token=e2e-exec-$(date +%s%N)
+    out=$(stackctl exec --stack "$stack" -- python3 manage.py shell -c "from core.models import Note; print(Note.objects.create(text='$token').pk)") ||
+        fail "stackctl exec: $out"
+    grep -q "$token" <<<"$(site_curl "$site/api/notes/")" || fail "the note written by stackctl exec ($token, pk $out) is not on /api/notes/"
+    pass "stackctl exec ran manage.py shell in a backend with its environment and secrets: note $out written, served on /api/notes/"
+    out=$(stackctl exec --stack "$stack" -- sh -c 'exit 7'; echo "status $?")
+    expect "stackctl exec exits with the command's status" "${out##*$'\n'}" "status 7"
+}
+
+# check_rollback RELEASE: `stackctl rollback` after an image release, run
+# by the script's RELEASE WHAT COMMAND... (which loads the site while the
+# command runs and fails on any failed request), brings the previous image
+# back; the next `pulumi up` keeps it.
+check_rollback() {
+    local release=$1 newer previous now named
+    newer=$(backend_images)
+    previous=$(pulumi_in_copy stack output --stack "$stack" previousBackendImage)
+    [ -n "$previous" ] && [ "$newer" != "$previous " ] || fail "no previous image to roll back to (running $newer, previous '$previous')"
+    "$release" "a rollback" stackctl rollback --stack "$stack" --yes
+    expect "stackctl rollback: the backends run the previous image again" "$(backend_images)" "$previous "
+    # An image known by its id alone (a build, or one loaded with no
+    # registry digest): the config names it by the tag stackctl gave it.
+    named=$(pulumi_in_copy config get --stack "$stack" --path backend.image)
+    [ "$(docker image inspect -f '{{.Id}}' "$named")" = "$previous" ] || fail "Pulumi.$stack.yaml's backend.image $named is not $previous"
+    pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/after-rollback.log"
+    now=$(backend_images)
+    expect "the next pulumi up keeps the rolled-back image ($named)" "$now" "$previous "
+}

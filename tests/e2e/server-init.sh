@@ -1,5 +1,5 @@
 #!/bin/sh
-# server-init.sh DIR GROUP: the init of a test server of servers.sh, run in
+# server-init.sh DIR GROUP [ENGINE]: the init of a test server of servers.sh, run in
 # the server's own network and mount namespaces. It gives the server a /run
 # of its own, so that /var/run/docker.sock there is the server's dockerd
 # (what a container that mounts the socket, Traefik, reaches) and nothing of
@@ -10,12 +10,23 @@
 #
 # DIR holds the server's sshd_config and keys, its Docker data root, its
 # logs, and init.pid and dockerd.pid for servers.sh. GROUP may use the
-# Docker socket.
+# Docker socket. ENGINE, if given, is the root of another Docker release's
+# files (lib.sh's current engine): its dockerd, docker-proxy and docker CLI
+# are bound over this machine's, in the server's mount namespace only, as
+# if the server had that release installed.
 set -u
 dir=$1
 group=$2
+engine=${3:-}
 echo $$ >"$dir/init.pid"
 mount -t tmpfs -o mode=0755 tmpfs /run
+if [ -n "$engine" ]; then
+	for f in /usr/sbin/dockerd /usr/sbin/docker-proxy /usr/bin/docker; do
+		mount --bind "$engine$f" "$f"
+	done
+	# A CLI earlier on the PATH of ssh sessions would shadow the server's.
+	[ ! -e /usr/local/bin/docker ] || mount --bind "$engine/usr/bin/docker" /usr/local/bin/docker
+fi
 mkdir -p /run/sshd
 
 stopping=

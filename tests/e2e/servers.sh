@@ -11,10 +11,12 @@
 #    are its own (what Traefik publishes there is on no other address);
 #  - its own /run, so its /var/run/docker.sock is its own dockerd's, which
 #    is what Traefik's mount of the socket reaches;
-#  - its own dockerd (Debian's docker.io, this machine's package): its own
-#    socket, data root, containers, volumes, networks and iptables rules;
-#    started again when it exits, as a service manager does, so a TERM to
-#    it is a restart of the server's Docker;
+#  - its own dockerd: its own socket, data root, containers, volumes,
+#    networks and iptables rules; started again when it exits, as a service
+#    manager does, so a TERM to it is a restart of the server's Docker. Its
+#    release is E2E_SERVER_ENGINE's: current (the default) is lib.sh's
+#    current engine, Debian trixie's docker.io 26.1, the Docker teams run;
+#    system is this machine's docker.io (20.10 on Debian 12);
 #  - its own sshd: key-only login as `deploy`, in the group of the servers'
 #    sockets (not in `docker`: this machine's socket refuses it), whose
 #    sessions see the server's /run.
@@ -30,6 +32,22 @@ test_bridge=djs-e2e0
 test_gateway=198.18.0.1
 # The group whose members may use the servers' Docker sockets.
 server_docker_group=djs-e2e-docker
+# The Docker release the servers run (see above): current or system.
+server_engine=${E2E_SERVER_ENGINE:-current}
+case "$server_engine" in current | system) ;; *) echo "E2E_SERVER_ENGINE=$server_engine: current or system" >&2; exit 1 ;; esac
+
+# server_engine_files: the root of the servers' Docker release's files
+# (empty for this machine's own), fetched when missing.
+server_engine_files() {
+    [ "$server_engine" = current ] || return 0
+    install_current_docker >&2
+    echo "$current_docker"
+}
+
+# server_dockerd_version: the version of Docker the servers run.
+server_dockerd_version() {
+    "$(server_engine_files)/usr/sbin/dockerd" --version | sed -E 's/^Docker version ([^,]*),.*/\1/'
+}
 
 # --- the network ---------------------------------------------------------------
 
@@ -69,7 +87,7 @@ ssh_keys() {
 # server_up NAME ADDR: a server at ADDR, with its dockerd and sshd running
 # (server-init.sh, in the server's network and mount namespaces).
 server_up() {
-    local name=$1 addr=$2 dir netns
+    local name=$1 addr=$2 dir netns engine_files
     dir=$(server_dir "$name")
     netns=$(server_netns "$name")
     mkdir -p "$dir"
@@ -89,8 +107,9 @@ server_up() {
     # nsenter enters only the network namespace (`ip netns exec` would
     # also remount /sys, hiding the cgroups dockerd needs); unshare makes
     # the mount namespace in which server-init.sh mounts the server's /run.
+    engine_files=$(server_engine_files)
     (without_inherited_fds setsid nsenter --net="/run/netns/$netns" unshare --mount --propagation private \
-        "$here/server-init.sh" "$dir" "$server_docker_group" </dev/null >>"$dir/init.log" 2>&1 &)
+        "$here/server-init.sh" "$dir" "$server_docker_group" "$engine_files" </dev/null >>"$dir/init.log" 2>&1 &)
     wait_server_docker "$name" 60 || fail "server $name: dockerd did not start: $(tail -5 "$dir/dockerd.log" "$dir/init.log" 2>&1)"
 }
 
