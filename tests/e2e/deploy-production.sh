@@ -226,8 +226,9 @@ first_up() {
     start=$(now)
     PULUMI_DEBUG_COMMANDS=true pulumi_in_copy up --stack "$stack" --yes --skip-preview --event-log "$logs/first-up.events.jsonl" >"$logs/first-up.log"
     took=$(seconds_since "$start")
-    # The update waits for every container's health but the backups' (their
-    # first probe is 120 s after their start): check_offsite waits for those.
+    # The update waits for every container's health but the backups' (on an
+    # engine with no start interval, their first probe is 120 s after their
+    # start): check_offsite waits for those.
     unhealthy=$(stack_ps '{{.Names}} {{.Status}}' | grep -v -e '(healthy)' -e 'migrate' -e 'postgres-password' -e '-backup' -e '-files Created' || true)
     [ -z "$unhealthy" ] || fail "containers not healthy after up: $unhealthy"
     pass "pulumi up --stack $stack: $(stack_ps '{{.Names}}' | wc -l) containers, every one the update waits for healthy ${took}s after the start of up"
@@ -432,13 +433,13 @@ check_restarts() {
 
 # --- 8. a failed step does not block the next deploy --------------------------------------------
 
-# on_the_server FUNCTION ARGS...: lib.sh's checks of a failed step, whose
-# plain docker commands go to the server over ssh.
+# on_the_server FUNCTION ARGS...: lib.sh's checks, whose plain docker
+# commands go to the server over ssh. Not in a subshell: their passed
+# checks count, and a failure ends the run (set -e), cleanup and all.
 on_the_server() {
-    (
-        docker() { server_docker "$server" "$@"; }
-        "$@"
-    )
+    docker() { server_docker "$server" "$@"; }
+    "$@"
+    unset -f docker
 }
 
 # rollback: the release back to the image before (the other of the two
@@ -479,7 +480,8 @@ in_bucket() {
 # check_offsite: the scheduled dump (the backup service's first, at its
 # start) reaches the bucket, with a checksum it matches.
 check_offsite() {
-    local first taken arrived c deadline
+    local first taken arrived c deadline start
+    start=$(now)
     for c in "$prefix-backup" "$prefix-backup-offsite"; do
         deadline=$((SECONDS + 200))
         until [ "$(server_docker "$server" inspect -f '{{.State.Health.Status}}' "$c")" = healthy ]; do
@@ -487,7 +489,7 @@ check_offsite() {
             sleep 2
         done
     done
-    pass "the backup service and its off-host copy are healthy (their first probe comes 120 s after their start)"
+    pass "the backup service and its off-host copy are healthy ($(seconds_since "$start")s after this check began, which the update does not wait for)"
     first=$(backup_exec sh -c 'cd /backups && ls -1 *.dump' | sed -n 1p)
     [ -n "$first" ] || fail "the backup service took no dump at its start"
     in_bucket "$first" 180 || fail "$first is not in s3://$bucket/$stack/ 180 s after it was taken: $(s3_cli s3 ls "s3://$bucket/$stack/" 2>&1)"
