@@ -7,7 +7,8 @@
 #     up deployed (compose_from_state.py), and their ratio: once with the
 #     waits compose's depends_on conditions give (Postgres's and Redis's
 #     healthchecks), once in the program's own order;
-#  2. a no-op `pulumi preview`, five times, warm, with 0 changes;
+#  2. a no-op `pulumi preview`, five times, warm, with 0 changes, and one
+#     more, traced, in parts (preview_parts.py);
 #  3. a one-value backend release: `pulumi up` -> the new backend healthy,
 #     and the parts of that time.
 #
@@ -56,6 +57,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+
+# load: the machine's load average over 1, 5 and 15 minutes.
+load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # unhealthy: the stack's long-running containers that are not healthy yet
 # (one-shot steps, which exit, are left out).
@@ -119,7 +123,7 @@ pulumi_up() {
     returned=$(seconds_since "$start")
     until_healthy "djangostack.stack=$stack"
     pulumi_up_time=$(seconds_since "$start")
-    pass "pulumi up, empty -> every container healthy: ${pulumi_up_time}s (up returned after ${returned}s)"
+    pass "pulumi up, empty -> every container healthy: ${pulumi_up_time}s (up returned after ${returned}s), load average $(load)"
     python3 "$here/events.py" "$logs/up.events.jsonl"
     python3 "$here/events.py" "$logs/up.events.jsonl" --steps | grep -e Container -e Network -e Image
 }
@@ -142,7 +146,7 @@ compose_up() {
     returned=$(seconds_since "$start")
     until_healthy com.docker.compose.project=bench
     compose_up_time[$order]=$(seconds_since "$start")
-    pass "docker-compose $compose_version up -d $(compose_wait), $order order, empty -> every container healthy: ${compose_up_time[$order]}s (up returned after ${returned}s)"
+    pass "docker-compose $compose_version up -d $(compose_wait), $order order, empty -> every container healthy: ${compose_up_time[$order]}s (up returned after ${returned}s), load average $(load)"
     compose -p bench -f "$dir/docker-compose.yml" down -v --timeout 5 >/dev/null 2>&1
     composed=""
 }
@@ -188,7 +192,14 @@ noop_previews() {
         took=$(seconds_since "$start")
         preview_times+=("$took")
     done
-    pass "pulumi preview --expect-no-changes, $previews times: ${preview_times[*]} s (median $(median "${preview_times[@]}") s), 0 changes"
+    pass "pulumi preview --expect-no-changes, $previews times: ${preview_times[*]} s (median $(median "${preview_times[@]}") s), 0 changes, load average $(load)"
+    # One more, traced (not in the median): where its time goes.
+    local end
+    start=$(now)
+    pulumi_in_copy preview --stack "$stack" --expect-no-changes --otel-traces "file://$logs/preview-trace.json" >"$logs/preview-traced.log"
+    end=$(now)
+    echo "  one more, traced, in parts:"
+    python3 "$here/preview_parts.py" "$logs/preview-trace.json" "$start" "$end"
 }
 
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -203,7 +214,7 @@ release() {
     local took
     took=$(seconds_since "$start")
     release_time=$took
-    pass "a one-value backend release: pulumi up took ${took}s"
+    pass "a one-value backend release: pulumi up took ${took}s, load average $(load)"
     python3 "$here/events.py" "$logs/release.events.jsonl" --release "$start" | tee "$work/release-parts.txt"
     release_healthy=$(sed -n 's/.*up -> new backend healthy: \([0-9.]*\)s.*/\1/p' "$work/release-parts.txt")
 }
@@ -224,7 +235,7 @@ echo "--- summary ($(date -u +%F), $(nproc) cores, docker $(docker version -f '{
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo "  empty -> healthy: pulumi up ${pulumi_up_time}s; docker-compose ${compose_up_time[healthchecks]}s with compose's healthcheck waits (ratio $(ratio "$pulumi_up_time" "${compose_up_time[healthchecks]}")), ${compose_up_time[program]}s in the program's own order (ratio $(ratio "$pulumi_up_time" "${compose_up_time[program]}"))"
 echo "  no-op preview: median $(median "${preview_times[@]}")s of ${preview_times[*]}"
-echo "--- goals ($(docker version -f 'Docker {{.Server.Version}}'), docker-compose $compose_version)"
+echo "--- goals ($(docker version -f 'Docker {{.Server.Version}}'), docker-compose $compose_version, $(nproc) cores, load average $(load))"
 printf '  %-66s %8s %6s\n' "figure" "this run" "goal"
 goal "fresh up, start to every container healthy (s)" "$pulumi_up_time" 20
 goal "one-value backend release, up start to new backend healthy (s)" "$release_healthy" 10
