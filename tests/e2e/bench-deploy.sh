@@ -147,8 +147,37 @@ compose_up() {
     until_healthy com.docker.compose.project=bench
     compose_up_time[$order]=$(seconds_since "$start")
     pass "docker-compose $compose_version up -d $(compose_wait), $order order, empty -> every container healthy: ${compose_up_time[$order]}s (up returned after ${returned}s), load average $(load)"
+    compose_timeline "$start"
     compose -p bench -f "$dir/docker-compose.yml" down -v --timeout 5 >/dev/null 2>&1
     composed=""
+}
+
+# compose_timeline START: each compose container, from START (seconds since
+# the epoch): created, started, and healthy (its first passing probe still
+# in Docker's log of the last five) or exited.
+compose_timeline() {
+    # shellcheck disable=SC2046
+    docker inspect $(docker ps -aq --filter label=com.docker.compose.project=bench) | python3 -c '
+import json, sys
+from datetime import datetime
+start = float(sys.argv[1])
+def at(t):
+    if not t or t.startswith("0001"):
+        return None
+    t = t.rstrip("Z")
+    head, _, frac = t.partition(".")
+    return datetime.fromisoformat(head + "+00:00").timestamp() + float("0." + (frac or "0")) - start
+def fmt(v):
+    return "%5.1fs" % v if v is not None else "     -"
+rows = []
+for c in json.load(sys.stdin):
+    st = c["State"]
+    passed = [at(h["End"]) for h in (st.get("Health") or {}).get("Log") or [] if h["ExitCode"] == 0]
+    end = min(passed) if passed else (at(st["FinishedAt"]) if st["Status"] == "exited" else None)
+    rows.append((at(c["Created"]), c["Name"].lstrip("/"), at(st["StartedAt"]), end, "healthy" if passed else st["Status"]))
+for created, name, started, end, what in sorted(rows, key=lambda r: r[0]):
+    print(f"    {fmt(created)} created, {fmt(started)} started, {fmt(end)} {what:8s} {name}")
+' "$1"
 }
 
 # compose_health: each compose container's health and its last probes,
