@@ -7,8 +7,9 @@
 #     up deployed (compose_from_state.py), and their ratio: once with the
 #     waits compose's depends_on conditions give (Postgres's and Redis's
 #     healthchecks), once in the program's own order;
-#  2. a no-op `pulumi preview`, five times, warm, with 0 changes, and one
-#     more, traced, in parts (preview_parts.py);
+#  2. a no-op `pulumi preview`, five times, warm, with 0 changes; one more,
+#     traced, in parts (preview_parts.py); and, where perf is installed,
+#     one under perf: the CPU time of each process;
 #  3. a one-value backend release: `pulumi up` -> the new backend healthy,
 #     and the parts of that time.
 #
@@ -229,6 +230,16 @@ noop_previews() {
     end=$(now)
     echo "  one more, traced, in parts:"
     python3 "$here/preview_parts.py" "$logs/preview-trace.json" "$start" "$end"
+    # And one under perf, where perf is installed: the CPU time of each
+    # process (perf names a process by its first 15 characters:
+    # pulumi-resource is the docker and random providers).
+    if command -v perf >/dev/null; then
+        (cd "$copy" && perf record -q -F 999 -o "$logs/preview.perf" -- pulumi preview --stack "$stack" --expect-no-changes) >"$logs/preview-perf.log" 2>&1 ||
+            { tail -5 "$logs/preview-perf.log"; fail "pulumi preview under perf"; }
+        echo "  one more, under perf, CPU time by process (on $(nproc) cores):"
+        perf report -q -i "$logs/preview.perf" --sort comm --stdio -F sample,comm 2>/dev/null |
+            awk '$1 > 0 { cpu[$2] += $1 / 999; all += $1 / 999 } END { for (c in cpu) printf "    %-20s %5.2fs\n", c, cpu[c]; printf "    %-20s %5.2fs\n", "total", all }' | sort -k2 -n -r
+    fi
 }
 
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
