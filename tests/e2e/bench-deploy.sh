@@ -3,9 +3,10 @@
 # `docker-compose` on the same machine, images and healthchecks. Prints:
 #
 #  1. empty -> every container healthy: `pulumi up` of the local stack, then
-#     `docker-compose up -d` of the same containers, rendered from what that
-#     up deployed (compose_from_state.py), and their ratio: once with the
-#     waits compose's depends_on conditions give (Postgres's and Redis's
+#     `docker-compose up -d` (`--wait` on compose v2) of the same containers,
+#     rendered from what that up deployed (compose_from_state.py), each
+#     compose container's times, and their ratio: once with the waits
+#     compose's depends_on conditions give (Postgres's and Redis's
 #     healthchecks), once in the program's own order;
 #  2. a no-op `pulumi preview`, five times, warm, with 0 changes; one more,
 #     traced, in parts (preview_parts.py); and, where perf is installed,
