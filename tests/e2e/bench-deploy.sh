@@ -3,11 +3,14 @@
 # `docker-compose` on the same machine, images and healthchecks. Prints:
 #
 #  1. empty -> every container healthy: `pulumi up` of the local stack, then
-#     `docker-compose up -d` of the same containers, rendered from what that
-#     up deployed (compose_from_state.py), and their ratio: once with the
-#     waits compose's depends_on conditions give (Postgres's and Redis's
+#     `docker-compose up -d` (`--wait` on compose v2) of the same containers,
+#     rendered from what that up deployed (compose_from_state.py), each
+#     compose container's times, and their ratio: once with the waits
+#     compose's depends_on conditions give (Postgres's and Redis's
 #     healthchecks), once in the program's own order;
-#  2. a no-op `pulumi preview`, five times, warm, with 0 changes;
+#  2. a no-op `pulumi preview`, five times, warm, with 0 changes; one more,
+#     traced, in parts (preview_parts.py); and, where perf is installed,
+#     one under perf: the CPU time of each process;
 #  3. a one-value backend release: `pulumi up` -> the new backend healthy,
 #     and the parts of that time.
 #
@@ -56,6 +59,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+
+# load: the machine's load average over 1, 5 and 15 minutes.
+load() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # unhealthy: the stack's long-running containers that are not healthy yet
 # (one-shot steps, which exit, are left out).
@@ -119,7 +125,7 @@ pulumi_up() {
     returned=$(seconds_since "$start")
     until_healthy "djangostack.stack=$stack"
     pulumi_up_time=$(seconds_since "$start")
-    pass "pulumi up, empty -> every container healthy: ${pulumi_up_time}s (up returned after ${returned}s)"
+    pass "pulumi up, empty -> every container healthy: ${pulumi_up_time}s (up returned after ${returned}s), load average $(load)"
     python3 "$here/events.py" "$logs/up.events.jsonl"
     python3 "$here/events.py" "$logs/up.events.jsonl" --steps | grep -e Container -e Network -e Image
 }
@@ -142,9 +148,38 @@ compose_up() {
     returned=$(seconds_since "$start")
     until_healthy com.docker.compose.project=bench
     compose_up_time[$order]=$(seconds_since "$start")
-    pass "docker-compose $compose_version up -d $(compose_wait), $order order, empty -> every container healthy: ${compose_up_time[$order]}s (up returned after ${returned}s)"
+    pass "docker-compose $compose_version up -d $(compose_wait), $order order, empty -> every container healthy: ${compose_up_time[$order]}s (up returned after ${returned}s), load average $(load)"
+    compose_timeline "$start"
     compose -p bench -f "$dir/docker-compose.yml" down -v --timeout 5 >/dev/null 2>&1
     composed=""
+}
+
+# compose_timeline START: each compose container, from START (seconds since
+# the epoch): created, started, and healthy (its first passing probe still
+# in Docker's log of the last five) or exited.
+compose_timeline() {
+    # shellcheck disable=SC2046
+    docker inspect $(docker ps -aq --filter label=com.docker.compose.project=bench) | python3 -c '
+import json, sys
+from datetime import datetime
+start = float(sys.argv[1])
+def at(t):
+    if not t or t.startswith("0001"):
+        return None
+    t = t.rstrip("Z")
+    head, _, frac = t.partition(".")
+    return datetime.fromisoformat(head + "+00:00").timestamp() + float("0." + (frac or "0")) - start
+def fmt(v):
+    return "%5.1fs" % v if v is not None else "     -"
+rows = []
+for c in json.load(sys.stdin):
+    st = c["State"]
+    passed = [at(h["End"]) for h in (st.get("Health") or {}).get("Log") or [] if h["ExitCode"] == 0]
+    end = min(passed) if passed else (at(st["FinishedAt"]) if st["Status"] == "exited" else None)
+    rows.append((at(c["Created"]), c["Name"].lstrip("/"), at(st["StartedAt"]), end, "healthy" if passed else st["Status"]))
+for created, name, started, end, what in sorted(rows, key=lambda r: r[0]):
+    print(f"    {fmt(created)} created, {fmt(started)} started, {fmt(end)} {what:8s} {name}")
+' "$1"
 }
 
 # compose_health: each compose container's health and its last probes,
@@ -188,7 +223,24 @@ noop_previews() {
         took=$(seconds_since "$start")
         preview_times+=("$took")
     done
-    pass "pulumi preview --expect-no-changes, $previews times: ${preview_times[*]} s (median $(median "${preview_times[@]}") s), 0 changes"
+    pass "pulumi preview --expect-no-changes, $previews times: ${preview_times[*]} s (median $(median "${preview_times[@]}") s), 0 changes, load average $(load)"
+    # One more, traced (not in the median): where its time goes.
+    local end
+    start=$(now)
+    pulumi_in_copy preview --stack "$stack" --expect-no-changes --otel-traces "file://$logs/preview-trace.json" >"$logs/preview-traced.log"
+    end=$(now)
+    echo "  one more, traced, in parts:"
+    python3 "$here/preview_parts.py" "$logs/preview-trace.json" "$start" "$end"
+    # And one under perf, where perf is installed: the CPU time of each
+    # process (perf names a process by its first 15 characters:
+    # pulumi-resource is the docker and random providers).
+    if command -v perf >/dev/null; then
+        (cd "$copy" && perf record -q -F 999 -o "$logs/preview.perf" -- pulumi preview --stack "$stack" --expect-no-changes) >"$logs/preview-perf.log" 2>&1 ||
+            { tail -5 "$logs/preview-perf.log"; fail "pulumi preview under perf"; }
+        echo "  one more, under perf, CPU time by process (on $(nproc) cores):"
+        perf report -q -i "$logs/preview.perf" --sort comm --stdio -F sample,comm 2>/dev/null |
+            awk '$1 > 0 { cpu[$2] += $1 / 999; all += $1 / 999 } END { for (c in cpu) printf "    %-20s %5.2fs\n", c, cpu[c]; printf "    %-20s %5.2fs\n", "total", all }' | sort -k2 -n -r
+    fi
 }
 
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
@@ -203,7 +255,7 @@ release() {
     local took
     took=$(seconds_since "$start")
     release_time=$took
-    pass "a one-value backend release: pulumi up took ${took}s"
+    pass "a one-value backend release: pulumi up took ${took}s, load average $(load)"
     python3 "$here/events.py" "$logs/release.events.jsonl" --release "$start" | tee "$work/release-parts.txt"
     release_healthy=$(sed -n 's/.*up -> new backend healthy: \([0-9.]*\)s.*/\1/p' "$work/release-parts.txt")
 }
@@ -224,7 +276,7 @@ echo "--- summary ($(date -u +%F), $(nproc) cores, docker $(docker version -f '{
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo "  empty -> healthy: pulumi up ${pulumi_up_time}s; docker-compose ${compose_up_time[healthchecks]}s with compose's healthcheck waits (ratio $(ratio "$pulumi_up_time" "${compose_up_time[healthchecks]}")), ${compose_up_time[program]}s in the program's own order (ratio $(ratio "$pulumi_up_time" "${compose_up_time[program]}"))"
 echo "  no-op preview: median $(median "${preview_times[@]}")s of ${preview_times[*]}"
-echo "--- goals ($(docker version -f 'Docker {{.Server.Version}}'), docker-compose $compose_version)"
+echo "--- goals ($(docker version -f 'Docker {{.Server.Version}}'), docker-compose $compose_version, $(nproc) cores, load average $(load))"
 printf '  %-66s %8s %6s\n' "figure" "this run" "goal"
 goal "fresh up, start to every container healthy (s)" "$pulumi_up_time" 20
 goal "one-value backend release, up start to new backend healthy (s)" "$release_healthy" 10

@@ -5,11 +5,11 @@ side-by-side speed baseline of bench-deploy.sh.
     compose_from_state.py STATE_JSON OUT_DIR [--order program|healthchecks]
 
 STATE_JSON is `pulumi stack export --show-secrets`. Writes OUT_DIR/
-docker-compose.yml (the Compose specification, as Debian's docker-compose
-1.29 reads it), the files the program uploads into its containers under
-OUT_DIR/files (bind-mounted where the program puts them), and prints one
-"IMAGE_ID TAG" line per image, which the caller tags so that the images
-outlive the stack's destroy.
+docker-compose.yml (the Compose specification, as compose v2 and Debian's
+docker-compose 1.29 read it), the files the program uploads into its
+containers under OUT_DIR/files (bind-mounted where the program puts them),
+and prints one "IMAGE_ID TAG" line per image, which the caller tags so that
+the images outlive the stack's destroy.
 
 Each container keeps what the program rendered: image, command, entrypoint,
 environment, healthcheck, limits, ulimits, restart policy, stop signal and
@@ -25,6 +25,18 @@ program's password step waits for the server itself. Networks and volumes
 are the compose project's own, so every run starts from empty volumes, as
 the stack's first up does. An input this does not know stops it, so the
 baseline never silently drops something the program renders.
+
+The writers of the containers' files (`<container>-files`: created with
+start false, never started, the files uploaded through them into volumes
+of their own that the container mounts read-only) are no services here:
+compose has no upload, and would start them. Their files go, as compose
+gives files to a container (its `configs` and `secrets` are bind mounts
+too), into a directory of OUT_DIR/files per volume, each file with the
+program's mode, and the container bind-mounts that directory where it
+mounts the volume, read-only as it does. A container that waited on a
+writer waits on what the writer waited on. A file the program uploads into
+a container's own layer (the one-shot steps' staged secrets, which the step
+empties once copied) is a writable bind mount of one file, with its mode.
 """
 
 import json
@@ -72,7 +84,42 @@ def seconds(n):
     return f"{int(n)}s"
 
 
-def service(inputs, names, files_dir, key):
+def file_mode(upload):
+    """The mode the program gives an uploaded file."""
+    if upload.get("permissions"):
+        return int(upload["permissions"], 8)
+    return 0o755 if upload.get("executable") else 0o644
+
+
+def write_file(path, upload):
+    with open(path, "w") as f:
+        f.write(upload["content"])
+    os.chmod(path, file_mode(upload))
+
+
+def writer_dirs(containers, files_dir):
+    """{volume name: directory}: the files each writer uploads into each of
+    its volumes, written into a directory of their own."""
+    out = {}
+    for r in containers.values():
+        inputs = plain(r["inputs"])
+        if inputs.get("start", True):
+            continue
+        for v in inputs.get("volumes", []):
+            d = os.path.join(files_dir, v["volumeName"])
+            os.makedirs(d, mode=0o755, exist_ok=True)
+            os.chmod(d, 0o755)
+            for u in inputs.get("uploads", []):
+                if os.path.dirname(u["file"]) == v["containerPath"].rstrip("/"):
+                    write_file(os.path.join(d, os.path.basename(u["file"])), u)
+            out[v["volumeName"]] = d
+        placed = {os.path.dirname(u["file"]) for u in inputs.get("uploads", [])}
+        if placed - {v["containerPath"].rstrip("/") for v in inputs.get("volumes", [])}:
+            raise SystemExit(f"{inputs['name']}: a file outside the writer's volumes is not handled")
+    return out
+
+
+def service(inputs, names, files_dir, key, written):
     svc = {"container_name": inputs["name"]}
     # What the provider filled in with its defaults is Docker's default too.
     defaults = set(inputs.get("__defaults", []))
@@ -133,6 +180,8 @@ def service(inputs, names, files_dir, key):
             for v in value:
                 if v.get("hostPath"):
                     source = {"type": "bind", "source": v["hostPath"]}
+                elif v.get("volumeName") in written:
+                    source = {"type": "bind", "source": written[v["volumeName"]]}
                 else:
                     source = {"type": "volume", "source": names[v["volumeName"]]}
                 svc.setdefault("volumes", []).append({**source, "target": v["containerPath"],
@@ -140,11 +189,9 @@ def service(inputs, names, files_dir, key):
         elif field == "uploads":
             for i, u in enumerate(value):
                 local = os.path.join(files_dir, f"{key}-{i}")
-                with open(local, "w") as f:
-                    f.write(u["content"])
-                os.chmod(local, 0o755 if u.get("executable") else 0o644)
+                write_file(local, u)
                 svc.setdefault("volumes", []).append({"type": "bind", "source": local, "target": u["file"],
-                                                      "read_only": True})
+                                                      "read_only": False})
         elif field == "tmpfs":
             svc["tmpfs"] = [f"{path}:{opts}" if opts else path for path, opts in value.items()]
         elif field == "networkMode":
@@ -203,11 +250,16 @@ def main():
             names[inputs["name"]] = key
             doc["volumes"][key] = {"labels": {l["label"]: l["value"] for l in inputs.get("labels", [])}}
 
-    containers = {r["urn"]: r for r in resources if r["type"] == CONTAINER}
+    every_container = {r["urn"]: r for r in resources if r["type"] == CONTAINER}
+    written = writer_dirs(every_container, files_dir)
+    containers = {urn: r for urn, r in every_container.items() if plain(r["inputs"]).get("start", True)}
     keys = {urn: urn.rsplit("::", 1)[1] for urn in containers}
+    for volume in written:
+        doc["volumes"].pop(names.pop(volume), None)
 
     def container_deps(urn, seen=None):
-        """The containers a resource depends on, through non-containers."""
+        """The containers a resource depends on, through non-containers
+        (the writers of files among them)."""
         seen = set() if seen is None else seen
         out = set()
         for dep in by_urn[urn].get("dependencies", []) + list(
@@ -225,7 +277,7 @@ def main():
     for urn, r in containers.items():
         inputs = plain(r["inputs"])
         key = keys[urn]
-        svc = service(inputs, names, files_dir, key)
+        svc = service(inputs, names, files_dir, key, written)
         depends = {}
         for dep in sorted(container_deps(urn)):
             dep_inputs = plain(containers[dep]["inputs"])
