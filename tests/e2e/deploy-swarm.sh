@@ -66,6 +66,7 @@ cleanup() {
     else
         [ -z "$deployed" ] || destroy_at_exit
         remove_stack_leftovers >/dev/null
+        remove_rollback_tags
         leave_swarm "$work"
         rm -rf "$work"
     fi
@@ -109,6 +110,12 @@ remove_stack_leftovers() {
         sleep 1
     done
     echo "$removed"
+}
+
+# remove_rollback_tags: the names stackctl rollback gave the previous image
+# (stackctl-rollback:<stack>-<id>); the image stays under its other names.
+remove_rollback_tags() {
+    docker image ls --format '{{.Repository}}:{{.Tag}}' | grep "^stackctl-rollback:$stack-" | xargs -r docker image rm >/dev/null 2>&1 || true
 }
 
 # leave_swarm DIR: undoes what the run of DIR did to the swarm: the node
@@ -201,7 +208,7 @@ commit_image() { # commit_image FROM TO CHANGES...
 }
 
 compile() {
-    (cd "$repo" && go build -o "$work/bin/probe" ./tests/e2e/probe && go build -o "$work/bin/backupctl" ./cmd/backupctl)
+    (cd "$repo" && go build -o "$work/bin/probe" ./tests/e2e/probe && go build -o "$work/bin/backupctl" ./cmd/backupctl && go build -o "$work/bin/stackctl" ./cmd/stackctl)
     (cd "$repo" && git ls-files --cached --others --exclude-standard -z | tar --null -T - -c) | tar -x -C "$copy"
     # As deploy-local.sh: the program built once, at the language host's
     # buildTarget (Pulumi.yaml), which then finds it up to date.
@@ -222,6 +229,8 @@ config:
     healthcheck: {interval: 2s}
   django-stack:backend:
     image: $backend_repo:1
+    # Each request in the task's log too: what stackctl logs shows.
+    env: {GUNICORN_CMD_ARGS: "--access-logfile -"}
     healthcheck: {interval: 2s, timeout: 2s, retries: 2, startPeriod: 15s}
     resources: {reservations: {cpus: "0.1"}}
     rollout:
@@ -387,11 +396,66 @@ release_image() {
     check_converged "after the release"
 }
 
+# --- swarm 3b. day two: stackctl --------------------------------------------------------------
+
+stackctl() { (cd "$copy" && "$work/bin/stackctl" "$@" </dev/null); }
+
+check_stackctl_swarm() {
+    local out listed running svc token task
+    out=$(stackctl status --stack "$stack") || fail "stackctl status: $out"
+    printf '%s\n' "$out" >"$logs/stackctl-status.log"
+    # Every running task, as status and docker ps see it: task, health
+    # (columns are two spaces or more apart; a state has words).
+    listed=$(awk -F '  +' '$3 ~ /^Running/ { print $2, $4 }' <<<"$out" | sort)
+    running=$(for svc in $(docker service ls --filter "label=djangostack.stack=$stack" --format '{{.Name}}'); do
+        docker ps --filter "label=com.docker.swarm.service.name=$svc" --format '{{.Names}} {{.Status}}'
+    done | sed -E 's/^([^ ]+)\.[a-z0-9]+ /\1 /; s/ Up .*\((healthy|unhealthy|health: starting)\)$/ \1/; s/health: starting/starting/; s/ Up [^(]*$/ -/' | sort)
+    expect "stackctl status lists the running tasks docker ps does: $(wc -l <<<"$listed"), each with its health" "$listed" "$running"
+    token=e2e-logs-$(date +%s%N)
+    for _ in $(seq 1 10); do
+        [ "$(http "$site/api/?$token")" = 200 ] || fail "GET /api/?$token"
+    done
+    sleep 2
+    out=$(stackctl logs --stack "$stack" --since 5m backend traefik) || fail "stackctl logs: $out"
+    printf '%s\n' "$out" >"$logs/stackctl-logs.log"
+    for task in $(awk -F '  +' '$1 ~ /^(backend(-[0-9]+)?|traefik)$/ && $3 ~ /^Running/ { print $2 }' "$logs/stackctl-status.log"); do
+        grep -qE "^$task@[^ ]+ +\| .*$token" <<<"$out" || fail "stackctl logs shows no line of task $task with the request /api/?$token"
+    done
+    pass "stackctl logs: the request just made (10 × /api/?$token) in the log of each backend and Traefik task, each line named by its task and node"
+    token=e2e-exec-$(date +%s%N)
+    out=$(stackctl exec --stack "$stack" -- python3 manage.py shell -c "from core.models import Note; print(Note.objects.create(text='$token').pk)") ||
+        fail "stackctl exec: $out"
+    grep -q "$token" <<<"$(curl -s --max-time 10 -H "Host: $host" "$site/api/notes/")" || fail "the note written by stackctl exec ($token) is not on /api/notes/"
+    pass "stackctl exec ran manage.py shell in a healthy backend task: note $out written, served on /api/notes/"
+}
+
+check_stackctl_rollback_swarm() {
+    local newer previous start took
+    newer=$(backend_image)
+    previous=$(pulumi_in_copy stack output --stack "$stack" previousBackendImage)
+    [ -n "$previous" ] && [ "$previous" != "$newer" ] || fail "no previous image to roll back to (running $newer, previous '$previous')"
+    start_load
+    start=$(now)
+    stackctl rollback --stack "$stack" --yes >"$logs/stackctl-rollback.log" 2>&1 || { stop_load; tail -20 "$logs/stackctl-rollback.log"; fail "stackctl rollback"; }
+    took=$(seconds_since "$start")
+    stop_load
+    expect "stackctl rollback: the backend service runs the previous image again" "$(backend_image)" "$previous"
+    [ "$requests" -ge 500 ] || fail "only $requests requests during the rollback (want at least 500)"
+    [ "$failed" -eq 0 ] || fail "$failed of $requests requests failed during the rollback"
+    pass "stackctl rollback (${took}s, start-first): $requests requests under load, 0 failed"
+    pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/after-stackctl-rollback.log"
+    expect "the next pulumi up keeps the rolled-back image" "$(backend_image)" "$previous"
+    check_converged "after stackctl rollback"
+}
+
 # --- swarm 4. a release that fails its healthcheck rolls back ----------------------------------
 
 release_broken() {
-    local good start took state out
+    local good configured start took state out
     good=$(backend_image)
+    # The image config names before the broken release (after stackctl
+    # rollback, the name it gave the previous image), set again after it.
+    configured=$(pulumi_in_copy config get --stack "$stack" --path backend.image)
     pulumi_in_copy config set --stack "$stack" --path backend.image "$backend_repo:broken" >/dev/null
     start_load
     start=$(now)
@@ -419,7 +483,7 @@ release_broken() {
     # swarm and program in agreement, and changes no running task.
     local task replaced
     task=$(desired_tasks backend)
-    up_under_load "$backend_repo:2" after-rollback
+    up_under_load "$configured" after-rollback
     [ "$failed" -eq 0 ] || fail "$failed of $requests requests failed during the up after the rollback"
     replaced="replaced the backend task, start-first"
     [ "$(desired_tasks backend)" != "$task" ] || replaced="left the backend task alone"
@@ -570,6 +634,7 @@ check_destroy() {
     expect "pulumi destroy ($(seconds_since "$start")s) leaves only the backups volume" "$left" "volume $prefix-backups"
     docker volume rm "$prefix-backups" >/dev/null
     docker rmi "$backend_repo:2" "$backend_repo:broken" "$backend_repo:1" >/dev/null
+    remove_rollback_tags
     leave_swarm "$work"
     rm -f "$work/made-swarm" "$work/labelled-node"
     local state
@@ -593,6 +658,8 @@ phase "S1b. Postgres's shared memory" check_postgres_shm
 phase "S5. preview after the first up" check_no_changes "after the first up"
 phase "S3. a release under load" release_image
 phase "S5. preview after the release" check_no_changes "after the release"
+phase "S3b. stackctl status, logs, exec" check_stackctl_swarm
+phase "S3c. stackctl rollback under load" check_stackctl_rollback_swarm
 phase "B1. a scheduled dump with its checksum" check_scheduled_dump
 phase "B3. a stale dump is unhealthy" check_stale
 phase "B2. retention prunes to keep" check_retention
