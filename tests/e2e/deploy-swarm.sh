@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `runtime: swarm` and the backups, for real: `pulumi up` of a swarm stack
 # with the real engine on a single-node swarm of this machine's Docker, then
-# releases, a rollback, and the backup service as the program deploys it,
-# restored from with backupctl.
+# releases, stackctl (status, logs, exec, rollback), a rollback, and the
+# backup service as the program deploys it, restored from with backupctl.
 #
 # The model is deploy-local.sh (same engine, same stand-in images, a
 # throwaway copy of the project and a file state backend of its own). What
@@ -21,7 +21,7 @@
 #    seconds, a backup every 60 s keeping 2, rollouts monitored for 10 s.
 #
 # Each check prints its figure; each phase is timed. Contacts nothing
-# outside this machine. Needs root and Docker; takes about 4 minutes warm.
+# outside this machine. Needs root and Docker; takes about 8 minutes warm.
 #   E2E_KEEP=1     keep the stack, the copy and the state (printed) at the end
 set -euo pipefail
 
@@ -229,7 +229,8 @@ config:
     healthcheck: {interval: 2s}
   django-stack:backend:
     image: $backend_repo:1
-    # Each request in the task's log too: what stackctl logs shows.
+    # Two tasks, each logging its requests: what stackctl logs merges.
+    replicas: 2
     env: {GUNICORN_CMD_ARGS: "--access-logfile -"}
     healthcheck: {interval: 2s, timeout: 2s, retries: 2, startPeriod: 15s}
     resources: {reservations: {cpus: "0.1"}}
@@ -400,8 +401,22 @@ release_image() {
 
 stackctl() { (cd "$copy" && "$work/bin/stackctl" "$@" </dev/null); }
 
+# wait_drained: until the stack's task containers are as many as its
+# services' replicas. A task a release replaced drains for up to 10 s after
+# up returns: docker ps still lists it, stackctl status does not (its
+# desired state is no longer running).
+wait_drained() {
+    local want deadline=$((SECONDS + 30))
+    want=$(docker service ls --filter "label=djangostack.stack=$stack" --format '{{.Replicas}}' | awk -F / '{ n += $2 } END { print n }')
+    until [ "$(docker ps -q --filter "label=djangostack.stack=$stack" --filter "label=com.docker.swarm.task" | wc -l)" -eq "$want" ]; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "the stack's tasks still not $want containers 30 s on"
+        sleep 0.5
+    done
+}
+
 check_stackctl_swarm() {
-    local out listed running svc token task
+    local out listed running svc token task tasks
+    wait_drained
     out=$(stackctl status --stack "$stack") || fail "stackctl status: $out"
     printf '%s\n' "$out" >"$logs/stackctl-status.log"
     # Every running task, as status and docker ps see it: task, health
@@ -418,10 +433,12 @@ check_stackctl_swarm() {
     sleep 2
     out=$(stackctl logs --stack "$stack" --since 5m backend traefik) || fail "stackctl logs: $out"
     printf '%s\n' "$out" >"$logs/stackctl-logs.log"
-    for task in $(awk -F '  +' '$1 ~ /^(backend(-[0-9]+)?|traefik)$/ && $3 ~ /^Running/ { print $2 }' "$logs/stackctl-status.log"); do
+    tasks=$(awk -F '  +' '$1 ~ /^(backend|traefik)$/ && $3 ~ /^Running/ { print $2 }' "$logs/stackctl-status.log")
+    [ "$(grep -c -- '-backend\.' <<<"$tasks")" -eq 2 ] || fail "stackctl status lists not 2 running backend tasks: $tasks"
+    for task in $tasks; do
         grep -qE "^$task@[^ ]+ +\| .*$token" <<<"$out" || fail "stackctl logs shows no line of task $task with the request /api/?$token"
     done
-    pass "stackctl logs: the request just made (10 × /api/?$token) in the log of each backend and Traefik task, each line named by its task and node"
+    pass "stackctl logs: the request just made (10 × /api/?$token) in the log of each of 2 backend tasks and of Traefik's, merged ($(grep -c "$token" <<<"$out") lines), each line named by its task and node"
     token=e2e-exec-$(date +%s%N)
     out=$(stackctl exec --stack "$stack" -- python3 manage.py shell -c "from core.models import Note; print(Note.objects.create(text='$token').pk)") ||
         fail "stackctl exec: $out"
@@ -430,7 +447,7 @@ check_stackctl_swarm() {
 }
 
 check_stackctl_rollback_swarm() {
-    local newer previous start took
+    local newer previous start took named
     newer=$(backend_image)
     previous=$(pulumi_in_copy stack output --stack "$stack" previousBackendImage)
     [ -n "$previous" ] && [ "$previous" != "$newer" ] || fail "no previous image to roll back to (running $newer, previous '$previous')"
@@ -440,11 +457,15 @@ check_stackctl_rollback_swarm() {
     took=$(seconds_since "$start")
     stop_load
     expect "stackctl rollback: the backend service runs the previous image again" "$(backend_image)" "$previous"
+    # The previous image is known by its id alone (a tag on this host):
+    # the config names it by the tag stackctl gave it.
+    named=$(pulumi_in_copy config get --stack "$stack" --path backend.image)
+    [ "$(docker image inspect -f '{{.Id}}' "$named")" = "$previous" ] || fail "Pulumi.$stack.yaml's backend.image $named is not $previous"
     [ "$requests" -ge 500 ] || fail "only $requests requests during the rollback (want at least 500)"
     [ "$failed" -eq 0 ] || fail "$failed of $requests requests failed during the rollback"
     pass "stackctl rollback (${took}s, start-first): $requests requests under load, 0 failed"
     pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/after-stackctl-rollback.log"
-    expect "the next pulumi up keeps the rolled-back image" "$(backend_image)" "$previous"
+    expect "the next pulumi up keeps the rolled-back image ($named)" "$(backend_image)" "$previous"
     check_converged "after stackctl rollback"
 }
 
@@ -577,12 +598,12 @@ check_restore() {
     start=$(now)
     out=$(cd "$copy" && "$work/bin/backupctl" restore --stack "$stack" "$dump" 2>&1) || { echo "$out" | tail -20; fail "backupctl restore $dump"; }
     echo "$out" | grep '^backupctl:' | sed 's/^/      /'
-    grep -q "scaling $prefix-backend to 0 (from 1)" <<<"$out" && grep -q "scaling $prefix-backend back to 1" <<<"$out" &&
+    grep -q "scaling $prefix-backend to 0 (from 2)" <<<"$out" && grep -q "scaling $prefix-backend back to 2" <<<"$out" &&
         grep -q "scaling $prefix-worker to 0 (from 1)" <<<"$out" && grep -q "scaling $prefix-worker back to 1" <<<"$out" ||
         fail "backupctl did not scale the backend and its worker to 0 and back: $out"
     expect "rows after restoring $dump: the 500 written before it, none after" \
         "$(psql_app "SELECT count(*) || ' ' || count(*) FILTER (WHERE note = 'after') FROM e2e_restore")" "500 0"
-    expect "the backend runs again" "$(docker service inspect -f '{{.Spec.Mode.Replicated.Replicas}}' "$prefix-backend") $(service_tasks backend | wc -l)" "1 1"
+    expect "the backend runs again" "$(docker service inspect -f '{{.Spec.Mode.Replicated.Replicas}}' "$prefix-backend") $(service_tasks backend | wc -l)" "2 2"
     expect "the worker runs again" "$(docker service inspect -f '{{.Spec.Mode.Replicated.Replicas}}' "$prefix-worker") $(service_tasks worker | wc -l)" "1 1"
     local deadline=$((SECONDS + 60))
     until [ "$(http "$site/api/")" = 200 ]; do
