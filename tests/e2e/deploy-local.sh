@@ -568,15 +568,16 @@ check_daemon_restart() {
 # sample_pr_comment: the pull-request comment of this one-value change (the
 # preview step's, pulumi/actions with comment-on-pr), from a real `pulumi
 # preview --diff`, is the sample docs/operations.md shows: tests/e2e/pr_comment.py
-# renders it and compares it with the doc's (E2E_UPDATE_DOCS=1 writes it
-# there instead). It holds no secret and no path of this machine.
+# renders it (the socket of Docker 26, which runs beside the system's, as
+# the default one) and compares it with the doc's (E2E_UPDATE_DOCS=1 writes
+# it there instead). It holds no secret and no path of this machine.
 sample_pr_comment() {
     local out diff
     out=$(pulumi_in_copy preview --stack "$stack" --diff --color never)
-    python3 "$here/pr_comment.py" render "$project_name" "$stack" <<<"$out" >"$logs/pr-comment.md"
+    python3 "$here/pr_comment.py" render "$project_name" "$stack" "${docker_host#unix://}" <<<"$out" >"$logs/pr-comment.md"
     grep -q 'work_mem=8MB' "$logs/pr-comment.md" || fail "the preview of postgres.tuning.workMem 8MB does not show it: $logs/pr-comment.md"
     ! grep -qFf "$work/secret-values" "$logs/pr-comment.md" || fail "the sample comment holds a secret of the stack"
-    ! grep -nE "$work|/root/|/home/|/tmp/|/run/docker-current|\.cache/" "$logs/pr-comment.md" || fail "the sample comment names a path of this machine"
+    ! grep -nE "$work|/root/|/home/|/tmp/|/run/docker-current|\.cache/" "$logs/pr-comment.md" || fail "the sample comment names a path of this machine ($logs/pr-comment.md)"
     if [ -n "${E2E_UPDATE_DOCS:-}" ]; then
         python3 "$here/pr_comment.py" check "$repo/docs/operations.md" "$logs/pr-comment.md" --update
     elif ! diff=$(python3 "$here/pr_comment.py" check "$repo/docs/operations.md" "$logs/pr-comment.md"); then

@@ -3,9 +3,10 @@
 workflow's preview step (pulumi/actions with comment-on-pr) posts it, and the
 sample of one in docs/operations.md.
 
-    pr_comment.py render PROJECT STACK <PREVIEW >COMMENT
+    pr_comment.py render PROJECT STACK [SOCKET] <PREVIEW >COMMENT
         the preview's output wrapped as the action wraps it: a heading, then
-        the report in a collapsed <details>
+        the report in a collapsed <details>; SOCKET, the path of the test
+        engine's socket, reads as Docker's default, /var/run/docker.sock
     pr_comment.py check DOC COMMENT [--update]
         compares COMMENT with the sample between DOC's markers; with
         --update, writes COMMENT there instead
@@ -13,8 +14,10 @@ sample of one in docs/operations.md.
 render leaves out, of the preview's output, what only this machine's runs
 print: the engine kit's "warning: using pulumi-... from $PATH at ..." lines
 (a runner that downloads its plugins prints none) and the progress lines
-("@ previewing update...."), whose dots count seconds. The rest is as
-pulumi printed it.
+("@ previewing update...."), whose dots count seconds; and it writes the
+socket of a Docker engine the test started beside the system's as the
+default socket, which the stack mounts into its Docker API proxy. The rest
+is as pulumi printed it.
 
 check compares what stays the same from one run to the next: ids that are
 new on each deploy (container ids, a provider's id, an image built again)
@@ -35,9 +38,12 @@ FENCE = "~~~~markdown"
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 ENGINE_KIT = re.compile(r"warning: using pulumi-\S+ from \$PATH at ")
 PROGRESS = re.compile(r"^@ ")
+DEFAULT_SOCKET = "/var/run/docker.sock"
 
 
-def render(project, stack, preview):
+def render(project, stack, preview, socket=None):
+    if socket and socket != DEFAULT_SOCKET:
+        preview = preview.replace(socket, DEFAULT_SOCKET)
     lines = []
     for line in ANSI.sub("", preview).splitlines():
         if ENGINE_KIT.search(line) or PROGRESS.match(line):
@@ -112,8 +118,8 @@ def check(doc_path, comment_path, update):
 
 
 def main(argv):
-    if len(argv) == 3 and argv[0] == "render":
-        sys.stdout.write(render(argv[1], argv[2], sys.stdin.read()))
+    if len(argv) in (3, 4) and argv[0] == "render":
+        sys.stdout.write(render(argv[1], argv[2], sys.stdin.read(), *argv[3:]))
         return 0
     if len(argv) in (3, 4) and argv[0] == "check" and argv[3:] in ([], ["--update"]):
         return check(argv[1], argv[2], argv[3:] == ["--update"])
