@@ -432,7 +432,7 @@ check_stackctl_swarm() {
         docker ps --filter "label=com.docker.swarm.service.name=$svc" --format '{{.Names}} {{.Status}}'
     done | sed -E 's/^([^ ]+)\.[a-z0-9]+ /\1 /; s/ Up .*\((healthy|unhealthy|health: starting)\)$/ \1/; s/health: starting/starting/; s/ Up [^(]*$/ -/' | sort)
     expect "stackctl status lists the running tasks docker ps does: $(wc -l <<<"$listed"), each with its health" "$listed" "$running"
-    tasks=$(awk -F '  +' '$1 ~ /^(backend|traefik)$/ && $3 ~ /^Running/ { print $2 }' "$logs/stackctl-status.log")
+    tasks=$(awk -F '  +' '$1 ~ /^(backend(-[0-9]+)?|traefik)$/ && $3 ~ /^Running/ { print $2 }' "$logs/stackctl-status.log")
     [ "$(grep -c -- '-backend\.' <<<"$tasks")" -eq 2 ] || fail "stackctl status lists not 2 running backend tasks: $tasks"
     # Traefik sends to the new task once it has read the swarm and probed
     # the task: rounds of 10 requests until each task has logged one.
