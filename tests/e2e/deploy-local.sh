@@ -482,11 +482,33 @@ check_daemon_restart() {
 
 # --- 8. a Postgres change keeps the data ----------------------------------------------------------------
 
+# sample_pr_comment: the pull-request comment of this one-value change (the
+# preview step's, pulumi/actions with comment-on-pr), from a real `pulumi
+# preview --diff`, is the sample docs/operations.md shows: tests/e2e/pr_comment.py
+# renders it (the socket of Docker 26, which runs beside the system's, as
+# the default one) and compares it with the doc's (E2E_UPDATE_DOCS=1 writes
+# it there instead). It holds no secret and no path of this machine.
+sample_pr_comment() {
+    local out diff
+    out=$(pulumi_in_copy preview --stack "$stack" --diff --color never)
+    python3 "$here/pr_comment.py" render "$project_name" "$stack" "${docker_host#unix://}" <<<"$out" >"$logs/pr-comment.md"
+    grep -q 'work_mem=8MB' "$logs/pr-comment.md" || fail "the preview of postgres.tuning.workMem 8MB does not show it: $logs/pr-comment.md"
+    ! grep -qFf "$work/secret-values" "$logs/pr-comment.md" || fail "the sample comment holds a secret of the stack"
+    ! grep -nE "$work|/root/|/home/|/tmp/|/run/docker-current|\.cache/" "$logs/pr-comment.md" || fail "the sample comment names a path of this machine ($logs/pr-comment.md)"
+    if [ -n "${E2E_UPDATE_DOCS:-}" ]; then
+        python3 "$here/pr_comment.py" check "$repo/docs/operations.md" "$logs/pr-comment.md" --update
+    elif ! diff=$(python3 "$here/pr_comment.py" check "$repo/docs/operations.md" "$logs/pr-comment.md"); then
+        fail "docs/operations.md's sample pull-request comment is not what a preview of the same change shows now (ids masked); review, then E2E_UPDATE_DOCS=1 writes it:"$'\n'"$diff"
+    fi
+    pass "the pull-request comment of a real preview --diff of one value (postgres.tuning.workMem 8MB): $(wc -l <"$logs/pr-comment.md") lines, as docs/operations.md shows it"
+}
+
 check_postgres_change() {
     local pg=$prefix-postgres before after rows
     docker exec "$pg" psql -U app -d app -qc "CREATE TABLE e2e_kept (id int PRIMARY KEY, note text); INSERT INTO e2e_kept SELECT n, 'row ' || n FROM generate_series(1, 1000) n;"
     before=$(docker inspect -f '{{.Id}}' "$pg")
     pulumi_in_copy config set --stack "$stack" --path postgres.tuning.workMem 8MB >/dev/null
+    sample_pr_comment
     pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/postgres-change.log"
     after=$(docker inspect -f '{{.Id}}' "$pg")
     [ "$before" != "$after" ] || fail "a workMem change did not replace the Postgres container"

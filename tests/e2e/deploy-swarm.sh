@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `runtime: swarm` and the backups, for real: `pulumi up` of a swarm stack
 # with the real engine on a single-node swarm of this machine's Docker, then
-# releases, a rollback, and the backup service as the program deploys it,
-# restored from with backupctl.
+# releases, stackctl (status, logs, exec, rollback), a rollback, and the
+# backup service as the program deploys it, restored from with backupctl.
 #
 # The model is deploy-local.sh (same engine, same stand-in images, a
 # throwaway copy of the project and a file state backend of its own). What
@@ -21,7 +21,7 @@
 #    seconds, a backup every 60 s keeping 2, rollouts monitored for 10 s.
 #
 # Each check prints its figure; each phase is timed. Contacts nothing
-# outside this machine. Needs root and Docker; takes about 4 minutes warm.
+# outside this machine. Needs root and Docker; takes about 8 minutes warm.
 #   E2E_KEEP=1     keep the stack, the copy and the state (printed) at the end
 set -euo pipefail
 
@@ -66,6 +66,7 @@ cleanup() {
     else
         [ -z "$deployed" ] || destroy_at_exit
         remove_stack_leftovers >/dev/null
+        remove_rollback_tags
         leave_swarm "$work"
         rm -rf "$work"
     fi
@@ -109,6 +110,12 @@ remove_stack_leftovers() {
         sleep 1
     done
     echo "$removed"
+}
+
+# remove_rollback_tags: the names stackctl rollback gave the previous image
+# (stackctl-rollback:<stack>-<id>); the image stays under its other names.
+remove_rollback_tags() {
+    docker image ls --format '{{.Repository}}:{{.Tag}}' | grep "^stackctl-rollback:$stack-" | xargs -r docker image rm >/dev/null 2>&1 || true
 }
 
 # leave_swarm DIR: undoes what the run of DIR did to the swarm: the node
@@ -201,7 +208,7 @@ commit_image() { # commit_image FROM TO CHANGES...
 }
 
 compile() {
-    (cd "$repo" && go build -o "$work/bin/probe" ./tests/e2e/probe && go build -o "$work/bin/backupctl" ./cmd/backupctl)
+    (cd "$repo" && go build -o "$work/bin/probe" ./tests/e2e/probe && go build -o "$work/bin/backupctl" ./cmd/backupctl && go build -o "$work/bin/stackctl" ./cmd/stackctl)
     (cd "$repo" && git ls-files --cached --others --exclude-standard -z | tar --null -T - -c) | tar -x -C "$copy"
     # As deploy-local.sh: the program built once, at the language host's
     # buildTarget (Pulumi.yaml), which then finds it up to date.
@@ -222,6 +229,8 @@ config:
     healthcheck: {interval: 2s}
   django-stack:backend:
     image: $backend_repo:1
+    # Each request in the task's log too: what stackctl logs shows.
+    env: {GUNICORN_CMD_ARGS: "--access-logfile -"}
     healthcheck: {interval: 2s, timeout: 2s, retries: 2, startPeriod: 15s}
     resources: {reservations: {cpus: "0.1"}}
     rollout:
@@ -387,11 +396,104 @@ release_image() {
     check_converged "after the release"
 }
 
+# --- swarm 3b. day two: stackctl --------------------------------------------------------------
+
+stackctl() { (cd "$copy" && "$work/bin/stackctl" "$@" </dev/null); }
+
+# wait_drained: until the stack's task containers are as many as its
+# services' replicas. A task a release replaced drains for up to 10 s after
+# up returns: docker ps still lists it, stackctl status does not (its
+# desired state is no longer running).
+wait_drained() {
+    local want deadline=$((SECONDS + 30))
+    want=$(docker service ls --filter "label=djangostack.stack=$stack" --format '{{.Replicas}}' | awk -F / '{ n += $2 } END { print n }')
+    until [ "$(docker ps -q --filter "label=djangostack.stack=$stack" --filter "label=com.docker.swarm.task" | wc -l)" -eq "$want" ]; do
+        [ "$SECONDS" -lt "$deadline" ] || fail "the stack's tasks still not $want containers 30 s on"
+        sleep 0.5
+    done
+}
+
+check_stackctl_swarm() {
+    local out listed running svc token task tasks
+    # A second backend task for these checks (status and logs of each
+    # replica), by docker service scale as backupctl scales, and back to one
+    # at the end: two backend tasks under the release's load starve this
+    # 2-core machine (a run saw the new task and the backup task turn
+    # unhealthy).
+    docker service scale -d "$prefix-backend=2" >/dev/null
+    check_converged "with a second backend task"
+    wait_drained
+    out=$(stackctl status --stack "$stack") || fail "stackctl status: $out"
+    printf '%s\n' "$out" >"$logs/stackctl-status.log"
+    # Every running task, as status and docker ps see it: task, health
+    # (columns are two spaces or more apart; a state has words).
+    listed=$(awk -F '  +' '$3 ~ /^Running/ { print $2, $4 }' <<<"$out" | sort)
+    running=$(for svc in $(docker service ls --filter "label=djangostack.stack=$stack" --format '{{.Name}}'); do
+        docker ps --filter "label=com.docker.swarm.service.name=$svc" --format '{{.Names}} {{.Status}}'
+    done | sed -E 's/^([^ ]+)\.[a-z0-9]+ /\1 /; s/ Up .*\((healthy|unhealthy|health: starting)\)$/ \1/; s/health: starting/starting/; s/ Up [^(]*$/ -/' | sort)
+    expect "stackctl status lists the running tasks docker ps does: $(wc -l <<<"$listed"), each with its health" "$listed" "$running"
+    tasks=$(awk -F '  +' '$1 ~ /^(backend(-[0-9]+)?|traefik)$/ && $3 ~ /^Running/ { print $2 }' "$logs/stackctl-status.log")
+    [ "$(grep -c -- '-backend\.' <<<"$tasks")" -eq 2 ] || fail "stackctl status lists not 2 running backend tasks: $tasks"
+    # Traefik sends to the new task once it has read the swarm and probed
+    # the task: rounds of 10 requests until each task has logged one.
+    local round missing
+    token=e2e-logs-$(date +%s%N)
+    for round in 1 2 3 4 5; do
+        for _ in $(seq 1 10); do
+            [ "$(http "$site/api/?$token")" = 200 ] || fail "GET /api/?$token"
+        done
+        sleep 2
+        out=$(stackctl logs --stack "$stack" --since 5m backend traefik) || fail "stackctl logs: $out"
+        printf '%s\n' "$out" >"$logs/stackctl-logs.log"
+        missing=""
+        for task in $tasks; do
+            grep -qE "^$task@[^ ]+ +\| .*$token" <<<"$out" || missing="$missing $task"
+        done
+        [ -n "$missing" ] || break
+    done
+    [ -z "$missing" ] || fail "stackctl logs shows no line with the request /api/?$token ($((round * 10)) made) of task(s)$missing"
+    pass "stackctl logs: the request just made ($((round * 10)) × /api/?$token) in the log of each of 2 backend tasks and of Traefik's, merged ($(grep -c "$token" <<<"$out") lines), each line named by its task and node"
+    token=e2e-exec-$(date +%s%N)
+    out=$(stackctl exec --stack "$stack" -- python3 manage.py shell -c "from core.models import Note; print(Note.objects.create(text='$token').pk)") ||
+        fail "stackctl exec: $out"
+    grep -q "$token" <<<"$(curl -s --max-time 10 -H "Host: $host" "$site/api/notes/")" || fail "the note written by stackctl exec ($token) is not on /api/notes/"
+    pass "stackctl exec ran manage.py shell in a healthy backend task: note $out written, served on /api/notes/"
+    docker service scale -d "$prefix-backend=1" >/dev/null
+    check_converged "with one backend task again"
+    wait_drained
+}
+
+check_stackctl_rollback_swarm() {
+    local newer previous start took named
+    newer=$(backend_image)
+    previous=$(pulumi_in_copy stack output --stack "$stack" previousBackendImage)
+    [ -n "$previous" ] && [ "$previous" != "$newer" ] || fail "no previous image to roll back to (running $newer, previous '$previous')"
+    start_load
+    start=$(now)
+    stackctl rollback --stack "$stack" --yes >"$logs/stackctl-rollback.log" 2>&1 || { stop_load; tail -20 "$logs/stackctl-rollback.log"; fail "stackctl rollback"; }
+    took=$(seconds_since "$start")
+    stop_load
+    expect "stackctl rollback: the backend service runs the previous image again" "$(backend_image)" "$previous"
+    # The previous image is known by its id alone (a tag on this host):
+    # the config names it by the tag stackctl gave it.
+    named=$(pulumi_in_copy config get --stack "$stack" --path backend.image)
+    [ "$(docker image inspect -f '{{.Id}}' "$named")" = "$previous" ] || fail "Pulumi.$stack.yaml's backend.image $named is not $previous"
+    [ "$requests" -ge 500 ] || fail "only $requests requests during the rollback (want at least 500)"
+    [ "$failed" -eq 0 ] || fail "$failed of $requests requests failed during the rollback"
+    pass "stackctl rollback (${took}s, start-first): $requests requests under load, 0 failed"
+    pulumi_in_copy up --stack "$stack" --yes --skip-preview >"$logs/after-stackctl-rollback.log"
+    expect "the next pulumi up keeps the rolled-back image ($named)" "$(backend_image)" "$previous"
+    check_converged "after stackctl rollback"
+}
+
 # --- swarm 4. a release that fails its healthcheck rolls back ----------------------------------
 
 release_broken() {
-    local good start took state out
+    local good configured start took state out
     good=$(backend_image)
+    # The image config names before the broken release (after stackctl
+    # rollback, the name it gave the previous image), set again after it.
+    configured=$(pulumi_in_copy config get --stack "$stack" --path backend.image)
     pulumi_in_copy config set --stack "$stack" --path backend.image "$backend_repo:broken" >/dev/null
     start_load
     start=$(now)
@@ -419,7 +521,7 @@ release_broken() {
     # swarm and program in agreement, and changes no running task.
     local task replaced
     task=$(desired_tasks backend)
-    up_under_load "$backend_repo:2" after-rollback
+    up_under_load "$configured" after-rollback
     [ "$failed" -eq 0 ] || fail "$failed of $requests requests failed during the up after the rollback"
     replaced="replaced the backend task, start-first"
     [ "$(desired_tasks backend)" != "$task" ] || replaced="left the backend task alone"
@@ -570,6 +672,7 @@ check_destroy() {
     expect "pulumi destroy ($(seconds_since "$start")s) leaves only the backups volume" "$left" "volume $prefix-backups"
     docker volume rm "$prefix-backups" >/dev/null
     docker rmi "$backend_repo:2" "$backend_repo:broken" "$backend_repo:1" >/dev/null
+    remove_rollback_tags
     leave_swarm "$work"
     rm -f "$work/made-swarm" "$work/labelled-node"
     local state
@@ -593,6 +696,8 @@ phase "S1b. Postgres's shared memory" check_postgres_shm
 phase "S5. preview after the first up" check_no_changes "after the first up"
 phase "S3. a release under load" release_image
 phase "S5. preview after the release" check_no_changes "after the release"
+phase "S3b. stackctl status, logs, exec" check_stackctl_swarm
+phase "S3c. stackctl rollback under load" check_stackctl_rollback_swarm
 phase "B1. a scheduled dump with its checksum" check_scheduled_dump
 phase "B3. a stale dump is unhealthy" check_stale
 phase "B2. retention prunes to keep" check_retention
