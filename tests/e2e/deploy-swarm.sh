@@ -396,9 +396,7 @@ release_image() {
     check_converged "after the release"
 }
 
-# --- swarm 3b. day two: stackctl --------------------------------------------------------------
-
-stackctl() { (cd "$copy" && "$work/bin/stackctl" "$@" </dev/null); }
+# --- swarm 3b. day two: stackctl (lib.sh's stackctl) -----------------------------------------------
 
 # wait_drained: until the stack's task containers are as many as its
 # services' replicas. A task a release replaced drains for up to 10 s after
