@@ -77,6 +77,7 @@ trap cleanup EXIT
 
 
 http() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 -H "Host: $host" "$@"; }
+site_curl() { curl -s --max-time 10 -H "Host: $host" "$@"; } # what lib.sh's stackctl checks reach the site with
 
 # --- the swarm, and what a killed run left -------------------------------------------
 
@@ -451,11 +452,7 @@ check_stackctl_swarm() {
     done
     [ -z "$missing" ] || fail "stackctl logs shows no line with the request /api/?$token ($((round * 10)) made) of task(s)$missing"
     pass "stackctl logs: the request just made ($((round * 10)) × /api/?$token) in the log of each of 2 backend tasks and of Traefik's, merged ($(grep -c "$token" <<<"$out") lines), each line named by its task and node"
-    token=e2e-exec-$(date +%s%N)
-    out=$(stackctl exec --stack "$stack" -- python3 manage.py shell -c "from core.models import Note; print(Note.objects.create(text='$token').pk)") ||
-        fail "stackctl exec: $out"
-    grep -q "$token" <<<"$(curl -s --max-time 10 -H "Host: $host" "$site/api/notes/")" || fail "the note written by stackctl exec ($token) is not on /api/notes/"
-    pass "stackctl exec ran manage.py shell in a healthy backend task: note $out written, served on /api/notes/"
+    check_stackctl_exec
     docker service scale -d "$prefix-backend=1" >/dev/null
     check_converged "with one backend task again"
     wait_drained
