@@ -37,7 +37,7 @@ func requirePostgres(t *testing.T) string {
 	t.Helper()
 	dir, lacks := findPostgres()
 	if dir == "" {
-		missing(t, "%s from Postgres not found in /usr/lib/postgresql/*/bin or beside initdb on $PATH (apt-get install postgresql)", strings.Join(lacks, ", "))
+		missing(t, strings.Join(lacks, ", ")+" from Postgres not found in /usr/lib/postgresql/*/bin or beside initdb on $PATH", "apt-get install postgresql")
 	}
 	return dir
 }

@@ -55,22 +55,17 @@ func requireBinary(t *testing.T, name, pkg string) string {
 
 func missingBinary(t *testing.T, name, pkg string) {
 	t.Helper()
-	missing(t, "%s not installed (apt-get install %s)", name, pkg)
+	missing(t, name+" not installed", "apt-get install "+pkg)
 }
 
 // missing reports something the machine lacks for a test (a binary, an
-// account): locally it skips the test with the message, which should say
-// how to install it; under CI=true, where .ci/run installs everything, it
-// fails the test.
-func missing(t *testing.T, format string, args ...any) {
+// account) and the command that installs it: locally it skips the test,
+// saying both; under CI=true, where .ci/run installs everything, it fails
+// the test.
+func missing(t *testing.T, what, install string) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
 	if onCI() {
-		t.Fatal(msg + "; CI=true requires it")
-	}
-	what, install := msg, ".ci/packages test lists the Debian packages"
-	if i := strings.LastIndex(msg, " ("); i > 0 && strings.HasSuffix(msg, ")") {
-		what, install = msg[:i], msg[i+2:len(msg)-1]
+		t.Fatalf("%s (%s); CI=true requires it", what, install)
 	}
 	skipped.Skip(t, what, install)
 }
@@ -173,7 +168,7 @@ func unprivilegedUser(t *testing.T, names ...string) *unprivileged {
 		}
 		return &unprivileged{name: name, uid: uint32(uid), gid: uint32(gid)}
 	}
-	missing(t, "running as root and none of the accounts %v exists to run the server as (useradd --system %s)", names, names[0])
+	missing(t, fmt.Sprintf("running as root and none of the accounts %v exists to run the server as", names), "useradd --system "+names[0])
 	return nil
 }
 

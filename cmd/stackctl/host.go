@@ -78,7 +78,7 @@ func (h *host) components() []string {
 	return keys
 }
 
-// select are the keys of the containers output that the names given
+// selectKeys are the keys of the containers output that the names given
 // mean: a key itself, or a component whose replicas are key-1, key-2 …;
 // none given means all.
 func (h *host) selectKeys(names []string) ([]string, error) {

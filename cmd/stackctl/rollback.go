@@ -38,7 +38,7 @@ func (h *host) rollback(o options) error {
 			return fmt.Errorf("naming the previous image %s of stack %s %s: %w", previous, h.Name, image, err)
 		}
 	}
-	file := filepath.Join(h.cwdDir(o), "Pulumi."+h.Name+".yaml")
+	file := filepath.Join(o.cwd, "Pulumi."+h.Name+".yaml")
 	fmt.Fprintf(h.stdout, "stackctl: rolling stack %s back from %s to %s\n", h.Name, h.BackendImage, image)
 	if err := h.pulumi(o, "config", "set", "--stack", h.Name, "--path", "backend.image", image); err != nil {
 		return fmt.Errorf("setting backend.image of stack %s to %s: %w", h.Name, image, err)
@@ -74,17 +74,10 @@ func rollbackTag(stack, id string) string {
 	return fmt.Sprintf("stackctl-rollback:%s-%s", stack, hex[:min(12, len(hex))])
 }
 
-func (h *host) cwdDir(o options) string {
-	if o.cwd == "" {
-		return "."
-	}
-	return o.cwd
-}
-
 // pulumi runs the pulumi CLI in the project directory, on stackctl's
 // terminal (pulumi up asks before it changes anything, unless --yes).
 func (h *host) pulumi(o options, args ...string) error {
-	cmd := exec.Command("pulumi", append(args, "--cwd", h.cwdDir(o))...)
+	cmd := exec.Command("pulumi", append(args, "--cwd", o.cwd)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = h.stdin, h.stdout, h.stderr
 	return cmd.Run()
 }
